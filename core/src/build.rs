@@ -1,0 +1,266 @@
+//! [`Facts`] → [`UnifiedEvent`]: category, severity, the one-sentence message, tags and id are
+//! decided here, once, for every format.
+
+use crate::event::{
+    Category, CniInfo, EventType, Format, KubernetesInfo, NetworkInfo, Operation, Origin,
+    PerformanceInfo, Severity, SystemInfo, UnifiedEvent,
+};
+use crate::facts::Facts;
+use crate::text::{bounded, family_of_type, split_cidr};
+use crate::time::Timestamp;
+
+/// Longest `raw` kept; the rest is cut and the cut is marked.
+pub const MAX_RAW_BYTES: usize = 4096;
+/// Longest message sentence.
+const MAX_MESSAGE_BYTES: usize = 512;
+
+/// Confidence of a record parsed from a log that states what it reports.
+const LOG_CONFIDENCE: f64 = 0.9;
+
+/// Builds the event for `facts`. `seq` makes the id unique within a run; `now` dates a record
+/// that states no time of its own.
+pub fn event(
+    facts: Facts,
+    origin: Origin,
+    raw: Option<&str>,
+    now: Timestamp,
+    seq: u64,
+) -> UnifiedEvent {
+    let timestamp = facts.time.map_or(now, |t| t.resolve(now));
+    let plugin = facts
+        .plugin
+        .or_else(|| facts.plugin_type.as_deref().and_then(family_of_type));
+    let category = category(&facts);
+    let severity = severity(&facts, category);
+    let event_type = match (category, facts.format) {
+        (Category::ConfigChange, _) => EventType::Config,
+        (Category::Collector, _) => EventType::System,
+        (_, Some(Format::KubeletEvent)) => EventType::Kubernetes,
+        _ => EventType::Network,
+    };
+    let message = bounded(&sentence(&facts, plugin, category), MAX_MESSAGE_BYTES);
+
+    let mut tags = vec!["cni".to_owned()];
+    if let Some(p) = plugin {
+        tags.push(p.to_owned());
+    }
+    if let Some(op) = facts.operation {
+        tags.push(op.as_str().to_owned());
+    }
+    if let Some(ns) = &facts.namespace {
+        tags.push(format!("namespace:{ns}"));
+    }
+    if facts.success == Some(false) {
+        tags.push("failed".to_owned());
+    }
+
+    let id = format!(
+        "cni_{}_{}_{}_{seq}",
+        plugin.unwrap_or("unknown"),
+        facts.operation.map_or("EVENT", Operation::as_str),
+        timestamp.unix_nanos()
+    );
+
+    let cni = CniInfo {
+        operation: facts.operation,
+        container_id: facts.container_id.clone(),
+        plugin_type: facts.plugin_type.clone(),
+        network_name: facts.network_name.clone(),
+        cni_version: facts.cni_version.clone(),
+        if_name: facts.if_name.clone(),
+        args: facts.args.clone(),
+        exit_code: None,
+        error: facts.error.clone(),
+        chain: Vec::new(),
+    };
+    let cni = (cni != CniInfo::default()).then_some(cni);
+
+    let kubernetes = KubernetesInfo {
+        pod_uid: facts.pod_uid.clone(),
+        pod_name: facts.pod_name.clone(),
+        namespace: facts.namespace.clone(),
+        container_id: facts.container_id.clone(),
+        node_name: facts.node_name.clone(),
+        event_reason: facts.event_reason.clone(),
+        ..KubernetesInfo::default()
+    };
+    let kubernetes = (kubernetes != KubernetesInfo::default()).then_some(kubernetes);
+
+    let first_ip = facts.ips.first().map(|ip| split_cidr(ip));
+    let subnet = facts.subnet.clone().or_else(|| match first_ip {
+        Some((ip, Some(len))) => Some(format!("{ip}/{len}")),
+        _ => None,
+    });
+    let network = NetworkInfo {
+        plugin_name: None,
+        interface_name: facts.if_name.clone(),
+        ip_address: first_ip.map(|(ip, _)| ip.to_owned()),
+        subnet,
+        gateway: facts.gateway.clone(),
+        mac: facts.mac.clone(),
+        cni_version: facts.cni_version.clone(),
+        routes: facts.routes.clone(),
+        dns: facts.dns.clone(),
+        ips: if facts.ips.len() > 1 {
+            facts.ips.clone()
+        } else {
+            Vec::new()
+        },
+        host_interface: facts.host_interface.clone(),
+    };
+    let network = if network == NetworkInfo::default() && plugin.is_none() {
+        None
+    } else {
+        Some(NetworkInfo {
+            plugin_name: plugin.map(str::to_owned),
+            ..network
+        })
+    };
+
+    let performance =
+        (facts.success.is_some() || !facts.metrics.is_empty()).then(|| PerformanceInfo {
+            latency_ms: None,
+            success: facts.success,
+            metrics: facts.metrics.clone(),
+        });
+
+    let system = SystemInfo {
+        hostname: facts.hostname.clone(),
+        node_name: facts.node_name.clone(),
+        network_ns: facts.netns.clone(),
+        pid: facts.pid,
+        ppid: None,
+        comm: facts.comm.clone(),
+    };
+    let system = (system != SystemInfo::default()).then_some(system);
+
+    UnifiedEvent {
+        id,
+        timestamp,
+        source: "cni".to_owned(),
+        event_type,
+        category,
+        severity,
+        confidence: facts.confidence.unwrap_or(LOG_CONFIDENCE),
+        message,
+        tags,
+        origin,
+        cni,
+        kubernetes,
+        network,
+        performance,
+        security: None,
+        system,
+        trace_context: None,
+        attributes: facts.attributes,
+        raw: raw.map(|r| bounded(r, MAX_RAW_BYTES)),
+    }
+}
+
+fn category(f: &Facts) -> Category {
+    if let Some(c) = f.category {
+        return c;
+    }
+    match f.operation {
+        Some(Operation::Add) => Category::NetworkSetup,
+        Some(Operation::Del) => Category::NetworkTeardown,
+        Some(Operation::Check) => Category::NetworkCheck,
+        Some(Operation::Status) | Some(Operation::Version) => Category::HealthCheck,
+        _ => Category::PluginLog,
+    }
+}
+
+fn severity(f: &Facts, category: Category) -> Severity {
+    let stated = f.level;
+    let failed = f.success == Some(false) || f.error.is_some();
+    match (stated, failed) {
+        // A failure is never below warning, whatever level the line was logged at.
+        (Some(s), true) => s.max(Severity::Warning),
+        (Some(s), false) => s,
+        (None, true) => Severity::Error,
+        (None, false) if category == Category::PluginLog => Severity::Info,
+        (None, false) => Severity::Info,
+    }
+}
+
+fn pod_phrase(f: &Facts) -> Option<String> {
+    match (&f.namespace, &f.pod_name) {
+        (Some(ns), Some(p)) => Some(format!("pod {ns}/{p}")),
+        (None, Some(p)) => Some(format!("pod {p}")),
+        _ => f
+            .container_id
+            .as_ref()
+            .map(|c| format!("container {}", &c[..c.len().min(12)])),
+    }
+}
+
+fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
+    let via = plugin.map(|p| format!(" via {p}")).unwrap_or_default();
+    let pod = pod_phrase(f);
+    let to_pod = pod.as_ref().map(|p| format!(" to {p}")).unwrap_or_default();
+    let of_pod = pod.as_ref().map(|p| format!(" of {p}")).unwrap_or_default();
+    let for_pod = pod
+        .as_ref()
+        .map(|p| format!(" for {p}"))
+        .unwrap_or_default();
+    let ip = f.ips.first().map(|ip| split_cidr(ip).0);
+    let err = f.error.as_ref().map(|e| e.msg.as_str());
+    let own = f.message.as_deref();
+    match category {
+        Category::IpAllocation if f.success != Some(false) => match ip {
+            Some(ip) => format!("IP {ip} allocated{to_pod}{via}"),
+            None => format!(
+                "IP allocation{for_pod}{via}: {}",
+                own.unwrap_or("requested")
+            ),
+        },
+        Category::IpDeallocation if f.success != Some(false) => match ip {
+            Some(ip) => format!("IP {ip} released{of_pod}{via}"),
+            None => format!("IP address released{of_pod}{via}"),
+        },
+        Category::NetworkSetup
+        | Category::NetworkTeardown
+        | Category::NetworkCheck
+        | Category::IpAllocation
+        | Category::IpDeallocation
+        | Category::InterfaceSetup
+        | Category::InterfaceTeardown => {
+            let what = match (category, f.operation) {
+                (_, Some(op)) => format!("CNI {op}"),
+                (Category::IpAllocation, None) => "IP allocation".to_owned(),
+                (Category::IpDeallocation, None) => "IP release".to_owned(),
+                (Category::InterfaceSetup, None) => "interface setup".to_owned(),
+                (Category::InterfaceTeardown, None) => "interface teardown".to_owned(),
+                (Category::NetworkTeardown, None) => "network teardown".to_owned(),
+                (Category::NetworkCheck, None) => "network check".to_owned(),
+                _ => "network setup".to_owned(),
+            };
+            match (f.success, err) {
+                (Some(false), Some(e)) | (None, Some(e)) => {
+                    format!("{what} failed{for_pod}{via}: {e}")
+                }
+                (Some(false), None) => format!("{what} failed{for_pod}{via}"),
+                (Some(true), _) => match ip {
+                    Some(ip) => format!("{what} succeeded{for_pod}{via} with IP {ip}"),
+                    None => format!("{what} succeeded{for_pod}{via}"),
+                },
+                (None, None) => match own {
+                    Some(m) => format!("{what}{for_pod}{via}: {m}"),
+                    None => format!("{what}{for_pod}{via}"),
+                },
+            }
+        }
+        Category::HealthCheck => match err.or(own) {
+            Some(m) => format!("CNI health{via}: {m}"),
+            None => format!("CNI health{via}"),
+        },
+        _ => {
+            let who = plugin.or(f.plugin_type.as_deref()).unwrap_or("CNI");
+            let text = err.or(own).unwrap_or("log record");
+            match &pod {
+                Some(p) => format!("{who} ({p}): {text}"),
+                None => format!("{who}: {text}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The [`Collector`] state machine.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::assemble::{Offer, Pending};
+use crate::build;
+use crate::event::{Format, Monitor, Origin, UnifiedEvent};
+use crate::formats::parse_record;
+use crate::time::Timestamp;
+
+const MILLI: i64 = 1_000_000;
+
+/// Limits and settings of the core. Every limit bounds memory whatever the input holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// A longer line is cut to this many bytes before it is parsed (and counted).
+    pub max_line_bytes: usize,
+    /// A multi-line record ends after this many lines.
+    pub multiline_max_lines: usize,
+    /// A multi-line record ends at this many bytes.
+    pub multiline_max_bytes: usize,
+    /// A multi-line record with no new line for this long is complete.
+    pub multiline_timeout_ms: u64,
+    /// Events not yet drained by `poll_event` beyond this many are dropped (and counted).
+    pub max_queued_events: usize,
+    /// The node this collector runs on, stamped into events when known.
+    pub node_name: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_line_bytes: 1 << 20,
+            multiline_max_lines: 256,
+            multiline_max_bytes: 256 << 10,
+            multiline_timeout_ms: 1000,
+            max_queued_events: 1 << 16,
+            node_name: None,
+        }
+    }
+}
+
+/// One physical line of a log, without its line terminator.
+#[derive(Debug, Clone, Copy)]
+pub struct LogLine<'a> {
+    /// The file it came from (`-` for standard input).
+    pub source: &'a str,
+    /// 1-based line number within the source.
+    pub line_no: u64,
+    /// Byte offset of the line's first byte within the source.
+    pub offset: u64,
+    pub bytes: &'a [u8],
+    /// Parse only as this format instead of auto-detecting.
+    pub format: Option<Format>,
+}
+
+/// A request from the core to its runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// Every line of `source` before `offset` has been fully handled: a restart may resume
+    /// reading there without losing or repeating a record (a multi-line record still pending
+    /// holds the checkpoint back at its first line).
+    Checkpoint { source: String, offset: u64 },
+}
+
+/// Why the collector wants to be woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutReason {
+    /// A multi-line record has seen no new line for `multiline_timeout_ms`.
+    MultilineFlush,
+}
+
+/// Counters of everything the collector saw, parsed, skipped or dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub lines: u64,
+    /// Records (single or multi-line) handed to the parsers.
+    pub records: u64,
+    pub events: u64,
+    /// Records no parser recognised as CNI-relevant.
+    pub ignored: u64,
+    pub invalid_utf8_lines: u64,
+    pub oversize_lines: u64,
+    pub multiline_cut: u64,
+    pub events_dropped_queue_full: u64,
+    pub events_by_format: BTreeMap<Format, u64>,
+}
+
+#[derive(Debug, Default)]
+struct SourceState {
+    pending: Option<Pending>,
+    format: Option<Format>,
+    /// Offset just after the last line received.
+    next_offset: u64,
+}
+
+/// The Sans-IO collector: inputs through `handle_*`, outputs through `poll_*`.
+///
+/// After every `handle_*` call, drain in this order until each returns `None`:
+/// [`poll_event`](Self::poll_event), [`poll_request`](Self::poll_request), then read
+/// [`poll_timeout`](Self::poll_timeout) and call [`handle_timeout`](Self::handle_timeout) when
+/// that time comes. Time is always an argument: the collector never reads a clock.
+#[derive(Debug)]
+pub struct Collector {
+    config: Config,
+    sources: HashMap<String, SourceState>,
+    events: VecDeque<UnifiedEvent>,
+    checkpoints: BTreeMap<String, u64>,
+    stats: Stats,
+    seq: u64,
+}
+
+impl Collector {
+    pub fn new(config: Config) -> Collector {
+        Collector {
+            config,
+            sources: HashMap::new(),
+            events: VecDeque::new(),
+            checkpoints: BTreeMap::new(),
+            stats: Stats::default(),
+            seq: 0,
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// One line of a plugin, kubelet or runtime log.
+    pub fn handle_log_line(&mut self, now: Timestamp, line: LogLine<'_>) {
+        self.stats.lines += 1;
+        let mut bytes = line.bytes;
+        if let Some(stripped) = bytes.strip_suffix(b"\r") {
+            bytes = stripped;
+        }
+        if bytes.len() > self.config.max_line_bytes {
+            self.stats.oversize_lines += 1;
+            bytes = &bytes[..self.config.max_line_bytes];
+        }
+        let text = String::from_utf8_lossy(bytes);
+        if matches!(text, std::borrow::Cow::Owned(_)) {
+            self.stats.invalid_utf8_lines += 1;
+        }
+        let next_offset = line.offset + line.bytes.len() as u64 + 1;
+
+        let mut state = self.sources.remove(line.source).unwrap_or_default();
+        state.format = line.format;
+        state.next_offset = next_offset;
+        if let Some(mut pending) = state.pending.take() {
+            match pending.offer(
+                &text,
+                now,
+                self.config.multiline_max_lines,
+                self.config.multiline_max_bytes,
+            ) {
+                Offer::Absorbed => {
+                    state.pending = Some(pending);
+                    self.sources.insert(line.source.to_owned(), state);
+                    return;
+                }
+                Offer::Completed => {
+                    self.emit_record(
+                        now,
+                        line.source,
+                        &pending.text,
+                        pending.first_line,
+                        state.format,
+                    );
+                    self.checkpoint(line.source, next_offset);
+                    self.sources.insert(line.source.to_owned(), state);
+                    return;
+                }
+                Offer::Rejected => {
+                    self.flush(now, line.source, pending, state.format);
+                    self.checkpoint(line.source, line.offset);
+                }
+            }
+        }
+        match Pending::start(&text, line.line_no, now) {
+            Some(p) => state.pending = Some(p),
+            None => {
+                self.emit_record(now, line.source, &text, line.line_no, state.format);
+                self.checkpoint(line.source, next_offset);
+            }
+        }
+        self.sources.insert(line.source.to_owned(), state);
+    }
+
+    /// The source ended (end of file, or the runtime stops reading it): a pending multi-line
+    /// record is complete.
+    pub fn handle_log_end(&mut self, now: Timestamp, source: &str) {
+        if let Some(mut state) = self.sources.remove(source) {
+            if let Some(p) = state.pending.take() {
+                self.flush(now, source, p, state.format);
+                self.checkpoint(source, state.next_offset);
+            }
+        }
+    }
+
+    /// Time has reached a deadline given by [`poll_timeout`](Self::poll_timeout).
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let due: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| {
+                s.pending
+                    .as_ref()
+                    .is_some_and(|p| self.flush_deadline(p) <= now)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for source in due {
+            self.handle_log_end(now, &source);
+        }
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<UnifiedEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next request to the runtime.
+    pub fn poll_request(&mut self) -> Option<Request> {
+        let (source, offset) = self.checkpoints.pop_first()?;
+        Some(Request::Checkpoint { source, offset })
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next, and why.
+    pub fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+        self.sources
+            .values()
+            .filter_map(|s| s.pending.as_ref())
+            .map(|p| (self.flush_deadline(p), TimeoutReason::MultilineFlush))
+            .min_by_key(|(t, _)| *t)
+    }
+
+    fn flush_deadline(&self, p: &Pending) -> Timestamp {
+        let ms = i64::try_from(self.config.multiline_timeout_ms).unwrap_or(i64::MAX / MILLI);
+        p.last_at.add_nanos(ms.saturating_mul(MILLI))
+    }
+
+    fn flush(&mut self, now: Timestamp, source: &str, p: Pending, format: Option<Format>) {
+        if p.cut {
+            self.stats.multiline_cut += 1;
+        }
+        self.emit_record(now, source, &p.text, p.first_line, format);
+    }
+
+    fn checkpoint(&mut self, source: &str, offset: u64) {
+        self.checkpoints.insert(source.to_owned(), offset);
+    }
+
+    fn emit_record(
+        &mut self,
+        now: Timestamp,
+        source: &str,
+        text: &str,
+        line: u64,
+        only: Option<Format>,
+    ) {
+        self.stats.records += 1;
+        let Some(mut facts) = parse_record(text, only) else {
+            self.stats.ignored += 1;
+            return;
+        };
+        if facts.node_name.is_none() {
+            facts.node_name.clone_from(&self.config.node_name);
+        }
+        let format = facts.format;
+        if let Some(f) = format {
+            *self.stats.events_by_format.entry(f).or_default() += 1;
+        }
+        let origin = Origin {
+            monitor: Monitor::Log,
+            file: Some(source.to_owned()),
+            line: Some(line),
+            format,
+        };
+        self.seq += 1;
+        let event = build::event(facts, origin, Some(text), now, self.seq);
+        self.push_event(event);
+    }
+
+    fn push_event(&mut self, event: UnifiedEvent) {
+        if self.events.len() >= self.config.max_queued_events {
+            self.events.pop_front();
+            self.stats.events_dropped_queue_full += 1;
+        }
+        self.stats.events += 1;
+        self.events.push_back(event);
+    }
+}

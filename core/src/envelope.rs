@@ -1,0 +1,345 @@
+//! Wrapping layers around a log record, stripped before any format looks at it.
+//!
+//! A plugin's line reaches us inside other tools' prefixes, often several deep: a grep file name
+//! around a kubectl `--timestamps` time around a journald prefix around klog. [`Envelope::strip`]
+//! peels them in a loop, keeping what they state (time, host, process, pid), so that format
+//! parsers see only the body.
+
+use std::borrow::Cow;
+
+use crate::text::unescape;
+use crate::time::{parse_iso, parse_klog_time, parse_syslog, LineTime};
+
+/// A klog header: `Lmmdd hh:mm:ss.uuuuuu threadid file:line] `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Klog<'a> {
+    /// `I`, `W`, `E` or `F`.
+    pub level: char,
+    pub pid: Option<u32>,
+    /// `file.go:123`.
+    pub source: Cow<'a, str>,
+}
+
+/// The layers around a record and what they state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Envelope<'a> {
+    /// The record itself, with every recognised layer removed.
+    pub body: Cow<'a, str>,
+    /// The outermost time stated by a layer (the record's own time is the body's business).
+    pub time: Option<LineTime>,
+    pub hostname: Option<&'a str>,
+    /// Process or container name (`kubelet`, `containerd`, `crio`, `kube-flannel`).
+    pub process: Option<&'a str>,
+    pub pid: Option<u32>,
+    /// A klog header found at the front of the body (removed from `body`).
+    pub klog: Option<Klog<'a>>,
+    /// A lone level word after a syslog prefix (`info time=...`).
+    pub level_word: Option<&'a str>,
+}
+
+/// How many layers we peel at most; real stacks are three deep.
+const MAX_LAYERS: usize = 8;
+
+impl<'a> Envelope<'a> {
+    /// Strips every recognised layer from `line` (which has no line terminator).
+    pub fn strip(line: &'a str) -> Envelope<'a> {
+        let mut env = Envelope {
+            body: Cow::Borrowed(line),
+            ..Envelope::default()
+        };
+        // Layers that only borrow from `line` are peeled first; a Docker json-file wrapper
+        // yields an owned body, whose inner layers are then peeled as text of its own.
+        let mut rest = line;
+        for _ in 0..MAX_LAYERS {
+            let before = rest;
+            rest = peel_one(rest, &mut env);
+            if std::ptr::eq(before, rest) {
+                break;
+            }
+        }
+        if let Some(inner) = docker_json(rest) {
+            if env.time.is_none() {
+                env.time = inner.1;
+            }
+            let owned = inner.0.into_owned();
+            let (body, klog, time) = peel_owned(&owned);
+            if env.time.is_none() {
+                env.time = time;
+            }
+            env.klog = env.klog.or(klog.map(|k| Klog {
+                level: k.level,
+                pid: k.pid,
+                source: Cow::Owned(k.source.into_owned()),
+            }));
+            env.body = Cow::Owned(body.to_owned());
+            return env;
+        }
+        if env.klog.is_none() {
+            if let Some((k, t, body)) = klog_header(rest) {
+                env.klog = Some(k);
+                env.time = env.time.or(Some(t));
+                rest = body;
+            }
+        }
+        env.body = Cow::Borrowed(rest.trim_end_matches(['\r', '\n']));
+        env
+    }
+}
+
+/// Peels the layers of an owned (already unwrapped) body; returns the body and what it states.
+fn peel_owned(s: &str) -> (&str, Option<Klog<'_>>, Option<LineTime>) {
+    let mut scratch = Envelope::default();
+    let mut rest = s.trim_end_matches(['\r', '\n']);
+    for _ in 0..MAX_LAYERS {
+        let before = rest;
+        rest = peel_one(rest, &mut scratch);
+        if std::ptr::eq(before, rest) {
+            break;
+        }
+    }
+    match klog_header(rest) {
+        Some((k, t, body)) => (body, Some(k), scratch.time.or(Some(t))),
+        None => (rest, None, scratch.time),
+    }
+}
+
+/// Removes one layer from the front of `s`, or returns `s` itself when none is recognised.
+fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
+    // Leading indentation (pasted events, quoted logs) and k9s box drawing.
+    let t = s.trim_start_matches([' ', '\t']);
+    if let Some(inner) = t.strip_prefix('│') {
+        return inner.trim_end().trim_end_matches('│').trim();
+    }
+    if t.len() != s.len() {
+        return t;
+    }
+    if let Some(rest) = grep_file_prefix(s) {
+        return rest;
+    }
+    if let Some((time, used)) = parse_syslog(s) {
+        if let Some(rest) = syslog_tail(&s[used..], env) {
+            env.time = env.time.or(Some(time));
+            return rest;
+        }
+    }
+    if let Some((time, used)) = parse_iso(s) {
+        let after = &s[used..];
+        if let Some(rest) = after.strip_prefix(' ') {
+            // An ISO-dated syslog line (`2019-08-06T08:44:24.537 host proc[pid]: `).
+            let rest = syslog_tail(after, env).unwrap_or(rest);
+            env.time = env.time.or(Some(time));
+            return cri_stream(rest).unwrap_or(rest);
+        }
+    }
+    if let Some(rest) = name_tokens_before_time(s, env) {
+        return rest;
+    }
+    if let Some(rest) = level_word_before_logfmt(s, env) {
+        return rest;
+    }
+    s
+}
+
+/// `host proc[pid]: ` or `host proc: ` after a syslog time. Sets host/process/pid.
+fn syslog_tail<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
+    let s = s.strip_prefix(' ')?;
+    let (host, rest) = s.split_once(' ')?;
+    if host.is_empty() || host.contains(['=', '"', ':', '[', ']', '{', '(']) {
+        return None;
+    }
+    let colon = rest.find(": ")?;
+    let tag = &rest[..colon];
+    if tag.is_empty() || tag.contains(' ') {
+        return None;
+    }
+    let (proc_name, pid) = match tag.split_once('[') {
+        Some((name, pid)) => (name, pid.trim_end_matches(']').parse().ok()),
+        None => (tag, None),
+    };
+    env.hostname = env.hostname.or(Some(host));
+    env.process = env.process.or(Some(proc_name));
+    env.pid = env.pid.or(pid);
+    Some(&rest[colon + 2..])
+}
+
+/// CRI log format after its time: `stdout F ` / `stderr P `.
+fn cri_stream(s: &str) -> Option<&str> {
+    let rest = s
+        .strip_prefix("stdout ")
+        .or_else(|| s.strip_prefix("stderr "))?;
+    let (tag, body) = rest.split_once(' ')?;
+    (tag == "F" || tag == "P").then_some(body)
+}
+
+/// `some-file.log:` or `file.log:123:` in front of a line (grep over several files).
+fn grep_file_prefix(s: &str) -> Option<&str> {
+    let colon = s.find(':')?;
+    let name = &s[..colon];
+    if !(name.ends_with(".log") || name.ends_with(".txt")) || name.contains(char::is_whitespace) {
+        return None;
+    }
+    let rest = &s[colon + 1..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 && rest.as_bytes().get(digits) == Some(&b':') {
+        return Some(&rest[digits + 1..]);
+    }
+    Some(rest)
+}
+
+/// `pod container 2024-...` (kubectl logs --prefix, k9s): one or two name tokens in front of a
+/// time or klog header. The last token is taken as the process (container) name.
+fn name_tokens_before_time<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
+    let is_name = |w: &str| {
+        !w.is_empty()
+            && w.len() <= 253
+            && w.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+    };
+    let mut rest = s;
+    for _ in 0..2 {
+        let (word, after) = rest.split_once(' ')?;
+        if !is_name(word) {
+            return None;
+        }
+        rest = after;
+        if parse_iso(rest).is_some() || klog_header(rest).is_some() {
+            env.process = env.process.or(Some(word));
+            return Some(rest);
+        }
+    }
+    None
+}
+
+/// `info time="..." level=...`: a level word a syslog layer printed in front of logfmt.
+fn level_word_before_logfmt<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
+    let (word, rest) = s.split_once(' ')?;
+    if !(rest.starts_with("time=") || rest.starts_with("level=")) {
+        return None;
+    }
+    if !matches!(
+        word.to_ascii_lowercase().as_str(),
+        "info" | "debug" | "warn" | "warning" | "err" | "error" | "notice" | "crit"
+    ) {
+        return None;
+    }
+    env.level_word = Some(word);
+    Some(rest)
+}
+
+/// A klog header at the front of `s`: (header, time, body after `] `).
+pub fn klog_header(s: &str) -> Option<(Klog<'_>, LineTime, &str)> {
+    let level = match s.as_bytes().first()? {
+        c @ (b'I' | b'W' | b'E' | b'F') => *c as char,
+        _ => return None,
+    };
+    let (time, used) = parse_klog_time(&s[1..])?;
+    let rest = s[1 + used..].trim_start_matches(' ');
+    let (pid, rest) = match rest.split_once(' ') {
+        Some((p, r)) if p.bytes().all(|c| c.is_ascii_digit()) && !p.is_empty() => {
+            (p.parse().ok(), r.trim_start_matches(' '))
+        }
+        _ => (None, rest),
+    };
+    let close = rest
+        .find("] ")
+        .or_else(|| rest.strip_suffix(']').map(|r| r.len()))?;
+    let source = &rest[..close];
+    if source.contains(' ') || !source.contains(':') {
+        return None;
+    }
+    let body = rest.get(close + 2..).unwrap_or("");
+    let source = Cow::Borrowed(source);
+    Some((Klog { level, pid, source }, time, body))
+}
+
+/// Docker json-file: `{"log":"...","stream":"stderr","time":"..."}`, possibly cut off.
+fn docker_json(s: &str) -> Option<(Cow<'_, str>, Option<LineTime>)> {
+    let rest = s.trim_start().strip_prefix("{\"log\":\"")?;
+    let b = rest.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => break,
+            _ => i += 1,
+        }
+    }
+    let end = i.min(b.len());
+    let log = unescape(&rest[..end]);
+    let time = rest
+        .find("\"time\":\"")
+        .and_then(|p| parse_iso(&rest[p + 8..]).map(|(t, _)| t));
+    let log = match log {
+        Cow::Borrowed(b) => Cow::Borrowed(b.trim_end_matches(['\n', '\r'])),
+        Cow::Owned(o) => Cow::Owned(o.trim_end_matches(['\n', '\r']).to_owned()),
+    };
+    Some((log, time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journald_around_klog() {
+        let e = Envelope::strip("Oct 02 23:27:34 ip-10-0-60-95.us-west-2.compute.internal kubelet[2783]: E1002 23:27:34.439481    2783 remote_runtime.go:132] StopPodSandbox failed");
+        assert_eq!(e.hostname, Some("ip-10-0-60-95.us-west-2.compute.internal"));
+        assert_eq!(e.process, Some("kubelet"));
+        assert_eq!(e.pid, Some(2783));
+        let k = e.klog.unwrap();
+        assert_eq!(
+            (k.level, k.pid, k.source.as_ref()),
+            ('E', Some(2783), "remote_runtime.go:132")
+        );
+        assert_eq!(e.body, "StopPodSandbox failed");
+    }
+
+    #[test]
+    fn grep_and_timestamps() {
+        let e = Envelope::strip("pod-kube-system-cilium-4l58p-cilium-agent.log:2018-10-01T18:31:41.025765667Z level=info msg=\"Removed endpoint\"");
+        assert_eq!(e.body, "level=info msg=\"Removed endpoint\"");
+        assert!(e.time.is_some());
+    }
+
+    #[test]
+    fn k9s_and_container_prefix() {
+        let e = Envelope::strip("│ kube-flannel I0111 17:09:04.933346       1 route_network.go:56] Watching for new subnet leases                  │");
+        assert_eq!(e.process, Some("kube-flannel"));
+        assert_eq!(e.klog.unwrap().source, "route_network.go:56");
+        assert_eq!(e.body, "Watching for new subnet leases");
+        let e = Envelope::strip("kube-router-qx29r kube-router 2024-05-12T19:28:56.850191696-05:00 flush TMP-PRBJ7ASFQM5DJR3Q");
+        assert_eq!(e.process, Some("kube-router"));
+        assert_eq!(e.body, "flush TMP-PRBJ7ASFQM5DJR3Q");
+    }
+
+    #[test]
+    fn docker_json_file_cut_off() {
+        let e = Envelope::strip(
+            r#"{"log":"I1119 11:11:38.756161       1 network_policy_controller.go:138] Received pod update\n","stream":"stderr","time":"#,
+        );
+        assert_eq!(e.body, "Received pod update");
+        assert_eq!(e.klog.unwrap().level, 'I');
+    }
+
+    #[test]
+    fn cri_format_and_syslog_level_word() {
+        let e = Envelope::strip("2023-01-01T00:00:00.1Z stderr F level=info msg=x");
+        assert_eq!(e.body, "level=info msg=x");
+        let e = Envelope::strip("2019-08-06T08:44:24.537 controller-0 containerd[109360]: info time=\"2019-08-06T08:44:24.537275833Z\" level=error msg=x");
+        assert_eq!(e.process, Some("containerd"));
+        assert_eq!(e.level_word, Some("info"));
+        assert!(e.body.starts_with("time="));
+    }
+
+    #[test]
+    fn plain_lines_are_untouched() {
+        for s in [
+            "level=warning msg=x",
+            "{\"level\":\"info\"}",
+            "Failed to create pod sandbox: x",
+            "",
+        ] {
+            assert_eq!(Envelope::strip(s).body, s);
+        }
+    }
+}

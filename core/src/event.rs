@@ -1,0 +1,452 @@
+//! `UnifiedEvent`: the one output type, serialized exactly to the schema of DESIGN.md §5.
+//!
+//! Absent knowledge is an absent field: every optional part is `Option` and skipped when `None`,
+//! so a consumer never sees a made-up value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// One thing that happened, as one JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnifiedEvent {
+    pub id: String,
+    pub timestamp: Timestamp,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub category: Category,
+    pub severity: Severity,
+    pub confidence: f64,
+    pub message: String,
+    pub tags: Vec<String>,
+    pub origin: Origin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni: Option<CniInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance: Option<PerformanceInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecurityInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<TraceContext>,
+    /// Format-specific facts with no field in the schema (extension of DESIGN.md §5): Cilium
+    /// `endpoint_id`, Calico `workload_endpoint`, `ipam_block`, `ipam_handle`, ...
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// The original line(s), bounded in length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+/// `type` of DESIGN.md §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventType {
+    Network,
+    Kubernetes,
+    Config,
+    System,
+}
+
+/// `category` of DESIGN.md §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Category {
+    NetworkSetup,
+    NetworkTeardown,
+    NetworkCheck,
+    IpAllocation,
+    IpDeallocation,
+    InterfaceSetup,
+    InterfaceTeardown,
+    PolicyApply,
+    PolicyRemove,
+    SecurityViolation,
+    HealthCheck,
+    PerformanceAnomaly,
+    ConfigChange,
+    PluginLog,
+    Collector,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::NetworkSetup => "network_setup",
+            Category::NetworkTeardown => "network_teardown",
+            Category::NetworkCheck => "network_check",
+            Category::IpAllocation => "ip_allocation",
+            Category::IpDeallocation => "ip_deallocation",
+            Category::InterfaceSetup => "interface_setup",
+            Category::InterfaceTeardown => "interface_teardown",
+            Category::PolicyApply => "policy_apply",
+            Category::PolicyRemove => "policy_remove",
+            Category::SecurityViolation => "security_violation",
+            Category::HealthCheck => "health_check",
+            Category::PerformanceAnomaly => "performance_anomaly",
+            Category::ConfigChange => "config_change",
+            Category::PluginLog => "plugin_log",
+            Category::Collector => "collector",
+        }
+    }
+}
+
+/// `severity` of DESIGN.md §5, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Severity {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    /// Reads the level words and letters that logrus, slog, zap, klog, seelog, Calico and
+    /// `kubectl` use (`info`, `INFO`, `I`, `warn`, `WARNING`, `Warning`, `E`, `fatal`, `panic`).
+    pub fn from_level(level: &str) -> Option<Severity> {
+        let l = level.trim();
+        let eq = |w: &str| l.eq_ignore_ascii_case(w);
+        Some(if eq("debug") || eq("trace") || eq("d") || eq("dbg") {
+            Severity::Debug
+        } else if eq("info") || eq("i") || eq("normal") || eq("notice") || eq("inf") {
+            Severity::Info
+        } else if eq("warning") || eq("warn") || eq("w") || eq("wrn") {
+            Severity::Warning
+        } else if eq("error") || eq("err") || eq("e") || eq("eror") {
+            Severity::Error
+        } else if eq("fatal") || eq("panic") || eq("f") || eq("critical") || eq("crit") {
+            Severity::Critical
+        } else {
+            return None;
+        })
+    }
+}
+
+/// Which monitor saw the event, and where in its input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub monitor: Monitor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// 1-based number of the record's first line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Monitor {
+    Ebpf,
+    Proc,
+    Log,
+    File,
+    K8s,
+}
+
+/// The text format a record was parsed from (`origin.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Format {
+    Cilium,
+    Calico,
+    Flannel,
+    AwsVpcCni,
+    AzureCni,
+    Multus,
+    Weave,
+    KubeRouter,
+    /// klog lines of kubelet and other Kubernetes components.
+    Klog,
+    /// logrus lines of containerd, CRI-O and others not claimed by a plugin format.
+    Logrus,
+    /// `kubectl describe` / `kubectl get events` rows and event messages.
+    KubeletEvent,
+    /// CNI result, error and VERSION JSON.
+    CniResult,
+    /// Plain text of a container runtime or plugin stderr (no structured layout).
+    Text,
+}
+
+impl Format {
+    pub const ALL: [Format; 13] = [
+        Format::Cilium,
+        Format::Calico,
+        Format::Flannel,
+        Format::AwsVpcCni,
+        Format::AzureCni,
+        Format::Multus,
+        Format::Weave,
+        Format::KubeRouter,
+        Format::Klog,
+        Format::Logrus,
+        Format::KubeletEvent,
+        Format::CniResult,
+        Format::Text,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Cilium => "cilium",
+            Format::Calico => "calico",
+            Format::Flannel => "flannel",
+            Format::AwsVpcCni => "aws-vpc-cni",
+            Format::AzureCni => "azure-cni",
+            Format::Multus => "multus",
+            Format::Weave => "weave",
+            Format::KubeRouter => "kube-router",
+            Format::Klog => "klog",
+            Format::Logrus => "logrus",
+            Format::KubeletEvent => "kubelet-event",
+            Format::CniResult => "cni-result",
+            Format::Text => "text",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A CNI command (`CNI_COMMAND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Operation {
+    #[serde(rename = "ADD")]
+    Add,
+    #[serde(rename = "DEL")]
+    Del,
+    #[serde(rename = "CHECK")]
+    Check,
+    #[serde(rename = "STATUS")]
+    Status,
+    #[serde(rename = "GC")]
+    Gc,
+    #[serde(rename = "VERSION")]
+    Version,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Add => "ADD",
+            Operation::Del => "DEL",
+            Operation::Check => "CHECK",
+            Operation::Status => "STATUS",
+            Operation::Gc => "GC",
+            Operation::Version => "VERSION",
+        }
+    }
+
+    /// Reads the spellings that plugins and runtimes use: `ADD`, `add`, `del`, `delete`,
+    /// `check`, `status`, `gc`, `version`.
+    pub fn from_word(word: &str) -> Option<Operation> {
+        let eq = |w: &str| word.eq_ignore_ascii_case(w);
+        Some(if eq("add") {
+            Operation::Add
+        } else if eq("del") || eq("delete") {
+            Operation::Del
+        } else if eq("check") {
+            Operation::Check
+        } else if eq("status") {
+            Operation::Status
+        } else if eq("gc") {
+            Operation::Gc
+        } else if eq("version") {
+            Operation::Version
+        } else {
+            return None;
+        })
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `cni` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CniInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_name: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CniError>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<ChainEntry>,
+}
+
+/// The plugin's own error: the CNI error JSON, or the error text a log line gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CniError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    pub msg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+/// One plugin execution of a chain, with its delegated children.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainEntry {
+    pub plugin_type: String,
+    pub operation: Option<Operation>,
+    pub duration_ms: Option<f64>,
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ChainEntry>,
+}
+
+/// The `kubernetes` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_reason: Option<String>,
+}
+
+/// The `network` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_name: Option<String>,
+    /// Bare address, no prefix length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// CIDR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<serde_json::Value>,
+    /// Every address the record states, with prefix length where given (dual stack, several
+    /// interfaces); `ip_address` is the first of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<String>,
+    /// The host side of a veth pair (`lxc...`, `cali...`, `eni...`, `veth...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_interface: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+}
+
+/// The `performance` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PerformanceInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The `security` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+}
+
+/// The `system` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// The netns path as given to the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_ns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    pub trace_id: String,
+    pub span_id: String,
+}

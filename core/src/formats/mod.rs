@@ -1,0 +1,98 @@
+//! Per-format record parsers and the dispatcher that auto-detects the format of each record.
+//!
+//! Every parser has the same shape, `fn parse(env: &Envelope) -> Option<Facts>`: it looks at
+//! the body (and at what the wrapping layers stated), returns `None` quickly when the record is
+//! not its format or not CNI-relevant, and otherwise the facts the record states. Auto-detection
+//! tries them in [`ORDER`]: plugin formats before the generic klog/logrus/text readers that
+//! would also accept their lines.
+
+mod aws;
+mod azure;
+mod calico;
+mod cilium;
+mod cni_json;
+mod events;
+mod flannel;
+mod kube_router;
+mod multus;
+mod runtime;
+mod runtime_error;
+mod weave;
+
+use crate::envelope::Envelope;
+use crate::event::{Format, Severity};
+use crate::facts::Facts;
+
+/// Auto-detection order.
+pub const ORDER: [Format; 13] = [
+    Format::CniResult,
+    Format::AwsVpcCni,
+    Format::AzureCni,
+    Format::Cilium,
+    Format::Calico,
+    Format::Multus,
+    Format::Weave,
+    Format::KubeRouter,
+    Format::Flannel,
+    Format::KubeletEvent,
+    Format::Klog,
+    Format::Logrus,
+    Format::Text,
+];
+
+fn parse_as(format: Format, env: &Envelope<'_>) -> Option<Facts> {
+    match format {
+        Format::Cilium => cilium::parse(env),
+        Format::Calico => calico::parse(env),
+        Format::Flannel => flannel::parse(env),
+        Format::AwsVpcCni => aws::parse(env),
+        Format::AzureCni => azure::parse(env),
+        Format::Multus => multus::parse(env),
+        Format::Weave => weave::parse(env),
+        Format::KubeRouter => kube_router::parse(env),
+        Format::Klog => runtime::parse_klog(env),
+        Format::Logrus => runtime::parse_logrus(env),
+        Format::KubeletEvent => events::parse(env),
+        Format::CniResult => cni_json::parse(env),
+        Format::Text => runtime::parse_text(env),
+    }
+}
+
+/// Parses one record (one line, or the lines of a multi-line record joined by `\n`).
+/// `only` restricts detection to one format (`parse --format X`).
+pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
+    let env = Envelope::strip(record);
+    if env.body.trim().is_empty() {
+        return None;
+    }
+    let mut facts = match only {
+        Some(f) => parse_as(f, &env).map(|facts| (f, facts)),
+        None => ORDER
+            .iter()
+            .find_map(|&f| parse_as(f, &env).map(|facts| (f, facts))),
+    }
+    .map(|(f, mut facts)| {
+        facts.format.get_or_insert(f);
+        facts
+    })?;
+    // What the wrapping layers stated, where the body did not state it itself.
+    facts.time = facts.time.or(env.time);
+    if facts.hostname.is_none() {
+        facts.hostname = env.hostname.map(str::to_owned);
+    }
+    if facts.comm.is_none() {
+        facts.comm = env.process.map(str::to_owned);
+    }
+    facts.pid = facts
+        .pid
+        .or(env.pid)
+        .or(env.klog.as_ref().and_then(|k| k.pid));
+    if facts.level.is_none() {
+        facts.level = env
+            .klog
+            .as_ref()
+            .and_then(|k| Severity::from_level(&k.level.to_string()))
+            .or_else(|| env.level_word.and_then(Severity::from_level));
+    }
+    Some(facts)
+}

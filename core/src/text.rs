@@ -1,0 +1,586 @@
+//! Small text readers shared by the format parsers: logfmt, lenient JSON members, Go string
+//! escapes, container ids, `CNI_ARGS`, pod identity forms and plugin families.
+//!
+//! All of them borrow from the line and allocate only where an escape must be undone.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// Undoes Go / JSON backslash escapes (`\"`, `\\`, `\n`, `\t`, `\uXXXX`); other escapes are kept.
+pub fn unescape(s: &str) -> Cow<'_, str> {
+    if !s.contains('\\') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('"') => out.push('"'),
+            Some('\\') => out.push('\\'),
+            Some('/') => out.push('/'),
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(ch) => out.push(ch),
+                    None => {
+                        out.push_str("\\u");
+                        out.push_str(&hex);
+                    }
+                }
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/' | b'@')
+}
+
+/// Is `b[at..]` the start of the next logfmt pair (`key=`), or the end of the line?
+fn next_pair_starts(b: &[u8], at: usize) -> bool {
+    let rest = &b[at..];
+    if rest.iter().all(|c| c.is_ascii_whitespace()) {
+        return true;
+    }
+    if rest[0] != b' ' {
+        return false;
+    }
+    let key = rest[1..].iter().take_while(|&&c| is_key_byte(c)).count();
+    key > 0 && rest.get(1 + key) == Some(&b'=')
+}
+
+/// logfmt pairs (`key=value key="quoted value"`) as logrus, Cilium, and containerd write them.
+///
+/// Robust to what real lines contain: quotes inside a quoted value that were not escaped
+/// (a quote closes the value only where the next pair or the end of line follows), a value
+/// cut off by truncation (the rest of the line), duplicate keys (all kept, in order), empty
+/// values (`containerID=`), and stray words (skipped).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Logfmt<'a> {
+    pub pairs: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl<'a> Logfmt<'a> {
+    pub fn parse(line: &'a str) -> Logfmt<'a> {
+        let b = line.as_bytes();
+        let mut pairs = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            while i < b.len() && b[i] == b' ' {
+                i += 1;
+            }
+            let start = i;
+            while i < b.len() && is_key_byte(b[i]) {
+                i += 1;
+            }
+            if i == start || b.get(i) != Some(&b'=') {
+                // Not a pair: skip the word (a corrupt fragment or free text).
+                while i < b.len() && b[i] != b' ' {
+                    if b[i] == b'"' {
+                        // A stray quoted run: skip to its end so that its words are not keys.
+                        i += 1;
+                        while i < b.len() && b[i] != b'"' {
+                            i += if b[i] == b'\\' { 2 } else { 1 };
+                        }
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            let key = &line[start..i];
+            i += 1;
+            if b.get(i) == Some(&b'"') {
+                i += 1;
+                let vstart = i;
+                let mut end = None;
+                while i < b.len() {
+                    match b[i] {
+                        b'\\' => i += 2,
+                        b'"' if next_pair_starts(b, i + 1) => {
+                            end = Some(i);
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                let vend = end.unwrap_or(b.len()).min(b.len());
+                let raw = &line[vstart..vend];
+                pairs.push((key, unescape(raw)));
+                i = vend + 1;
+            } else {
+                let vstart = i;
+                while i < b.len() && b[i] != b' ' {
+                    i += 1;
+                }
+                pairs.push((key, Cow::Borrowed(&line[vstart..i])));
+            }
+        }
+        Logfmt { pairs }
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// The first non-empty value of `key`.
+    pub fn get_nonempty(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, v)| *k == key && !v.trim().is_empty())
+            .map(|(_, v)| v.as_ref())
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| *k == key)
+    }
+}
+
+/// A top-level member value of a JSON object read leniently.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonValue<'a> {
+    /// A string, unescaped. Also the rest of the text when the string is cut off.
+    Str(Cow<'a, str>),
+    /// A number, literal, object or array, as its source text.
+    Raw(&'a str),
+}
+
+impl JsonValue<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            JsonValue::Str(s) => s,
+            JsonValue::Raw(s) => s,
+        }
+    }
+}
+
+/// Top-level members of a JSON object, read leniently: a document cut off mid-way (a truncated
+/// log line) yields the members before the cut, and a string cut off yields the text up to the
+/// cut. Returns `None` when `s` does not start like an object (`{"`).
+pub fn json_members(s: &str) -> Option<Vec<(Cow<'_, str>, JsonValue<'_>)>> {
+    let b = s.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut out = Vec::new();
+    loop {
+        i = skip_ws(b, i);
+        if b.get(i) != Some(&b'"') {
+            break;
+        }
+        let (key, next, closed) = json_string(s, i);
+        if !closed {
+            break;
+        }
+        i = skip_ws(b, next);
+        if b.get(i) != Some(&b':') {
+            break;
+        }
+        i = skip_ws(b, i + 1);
+        match b.get(i) {
+            None => break,
+            Some(b'"') => {
+                let (v, next, closed) = json_string(s, i);
+                out.push((key, JsonValue::Str(v)));
+                if !closed {
+                    break;
+                }
+                i = next;
+            }
+            Some(b'{') | Some(b'[') => {
+                let end = balanced_end(b, i);
+                out.push((key, JsonValue::Raw(&s[i..end])));
+                i = end;
+            }
+            Some(_) => {
+                let start = i;
+                while i < b.len() && !matches!(b[i], b',' | b'}' | b']') {
+                    i += 1;
+                }
+                out.push((key, JsonValue::Raw(s[start..i].trim())));
+            }
+        }
+        i = skip_ws(b, i);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            _ => break,
+        }
+    }
+    Some(out)
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// The JSON string starting at the quote at `at`: (unescaped text, index after it, closed?).
+fn json_string(s: &str, at: usize) -> (Cow<'_, str>, usize, bool) {
+    let b = s.as_bytes();
+    let mut i = at + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return (unescape(&s[at + 1..i]), i + 1, true),
+            _ => i += 1,
+        }
+    }
+    // Cut off: a trailing lone backslash must not end mid-escape.
+    let end = b.len();
+    (unescape(&s[at + 1..end]), end, false)
+}
+
+/// Index just after the object or array opening at `at` (or the end of text when cut off).
+pub fn balanced_end(b: &[u8], at: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = at;
+    let mut in_str = false;
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => in_str = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// Looks up a member by key.
+pub fn member<'m, 'a>(members: &'m [(Cow<'a, str>, JsonValue<'a>)], key: &str) -> Option<&'m str> {
+    members
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn is_hex(c: u8) -> bool {
+    c.is_ascii_digit() || (b'a'..=b'f').contains(&c)
+}
+
+/// Is `s` a (possibly truncated) container id: lower-case hex, 10 to 64 digits?
+pub fn is_container_id(s: &str) -> bool {
+    (10..=64).contains(&s.len()) && s.bytes().all(is_hex)
+}
+
+/// The first full (64 hex digit) container id in `text`.
+pub fn find_container_id(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if is_hex(b[i]) && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let n = b[i..].iter().take_while(|&&c| is_hex(c)).count();
+            let after = b.get(i + n);
+            if n == 64 && !after.is_some_and(|c| c.is_ascii_alphanumeric()) {
+                return Some(&text[i..i + n]);
+            }
+            i += n.max(1);
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The `K8S_*` keys (and `IgnoreUnknown`) of a `CNI_ARGS` string, in any order; duplicate keys
+/// keep their first value; anything else in the string never leaves the collector.
+pub fn cni_args(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(';') {
+        let Some((k, v)) = part.split_once('=') else {
+            continue;
+        };
+        let k = k.trim();
+        if k.starts_with("K8S_") || k == "IgnoreUnknown" {
+            out.entry(k.to_owned())
+                .or_insert_with(|| v.trim().to_owned());
+        }
+    }
+    out
+}
+
+/// Splits `10.244.1.6/24` into (`10.244.1.6`, `Some("24")`); a bare address gives `None`.
+pub fn split_cidr(s: &str) -> (&str, Option<&str>) {
+    match s.split_once('/') {
+        Some((ip, len)) => (ip, Some(len)),
+        None => (s, None),
+    }
+}
+
+/// Does `s` look like an IPv4 or IPv6 address (optionally with `/len`)?
+pub fn looks_like_ip(s: &str) -> bool {
+    let (ip, len) = split_cidr(s);
+    if let Some(len) = len {
+        if len.is_empty() || !len.bytes().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    ip.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// Pod identity in dockershim / CRI-O form `name_namespace`, also with a trailing `(uid)`.
+pub fn pod_underscore(s: &str) -> Option<(&str, &str)> {
+    let s = s.split('(').next()?.trim();
+    let (name, ns) = s.split_once('_')?;
+    (!name.is_empty() && !ns.is_empty() && !ns.contains('_')).then_some((name, ns))
+}
+
+/// Pod identity `namespace/name` (kubelet, Cilium) or `namespace:name` (old Cilium). Returns
+/// (namespace, name); `/` alone or `:` alone states nothing.
+pub fn pod_slash(s: &str) -> Option<(&str, &str)> {
+    let (ns, name) = s.split_once('/').or_else(|| s.split_once(':'))?;
+    let (ns, name) = (ns.trim(), name.trim());
+    (!ns.is_empty() && !name.is_empty()).then_some((ns, name))
+}
+
+/// A Calico workload endpoint name `<node>-<orchestrator>-<pod>-<iface>`, where a `-` inside a
+/// part is written `--`. Returns (node, orchestrator, pod, interface).
+pub fn calico_wep(s: &str) -> Option<(String, String, String, String)> {
+    let mut parts: Vec<String> = vec![String::new()];
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'-' {
+            if b.get(i + 1) == Some(&b'-') {
+                parts.last_mut()?.push('-');
+                i += 2;
+                continue;
+            }
+            parts.push(String::new());
+        } else {
+            let ch = s[i..].chars().next()?;
+            parts.last_mut()?.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        i += 1;
+    }
+    if parts.len() != 4 || parts.iter().any(String::is_empty) {
+        return None;
+    }
+    let mut it = parts.into_iter();
+    Some((it.next()?, it.next()?, it.next()?, it.next()?))
+}
+
+/// The provider family (DESIGN.md §5 vocabulary) of an exact plugin type or binary name.
+pub fn family_of_type(plugin_type: &str) -> Option<&'static str> {
+    let t = plugin_type.trim().to_ascii_lowercase();
+    let t = t.rsplit('/').next().unwrap_or(&t);
+    Some(match t {
+        "cilium-cni" | "cilium" => "cilium",
+        "calico" | "calico-ipam" => "calico",
+        "flannel" => "flannel",
+        "aws-cni" | "egress-cni" | "egress-v4-cni" | "egress-v6-cni" | "aws-vpc-cni" => {
+            "aws-vpc-cni"
+        }
+        "azure-vnet" | "azure-vnet-ipam" | "azure-vnet-ipamv6" | "azure-cns" | "azure-cni" => {
+            "azure-cni"
+        }
+        "multus" | "multus-shim" | "multus-cni" => "multus",
+        "weave-net" | "weave-ipam" | "weave" | "weave-plugin" => "weave",
+        "kube-router" => "kube-router",
+        "antrea" => "antrea",
+        "ovn-k8s-cni-overlay" | "ovn-kubernetes" => "ovn-kubernetes",
+        "gke" | "gcp" | "gke-cni" => "gcp",
+        "bridge" => "bridge",
+        "host-local" => "host-local",
+        "ptp" => "ptp",
+        "portmap" => "portmap",
+        "macvlan" => "macvlan",
+        "ipvlan" => "ipvlan",
+        "loopback" => "loopback",
+        "firewall" => "firewall",
+        "tuning" => "tuning",
+        "bandwidth" => "bandwidth",
+        "dhcp" => "dhcp",
+        "static" => "static",
+        "host-device" => "host-device",
+        "vlan" => "vlan",
+        "sbr" => "sbr",
+        "vrf" => "vrf",
+        "sriov" => "sriov",
+        "whereabouts" => "whereabouts",
+        _ => return None,
+    })
+}
+
+/// The provider family named in free text (`Cilium API`, `calico-ipam`, `L-IPAMD`, ...), for
+/// records that name no plugin type. Callers lower the event's confidence when they use it.
+pub fn infer_family(text: &str) -> Option<&'static str> {
+    const WORDS: &[(&str, &str)] = &[
+        ("cilium", "cilium"),
+        ("calico", "calico"),
+        ("flannel", "flannel"),
+        ("aws-cni", "aws-vpc-cni"),
+        ("ipamd", "aws-vpc-cni"),
+        ("azure", "azure-cni"),
+        ("multus", "multus"),
+        ("weave", "weave"),
+        ("kube-router", "kube-router"),
+        ("antrea", "antrea"),
+        ("ovn-k", "ovn-kubernetes"),
+    ];
+    let lower = text.to_ascii_lowercase();
+    WORDS
+        .iter()
+        .find(|(w, _)| lower.contains(w))
+        .map(|&(_, fam)| fam)
+}
+
+/// Bounds `s` to `max` bytes on a character boundary, marking the cut.
+pub fn bounded(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[{} bytes cut]", &s[..end], s.len() - end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(line: &str) -> Vec<(String, String)> {
+        Logfmt::parse(line)
+            .pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn logfmt_cases() {
+        let p = pairs(
+            r#"level=warning msg="Unable to enter namespace \"\", will not delete interface" error="failed to Statfs \"\": no such file or directory" subsys=cilium-cni"#,
+        );
+        assert_eq!(
+            p[1].1,
+            r#"Unable to enter namespace "", will not delete interface"#
+        );
+        assert_eq!(p[2].1, r#"failed to Statfs "": no such file or directory"#);
+        assert_eq!(p[3], ("subsys".into(), "cilium-cni".into()));
+
+        // Unescaped inner quotes (containerd 1.2): a quote closes only before the next pair.
+        let p = pairs(
+            r#"level=error msg="StopPodSandbox for "cae5" failed" error="failed to destroy network for sandbox "cae5": del cmd""#,
+        );
+        assert_eq!(p[1].1, r#"StopPodSandbox for "cae5" failed"#);
+        assert_eq!(
+            p[2].1,
+            r#"failed to destroy network for sandbox "cae5": del cmd"#
+        );
+
+        // Empty values, duplicate keys, truncated final value.
+        let p = pairs(r#"containerID= ipv4= file-path=/a file-path=/b msg="cut off"#);
+        assert_eq!(p[0], ("containerID".into(), "".into()));
+        assert_eq!(p[2].1, "/a");
+        assert_eq!(p[3].1, "/b");
+        assert_eq!(p[4].1, "cut off");
+
+        // Stray words are skipped.
+        let p = pairs(r#"a=1 garbage "521d" b=2"#);
+        assert_eq!(p, vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
+    }
+
+    #[test]
+    fn json_members_lenient() {
+        let m =
+            json_members(r#"{"level":"info","ts":1.5,"obj":{"a":"}"},"msg":"cut \"here"#).unwrap();
+        assert_eq!(member(&m, "level"), Some("info"));
+        assert_eq!(member(&m, "ts"), Some("1.5"));
+        assert_eq!(member(&m, "obj"), Some(r#"{"a":"}"}"#));
+        assert_eq!(member(&m, "msg"), Some("cut \"here"));
+        assert!(json_members("not json").is_none());
+        assert!(json_members("{}").is_none());
+    }
+
+    #[test]
+    fn ids_and_args() {
+        let id = "6397e269c6b847d56d8d99b0a423bb50444f861fe68fff9a6773f70467dc1cdc";
+        assert_eq!(find_container_id(&format!("sandbox \"{id}\": x")), Some(id));
+        assert_eq!(find_container_id("abc 35442af221"), None);
+        assert!(is_container_id("35442af221"));
+        assert!(!is_container_id("cni"));
+        let a = cni_args(
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;SECRET=x;K8S_POD_NAME=a;IgnoreUnknown=0",
+        );
+        assert_eq!(a.get("IgnoreUnknown").map(String::as_str), Some("1"));
+        assert_eq!(a.get("K8S_POD_NAME").map(String::as_str), Some("a"));
+        assert!(!a.contains_key("SECRET"));
+    }
+
+    #[test]
+    fn pod_identity_forms() {
+        assert_eq!(
+            pod_underscore("app1-78b4c7b56c-qzwp8_default"),
+            Some(("app1-78b4c7b56c-qzwp8", "default"))
+        );
+        assert_eq!(
+            pod_underscore("kube-apiserver-rook-test_kube-system(b6f5)"),
+            Some(("kube-apiserver-rook-test", "kube-system"))
+        );
+        assert_eq!(pod_slash("default/app1"), Some(("default", "app1")));
+        assert_eq!(pod_slash(":"), None);
+        assert_eq!(pod_slash("/"), None);
+        let w = calico_wep("dce--10--23--20--156-k8s-zyk--3--redis--master--0-eth0").unwrap();
+        assert_eq!(
+            w,
+            (
+                "dce-10-23-20-156".into(),
+                "k8s".into(),
+                "zyk-3-redis-master-0".into(),
+                "eth0".into()
+            )
+        );
+    }
+
+    #[test]
+    fn families() {
+        assert_eq!(family_of_type("cilium-cni"), Some("cilium"));
+        assert_eq!(family_of_type("/opt/cni/bin/calico-ipam"), Some("calico"));
+        assert_eq!(family_of_type("bridge"), Some("bridge"));
+        assert_eq!(family_of_type("mystery"), None);
+        assert_eq!(infer_family("Cilium API client timeout"), Some("cilium"));
+    }
+}

@@ -1,0 +1,480 @@
+//! Time as data: the core never reads a clock, it is handed [`Timestamp`]s.
+//!
+//! Log lines state time in many layouts, some without a year (syslog `Apr 22 05:17:07`, klog
+//! `I0518 19:28:39.956871`) and many without a zone. How such a line is dated:
+//! - no zone: the wall time is taken as UTC (a node's logs are usually UTC; the line's own text is
+//!   kept in `raw`, so nothing is lost);
+//! - no year: the year of the reference time (`now`, the time the line was read) is used, unless
+//!   that puts the line more than two days after `now`, in which case it is from the year before
+//!   (a December line read in January);
+//! - no timestamp at all: the line is dated `now`.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+const TWO_DAYS_NANOS: i64 = 2 * 86_400 * NANOS_PER_SEC;
+
+/// Nanoseconds since the Unix epoch, UTC. Serialized as RFC 3339 with nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const fn from_unix_nanos(nanos: i64) -> Timestamp {
+        Timestamp(nanos)
+    }
+
+    pub const fn unix_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// This time plus `nanos` (saturating).
+    pub const fn add_nanos(self, nanos: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(nanos))
+    }
+
+    /// Milliseconds from `earlier` to `self` (negative when `earlier` is later).
+    pub fn millis_since(self, earlier: Timestamp) -> f64 {
+        (self.0.saturating_sub(earlier.0)) as f64 / 1e6
+    }
+
+    fn year(self) -> i32 {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
+            .map(|t| t.year())
+            // Any i64 of nanoseconds is within time's range (years 1677..2262).
+            .unwrap_or(1970)
+    }
+
+    /// RFC 3339, UTC, always nine fractional digits: `2022-04-22T05:17:07.520000000Z`.
+    pub fn to_rfc3339(self) -> String {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let (y, mo, d) = t.to_calendar_date();
+        let (h, mi, s, n) = t.to_hms_nano();
+        format!(
+            "{y:04}-{:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{n:09}Z",
+            u8::from(mo)
+        )
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        match parse_iso(&s) {
+            Some((ts, n)) if n == s.len() => Ok(ts.resolve(Timestamp(0))),
+            _ => Err(serde::de::Error::custom(format!(
+                "not an RFC 3339 time: {s:?}"
+            ))),
+        }
+    }
+}
+
+/// A time as a line states it, before the missing year is filled in from the reference time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTime {
+    year: Option<i32>,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+    nanos: u32,
+    /// Seconds east of UTC; `None` when the line gives no zone (taken as UTC).
+    offset: Option<i32>,
+}
+
+impl LineTime {
+    /// The absolute time, dating a line without a year by `now` (see the module doc).
+    pub fn resolve(self, now: Timestamp) -> Timestamp {
+        match self.year {
+            Some(y) => self.at_year(y).unwrap_or(now),
+            None => {
+                let y = now.year();
+                match self.at_year(y) {
+                    Some(t) if t.0 > now.0.saturating_add(TWO_DAYS_NANOS) => {
+                        self.at_year(y - 1).unwrap_or(t)
+                    }
+                    Some(t) => t,
+                    // 29 February in a year without it: the line is from a leap year before.
+                    None => (1..=4)
+                        .find_map(|back| self.at_year(y - back))
+                        .unwrap_or(now),
+                }
+            }
+        }
+    }
+
+    fn at_year(self, year: i32) -> Option<Timestamp> {
+        let month = Month::try_from(self.month).ok()?;
+        let date = Date::from_calendar_date(year, month, self.day).ok()?;
+        let time = Time::from_hms_nano(self.hour, self.minute, self.second, self.nanos).ok()?;
+        let offset = UtcOffset::from_whole_seconds(self.offset.unwrap_or(0)).ok()?;
+        let nanos = PrimitiveDateTime::new(date, time)
+            .assume_offset(offset)
+            .unix_timestamp_nanos();
+        i64::try_from(nanos).ok().map(Timestamp)
+    }
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let s = b.get(at..at + n)?;
+    s.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// Fraction digits after a `.` or `,` at `at`: (nanos, bytes consumed including the dot).
+fn fraction(b: &[u8], at: usize) -> (u32, usize) {
+    if !matches!(b.get(at), Some(b'.') | Some(b',')) {
+        return (0, 0);
+    }
+    let mut nanos = 0u32;
+    let mut n = 0;
+    while let Some(&c) = b.get(at + 1 + n) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        if n < 9 {
+            nanos = nanos * 10 + u32::from(c - b'0');
+        }
+        n += 1;
+    }
+    if n == 0 {
+        return (0, 0);
+    }
+    for _ in n..9 {
+        nanos *= 10;
+    }
+    (nanos, n + 1)
+}
+
+/// `Z`, `+03:00`, `-0500`, `+08` at `at`: (seconds east, bytes consumed).
+fn zone(b: &[u8], at: usize) -> (Option<i32>, usize) {
+    match b.get(at) {
+        Some(b'Z') | Some(b'z') => (Some(0), 1),
+        Some(&sign @ (b'+' | b'-')) => {
+            let Some(h) = digits(b, at + 1, 2) else {
+                return (None, 0);
+            };
+            let (m, used) = if b.get(at + 3) == Some(&b':') {
+                (digits(b, at + 4, 2), 6)
+            } else {
+                (digits(b, at + 3, 2), 5)
+            };
+            let (m, used) = match m {
+                Some(m) => (m, used),
+                None => (0, 3),
+            };
+            if h > 23 || m > 59 {
+                return (None, 0);
+            }
+            let secs = (h * 3600 + m * 60) as i32;
+            (Some(if sign == b'-' { -secs } else { secs }), used)
+        }
+        _ => (None, 0),
+    }
+}
+
+fn hms(b: &[u8], at: usize) -> Option<(u8, u8, u8)> {
+    let h = digits(b, at, 2)?;
+    let m = digits(b, at + 3, 2)?;
+    let s = digits(b, at + 6, 2)?;
+    (b[at + 2] == b':' && b[at + 5] == b':' && h < 24 && m < 60 && s < 61).then_some((
+        h as u8,
+        m as u8,
+        s.min(59) as u8,
+    ))
+}
+
+/// `YYYY-MM-DD[T ]HH:MM:SS[.frac][zone]` or `YYYY/MM/DD HH:MM:SS[.frac]` at the start of `s`.
+/// Returns the time and the number of bytes it takes.
+pub fn parse_iso(s: &str) -> Option<(LineTime, usize)> {
+    let b = s.as_bytes();
+    let year = digits(b, 0, 4)?;
+    let sep = *b.get(4)?;
+    if !(sep == b'-' || sep == b'/') || b.get(7) != Some(&sep) {
+        return None;
+    }
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    if !matches!(b.get(10), Some(b'T') | Some(b' ') | Some(b't')) {
+        return None;
+    }
+    let (hour, minute, second) = hms(b, 11)?;
+    let (nanos, flen) = fraction(b, 19);
+    let (offset, zlen) = zone(b, 19 + flen);
+    let t = LineTime {
+        year: Some(year as i32),
+        month: month as u8,
+        day: day as u8,
+        hour,
+        minute,
+        second,
+        nanos,
+        offset,
+    };
+    t.at_year(year as i32)?;
+    Some((t, 19 + flen + zlen))
+}
+
+/// Month names in the languages journald prints them in on the nodes seen in public reports:
+/// English, Russian (abbreviated), CJK (`12月`), German, French and Spanish abbreviations.
+fn month_name(s: &str) -> Option<(u8, usize)> {
+    const NAMES: &[(&str, u8)] = &[
+        ("Jan", 1),
+        ("Feb", 2),
+        ("Mar", 3),
+        ("Apr", 4),
+        ("May", 5),
+        ("Jun", 6),
+        ("Jul", 7),
+        ("Aug", 8),
+        ("Sep", 9),
+        ("Oct", 10),
+        ("Nov", 11),
+        ("Dec", 12),
+        ("янв", 1),
+        ("фев", 2),
+        ("мар", 3),
+        ("апр", 4),
+        ("май", 5),
+        ("мая", 5),
+        ("июн", 6),
+        ("июл", 7),
+        ("авг", 8),
+        ("сен", 9),
+        ("окт", 10),
+        ("ноя", 11),
+        ("дек", 12),
+        ("Mär", 3),
+        ("Mai", 5),
+        ("Okt", 10),
+        ("Dez", 12),
+        ("janv", 1),
+        ("févr", 2),
+        ("mars", 3),
+        ("avr", 4),
+        ("mai", 5),
+        ("juin", 6),
+        ("juil", 7),
+        ("août", 8),
+        ("sept", 9),
+        ("oct", 10),
+        ("nov", 11),
+        ("déc", 12),
+        ("ene", 1),
+        ("abr", 4),
+        ("ago", 8),
+        ("dic", 12),
+    ];
+    for &(name, m) in NAMES {
+        if s.len() >= name.len()
+            && s.is_char_boundary(name.len())
+            && s[..name.len()].eq_ignore_ascii_case(name)
+        {
+            let rest = &s[name.len()..];
+            // A trailing dot is common in abbreviated localized names.
+            let used = name.len() + usize::from(rest.starts_with('.'));
+            return Some((m, used));
+        }
+    }
+    // CJK: `12月` / `3月`.
+    let b = s.as_bytes();
+    let n = b.iter().take(2).take_while(|c| c.is_ascii_digit()).count();
+    if n > 0 && s[n..].starts_with('月') {
+        let m = digits(b, 0, n)?;
+        if (1..=12).contains(&m) {
+            return Some((m as u8, n + '月'.len_utf8()));
+        }
+    }
+    None
+}
+
+/// Syslog / journald `Mon DD HH:MM:SS[.frac]` at the start of `s` (no year, no zone).
+pub fn parse_syslog(s: &str) -> Option<(LineTime, usize)> {
+    let (month, mut at) = month_name(s)?;
+    let b = s.as_bytes();
+    if b.get(at) != Some(&b' ') {
+        return None;
+    }
+    while b.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    let dlen = b[at..]
+        .iter()
+        .take(2)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let day = digits(b, at, dlen.max(1))?;
+    at += dlen;
+    if b.get(at) != Some(&b' ') {
+        return None;
+    }
+    at += 1;
+    let (hour, minute, second) = hms(b, at)?;
+    at += 8;
+    let (nanos, flen) = fraction(b, at);
+    let t = LineTime {
+        year: None,
+        month,
+        day: day as u8,
+        hour,
+        minute,
+        second,
+        nanos,
+        offset: None,
+    };
+    // Validate against a leap year so that 29 February passes here and is dated in resolve().
+    t.at_year(2000)?;
+    Some((t, at + flen))
+}
+
+/// The time of a klog header `Lmmdd hh:mm:ss.uuuuuu` (the level letter already removed).
+pub fn parse_klog_time(s: &str) -> Option<(LineTime, usize)> {
+    let b = s.as_bytes();
+    let month = digits(b, 0, 2)?;
+    let day = digits(b, 2, 2)?;
+    if b.get(4) != Some(&b' ') {
+        return None;
+    }
+    let (hour, minute, second) = hms(b, 5)?;
+    let (nanos, flen) = fraction(b, 13);
+    let t = LineTime {
+        year: None,
+        month: month as u8,
+        day: day as u8,
+        hour,
+        minute,
+        second,
+        nanos,
+        offset: None,
+    };
+    t.at_year(2000)?;
+    Some((t, 13 + flen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW_2024: Timestamp = Timestamp(1_710_000_000_000_000_000); // 2024-03-09T16:00:00Z
+
+    fn iso(s: &str) -> String {
+        let (t, n) = parse_iso(s).expect(s);
+        assert_eq!(n, s.len(), "{s}");
+        t.resolve(NOW_2024).to_rfc3339()
+    }
+
+    #[test]
+    fn iso_layouts() {
+        let cases = [
+            (
+                "2021-01-14T22:52:58.775198409Z",
+                "2021-01-14T22:52:58.775198409Z",
+            ),
+            (
+                "2022-11-08T14:45:08+03:00",
+                "2022-11-08T11:45:08.000000000Z",
+            ),
+            ("2019-03-12T20:40:42Z", "2019-03-12T20:40:42.000000000Z"),
+            ("2019-08-06T08:44:24.537", "2019-08-06T08:44:24.537000000Z"),
+            (
+                "2024-05-12T19:28:56.850191696-05:00",
+                "2024-05-13T00:28:56.850191696Z",
+            ),
+            ("2022-04-22 05:17:07.520", "2022-04-22T05:17:07.520000000Z"),
+            ("2017/09/30 14:34:58", "2017-09-30T14:34:58.000000000Z"),
+            (
+                "2017/06/06 15:47:48.503688",
+                "2017-06-06T15:47:48.503688000Z",
+            ),
+            ("2019-03-14T02:50:05-0700", "2019-03-14T09:50:05.000000000Z"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(iso(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn iso_rejects_non_times() {
+        for s in [
+            "2021-13-01T00:00:00Z",
+            "2021-02-30 00:00:00",
+            "20210101",
+            "level=info",
+            "",
+        ] {
+            assert!(parse_iso(s).is_none(), "{s}");
+        }
+    }
+
+    #[test]
+    fn syslog_dates_by_reference_year() {
+        let (t, n) = parse_syslog("Apr 22 05:17:07 fedora").unwrap();
+        assert_eq!(n, 15);
+        // April is after the reference (March 2024) by more than two days: previous year.
+        assert_eq!(
+            t.resolve(NOW_2024).to_rfc3339(),
+            "2023-04-22T05:17:07.000000000Z"
+        );
+        let (t, _) = parse_syslog("Nov  8 14:45:08 server1").unwrap();
+        assert_eq!(
+            t.resolve(NOW_2024).to_rfc3339(),
+            "2023-11-08T14:45:08.000000000Z"
+        );
+        let (t, _) = parse_syslog("мар 09 13:42:28 dev").unwrap();
+        assert_eq!(
+            t.resolve(NOW_2024).to_rfc3339(),
+            "2024-03-09T13:42:28.000000000Z"
+        );
+        let (t, _) = parse_syslog("12月 11 11:42:08 slave").unwrap();
+        assert_eq!(
+            t.resolve(NOW_2024).to_rfc3339(),
+            "2023-12-11T11:42:08.000000000Z"
+        );
+        assert!(parse_syslog("Foo 11 11:42:08").is_none());
+    }
+
+    #[test]
+    fn klog_time() {
+        let (t, n) = parse_klog_time("0518 19:28:39.956871       1 main.go").unwrap();
+        assert_eq!(n, 20);
+        assert_eq!(
+            t.resolve(NOW_2024).to_rfc3339(),
+            "2023-05-18T19:28:39.956871000Z"
+        );
+    }
+
+    #[test]
+    fn leap_day_without_year_goes_to_a_leap_year() {
+        let (t, _) = parse_klog_time("0229 10:00:00.000000").unwrap();
+        let now_2025 = Timestamp(1_740_000_000_000_000_000); // 2025-02-19
+        assert_eq!(
+            t.resolve(now_2025).to_rfc3339(),
+            "2024-02-29T10:00:00.000000000Z"
+        );
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let t = Timestamp(1_642_234_567_890_123_456);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2022-01-15T08:16:07.890123456Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+    }
+}

@@ -1,0 +1,5 @@
+//! The threaded runtime of tapio-cni-collector, and the offline commands (`parse`, `replay`)
+//! that both binaries share: they are plain synchronous IO around the core.
+
+pub mod lines;
+pub mod offline;
