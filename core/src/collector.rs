@@ -128,6 +128,11 @@ impl Collector {
         &self.stats
     }
 
+    /// Events waiting to be drained by [`poll_event`](Self::poll_event).
+    pub fn queued_events(&self) -> usize {
+        self.events.len()
+    }
+
     /// One line of a plugin, kubelet or runtime log.
     pub fn handle_log_line(&mut self, now: Timestamp, line: LogLine<'_>) {
         self.stats.lines += 1;

@@ -1,0 +1,38 @@
+# `make test` is the whole test suite; CI (.ci/run) calls it on a fresh machine as root.
+CARGO ?= cargo
+FUZZ_SMOKE_SECONDS ?= 20
+
+.PHONY: run test deps lint unit fuzz-smoke fuzz bench
+
+# The main job: until the daemon lands, `parse` over the bundled fixture logs.
+run:
+	$(CARGO) run --release -q -p tapio-cni-collector -- parse fixtures/logs/*.log fixtures/logs/extra/*.log
+
+test: deps lint unit fuzz-smoke
+
+# Everything the suite needs beyond the Rust toolchain.
+deps:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd fuzz && $(CARGO) fmt -- --check
+
+unit:
+	$(CARGO) test --workspace
+
+# Each fuzz target briefly, starting from its regression inputs (stable toolchain: -s none).
+fuzz-smoke:
+	cd fuzz && for t in line_parser cni_json collector; do \
+		mkdir -p corpus/$$t && cp -r regressions/$$t/. corpus/$$t/ 2>/dev/null; \
+		$(CARGO) fuzz run -s none $$t corpus/$$t -- -max_total_time=$(FUZZ_SMOKE_SECONDS) || exit 1; \
+	done
+
+# A long campaign: make fuzz TARGET=line_parser SECONDS=600
+fuzz:
+	cd fuzz && mkdir -p corpus/$(TARGET) && cp -r regressions/$(TARGET)/. corpus/$(TARGET)/ 2>/dev/null; \
+		$(CARGO) fuzz run -s none $(TARGET) corpus/$(TARGET) -- -max_total_time=$(SECONDS)
+
+bench:
+	$(CARGO) bench -p tapio-cni-core --bench parse
