@@ -113,7 +113,7 @@ fn text_record(body: &str) -> Option<Facts> {
     if !msg.is_empty() {
         f.message = Some(msg.to_owned());
     }
-    if let Some(e) = raw_error(tail) {
+    if let Some(e) = raw_error(tail).filter(|e| *e != "<nil>") {
         f.set_error(e);
     }
     read_pairs(&Logfmt::parse(tail), &mut f);
@@ -206,7 +206,7 @@ fn read_pairs(p: &Logfmt<'_>, f: &mut Facts) {
     if let Some(pod) = p.get_nonempty("Pod") {
         Facts::set(&mut f.pod_name, pod);
     }
-    if let Some(e) = p.get_nonempty("error") {
+    if let Some(e) = p.get_nonempty("error").filter(|e| e.trim() != "<nil>") {
         f.set_error(e);
     }
     for key in ["HandleID", "handle"] {
@@ -312,7 +312,7 @@ fn read_message(msg: &str, f: &mut Facts) {
     let (op, category, success) = if starts("Calico CNI using IPs")
         || starts("Successfully claimed IPs")
         || starts("Calico CNI IPAM assigned addresses")
-        || starts("Auto-assigned")
+        || starts("Auto-assign")
         || starts("Auto assigning IP")
         || starts("Calico CNI IPAM request count")
         || starts("IPAM plugin assigned IPv")
@@ -535,15 +535,6 @@ fn legacy_record(body: &str) -> Option<Facts> {
     f.time = time;
     f.level = Severity::from_level(level);
     f.pid = pid.parse().ok();
-    if identity.len() >= 6
-        && identity.len() <= 64
-        && identity
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    {
-        // The logger's identity is the container id (or its prefix).
-        f.container_id = Some(identity.to_owned());
-    }
     let msg = msg.trim();
     if !msg.is_empty() {
         f.message = Some(msg.to_owned());
@@ -552,7 +543,16 @@ fn legacy_record(body: &str) -> Option<Facts> {
         // The layout, not the text, says Calico.
         f.confidence = Some(0.7);
     }
+    // A full id in the message wins over the logger's identity, which may be a prefix.
     read_message(msg, &mut f);
+    if identity.len() >= 6
+        && identity.len() <= 64
+        && identity
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    {
+        Facts::set(&mut f.container_id, identity);
+    }
     Some(f)
 }
 
@@ -997,6 +997,15 @@ mod tests {
             "1 [x] INFO",
         ] {
             let _ = parse(&Envelope::strip(junk));
+        }
+    }
+
+    #[test]
+    fn every_extra_fixture_line_is_calico() {
+        let fixture = include_str!("../../../fixtures/logs/extra/calico.log");
+        for line in fixture.lines() {
+            let f = parse_record(line, None).unwrap_or_else(|| panic!("not parsed: {line}"));
+            assert_eq!(f.format, Some(Format::Calico), "{line}");
         }
     }
 }

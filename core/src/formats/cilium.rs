@@ -33,8 +33,9 @@ const CLAIM_KEYS_JSON: [&str; 5] = [
     "\"identityLabels\":",
 ];
 
-/// The prefix the CNI plugin gives endpoint ids that name a container (`container-id:<id>`).
-const CONTAINER_ID_PREFIX: &str = "container-id:";
+/// Endpoint ids that name the pod's container: `container-id:<id>` (legacy) and
+/// `cni-attachment-id:<id>:<ifname>` (one CNI ADD/DEL pair).
+const CONTAINER_ID_PREFIXES: [&str; 2] = ["container-id:", "cni-attachment-id:"];
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let body = env.body.as_ref();
@@ -122,10 +123,13 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     }
     if let Some(ep) = fields.get_nonempty("endpointID") {
         let ep = ep.trim();
-        if let Some(id) = ep.strip_prefix(CONTAINER_ID_PREFIX) {
-            // `container-id:<id>` or `container-id:<id>:<ifname>` (multi-interface endpoints).
-            let id = id.split(':').next().unwrap_or(id);
+        if let Some(rest) = CONTAINER_ID_PREFIXES
+            .iter()
+            .find_map(|p| ep.strip_prefix(p))
+        {
+            let (id, if_name) = rest.split_once(':').unwrap_or((rest, ""));
             Facts::set(&mut f.container_id, id);
+            Facts::set(&mut f.if_name, if_name);
             f.attr("endpoint_id", ep);
         } else if ep != "0" {
             // 0 is the agent's "no endpoint id yet".
@@ -138,7 +142,8 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
         }
     }
     for key in ["error", "err"] {
-        if let Some(e) = fields.get_nonempty(key) {
+        // `WithError(nil)` writes `error="<nil>"` on success paths.
+        if let Some(e) = fields.get_nonempty(key).filter(|e| e.trim() != "<nil>") {
             f.set_error(e);
         }
     }
@@ -289,7 +294,10 @@ fn read_message(msg: &str, f: &mut Facts) {
         if !f.ips.is_empty() {
             f.category = Some(Category::IpAllocation);
         }
-    } else if starts("Unable to release IP") || starts("Releasing IP") {
+    } else if starts("Unable to release IP") {
+        f.category = Some(Category::IpDeallocation);
+        f.success = Some(false);
+    } else if starts("Releasing IP") {
         f.category = Some(Category::IpDeallocation);
     } else if starts("Asking agent for healthz") {
         f.operation = Some(Operation::Check);
@@ -711,5 +719,14 @@ mod tests {
             go_string_field(r#"{XK8S_POD_NAME:"b", K8S_POD_NAME:"a"}"#, "K8S_POD_NAME"),
             Some("a")
         );
+    }
+
+    #[test]
+    fn every_extra_fixture_line_is_cilium() {
+        let fixture = include_str!("../../../fixtures/logs/extra/cilium.log");
+        for line in fixture.lines() {
+            let f = parse_record(line, None).unwrap_or_else(|| panic!("not parsed: {line}"));
+            assert_eq!(f.format, Some(Format::Cilium), "{line}");
+        }
     }
 }
