@@ -531,26 +531,30 @@ fn legacy_record(body: &str) -> Option<Facts> {
     if !matches!(level, "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL") {
         return None;
     }
+    let msg = msg.trim();
+    let names_calico = msg.to_ascii_lowercase().contains("calico");
+    let id_like = (6..=64).contains(&identity.len())
+        && identity
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    // Other Python services log `pid [thread] LEVEL`; Calico's identity is the container id.
+    if !(id_like || names_calico) {
+        return None;
+    }
     let mut f = calico_facts();
     f.time = time;
     f.level = Severity::from_level(level);
     f.pid = pid.parse().ok();
-    let msg = msg.trim();
     if !msg.is_empty() {
         f.message = Some(msg.to_owned());
     }
-    if !msg.to_ascii_lowercase().contains("calico") {
+    if !names_calico {
         // The layout, not the text, says Calico.
         f.confidence = Some(0.7);
     }
     // A full id in the message wins over the logger's identity, which may be a prefix.
     read_message(msg, &mut f);
-    if identity.len() >= 6
-        && identity.len() <= 64
-        && identity
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    {
+    if id_like {
         Facts::set(&mut f.container_id, identity);
     }
     Some(f)
@@ -965,6 +969,7 @@ mod tests {
             r#"2023/01/01 00:00:00 [INFO] Starting IPAM daemon"#,
             r#"I0111 17:09:04.933346       1 route_network.go:56] Watching for new subnet leases"#,
             "123 not a calico line",
+            "2016-02-11 21:36:54,412 16212 [MainThread] INFO Starting web server",
             "[INFO] aws seelog line",
         ] {
             assert!(parse(&Envelope::strip(line)).is_none(), "claimed: {line}");
@@ -1006,6 +1011,22 @@ mod tests {
         for line in fixture.lines() {
             let f = parse_record(line, None).unwrap_or_else(|| panic!("not parsed: {line}"));
             assert_eq!(f.format, Some(Format::Calico), "{line}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_and_mutated_lines_do_not_panic(
+            cut in 0usize..400,
+            junk in "\\PC{0,40}",
+            any in "\\PC{0,200}",
+        ) {
+            let seed = "[INFO][1] k8s.go 1: Calico CNI found existing endpoint: &{{WorkloadEndpoint v3} {a-k8s-b-eth0  d  1643de63-a84a-4636-a561-416f4541537c} Successfully claimed IPs: [10.0.0.1/26] ContainerID=\"ab\" HandleID=\"n.abcdefabcdef\" Workload=\"a.b\" error=x: y host=\"n\"";
+            let at = (0..=cut.min(seed.len())).rev().find(|&i| seed.is_char_boundary(i)).unwrap_or(0);
+            let mutated = format!("{}{junk}{}", &seed[..at], &seed[at..]);
+            let _ = parse(&Envelope::strip(&mutated));
+            let _ = parse(&Envelope::strip(&any));
+            let _ = parse_record(&mutated, None);
         }
     }
 }

@@ -729,4 +729,20 @@ mod tests {
             assert_eq!(f.format, Some(Format::Cilium), "{line}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_and_mutated_lines_do_not_panic(
+            cut in 0usize..400,
+            junk in "\\PC{0,40}",
+            any in "\\PC{0,200}",
+        ) {
+            let seed = "level=warning msg=\"Unable to create endpoint\" containerID=4fd2 endpointID=\"container-id:ab\" k8sPodName=default/x addressing=\"&{10.0.0.1 x}\" args=\"K8S_POD_NAME=a;\" subsys=cilium-cni";
+            let at = (0..=cut.min(seed.len())).rev().find(|&i| seed.is_char_boundary(i)).unwrap_or(0);
+            let mutated = format!("{}{junk}{}", &seed[..at], &seed[at..]);
+            let _ = parse(&Envelope::strip(&mutated));
+            let _ = parse(&Envelope::strip(&any));
+            let _ = parse_record(&mutated, None);
+        }
+    }
 }
