@@ -31,7 +31,7 @@ pub fn event(
         .plugin
         .or_else(|| facts.plugin_type.as_deref().and_then(family_of_type));
     let category = category(&facts);
-    let severity = severity(&facts, category);
+    let severity = severity(&facts);
     let event_type = match (category, facts.format) {
         (Category::ConfigChange, _) => EventType::Config,
         (Category::Collector, _) => EventType::System,
@@ -170,15 +170,15 @@ fn category(f: &Facts) -> Category {
     }
 }
 
-fn severity(f: &Facts, category: Category) -> Severity {
-    let stated = f.level;
-    let failed = f.success == Some(false) || f.error.is_some();
-    match (stated, failed) {
+fn severity(f: &Facts) -> Severity {
+    let failed = f.success == Some(false);
+    match (f.level, failed) {
         // A failure is never below warning, whatever level the line was logged at.
         (Some(s), true) => s.max(Severity::Warning),
         (Some(s), false) => s,
         (None, true) => Severity::Error,
-        (None, false) if category == Category::PluginLog => Severity::Info,
+        // An error the operation went on past (a DEL that tolerates a missing netns).
+        (None, false) if f.error.is_some() => Severity::Warning,
         (None, false) => Severity::Info,
     }
 }
@@ -236,9 +236,11 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 _ => "network setup".to_owned(),
             };
             match (f.success, err) {
-                (Some(false), Some(e)) | (None, Some(e)) => {
-                    format!("{what} failed{for_pod}{via}: {e}")
-                }
+                (Some(false), Some(e)) => format!("{what} failed{for_pod}{via}: {e}"),
+                (None, Some(e)) => match own {
+                    Some(m) => format!("{what}{for_pod}{via}: {m}: {e}"),
+                    None => format!("{what}{for_pod}{via}: {e}"),
+                },
                 (Some(false), None) => format!("{what} failed{for_pod}{via}"),
                 (Some(true), _) => match ip {
                     Some(ip) => format!("{what} succeeded{for_pod}{via} with IP {ip}"),

@@ -127,7 +127,9 @@ fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
         if let Some(rest) = after.strip_prefix(' ') {
             // An ISO-dated syslog line (`2019-08-06T08:44:24.537 host proc[pid]: `).
             let rest = syslog_tail(after, env).unwrap_or(rest);
-            env.time = env.time.or(Some(time));
+            // The innermost dated layer is closest to the record, and an ISO time has a year
+            // where an outer syslog time has none.
+            env.time = Some(time);
             return cri_stream(rest).unwrap_or(rest);
         }
     }

@@ -396,6 +396,13 @@ pub fn calico_wep(s: &str) -> Option<(String, String, String, String)> {
     if parts.len() != 4 || parts.iter().any(String::is_empty) {
         return None;
     }
+    // The orchestrator part is one of Calico's own; anything else is not a WEP name.
+    if !matches!(
+        parts[1].as_str(),
+        "k8s" | "cni" | "libnetwork" | "openstack" | "docker" | "mesos" | "rkt"
+    ) {
+        return None;
+    }
     let mut it = parts.into_iter();
     Some((it.next()?, it.next()?, it.next()?, it.next()?))
 }

@@ -667,7 +667,8 @@ mod tests {
         assert_eq!(f.plugin_type, s("calico"));
         assert_eq!(f.level, Some(Severity::Info));
         assert_eq!(f.pid, Some(20999));
-        assert_eq!(f.comm, s("containerd"));
+        // The journald process (containerd) is not the process whose pid the line states.
+        assert_eq!(f.comm, None);
         assert_eq!(f.message, s("Extracted identifiers for CmdAddK8s"));
     }
 

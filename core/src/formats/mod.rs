@@ -80,13 +80,14 @@ pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
     if facts.hostname.is_none() {
         facts.hostname = env.hostname.map(str::to_owned);
     }
-    if facts.comm.is_none() {
-        facts.comm = env.process.map(str::to_owned);
+    // The wrapper's process and pid describe the same process only when the record named no
+    // pid of its own (a Calico line states the plugin's pid inside a containerd journal).
+    if facts.pid.is_none() {
+        if facts.comm.is_none() {
+            facts.comm = env.process.map(str::to_owned);
+        }
+        facts.pid = env.pid.or(env.klog.as_ref().and_then(|k| k.pid));
     }
-    facts.pid = facts
-        .pid
-        .or(env.pid)
-        .or(env.klog.as_ref().and_then(|k| k.pid));
     if facts.level.is_none() {
         facts.level = env
             .klog
