@@ -175,8 +175,7 @@ fn parse_quoted_failure(body: &str) -> Option<Facts> {
     f.operation = Operation::from_word(op);
     f.success = Some(false);
     Facts::set(&mut f.network_name, name);
-    // The plugin's own error string, `add cmd: ` included: it is what the plugin returned.
-    f.set_error(err);
+    set_plugin_error(&mut f, err);
     if err.contains("assign an IP address") {
         f.category = Some(Category::IpAllocation);
     }
@@ -222,11 +221,16 @@ fn read_message(f: &mut Facts, msg: &str) {
         f.operation = Some(Operation::Add);
         f.category = Some(Category::IpAllocation);
         let (head, reply) = rest.split_once(": ").unwrap_or((rest, ""));
+        read_pod_words(f, head);
         if let Some(id) = word_after(head, "container ") {
             Facts::set(&mut f.container_id, id);
         }
         if let Some(ifname) = word_after(head, "interface ") {
             Facts::set(&mut f.if_name, ifname);
+        }
+        // Before v1.6 the reply was printed as `<ip>, table N, external-SNAT: .., vpcCIDR: [..]`.
+        if let Some(ip) = reply.split(',').next() {
+            add_ip_checked(f, ip);
         }
         read_reply(f, reply);
     } else if let Some(rest) = msg.strip_prefix("Received del network response") {
@@ -251,7 +255,20 @@ fn read_message(f: &mut Facts, msg: &str) {
         {
             Facts::set(&mut f.container_id, id);
         }
-        set_grpc_error(f, err);
+        set_plugin_error(f, err);
+    } else if [
+        "no available IP/Prefix addresses",
+        "does not have available addresses",
+        "DataStore has no available",
+    ]
+    .iter()
+    .any(|w| msg.contains(w))
+        && !msg.starts_with("Send ")
+    {
+        f.category = Some(Category::IpAllocation);
+        f.success = Some(false);
+        let inner = msg.rsplit_once(": ").map_or(msg, |(_, e)| e);
+        f.set_error(inner);
     } else if let Some(rest) = msg.strip_prefix("Failed ") {
         read_plugin_failure(f, msg, rest);
     } else if let Some(rest) = ["AddNetworkRequest: ", "DelNetworkRequest: "]
@@ -307,17 +324,6 @@ fn read_message(f: &mut Facts, msg: &str) {
         }
         let at = msg.find("no free IP").unwrap_or(0);
         f.set_error(msg.get(at..).unwrap_or(msg));
-    } else if [
-        "no available IP/Prefix addresses",
-        "does not have available addresses",
-        "DataStore has no available",
-    ]
-    .iter()
-    .any(|w| msg.contains(w))
-    {
-        f.category = Some(Category::IpAllocation);
-        f.success = Some(false);
-        f.set_error(msg);
     } else if let Some(rest) = msg.strip_prefix("Starting L-IPAMD") {
         if let Some(v) = rest
             .split_whitespace()
@@ -373,7 +379,7 @@ fn read_plugin_failure(f: &mut Facts, msg: &str, rest: &str) {
         f.category = Some(Category::InterfaceTeardown);
         f.set_error(err);
     } else if head.starts_with("to connect to backend server") {
-        set_grpc_error(f, err);
+        set_plugin_error(f, err);
     } else {
         f.set_error(if err.is_empty() { msg } else { err });
         return;
@@ -628,13 +634,13 @@ fn read_ipam_key(f: &mut Facts, key: &str) {
     Facts::set(&mut f.if_name, ifname);
 }
 
-/// A gRPC status error: its innermost message is the error, the whole text its details.
-fn set_grpc_error(f: &mut Facts, err: &str) {
+/// The plugin's error: its innermost message is the error, the whole chain its details.
+fn set_plugin_error(f: &mut Facts, err: &str) {
     let err = err.trim();
     if err.is_empty() {
         return;
     }
-    let (inner, code) = grpc_inner(err);
+    let (inner, code) = inner_error(err);
     if let Some(code) = code {
         f.attr("grpc_code", code);
     }
@@ -647,24 +653,42 @@ fn set_grpc_error(f: &mut Facts, err: &str) {
     }
 }
 
-/// Removes `rpc error: code = X desc = ` and `connection error: desc = "..."` wrappers.
-fn grpc_inner(err: &str) -> (&str, Option<&str>) {
+/// Removes the wrappers around the plugin's own message: the `add cmd: ` / `del cmd: ` it puts
+/// before the error it returns, `Error received from AddNetwork gRPC call: `, and the gRPC
+/// status wrappers (`rpc error: code = X desc = `, `connection error: desc = "..."`). Returns
+/// the message and the gRPC code.
+fn inner_error(err: &str) -> (&str, Option<&str>) {
     let mut s = err.trim();
     let mut code = None;
-    for _ in 0..4 {
+    for _ in 0..8 {
+        let before = s;
+        for prefix in ["add cmd: ", "del cmd: ", "add command: ", "del command: "] {
+            s = s.strip_prefix(prefix).unwrap_or(s);
+        }
+        if let Some((_, rest)) = s
+            .strip_prefix("Error received from ")
+            .and_then(|r| r.split_once(" call: "))
+        {
+            s = rest;
+        }
         if let Some(rest) = s.strip_prefix("rpc error: code = ") {
             let (c, desc) = rest.split_once(" desc = ").unwrap_or((rest, ""));
             code = code.or(Some(c.trim()));
             s = desc.trim();
         } else if let Some(rest) = s.strip_prefix("connection error: desc = ") {
             s = rest.trim();
-        } else {
-            break;
         }
         s = s.strip_prefix('"').unwrap_or(s);
         s = s.strip_suffix('"').unwrap_or(s);
+        if s == before || s.is_empty() {
+            break;
+        }
     }
-    (s, code)
+    if s.is_empty() {
+        (err.trim(), code)
+    } else {
+        (s, code)
+    }
 }
 
 /// The first value of `Key:"value"`, `Key:value`, `Key: value` or `Key value` (protobuf text,

@@ -10,7 +10,7 @@ use memchr::memmem;
 
 use super::aws::read_cni_args;
 use crate::envelope::Envelope;
-use crate::event::{Category, Format, Operation, Route, Severity};
+use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
 use crate::text::{balanced_end, json_members, looks_like_ip, member, JsonValue};
 use crate::time::parse_iso;
@@ -201,8 +201,9 @@ fn parse_zap(body: &str) -> Option<Facts> {
     if let Some(caller) = member(&members, "caller") {
         f.attr("caller", caller);
     }
-    read_text(&mut f, text);
+    // The zap fields first: their `error` is the error, not the message text.
     read_zap_fields(&mut f, &members);
+    read_text(&mut f, text);
     finish(&mut f);
     if let Some(c) = component {
         f.attr("component", c);
@@ -247,7 +248,7 @@ fn read_zap_fields(f: &mut Facts, members: &[(std::borrow::Cow<'_, str>, JsonVal
         read_net_conf(f, v);
     }
     if let Some(v) = get("error").filter(|e| *e != "<nil>" && *e != "null") {
-        f.set_error(v);
+        set_error_chain(f, v);
     }
 }
 
@@ -318,33 +319,56 @@ fn read_text(f: &mut Facts, text: &str) {
     }
 }
 
-/// `Failed to <step>: <error>.`
+/// `Failed to <step>: <error>.`, where the error may be another `Failed to <step>: ...`.
 fn read_failure(f: &mut Facts, text: &str) {
-    let (head, err) = text.split_once(": ").unwrap_or((text, ""));
-    let err = err.trim().trim_end_matches('.');
-    f.set_error(if err.is_empty() {
-        text.trim_end_matches('.')
+    set_error_chain(f, text);
+    let steps: Vec<&str> = text
+        .trim_end_matches('.')
+        .split(": ")
+        .take_while(|s| s.starts_with("Failed to "))
+        .collect();
+    let says = |w: &str| steps.iter().any(|s| s.contains(w));
+    let (category, interface) = if says("allocate address") || says("allocate pool") {
+        (Category::IpAllocation, false)
+    } else if says("release address") || says("release pool") {
+        (Category::IpDeallocation, false)
+    } else if says("delete veth") || says("delete endpoint") {
+        (Category::InterfaceTeardown, true)
+    } else if says("create veth") || says("create endpoint") {
+        (Category::InterfaceSetup, true)
     } else {
-        err
-    });
-    let (category, interface) =
-        if head.contains("allocate address") || head.contains("allocate pool") {
-            (Category::IpAllocation, false)
-        } else if head.contains("release address") || head.contains("release pool") {
-            (Category::IpDeallocation, false)
-        } else if head.contains("delete veth") || head.contains("delete endpoint") {
-            (Category::InterfaceTeardown, true)
-        } else if head.contains("create veth") || head.contains("create endpoint") {
-            (Category::InterfaceSetup, true)
-        } else {
-            return;
-        };
+        return;
+    };
     f.category = Some(category);
     f.success = Some(false);
     if interface {
-        if let Some(name) = head.rsplit(' ').next().filter(|w| is_host_veth(w)) {
+        let veth = steps
+            .iter()
+            .flat_map(|s| s.split(' '))
+            .find(|w| is_host_veth(w));
+        if let Some(name) = veth {
             Facts::set(&mut f.host_interface, name);
         }
+    }
+}
+
+/// An error chain `Failed to delegate: Failed to allocate address: No available addresses.`:
+/// the innermost message is the error, the whole chain its details.
+fn set_error_chain(f: &mut Facts, text: &str) {
+    let full = text.trim().trim_end_matches('.').trim();
+    let mut inner = full;
+    while let Some((head, rest)) = inner.split_once(": ") {
+        if !head.starts_with("Failed to ") || rest.trim().is_empty() {
+            break;
+        }
+        inner = rest.trim();
+    }
+    if f.error.is_none() && !inner.is_empty() {
+        f.error = Some(CniError {
+            code: None,
+            msg: inner.to_owned(),
+            details: (inner != full).then(|| full.to_owned()),
+        });
     }
 }
 
@@ -391,7 +415,7 @@ fn read_completion(f: &mut Facts, rest: &str) {
         f.success = Some(true);
     } else if !err.is_empty() {
         f.success = Some(false);
-        f.set_error(err);
+        set_error_chain(f, err);
     }
 }
 
