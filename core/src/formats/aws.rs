@@ -751,3 +751,464 @@ fn add_ip_checked(f: &mut Facts, ip: &str) {
         f.add_ip(ip);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::parse_record;
+
+    /// What a line must yield; `None` / empty means "states nothing".
+    #[derive(Default)]
+    struct Want {
+        op: Option<Operation>,
+        category: Option<Category>,
+        success: Option<bool>,
+        level: Option<Severity>,
+        container: Option<&'static str>,
+        pod: Option<&'static str>,
+        namespace: Option<&'static str>,
+        netns: Option<&'static str>,
+        if_name: Option<&'static str>,
+        host_interface: Option<&'static str>,
+        ips: &'static [&'static str],
+        subnet: Option<&'static str>,
+        network: Option<&'static str>,
+        cni_version: Option<&'static str>,
+        plugin_type: Option<&'static str>,
+        error: Option<&'static str>,
+        attrs: &'static [(&'static str, &'static str)],
+        metrics: &'static [(&'static str, f64)],
+    }
+
+    fn check(line: &str, w: Want) {
+        let f = parse_record(line, None).unwrap_or_else(|| panic!("not claimed: {line}"));
+        let s = |o: &Option<String>| o.clone();
+        let o = |v: Option<&str>| v.map(str::to_owned);
+        assert_eq!(f.format, Some(Format::AwsVpcCni), "{line}");
+        assert_eq!(f.plugin, Some(FAMILY), "{line}");
+        assert_eq!(f.operation, w.op, "operation: {line}");
+        assert_eq!(f.category, w.category, "category: {line}");
+        assert_eq!(f.success, w.success, "success: {line}");
+        assert_eq!(f.level, w.level, "level: {line}");
+        assert_eq!(s(&f.container_id), o(w.container), "container: {line}");
+        assert_eq!(s(&f.pod_name), o(w.pod), "pod: {line}");
+        assert_eq!(s(&f.namespace), o(w.namespace), "namespace: {line}");
+        assert_eq!(s(&f.netns), o(w.netns), "netns: {line}");
+        assert_eq!(s(&f.if_name), o(w.if_name), "if_name: {line}");
+        assert_eq!(s(&f.host_interface), o(w.host_interface), "host if: {line}");
+        assert_eq!(f.ips, w.ips.to_vec(), "ips: {line}");
+        assert_eq!(s(&f.subnet), o(w.subnet), "subnet: {line}");
+        assert_eq!(s(&f.network_name), o(w.network), "network: {line}");
+        assert_eq!(s(&f.cni_version), o(w.cni_version), "cni_version: {line}");
+        assert_eq!(s(&f.plugin_type), o(w.plugin_type), "plugin_type: {line}");
+        assert_eq!(
+            f.error.as_ref().map(|e| e.msg.as_str()),
+            w.error,
+            "error: {line}"
+        );
+        for (k, v) in w.attrs {
+            assert_eq!(
+                f.attributes.get(*k).map(String::as_str),
+                Some(*v),
+                "{k}: {line}"
+            );
+        }
+        for (k, v) in w.metrics {
+            assert_eq!(f.metrics.get(*k), Some(v), "{k}: {line}");
+        }
+        assert!(f.message.is_some(), "message: {line}");
+    }
+
+    const ID1: &str = "6397e269c6b847d56d8d99b0a423bb50444f861fe68fff9a6773f70467dc1cdc";
+
+    #[test]
+    fn corpus_plugin_add_request_with_json_in_json() {
+        check(
+            r#"{"level":"info","ts":"2024-03-10T17:25:08.487Z","caller":"routed-eni-cni-plugin/cni.go:125","msg":"Received CNI add request: ContainerID(6397e269c6b847d56d8d99b0a423bb50444f861fe68fff9a6773f70467dc1cdc) Netns(/var/run/netns/cni-eaf6f3e4-8a0a-71dc-38e2-5d56fa02e019) IfName(eth0) Args(IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-6799fbcd5-ss7tc;K8S_POD_INFRA_CONTAINER_ID=6397e269c6b847d56d8d99b0a423bb50444f861fe68fff9a6773f70467dc1cdc;K8S_POD_UID=085e52e2-8e99-4fd6-a20f-78cb8d01c4dc) Path(/opt/cni/bin) argsStdinData({\"cniVersion\":\"0.4.0\",\"mtu\":\"9001\",\"name\":\"aws-cni\",\"pluginLogFile\":\"/var/log/aws-routed-eni/plugin.log\",\"pluginLogLevel\":\"DEBUG\",\"podSGEnforcingMode\":\"strict\",\"type\":\"aws-cni\",\"vethPrefix\":\"eni\"})"}"#,
+            Want {
+                op: Some(Operation::Add),
+                level: Some(Severity::Info),
+                container: Some(ID1),
+                pod: Some("coredns-6799fbcd5-ss7tc"),
+                namespace: Some("kube-system"),
+                netns: Some("/var/run/netns/cni-eaf6f3e4-8a0a-71dc-38e2-5d56fa02e019"),
+                if_name: Some("eth0"),
+                network: Some("aws-cni"),
+                cni_version: Some("0.4.0"),
+                plugin_type: Some("aws-cni"),
+                attrs: &[("caller", "routed-eni-cni-plugin/cni.go:125")],
+                metrics: &[("mtu", 9001.0)],
+                ..Want::default()
+            },
+        );
+        let f = parse_record(
+            r#"{"level":"info","ts":"2024-03-10T17:25:08.487Z","caller":"routed-eni-cni-plugin/cni.go:125","msg":"Received CNI add request: ContainerID(a) Args(K8S_POD_UID=085e52e2;SECRET=x;K8S_POD_NAME=p)"}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(f.pod_uid.as_deref(), Some("085e52e2"));
+        assert!(!f.args.contains_key("SECRET"));
+        assert!(f.time.is_some());
+    }
+
+    #[test]
+    fn corpus_plugin_logger_and_driver_lines() {
+        check(
+            r#"{"level":"info","ts":"2024-10-10T21:51:34.993Z","caller":"routed-eni-cni-plugin/cni.go:119","msg":"Constructed new logger instance"}"#,
+            Want {
+                level: Some(Severity::Info),
+                plugin_type: Some("aws-cni"),
+                ..Want::default()
+            },
+        );
+        check(
+            r#"{"level":"debug","ts":"2024-02-14T17:28:56.972Z","caller":"routed-eni-cni-plugin/cni.go:296","msg":"SetupPodNetwork: hostVethName=eni4a5c3305307, contVethName=eth0, netnsPath=/var/run/netns/cni-2a7be20f-ffff-d303-9ea0-783cdf93c4c9, v4Addr=192.168.54.253/32, v6Addr=<nil>, deviceNumber=2, mtu=9001"}"#,
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::InterfaceSetup),
+                level: Some(Severity::Debug),
+                netns: Some("/var/run/netns/cni-2a7be20f-ffff-d303-9ea0-783cdf93c4c9"),
+                if_name: Some("eth0"),
+                host_interface: Some("eni4a5c3305307"),
+                ips: &["192.168.54.253/32"],
+                plugin_type: Some("aws-cni"),
+                metrics: &[("device_number", 2.0), ("mtu", 9001.0)],
+                ..Want::default()
+            },
+        );
+    }
+
+    #[test]
+    fn corpus_del_response_and_grpc_error() {
+        check(
+            r#"{"level":"info","ts":"2021-08-25T16:03:49.603Z","caller":"routed-eni-cni-plugin/cni.go:240","msg":"Received del network response for pod md-conqueror-satellite-pl-03-cron-27165117-mrcpg namespace staging-md-conqueror-satellite-3674 sandbox 881db247ff8912d789852925501854632162de4d144cf6534dc12a76ce0f0c8a: Success:true IPv4Addr:\"172.16.2.160\" "}"#,
+            Want {
+                op: Some(Operation::Del),
+                category: Some(Category::IpDeallocation),
+                success: Some(true),
+                level: Some(Severity::Info),
+                container: Some("881db247ff8912d789852925501854632162de4d144cf6534dc12a76ce0f0c8a"),
+                pod: Some("md-conqueror-satellite-pl-03-cron-27165117-mrcpg"),
+                namespace: Some("staging-md-conqueror-satellite-3674"),
+                ips: &["172.16.2.160"],
+                plugin_type: Some("aws-cni"),
+                ..Want::default()
+            },
+        );
+        let line = r#"{"level":"error","ts":"2021-08-25T16:57:52.632Z","caller":"routed-eni-cni-plugin/cni.go:240","msg":"Error received from DelNetwork gRPC call for container b85a01e25479f7c87024a621ed5d05c56780c37886fe47e841f58e6a7b0da527: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing dial tcp 127.0.0.1:50051: connect: connection refused\""}"#;
+        check(
+            line,
+            Want {
+                op: Some(Operation::Del),
+                success: Some(false),
+                level: Some(Severity::Error),
+                container: Some("b85a01e25479f7c87024a621ed5d05c56780c37886fe47e841f58e6a7b0da527"),
+                plugin_type: Some("aws-cni"),
+                error: Some("transport: Error while dialing dial tcp 127.0.0.1:50051: connect: connection refused"),
+                attrs: &[("grpc_code", "Unavailable")],
+                ..Want::default()
+            },
+        );
+        let f = parse_record(line, None).unwrap();
+        let details = f.error.clone().and_then(|e| e.details).unwrap();
+        assert!(details.starts_with("rpc error: code = Unavailable"));
+        assert_eq!(f.error.as_ref().and_then(|e| e.code), None);
+    }
+
+    #[test]
+    fn corpus_ipamd_request_and_prefix_exhaustion() {
+        let id = "23296d3b8d9673814fd2039c316826aa531272bccb6d04a4ef6d910e20640b23";
+        check(
+            r#"{"level":"debug","ts":"2025-07-15T09:32:42.904Z","caller":"rpc/rpc.pb.go:1105","msg":"AddNetworkRequest: K8S_POD_NAME:\"myapp-7dbfd86df4-gsnsn\" K8S_POD_NAMESPACE:\"streamnative\" K8S_POD_INFRA_CONTAINER_ID:\"23296d3b8d9673814fd2039c316826aa531272bccb6d04a4ef6d910e20640b23\" ContainerID:\"23296d3b8d9673814fd2039c316826aa531272bccb6d04a4ef6d910e20640b23\" IfName:\"eth0\" NetworkName:\"aws-cni\" Netns:\"/var/run/netns/cni-b7d93dd1-57f9-6c58-4f56-f70ae8b09678\""}"#,
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::IpAllocation),
+                level: Some(Severity::Debug),
+                container: Some(id),
+                pod: Some("myapp-7dbfd86df4-gsnsn"),
+                namespace: Some("streamnative"),
+                netns: Some("/var/run/netns/cni-b7d93dd1-57f9-6c58-4f56-f70ae8b09678"),
+                if_name: Some("eth0"),
+                network: Some("aws-cni"),
+                attrs: &[("component", "ipamd"), ("caller", "rpc/rpc.pb.go:1105")],
+                ..Want::default()
+            },
+        );
+        check(
+            r#"{"level":"debug","ts":"2025-07-15T09:32:42.904Z","caller":"datastore/data_store.go:687","msg":"Get free IP from prefix failed no free IP available in the prefix - 10.50.62.224/fffffff0"}"#,
+            Want {
+                category: Some(Category::IpAllocation),
+                success: Some(false),
+                level: Some(Severity::Debug),
+                subnet: Some("10.50.62.224/28"),
+                error: Some("no free IP available in the prefix - 10.50.62.224/fffffff0"),
+                attrs: &[("component", "ipamd")],
+                ..Want::default()
+            },
+        );
+    }
+
+    #[test]
+    fn corpus_quoted_event_fragment() {
+        let line =
+            r#"  "aws-cni" failed (add): add cmd: failed to assign an IP address to container"#;
+        check(
+            line,
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::IpAllocation),
+                success: Some(false),
+                network: Some("aws-cni"),
+                error: Some("failed to assign an IP address to container"),
+                ..Want::default()
+            },
+        );
+        let f = parse_record(line, None).unwrap();
+        assert_eq!(f.confidence, Some(0.7));
+        assert_eq!(
+            f.error.and_then(|e| e.details).as_deref(),
+            Some("add cmd: failed to assign an IP address to container")
+        );
+    }
+
+    #[test]
+    fn corpus_seelog_lines() {
+        check(
+            r#"2019-03-12T20:40:42Z [INFO] Received CNI del request: ContainerID(401bc7b65225585f61faa3c078f45c5abc7479f4f3fa442e74214a30c4f8a0e4) Netns() IfName(eth0) Args(IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-ingress;K8S_POD_NAME=ingress-nginx-75dc9cb46b-bzrmv;K8S_POD_INFRA_CONTAINER_ID=401bc7b65225585f61faa3c078f45c5abc7479f4f3fa442e74214a30c4f8a0e4) Path(/opt/cni/bin/) argsStdinData({"cniVersion":"","name":"aws-cni","type":"aws-cni","vethPrefix":"eni"})"#,
+            Want {
+                op: Some(Operation::Del),
+                level: Some(Severity::Info),
+                container: Some("401bc7b65225585f61faa3c078f45c5abc7479f4f3fa442e74214a30c4f8a0e4"),
+                pod: Some("ingress-nginx-75dc9cb46b-bzrmv"),
+                namespace: Some("kube-ingress"),
+                if_name: Some("eth0"),
+                network: Some("aws-cni"),
+                plugin_type: Some("aws-cni"),
+                ..Want::default()
+            },
+        );
+        let add = r#"2019-03-12T20:40:43Z [INFO] Received CNI add request: ContainerID(4537a11399ab7a775d9714dc00674e8957f82cf78399db1fb3994c128a71811f) Netns(/proc/1361/ns/net) IfName(eth0) Args(IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-ingress;K8S_POD_NAME=ingress-nginx-75dc9cb46b-bzrmv;K8S_POD_INFRA_CONTAINER_ID=4537a11399ab7a775d9714dc00674e8957f82cf78399db1fb3994c128a71811f) Path(/opt/cni/bin/) argsStdinData({"cniVersion":"","name":"aws-cni","type":"aws-cni","vethPrefix":"eni"})"#;
+        check(
+            add,
+            Want {
+                op: Some(Operation::Add),
+                level: Some(Severity::Info),
+                container: Some("4537a11399ab7a775d9714dc00674e8957f82cf78399db1fb3994c128a71811f"),
+                pod: Some("ingress-nginx-75dc9cb46b-bzrmv"),
+                namespace: Some("kube-ingress"),
+                netns: Some("/proc/1361/ns/net"),
+                if_name: Some("eth0"),
+                network: Some("aws-cni"),
+                plugin_type: Some("aws-cni"),
+                ..Want::default()
+            },
+        );
+        assert!(parse_record(add, None).unwrap().time.is_some());
+        check(
+            "2019-01-15T10:19:46Z [INFO] Starting L-IPAMD v1.3.0  ...",
+            Want {
+                level: Some(Severity::Info),
+                attrs: &[("component", "ipamd"), ("version", "v1.3.0")],
+                ..Want::default()
+            },
+        );
+    }
+
+    #[test]
+    fn extra_fixture_lines() {
+        let id = "5b0e8f1c9a6d4e2b8c7a1f3e9d5b2c4a6e8f0a1b3c5d7e9f1a2b4c6d8e0f2a4b";
+        let lines: Vec<&str> = include_str!("../../../fixtures/logs/extra/aws-vpc-cni.log")
+            .lines()
+            .collect();
+        for line in &lines {
+            assert!(parse_record(line, None).is_some(), "not claimed: {line}");
+        }
+        check(
+            lines[0],
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::IpAllocation),
+                success: Some(true),
+                level: Some(Severity::Info),
+                container: Some(id),
+                if_name: Some("eth0"),
+                ips: &["10.0.12.47"],
+                plugin_type: Some("aws-cni"),
+                attrs: &[("vpc_cidr", "10.0.0.0/16")],
+                metrics: &[("device_number", 1.0)],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[3],
+            Want {
+                op: Some(Operation::Del),
+                success: Some(true),
+                level: Some(Severity::Info),
+                container: Some(id),
+                pod: Some("api-7c9d5b8f6-x2kqz"),
+                namespace: Some("payments"),
+                netns: Some("/var/run/netns/cni-1f6d2c3a-77b0-4e1c-9a55-0c2b8e4d9f13"),
+                if_name: Some("eth0"),
+                plugin_type: Some("aws-cni"),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[5],
+            Want {
+                category: Some(Category::IpAllocation),
+                success: Some(true),
+                level: Some(Severity::Info),
+                container: Some(id),
+                if_name: Some("eth0"),
+                network: Some("aws-cni"),
+                ips: &["10.0.12.47"],
+                attrs: &[("component", "ipamd")],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[8],
+            Want {
+                op: Some(Operation::Del),
+                category: Some(Category::IpDeallocation),
+                success: Some(false),
+                level: Some(Severity::Info),
+                error: Some("datastore: unknown pod"),
+                attrs: &[("component", "ipamd")],
+                metrics: &[("device_number", 0.0)],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[13],
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::InterfaceSetup),
+                level: Some(Severity::Debug),
+                netns: Some("/var/run/netns/cni-8e2a4c6b-1d3f-4b5a-9c7e-2f4a6c8e0b1d"),
+                if_name: Some("eth0"),
+                host_interface: Some("vlan2f9b0c1d4e5"),
+                ips: &["10.0.33.9/32"],
+                plugin_type: Some("aws-cni"),
+                attrs: &[("eni_mac", "0a:5b:7c:9d:1e:2f")],
+                metrics: &[("vlan_id", 3.0), ("mtu", 9001.0)],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[15],
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::IpAllocation),
+                level: Some(Severity::Info),
+                container: Some("9f2c4e6a8b0d1f3e5a7c9b2d4f6e8a0c1b3d5f7e9a2c4b6d8f0e1a3c5b7d9f2e"),
+                pod: Some("web-5d8f9c7b4-qk2lm"),
+                namespace: Some("default"),
+                ips: &["192.168.77.15"],
+                plugin_type: Some("aws-cni"),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[17],
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::IpAllocation),
+                success: Some(true),
+                level: Some(Severity::Info),
+                ips: &["192.168.77.15"],
+                attrs: &[("component", "ipamd")],
+                ..Want::default()
+            },
+        );
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            paren_value("A(x) Netns() B(f(1) \")\" g)", "B"),
+            Some(("f(1) \")\" g", true))
+        );
+        assert_eq!(paren_value("A(x) Netns() B(x)", "Netns"), Some(("", true)));
+        assert_eq!(paren_value("xA(1) A(2)", "A"), Some(("2", true)));
+        assert_eq!(
+            paren_value("Args(K8S_POD_NAME=a;K8S_PO", "Args"),
+            Some(("K8S_POD_NAME=a;K8S_PO", false))
+        );
+        assert_eq!(
+            proto_field(r#"Success:true IPv4Addr:"1.2.3.4""#, "IPv4Addr").as_deref(),
+            Some("1.2.3.4")
+        );
+        assert_eq!(proto_field("IPv4Addr: , DeviceNumber: 0", "IPv4Addr"), None);
+        assert_eq!(proto_field("XIPv4Addr:1.2.3.4", "IPv4Addr"), None);
+        assert_eq!(
+            inner_error("del cmd: rpc error: code = Unknown desc = datastore: unknown pod"),
+            ("datastore: unknown pod", Some("Unknown"))
+        );
+    }
+
+    #[test]
+    fn truncated_args_drop_the_cut_value() {
+        let f = parse_record(
+            r#"2019-03-12T20:40:42Z [INFO] Received CNI del request: ContainerID(401bc7b652) Netns() IfName(eth0) Args(IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-ingress;K8S_POD_NAME=ingress-ng"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(f.namespace.as_deref(), Some("kube-ingress"));
+        assert_eq!(f.pod_name, None);
+        assert_eq!(f.netns, None);
+    }
+
+    #[test]
+    fn other_formats_are_not_claimed() {
+        for line in [
+            r#"level=warning msg="Unable to enter namespace \"\", will not delete interface" error="failed to Statfs \"\": no such file or directory" subsys=cilium-cni"#,
+            "2022-03-07 14:38:53.555 [INFO][20999] k8s.go 73: Extracted identifiers for CmdAddK8s ContainerID=\"x\"",
+            r#"  Warning  FailedCreatePodSandBox  22m                 kubelet                  Failed to create pod sandbox: rpc error: code = Unknown desc = failed to set up sandbox container "1fbd04a78009306752329adc6462562b85c473dc6b3358f39d234f898d6c1f79" network for pod "wesql-6lss5-replicasets-0": networkPlugin cni failed to set up pod "wesql-6lss5-replicasets-0_default" network: add cmd: failed to assign an IP address to container"#,
+            "2017/09/30 14:34:58 [cni-net] Processing DEL command with args {ContainerID:f363 Netns: IfName:eth0}.",
+            r#"{"level":"info","ts":"2023-08-15T20:44:48.780Z","msg":"[cni-net] Found network with subnet","pid":3139991,"component":"cni","network":"azure","subnet":"10.244.0.0/16"}"#,
+            r#"{"level":"info","ts":"2023-08-15T20:44:48.780Z","caller":"server/main.go:12","msg":"started"}"#,
+            r#"{"cniVersion":"0.4.0","interfaces":[{"name":"eth0"}],"ips":[{"address":"10.1.0.5/24"}]}"#,
+            r#"Oct 02 23:27:34 ip-10-0-60-95.us-west-2.compute.internal containerd[2639]: time="2019-10-02T23:27:34.439359450Z" level=error msg="StopPodSandbox for "cae5" failed" error="failed to destroy network for sandbox "cae5": del cmd: failed to process delete request""#,
+            "[INFO] server started",
+            r#""calico" failed (add): error getting ClusterInformation"#,
+        ] {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_and_cut_lines_do_not_panic() {
+        let corpus = include_str!("../../../fixtures/logs/aws-vpc-cni.log");
+        let extra = include_str!("../../../fixtures/logs/extra/aws-vpc-cni.log");
+        for line in corpus.lines().chain(extra.lines()) {
+            for (cut, _) in line.char_indices() {
+                let _ = parse(&Envelope::strip(&line[..cut]));
+                let _ = parse(&Envelope::strip(&line[cut..]));
+            }
+        }
+        for s in [
+            "{",
+            "{\"",
+            "[",
+            "[INFO]",
+            "[INFO] ",
+            "\"",
+            "\"aws",
+            "\"aws-cni\" failed (",
+            "[INFO] ContainerID(",
+            "[INFO] ContainerID((((",
+            "[INFO] Received CNI add request: Args(",
+            r#"{"caller":"ipamd/"#,
+            r#"{"caller":"ipamd/x","msg":"Assign IP  to sandbox ///"}"#,
+            r#"{"caller":"ipamd/x","msg":"no free IP available in the prefix - /"}"#,
+            r#"{"caller":"ipamd/x","msg":"Send AddNetworkReply: err: "}"#,
+            "[ERROR] Error received from DelNetwork gRPC call for container : rpc error: code = ",
+            "[INFO] é ContainerID(é) Netns(é",
+        ] {
+            let _ = parse(&Envelope::strip(s));
+        }
+    }
+}
