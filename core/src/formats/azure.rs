@@ -674,3 +674,449 @@ fn go_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
 fn is_gateway(g: &str) -> bool {
     looks_like_ip(g) && g != "0.0.0.0" && g != "::"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::parse_record;
+
+    /// What a line must yield; `None` / empty means "states nothing".
+    #[derive(Default)]
+    struct Want {
+        op: Option<Operation>,
+        category: Option<Category>,
+        success: Option<bool>,
+        level: Option<Severity>,
+        pid: Option<u32>,
+        container: Option<&'static str>,
+        pod: Option<&'static str>,
+        namespace: Option<&'static str>,
+        netns: Option<&'static str>,
+        if_name: Option<&'static str>,
+        host_interface: Option<&'static str>,
+        mac: Option<&'static str>,
+        ips: &'static [&'static str],
+        subnet: Option<&'static str>,
+        gateway: Option<&'static str>,
+        routes: &'static [(&'static str, Option<&'static str>)],
+        network: Option<&'static str>,
+        cni_version: Option<&'static str>,
+        plugin_type: Option<&'static str>,
+        error: Option<&'static str>,
+        attrs: &'static [(&'static str, &'static str)],
+    }
+
+    fn check(line: &str, w: Want) {
+        let f = parse_record(line, None).unwrap_or_else(|| panic!("not claimed: {line}"));
+        let s = |o: &Option<String>| o.clone();
+        let o = |v: Option<&str>| v.map(str::to_owned);
+        assert_eq!(f.format, Some(Format::AzureCni), "{line}");
+        assert_eq!(f.plugin, Some(FAMILY), "{line}");
+        assert_eq!(f.operation, w.op, "operation: {line}");
+        assert_eq!(f.category, w.category, "category: {line}");
+        assert_eq!(f.success, w.success, "success: {line}");
+        assert_eq!(f.level, w.level, "level: {line}");
+        assert_eq!(f.pid, w.pid, "pid: {line}");
+        assert_eq!(s(&f.container_id), o(w.container), "container: {line}");
+        assert_eq!(s(&f.pod_name), o(w.pod), "pod: {line}");
+        assert_eq!(s(&f.namespace), o(w.namespace), "namespace: {line}");
+        assert_eq!(s(&f.netns), o(w.netns), "netns: {line}");
+        assert_eq!(s(&f.if_name), o(w.if_name), "if_name: {line}");
+        assert_eq!(s(&f.host_interface), o(w.host_interface), "host if: {line}");
+        assert_eq!(s(&f.mac), o(w.mac), "mac: {line}");
+        assert_eq!(f.ips, w.ips.to_vec(), "ips: {line}");
+        assert_eq!(s(&f.subnet), o(w.subnet), "subnet: {line}");
+        assert_eq!(s(&f.gateway), o(w.gateway), "gateway: {line}");
+        let routes: Vec<(String, Option<String>)> = f
+            .routes
+            .iter()
+            .map(|r| (r.destination.clone(), r.gateway.clone()))
+            .collect();
+        let want: Vec<(String, Option<String>)> = w
+            .routes
+            .iter()
+            .map(|(d, g)| ((*d).to_owned(), g.map(str::to_owned)))
+            .collect();
+        assert_eq!(routes, want, "routes: {line}");
+        assert_eq!(s(&f.network_name), o(w.network), "network: {line}");
+        assert_eq!(s(&f.cni_version), o(w.cni_version), "cni_version: {line}");
+        assert_eq!(s(&f.plugin_type), o(w.plugin_type), "plugin_type: {line}");
+        assert_eq!(
+            f.error.as_ref().map(|e| e.msg.as_str()),
+            w.error,
+            "error: {line}"
+        );
+        for (k, v) in w.attrs {
+            assert_eq!(
+                f.attributes.get(*k).map(String::as_str),
+                Some(*v),
+                "{k}: {line}"
+            );
+        }
+        assert!(f.message.is_some(), "message: {line}");
+    }
+
+    #[test]
+    fn corpus_cmd_args_lines() {
+        let id = "f363b81299c8676e0e5b491b05e31649d39ebb07b076864b7ace76064e2e300c";
+        check(
+            "2017/09/30 14:34:58 [cni-net] Processing DEL command with args {ContainerID:f363b81299c8676e0e5b491b05e31649d39ebb07b076864b7ace76064e2e300c Netns: IfName:eth0 Args:IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=yyy-1506541740-fms3c;K8S_POD_INFRA_CONTAINER_ID=f363b81299c8676e0e5b491b05e31649d39ebb07b076864b7ace76064e2e300c Path:/opt/azure-vnet/bin:/opt/cni/bin}.",
+            Want {
+                op: Some(Operation::Del),
+                container: Some(id),
+                pod: Some("yyy-1506541740-fms3c"),
+                namespace: Some("default"),
+                if_name: Some("eth0"),
+                plugin_type: Some("azure-vnet"),
+                attrs: &[("component", "cni-net")],
+                ..Want::default()
+            },
+        );
+        // Cut off inside Args: the cut namespace value `defau` is not a fact.
+        check(
+            "2018/07/03 13:34:26 [cni-net] Processing ADD command with args {ContainerID:ea3e124f36f75d0eb692b6803f3970242a106c609b125a6b12f82aa92f82fa64 Netns:container:d0946d958d3d524c0317eaf486d645161cff4c93740b430f6ad2aa09fbc9bd79 IfName:eth0 Args:IgnoreUnknown=1;K8S_POD_NAMESPACE=defau",
+            Want {
+                op: Some(Operation::Add),
+                container: Some("ea3e124f36f75d0eb692b6803f3970242a106c609b125a6b12f82aa92f82fa64"),
+                netns: Some("container:d0946d958d3d524c0317eaf486d645161cff4c93740b430f6ad2aa09fbc9bd79"),
+                if_name: Some("eth0"),
+                plugin_type: Some("azure-vnet"),
+                ..Want::default()
+            },
+        );
+        check(
+            r#"2020/07/29 16:03:27 [3057] [cni-ipam] Processing DEL command with args {ContainerID:50db5922fada75ffba532e36988dfab7b777bdad1879233257cb7cd8a7f741df Netns:netnspath IfName:eth0 Args:K8S_POD_NAMESPACE=default;K8S_POD_NAME=nginx2 Path:/opt/cni/bin StdinData:{"cniVersion":"0.3.0","name":"azure","type":"azure-vnet","mode":"bridge","master":"","bridge":"azure0","ipsToRouteViaHost":["169.254.20.10"],"Ipam":{"type":"azure-vnet-ipam","subnet":"172.16.0.0/26","ipAddress":"172.16.0.6"},"dns":{},"runtimeConfig":{"dns":{}},"AdditionalArgs":null}}."#,
+            Want {
+                op: Some(Operation::Del),
+                pid: Some(3057),
+                container: Some("50db5922fada75ffba532e36988dfab7b777bdad1879233257cb7cd8a7f741df"),
+                pod: Some("nginx2"),
+                namespace: Some("default"),
+                netns: Some("netnspath"),
+                if_name: Some("eth0"),
+                ips: &["172.16.0.6"],
+                subnet: Some("172.16.0.0/26"),
+                network: Some("azure"),
+                cni_version: Some("0.3.0"),
+                plugin_type: Some("azure-vnet-ipam"),
+                attrs: &[("component", "cni-ipam"), ("ipam_type", "azure-vnet-ipam")],
+                ..Want::default()
+            },
+        );
+        check(
+            "2020/10/22 17:48:47 [1920] [cni-net] Processing ADD command with args {ContainerID:6ad647ea8218c1a666b10706209708fd2b9ac846fd7e7f4d1106a379da65bad8 Netns:none IfName:eth0",
+            Want {
+                op: Some(Operation::Add),
+                pid: Some(1920),
+                container: Some("6ad647ea8218c1a666b10706209708fd2b9ac846fd7e7f4d1106a379da65bad8"),
+                netns: Some("none"),
+                if_name: Some("eth0"),
+                plugin_type: Some("azure-vnet"),
+                ..Want::default()
+            },
+        );
+        check(
+            "2022/04/27 21:46:02 [78164] CNI_COMMAND environment variable set to DEL",
+            Want {
+                op: Some(Operation::Del),
+                pid: Some(78164),
+                ..Want::default()
+            },
+        );
+    }
+
+    #[test]
+    fn corpus_failures_banner_and_state() {
+        check(
+            "2017/09/24 16:16:56 [net] Failed to delete veth pair azvethc62015c: route ip+net: no such network interface.",
+            Want {
+                category: Some(Category::InterfaceTeardown),
+                success: Some(false),
+                host_interface: Some("azvethc62015c"),
+                error: Some("route ip+net: no such network interface"),
+                attrs: &[("component", "net")],
+                ..Want::default()
+            },
+        );
+        check(
+            "2019/04/13 05:11:08 [cni-net] Plugin azure-vnet version v1.0.11.",
+            Want {
+                plugin_type: Some("azure-vnet"),
+                attrs: &[("version", "v1.0.11")],
+                ..Want::default()
+            },
+        );
+        check(
+            "2018/06/26 08:12:25 [azure-vnet-ipam] Failed to allocate address: No available addresses.",
+            Want {
+                category: Some(Category::IpAllocation),
+                success: Some(false),
+                plugin_type: Some("azure-vnet-ipam"),
+                error: Some("No available addresses"),
+                ..Want::default()
+            },
+        );
+        check(
+            "2023/08/11 02:14:30 [299160] [net] Restored state",
+            Want {
+                pid: Some(299160),
+                attrs: &[("component", "net")],
+                ..Want::default()
+            },
+        );
+        check(
+            "2023/09/11 14:17:30 [9460] [Azure-Utils] echo 1 > /proc/sys/net/ipv4/conf/azv2b28bcafcfb/proxy_arp",
+            Want {
+                pid: Some(9460),
+                attrs: &[("component", "Azure-Utils")],
+                ..Want::default()
+            },
+        );
+        let f = parse_record(
+            "2019/04/13 05:11:08 [cni-net] Plugin azure-vnet version v1.0.11.",
+            None,
+        )
+        .unwrap();
+        assert!(f.time.is_some());
+    }
+
+    #[test]
+    fn corpus_zap_and_endpoint_dump() {
+        check(
+            r#"{"level":"info","ts":"2023-08-15T20:44:48.780Z","msg":"[cni-net] Found network with subnet","pid":3139991,"component":"cni","network":"azure","subnet":"10.244.0.0/16"}"#,
+            Want {
+                level: Some(Severity::Info),
+                pid: Some(3139991),
+                subnet: Some("10.244.0.0/16"),
+                network: Some("azure"),
+                plugin_type: Some("azure-vnet"),
+                attrs: &[("component", "cni-net")],
+                ..Want::default()
+            },
+        );
+        check(
+            "2023/08/15 20:44:48 [3139991] [net] Created endpoint &{Id:9ac1b7e2-eth0 HnsId: SandboxKey: IfName:azvf1dc55168972 HostIfName:azvf1dc5516897 MacAddress:3e:1f:c8:7e:8b:14 InfraVnetIP:{IP:<nil> Mask:<nil>} LocalIP: IPAddresses:[{IP:10.244.0.84 Mask:ffff0000} {IP:fd9a:2e13:4857:dd28::18 Mask:ffffffffffffffff0000000000000000}] Gateways:[0.0.0.0] DNS:{Suffix: Servers:[] Options:[]} Routes:[{Dst:{IP:0.0.0.0 Mask:00000000} Src:<nil> Gw:169.254.1.1 Protocol:0 DevName: Scope:0 Priority:0 Table:0}] VlanID:0 EnableSnatOn",
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::InterfaceSetup),
+                success: Some(true),
+                pid: Some(3139991),
+                host_interface: Some("azvf1dc5516897"),
+                mac: Some("3e:1f:c8:7e:8b:14"),
+                ips: &["10.244.0.84/16", "fd9a:2e13:4857:dd28::18/64"],
+                routes: &[("0.0.0.0/0", Some("169.254.1.1"))],
+                attrs: &[("endpoint_id", "9ac1b7e2-eth0"), ("container_veth", "azvf1dc55168972")],
+                ..Want::default()
+            },
+        );
+    }
+
+    #[test]
+    fn extra_fixture_lines() {
+        let lines: Vec<&str> = include_str!("../../../fixtures/logs/extra/azure-cni.log")
+            .lines()
+            .collect();
+        for line in &lines {
+            assert!(parse_record(line, None).is_some(), "not claimed: {line}");
+        }
+        let id = "c81f0a2e4b6d8f1a3c5e7b9d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3b5d7f9a";
+        let netns = "/var/run/netns/cni-5e7a9c1b-3d5f-4a7c-8e0b-2d4f6a8c0e1b";
+        check(
+            lines[0],
+            Want {
+                op: Some(Operation::Add),
+                pid: Some(4711),
+                container: Some(id),
+                pod: Some("cart-6b7f9d8c5-h2x4p"),
+                namespace: Some("shop"),
+                netns: Some(netns),
+                if_name: Some("eth0"),
+                network: Some("azure"),
+                cni_version: Some("0.3.0"),
+                plugin_type: Some("azure-vnet"),
+                attrs: &[("ipam_type", "azure-vnet-ipam"), ("mode", "transparent")],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[2],
+            Want {
+                pid: Some(4711),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[6],
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::IpAllocation),
+                success: Some(true),
+                pid: Some(4733),
+                ips: &["10.224.0.58/16"],
+                gateway: Some("10.224.0.1"),
+                routes: &[("0.0.0.0/0", Some("10.224.0.1"))],
+                plugin_type: Some("azure-vnet-ipam"),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[9],
+            Want {
+                op: Some(Operation::Add),
+                category: Some(Category::InterfaceSetup),
+                success: Some(true),
+                pid: Some(4711),
+                container: Some(id),
+                pod: Some("cart-6b7f9d8c5-h2x4p"),
+                namespace: Some("shop"),
+                netns: Some(netns),
+                host_interface: Some("azv3f1c2b7d9e0"),
+                mac: Some("5a:61:0e:2b:9c:d4"),
+                ips: &["10.224.0.58/16"],
+                routes: &[("0.0.0.0/0", Some("10.224.0.1"))],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[11],
+            Want {
+                op: Some(Operation::Del),
+                success: Some(true),
+                pid: Some(5120),
+                pod: Some("cart-6b7f9d8c5-h2x4p"),
+                plugin_type: Some("azure-vnet"),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[13],
+            Want {
+                op: Some(Operation::Del),
+                category: Some(Category::IpDeallocation),
+                success: Some(true),
+                pid: Some(5131),
+                plugin_type: Some("azure-vnet-ipam"),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[15],
+            Want {
+                op: Some(Operation::Add),
+                level: Some(Severity::Info),
+                pid: Some(8812),
+                container: Some("e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a7c9e2b4"),
+                pod: Some("etl-worker-0"),
+                namespace: Some("analytics"),
+                netns: Some("/var/run/netns/cni-0b1d3f5a-7c9e-4b4d-8f8a-0c1e3b5d7f9a"),
+                if_name: Some("eth0"),
+                network: Some("azure"),
+                cni_version: Some("0.3.0"),
+                plugin_type: Some("azure-vnet"),
+                attrs: &[("component", "cni"), ("ipam_type", "azure-cns")],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[16],
+            Want {
+                category: Some(Category::IpAllocation),
+                success: Some(false),
+                level: Some(Severity::Error),
+                pid: Some(8812),
+                error: Some("No available addresses"),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[17],
+            Want {
+                category: Some(Category::InterfaceSetup),
+                success: Some(false),
+                pid: Some(2231),
+                host_interface: Some("azv7a8b9c0d1e2"),
+                plugin_type: Some("azure-vnet"),
+                error: Some("file exists"),
+                ..Want::default()
+            },
+        );
+    }
+
+    #[test]
+    fn hex_masks() {
+        assert_eq!(
+            cidr_with_hex_mask("10.50.62.224/fffffff0").as_deref(),
+            Some("10.50.62.224/28")
+        );
+        assert_eq!(
+            cidr_with_hex_mask("10.4.128.241/ffffffff").as_deref(),
+            Some("10.4.128.241/32")
+        );
+        assert_eq!(
+            cidr_with_hex_mask("10.0.0.0/16").as_deref(),
+            Some("10.0.0.0/16")
+        );
+        assert_eq!(cidr_with_hex_mask("10.0.0.0/ff00ff00"), None);
+        assert_eq!(
+            cidr_with_hex_mask("10.0.0.0/ffffffffffffffff0000000000000000"),
+            None
+        );
+        assert_eq!(cidr_with_hex_mask("x/ffffff00"), None);
+        assert_eq!(
+            masked("fd00::1", "ffffffffffffffff0000000000000000").as_deref(),
+            Some("fd00::1/64")
+        );
+        assert_eq!(masked("10.1.2.3", "<nil>").as_deref(), Some("10.1.2.3"));
+        assert_eq!(masked("<nil>", "<nil>"), None);
+    }
+
+    #[test]
+    fn other_formats_are_not_claimed() {
+        for line in [
+            r#"{"level":"info","ts":"2024-03-10T17:25:08.487Z","caller":"routed-eni-cni-plugin/cni.go:119","msg":"Constructed new logger instance"}"#,
+            "2019-01-15T10:19:46Z [INFO] Starting L-IPAMD v1.3.0  ...",
+            "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to set up sandbox container \"cfaf\" network for pod \"nginx\": networkPlugin cni failed to set up pod \"nginx_clusterip\" network: Failed to allocate pool: Failed to delegate: Failed to allocate address: No available addresses",
+            "2022-03-07 14:38:53.555 [INFO][20999] k8s.go 73: Extracted identifiers",
+            "I0111 17:09:04.933346       1 route_network.go:56] Watching for new subnet leases",
+            "[net] link eth0 is up",
+            "[1234] hello world",
+            "[warn] something",
+            r#"{"level":"info","msg":"started","component":"kubelet"}"#,
+            r#"{"cniVersion":"0.4.0","ips":[{"address":"10.1.0.5/24"}]}"#,
+        ] {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_and_cut_lines_do_not_panic() {
+        let corpus = include_str!("../../../fixtures/logs/azure-cni.log");
+        let extra = include_str!("../../../fixtures/logs/extra/azure-cni.log");
+        for line in corpus.lines().chain(extra.lines()) {
+            for (cut, _) in line.char_indices() {
+                let _ = parse(&Envelope::strip(&line[..cut]));
+                let _ = parse(&Envelope::strip(&line[cut..]));
+            }
+        }
+        for s in [
+            "[",
+            "[]",
+            "[] ",
+            "[1] ",
+            "[1] [",
+            "[cni-net]",
+            "[cni-net] Processing ADD command with args {",
+            "[cni-net] Processing ADD command with args {ContainerID: StdinData:",
+            "[cni-net] Processing ADD command with args {Path:} StdinData:{\"ipam\":{\"sub",
+            "[net] Created endpoint &{IP:{IP:",
+            "[net] Created endpoint Routes:[{Dst:{IP:1.2.3.4 Mask:zz} Gw:",
+            "[cni-net] ADD command completed err:",
+            "[cni-net] Failed to : : :",
+            "[99999999999] [cni-net] x",
+            r#"{"component":"cni","msg":"[cni-net] é","pid":-1}"#,
+            "[cni-net] Found network with subnet é/é",
+        ] {
+            let _ = parse(&Envelope::strip(s));
+        }
+    }
+}
