@@ -1,6 +1,205 @@
-use crate::envelope::Envelope;
-use crate::facts::Facts;
+//! flanneld's klog lines, and the flannel CNI plugin's own errors when they appear bare.
+//!
+//! flanneld logs through klog with generic source files (`main.go`), so a record is taken as
+//! flannel's by the process that wrote it, a flannel-only source file, or flannel-only wording.
+//! The same failure quoted by kubelet or containerd belongs to the runtime parsers.
 
-pub(crate) fn parse(_env: &Envelope<'_>) -> Option<Facts> {
-    None
+use crate::envelope::Envelope;
+use crate::event::{Category, Operation, Route};
+use crate::facts::Facts;
+use crate::text::looks_like_ip;
+
+/// Process or container names flanneld runs under.
+const PROCESSES: [&str; 4] = ["kube-flannel", "flanneld", "flannel", "sdnotify-proxy"];
+
+/// Processes whose lines quote flannel without being flannel's.
+const RUNTIMES: [&str; 5] = ["kubelet", "containerd", "crio", "dockerd", "kubectl"];
+
+/// klog source files only flannel has (`file.go` without the line).
+const SOURCES: [&str; 9] = [
+    "vxlan.go",
+    "vxlan_network.go",
+    "route_network.go",
+    "hostgw.go",
+    "ipmasq.go",
+    "udp_network.go",
+    "local_manager.go",
+    "trafficmngr.go",
+    "ipsec_network.go",
+];
+
+/// Wording of flanneld's own log statements.
+const HINTS: [&str; 28] = [
+    "subnet lease",
+    "Found network config - Backend type",
+    "Determining IP address of default interface",
+    "Running backend.",
+    "Subnet removed:",
+    "Subnet added:",
+    "failed to register network",
+    "pod cidr not assigned",
+    "Using interface with name",
+    "Defaulting external address",
+    "Defaulting external v6 address",
+    "/run/flannel/subnet.env",
+    "Wrote subnet file",
+    "Installing signal handlers",
+    "is not equal to previous one",
+    "Setting up masking rules",
+    "Setting up masking ip6 rules",
+    "Created subnet manager",
+    "Lease acquired",
+    "Lease renewed",
+    "for node controller to sync",
+    "Node controller sync successful",
+    "Creating the node lease",
+    "VXLAN config:",
+    "Ignoring non-vxlan subnet",
+    "kube-subnet-mgr",
+    "FLANNEL",
+    "flannel.1",
+];
+
+/// Text of a runtime quoting a plugin failure: another parser's record, whoever wrote it.
+const RUNTIME_WRAPPERS: [&str; 5] = [
+    "failed to setup network for sandbox",
+    "failed to set up sandbox container",
+    "plugin type=",
+    "NetworkPlugin cni failed",
+    "error adding pod",
+];
+
+/// klog source files of the kubelet and container runtimes.
+const RUNTIME_SOURCES: [&str; 7] = [
+    "kuberuntime_",
+    "remote_runtime.go",
+    "cni.go",
+    "docker_sandbox.go",
+    "pod_workers.go",
+    "kubelet",
+    "event.go",
+];
+
+/// The flannel CNI plugin's own error wording (`loadFlannelSubnetEnv`).
+const PLUGIN_ERRORS: [&str; 2] = [
+    "failed to load flannel 'subnet.env' file",
+    "loadFlannelSubnetEnv failed",
+];
+
+pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
+    let body = env.body.trim();
+    if body.is_empty() || RUNTIME_WRAPPERS.iter().any(|w| body.contains(w)) {
+        return None;
+    }
+    if PLUGIN_ERRORS.iter().any(|p| body.starts_with(p)) {
+        return Some(plugin_error(body));
+    }
+    if env.process.is_some_and(|p| RUNTIMES.contains(&p)) {
+        return None;
+    }
+    let by_process = env.process.is_some_and(|p| PROCESSES.contains(&p));
+    let source_file = env
+        .klog
+        .as_ref()
+        .map(|k| k.source.split(':').next().unwrap_or(""));
+    if source_file.is_some_and(|s| RUNTIME_SOURCES.iter().any(|r| s.starts_with(r))) {
+        return None;
+    }
+    let by_source = source_file.is_some_and(|s| SOURCES.contains(&s));
+    let by_text = source_file.is_some() && HINTS.iter().any(|h| body.contains(h));
+    if !(by_process || by_source || by_text) {
+        return None;
+    }
+    let failed = env
+        .klog
+        .as_ref()
+        .is_some_and(|k| matches!(k.level, 'E' | 'F'));
+    Some(daemon_line(body, failed))
+}
+
+/// The plugin's stderr: it could not read what flanneld writes, so the ADD failed.
+fn plugin_error(body: &str) -> Facts {
+    let mut f = Facts {
+        plugin: Some("flannel"),
+        plugin_type: Some("flannel".to_owned()),
+        operation: Some(Operation::Add),
+        success: Some(false),
+        ..Facts::default()
+    };
+    f.set_error(body);
+    f
+}
+
+/// One flanneld statement; `logged_as_error` when klog's level is E or F.
+fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
+    let mut f = Facts {
+        plugin: Some("flannel"),
+        message: Some(body.to_owned()),
+        ..Facts::default()
+    };
+
+    if let Some(rest) = body.strip_prefix("Subnet added: ") {
+        lease_event(&mut f, rest, "added");
+    } else if let Some(rest) = body.strip_prefix("Subnet removed: ") {
+        lease_event(&mut f, rest, "removed");
+    } else if let Some(err) = body.strip_prefix("failed to register network: ") {
+        // flanneld cannot get its lease: no pod on this node gets networking.
+        f.category = Some(Category::HealthCheck);
+        f.success = Some(false);
+        f.set_error(err);
+        if let Some(node) = quoted_after(err, "node \"") {
+            Facts::set(&mut f.node_name, node);
+        }
+    } else if let Some(rest) = body.strip_prefix("Found network config - Backend type: ") {
+        f.attr("backend_type", rest);
+    } else if let Some(rest) = body.strip_prefix("Using interface with name ") {
+        // `eth0 and address 10.0.0.5`: the node's external interface, not a pod's.
+        let mut words = rest.split_whitespace();
+        f.attr("external_interface", words.next().unwrap_or(""));
+        if let Some(ip) = words.last().filter(|w| looks_like_ip(w)) {
+            f.attr("public_ip", ip);
+        }
+    } else if let Some(rest) = body.strip_prefix("Wrote subnet file to ") {
+        f.attr("subnet_file", rest);
+    } else if let Some(rest) = body.strip_prefix("Lease acquired: ") {
+        Facts::set(&mut f.subnet, rest.split_whitespace().next().unwrap_or(""));
+    } else if let Some(rest) = body.strip_prefix("Current network or subnet (") {
+        // `(net, subnet) is not equal to previous one (net, subnet)`: the node's lease moved.
+        f.category = Some(Category::ConfigChange);
+        if let Some((net, subnet)) = rest.split_once(')').and_then(|(p, _)| p.split_once(',')) {
+            f.attr("network", net.trim());
+            Facts::set(&mut f.subnet, subnet);
+        }
+    } else if logged_as_error {
+        f.set_error(body);
+    }
+    f
+}
+
+/// `Subnet added: 10.244.1.0/24 via 192.168.1.2`: another node's lease, routed over the
+/// backend; its CIDR is that node's pod range, not a pod address.
+fn lease_event(f: &mut Facts, rest: &str, what: &str) {
+    let mut words = rest.split_whitespace();
+    let subnet = words.next().unwrap_or("");
+    Facts::set(&mut f.subnet, subnet);
+    f.attr("lease_event", what);
+    let via = (words.next() == Some("via"))
+        .then(|| words.next())
+        .flatten()
+        .filter(|w| looks_like_ip(w));
+    if let Some(via) = via {
+        f.attr("public_ip", via);
+        if what == "added" && !subnet.is_empty() {
+            f.routes.push(Route {
+                destination: subnet.to_owned(),
+                gateway: Some(via.to_owned()),
+            });
+        }
+    }
+}
+
+/// The text between `open` (which ends with a quote) and the next quote.
+fn quoted_after<'a>(s: &'a str, open: &str) -> Option<&'a str> {
+    let (_, rest) = s.split_once(open)?;
+    rest.split_once('"').map(|(v, _)| v)
 }

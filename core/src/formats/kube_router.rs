@@ -1,6 +1,106 @@
-use crate::envelope::Envelope;
-use crate::facts::Facts;
+//! kube-router: klog lines from its routing, policy and service controllers, and any line of
+//! its container (multi-line `ipset restore` input comes through one continuation per line).
 
-pub(crate) fn parse(_env: &Envelope<'_>) -> Option<Facts> {
-    None
+use crate::envelope::Envelope;
+use crate::event::Route;
+use crate::facts::Facts;
+use crate::text::{looks_like_ip, pod_slash};
+
+/// klog source files of kube-router's controllers (`file.go` without the line).
+const SOURCES: [&str; 10] = [
+    "network_routes_controller.go",
+    "network_policy_controller.go",
+    "network_services_controller.go",
+    "ecmp_vip.go",
+    "bgp_peers.go",
+    "bgp_policies.go",
+    "pod_cidr.go",
+    "kube-router.go",
+    "health_controller.go",
+    "service_endpoints_sync.go",
+];
+
+/// Prefixes of the controller files split over several sources in later releases.
+const SOURCE_PREFIXES: [&str; 3] = [
+    "network_routes_controller",
+    "network_policy_controller",
+    "network_services_controller",
+];
+
+/// `ipset restore` commands kube-router logs line by line when a restore fails.
+const IPSET_COMMANDS: [&str; 6] = ["flush", "create", "add", "del", "swap", "destroy"];
+
+pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
+    let by_process = env.process == Some("kube-router");
+    let by_source = env.klog.as_ref().is_some_and(|k| {
+        let file = k.source.split(':').next().unwrap_or("");
+        SOURCES.contains(&file) || SOURCE_PREFIXES.iter().any(|p| file.starts_with(p))
+    });
+    if !(by_process || by_source) {
+        return None;
+    }
+    let body = env.body.trim();
+    if body.is_empty() {
+        return None;
+    }
+    let mut f = Facts {
+        plugin: Some("kube-router"),
+        message: Some(body.to_owned()),
+        ..Facts::default()
+    };
+    pod_facts(&mut f, body);
+    if let Some(rest) = body.strip_prefix("Inject route: '") {
+        // `Inject route: '10.244.2.0/24 via 192.168.1.12' from peer to routing table`
+        let route = rest.split('\'').next().unwrap_or("");
+        if let Some((dst, gw)) = route.split_once(" via ") {
+            f.routes.push(Route {
+                destination: dst.trim().to_owned(),
+                gateway: Some(gw.trim().to_owned()).filter(|g| looks_like_ip(g)),
+            });
+        }
+    }
+    let mut words = body.split_whitespace();
+    if let (Some(cmd), Some(set)) = (words.next(), words.next()) {
+        if env.klog.is_none() && IPSET_COMMANDS.contains(&cmd) {
+            f.attr("ipset_command", cmd);
+            f.attr("ipset", set);
+        }
+    }
+    if env
+        .klog
+        .as_ref()
+        .is_some_and(|k| matches!(k.level, 'E' | 'F'))
+    {
+        f.set_error(body);
+    }
+    Some(f)
+}
+
+/// `Received pod update namspace:kube-system pod name:kube-router-xmhbb` (kube-router's own
+/// spelling), `Received update to pod: ns/name`, and the same forms for network policies.
+fn pod_facts(f: &mut Facts, body: &str) {
+    let value_after = |key: &str| {
+        body.split_once(key)
+            .map(|(_, r)| r.split_whitespace().next().unwrap_or(""))
+    };
+    let ns = value_after("namspace:").or_else(|| value_after("namespace:"));
+    if let Some(ns) = ns {
+        Facts::set(&mut f.namespace, ns);
+    }
+    if let Some(pod) = value_after("pod name:") {
+        Facts::set(&mut f.pod_name, pod);
+    }
+    if let Some(policy) = value_after("policy name:") {
+        f.attr("network_policy", policy);
+    }
+    if let Some(rest) = body
+        .split_once("update to pod: ")
+        .or_else(|| body.split_once("delete for pod: "))
+        .map(|(_, r)| r)
+    {
+        if let Some((ns, name)) = pod_slash(rest.split_whitespace().next().unwrap_or("")) {
+            Facts::set(&mut f.namespace, ns);
+            Facts::set(&mut f.pod_name, name);
+        }
+    }
 }
