@@ -416,3 +416,309 @@ fn incompatible_versions(text: &str) -> Option<Facts> {
     }
     Some(f)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::event::Format;
+    use crate::formats::parse_record;
+
+    /// Lines of the formats other helpers parse (runtime wrappers, events, other plugins).
+    pub(crate) const FOREIGN: &[&str] = &[
+        r#"Apr 22 05:17:07 fedora containerd[712]: 2022-04-22 05:17:07.520 [INFO][20999] k8s.go 73: Extracted identifiers for CmdAddK8s ContainerID="3a0b9ebe70d0932d6d1d4e6841ba2ec9a7f9d001f531be6261392dcd6e2ffd1b" Namespace="default" Pod="nginx-kata" WorkloadEndpoint="fedora-k8s-nginx--kata-eth0""#,
+        r#"level=warning msg="Unable to create endpoint" containerID=4fd2175605c4bd7b03251f167310ea54a47c54c1895515b44eaad874d5a05e51 error="Cilium API client timeout exceeded" eventUUID=643d9fd9-37f3-4c63-a4c1-0ab2ebd4e53c subsys=cilium-cni"#,
+        r#"{"level":"info","ts":"2024-10-10T21:51:34.993Z","caller":"routed-eni-cni-plugin/cni.go:119","msg":"Constructed new logger instance"}"#,
+        r#"{"level":"error","ts":"2024-10-10T21:51:34.993Z","caller":"ipamd/ipamd.go:1","msg":"failed","code":7}"#,
+        r#"2017/09/30 14:34:58 [cni-net] Processing DEL command with args {ContainerID:f363b81299c8676e0e5b491b05e31649d39ebb07b076864b7ace76064e2e300c Netns: IfName:eth0 Args:IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=yyy-1506541740-fms3c;K8S_POD_INFRA_CONTAINER_ID=f363b81299c8676e0e5b491b05e31649d39ebb07b076864b7ace76064e2e300c Path:/opt/azure-vnet/bin:/opt/cni/bin}."#,
+        r#"2019/04/13 05:11:08 [cni-net] Plugin azure-vnet version v1.0.11."#,
+        r#"  Warning  FailedCreatePodSandBox  60s               kubelet            Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "d9f4c91394d548cca1b189e665fd0532f158bb5bb4407153aa48e1af40afe2f0": plugin type="calico" failed (add): error getting ClusterInformation: connection is unauthorized: Unauthorized"#,
+        r#"28m     Warning   FailedCreatePodSandBox         pod/llm-proxy-65577dbdfb-hq9h8           Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "6232c2d3c6e61f5ade0dd75a827e954bb3a72b323431247a369ba16fd70ab649": plugin type="flannel" failed (add): failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory. Check the flannel pod log for this node."#,
+        r#"    Oct 26 14:08:18 k8s-eu-1-master kubelet[1067481]: E1026 14:08:18.459398 1067481 kuberuntime_sandbox.go:72] "Failed to create sandbox for pod" err="rpc error: code = Unknown desc = failed to setup network for sandbox \"5db402ddcda98eb797e884575883860a0211c9bf5b6b9d08562793290fd5de78\": plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory" pod="kube-system/coredns-5dd5756b68-gt7xt""#,
+        r#"Warning  FailedCreatePodSandBox  1s    kubelet  (combined from similar events): Failed to create pod sandbox: rpc error: code = Unknown desc = failed to create pod network sandbox k8s_coredns-7c65d6cfc9-prlbd_kube-system_335070f1-cc11-4569-bf97-e2ba7d480ee2_0(a1e1f9e2930f82a9d88d50b6245a88310d610bd04229384a24b354d172c2030e): error adding pod kube-system_coredns-7c65d6cfc9-prlbd to CNI network "cbr0": plugin type="flannel" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory"#,
+        r#"Apr 30 21:19:38 z00419767-bcs-0001 kubelet[32535]: : [failed to find plugin "flannel" in path [/opt/cni/bin] failed to find plugin "portmap" in path [/opt/cni/bin]]"#,
+        r#"E0711 15:11:17.994634   24727 remote_runtime.go:92] RunPodSandbox from runtime service failed: rpc error: code = Unknown desc = NetworkPlugin cni failed to set up pod "myzep-79945ccb7f-rz8ld_myzep" network: failed to allocate for range 0: no IP addresses available in range set: 10.42.0.1-10.42.0.254"#,
+        r#"  Normal  AddedInterface  1s         multus             Add eth0 [10.233.76.149/32]"#,
+        r#"  Warning  FailedCreatePodSandBox  9s         kubelet, localhost.localdomain  Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "6680c8253a85b20d0b5e21e95ae1ba7a0a2d85cd91ac621c40e2da5dd454f025": [default/samplepod:macvlan-conf]: error adding container to network "macvlan-conf": delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#,
+        r#"2019-08-06T08:44:24.537 controller-0 containerd[109360]: info time="2019-08-06T08:44:24.537275833Z" level=error msg="RunPodSandbox for &PodSandboxMetadata{Name:coredns-5ffc5dfc87-mq9ww,Uid:49b86b67-b821-11e9-8ec1-5254008c3e56,Namespace:kube-system,Attempt:0,} failed, error" error="failed to setup network for sandbox \"f225b3a306cc51f757c9f7280f34ee647f8a175acb79ebf918341fd3d27b2fa3\": cannot convert: no valid IP addresses""#,
+        r#"Nov 05 17:15:34 atsc2 kubelet[4258]: E1105 17:15:34.352838    4258 remote_runtime.go:193] "RunPodSandbox from runtime service failed" err=<"#,
+        r#"Feb 28 14:21:50 ip-10-128-171-159 kubelet[735]: E0228 14:21:50.538102     735 kuberuntime_sandbox.go:54] CreatePodSandbox for pod "web-0_default(1f2e)" failed: rpc error: code = Unknown desc = NetworkPlugin cni failed to set up pod "web-0_default" network: unable to allocate IP address: Post http://127.0.0.1:6784/ip/28d43bd0bc62c2043819662c6bed43737d8ea20bf3b1ab3c804e73760603474e: dial tcp 127.0.0.1:6784: getsockopt: connection refused"#,
+        r#"I0101 00:00:00.000000       1 server.go:655] Version: v1.28.2"#,
+        r#"2021/03/01 10:00:00 [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream"#,
+        "",
+        "   ",
+        "{",
+        "}",
+        "[",
+        "not a log line at all",
+    ];
+
+    /// Own lines of the other four formats of this module's sibling parsers.
+    pub(crate) const SIBLINGS: &[&str] = &[
+        r#"I0518 19:28:39.956871       1 main.go:475] Determining IP address of default interface"#,
+        r#"Aug 12 10:41:51 core-02 sdnotify-proxy[940]: I0812 10:41:51.779339 00001 vxlan.go:226] Subnet removed: 10.1.88.0/24"#,
+        r#"INFO: 2017/06/06 15:47:48.503688 Communication between peers is unencrypted."#,
+        r#"Feb 28 14:21:50 ip-10-128-171-159 kubelet[735]: E0228 14:21:50.538102     735 cni.go:255] Error adding network: unable to allocate IP address: Post http://127.0.0.1:6784/ip/28d43bd0bc62c2043819662c6bed43737d8ea20bf3b1ab3c804e73760603474e: dial tcp 127.0.0.1:6784: getsockopt: connection refused"#,
+        r#"E0328 04:41:20.151591    8770 network_routes_controller.go:190] Failed to enable netfilter for bridge. Network policies and service proxy may not work: exit status 1"#,
+        r#"kube-router-qx29r kube-router 2024-05-12T19:28:56.850191696-05:00 flush TMP-PRBJ7ASFQM5DJR3Q"#,
+        r#"Mar 14 02:50:05 timhorton-node03 kubelet: 2019-03-14T02:50:05-07:00 [debug] GetK8sClient: /etc/kubernetes/node-kubeconfig.yaml, <nil>"#,
+        r#"{"cniVersion":"0.3.0","interfaces":[{"name":"cali60a2b8aaa42"}],"ips":[{"version":"4","address":"172.16.193.18/32"}],"dns":{}}"#,
+        "CNI bridge plugin v1.3.0\nCNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0",
+    ];
+
+    /// Feeds every prefix of `line` (truncation at any point) to the whole dispatcher.
+    pub(crate) fn survives_truncation(line: &str) {
+        for (i, _) in line.char_indices() {
+            let _ = parse_record(&line[..i], None);
+        }
+        let _ = parse_record(&line.replace('"', ""), None);
+        let _ = parse_record(&line.replace(' ', ""), None);
+    }
+
+    fn claimed(record: &str) -> Facts {
+        let f = parse_record(record, None).expect("claimed");
+        assert_eq!(f.format, Some(Format::CniResult), "{record}");
+        f
+    }
+
+    const PRETTY_RESULT: &str = r#"{
+    "cniVersion": "0.3.1",
+    "interfaces": [
+        {
+            "name": "cni0",
+            "mac": "0a:58:0a:f4:01:01"
+        },
+        {
+            "name": "veth7c5a44d1",
+            "mac": "ae:4b:be:d5:7e:88"
+        },
+        {
+            "name": "eth0",
+            "mac": "0a:58:0a:f4:01:06",
+            "sandbox": "/var/run/netns/a"
+        }
+    ],
+    "ips": [
+        {
+            "version": "4",
+            "interface": 2,
+            "address": "10.244.1.6/24",
+            "gateway": "10.244.1.1"
+        }
+    ],
+    "routes": [
+        {
+            "dst": "0.0.0.0/0"
+        }
+    ],
+    "dns": {}
+}"#;
+
+    #[test]
+    fn pretty_bridge_result() {
+        let f = claimed(PRETTY_RESULT);
+        assert_eq!(f.cni_version.as_deref(), Some("0.3.1"));
+        assert_eq!(f.ips, ["10.244.1.6/24"]);
+        assert_eq!(f.gateway.as_deref(), Some("10.244.1.1"));
+        assert_eq!(f.if_name.as_deref(), Some("eth0"));
+        assert_eq!(f.mac.as_deref(), Some("0a:58:0a:f4:01:06"));
+        assert_eq!(f.netns.as_deref(), Some("/var/run/netns/a"));
+        assert_eq!(f.host_interface.as_deref(), Some("veth7c5a44d1"));
+        assert_eq!(f.attributes.get("bridge").map(String::as_str), Some("cni0"));
+        assert_eq!(
+            f.routes,
+            [Route {
+                destination: "0.0.0.0/0".into(),
+                gateway: None
+            }]
+        );
+        assert_eq!(f.dns, None);
+        assert_eq!(f.category, Some(Category::NetworkSetup));
+        assert_eq!(f.success, Some(true));
+        assert_eq!(f.operation, None);
+        assert_eq!(f.subnet, None);
+    }
+
+    #[test]
+    fn compact_calico_result() {
+        let f = claimed(
+            r#"{"cniVersion":"0.3.0","interfaces":[{"name":"cali60a2b8aaa42"}],"ips":[{"version":"4","address":"172.16.193.18/32"}],"dns":{}}"#,
+        );
+        assert_eq!(f.cni_version.as_deref(), Some("0.3.0"));
+        assert_eq!(f.ips, ["172.16.193.18/32"]);
+        assert_eq!(f.host_interface.as_deref(), Some("cali60a2b8aaa42"));
+        assert_eq!((f.if_name, f.mac, f.netns, f.dns), (None, None, None, None));
+        assert_eq!(f.success, Some(true));
+    }
+
+    #[test]
+    fn result_variants() {
+        // Truncated: the members before the cut still count.
+        let f = claimed(
+            r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/cni-1"}],"ips":[{"interface":0,"address":"10.1.2.3/24"}],"routes":[{"dst":"0.0.0.0/0","gw":"10."#,
+        );
+        assert_eq!(f.ips, ["10.1.2.3/24"]);
+        assert_eq!(f.netns.as_deref(), Some("/var/run/netns/cni-1"));
+        // Spec 0.2.0 and DNS that states something; any key order.
+        let f = claimed(
+            r#"{"dns":{"nameservers":["10.96.0.10"]},"ip4":{"gateway":"10.22.0.1","ip":"10.22.0.5/16","routes":[{"dst":"0.0.0.0/0","gw":"10.22.0.1"}]},"cniVersion":"0.2.0"}"#,
+        );
+        assert_eq!(f.ips, ["10.22.0.5/16"]);
+        assert_eq!(f.gateway.as_deref(), Some("10.22.0.1"));
+        assert_eq!(f.routes[0].gateway.as_deref(), Some("10.22.0.1"));
+        assert!(f.dns.is_some());
+        // A network configuration is not a result.
+        assert!(parse_record(
+            r#"{"cniVersion":"0.3.1","name":"cbr0","type":"flannel","delegate":{"isDefaultGateway":true}}"#,
+            None
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn quoted_error_result() {
+        let f = claimed(
+            r#"stdout='{ "code": 100, "msg": "failed to allocate for range 0: requested IP address 192.168.122.253 is not available in range set 192.168.122.10-192.168.122.20,192.168.122.140-192.168.122.200,192.168.122.250-192.168.122.254" }', stderr=''"#,
+        );
+        let e = f.error.expect("error");
+        assert_eq!(e.code, Some(100));
+        assert!(e.msg.starts_with(
+            "failed to allocate for range 0: requested IP address 192.168.122.253 is not available"
+        ));
+        assert_eq!(e.details, None);
+        assert_eq!(f.success, Some(false));
+        assert_eq!(f.category, Some(Category::IpAllocation));
+        assert!(f.ips.is_empty());
+        assert_eq!(
+            f.attributes.get("requested_ip").map(String::as_str),
+            Some("192.168.122.253")
+        );
+        assert!(!f.attributes.contains_key("stderr"));
+
+        let f = claimed(
+            r#"{"cniVersion":"1.0.0","code":7,"msg":"invalid network config","details":"no ipam type"}"#,
+        );
+        let e = f.error.expect("error");
+        assert_eq!(
+            (e.code, e.details.as_deref()),
+            (Some(7), Some("no ipam type"))
+        );
+        assert_eq!(f.category, None);
+    }
+
+    #[test]
+    fn libcni_errors() {
+        let f = claimed(
+            r#"netplugin failed but error parsing its diagnostic message "": unexpected end of JSON input"#,
+        );
+        assert_eq!(f.success, Some(false));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some(
+                r#"netplugin failed but error parsing its diagnostic message "": unexpected end of JSON input"#
+            )
+        );
+
+        let f = claimed(
+            r#"incompatible CNI versions; config is "0.4.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1"]"#,
+        );
+        assert_eq!(f.cni_version.as_deref(), Some("0.4.0"));
+        assert_eq!(
+            f.attributes.get("supported_versions").map(String::as_str),
+            Some("0.1.0,0.2.0,0.3.0,0.3.1")
+        );
+        assert_eq!(f.success, Some(false));
+
+        // kubelet-runtime.log line 4: escaped quotes and a stray closing quote.
+        let f = claimed(
+            r#"incompatible CNI versions; config is \"1.0.0\", plugin supports [\"0.1.0\" \"0.2.0\" \"0.3.0\" \"0.3.1\" \"0.4.0\"]""#,
+        );
+        assert_eq!(f.cni_version.as_deref(), Some("1.0.0"));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some(
+                r#"incompatible CNI versions; config is "1.0.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0"]"#
+            )
+        );
+        assert_eq!(
+            f.attributes.get("supported_versions").map(String::as_str),
+            Some("0.1.0,0.2.0,0.3.0,0.3.1,0.4.0")
+        );
+    }
+
+    #[test]
+    fn version_answers() {
+        let f = claimed(
+            r#"{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}"#,
+        );
+        assert_eq!(f.operation, Some(Operation::Version));
+        assert_eq!(f.cni_version.as_deref(), Some("1.0.0"));
+        assert_eq!(f.success, Some(true));
+        assert_eq!(
+            f.attributes.get("supported_versions").map(String::as_str),
+            Some("0.3.0,0.3.1,0.4.0,1.0.0")
+        );
+
+        let f = claimed("CNI bridge plugin v1.3.0\nCNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0");
+        assert_eq!(f.plugin_type.as_deref(), Some("bridge"));
+        assert_eq!(f.operation, None);
+        assert_eq!(f.category, Some(Category::HealthCheck));
+        assert_eq!(
+            f.attributes.get("plugin_version").map(String::as_str),
+            Some("v1.3.0")
+        );
+        assert_eq!(
+            f.attributes.get("supported_versions").map(String::as_str),
+            Some("0.1.0,0.2.0,0.3.0,0.3.1,0.4.0,1.0.0")
+        );
+        // The first line alone, when the second never came.
+        let f = claimed("CNI host-local plugin version unknown");
+        assert_eq!(f.plugin_type.as_deref(), Some("host-local"));
+    }
+
+    #[test]
+    fn crictl_network_condition() {
+        let record = "        \"type\": \"NetworkReady\",\n        \"status\": false,\n        \"reason\": \"NetworkPluginNotReady\",\n        \"message\": \"Network plugin returns error: cni plugin not initialized\"";
+        let f = claimed(record);
+        assert_eq!(f.category, Some(Category::HealthCheck));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some("cni plugin not initialized")
+        );
+        assert_eq!(
+            f.attributes.get("reason").map(String::as_str),
+            Some("NetworkPluginNotReady")
+        );
+        // Cut after the second member, trailing comma and all.
+        let f = claimed("        \"type\": \"NetworkReady\",\n        \"status\": true,");
+        assert_eq!(f.success, Some(true));
+        assert_eq!(f.error, None);
+        let f = claimed(
+            r#"    "lastCNILoadStatus": "cni config load failed: no network config found in /etc/cni/net.d: cni plugin not initialized: failed to load cni config","#,
+        );
+        assert_eq!(f.success, Some(false));
+        assert!(f.error.is_some());
+    }
+
+    #[test]
+    fn other_lines_are_not_claimed() {
+        for line in FOREIGN.iter().chain(&SIBLINGS[..7]) {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for line in [
+            PRETTY_RESULT,
+            r#"stdout='{ "code": 100, "msg": "x" }', stderr='oops'"#,
+            r#"incompatible CNI versions; config is \"1.0.0\", plugin supports [\"0.1.0\"]""#,
+            "CNI bridge plugin v1.3.0\nCNI protocol versions supported: 0.1.0",
+            "        \"type\": \"NetworkReady\",\n        \"status\": false,",
+            r#"{"ips":[{"interface":99999999999999999999,"address":"1.2.3.4"}],"interfaces":{}}"#,
+            r#"{"ips":"x","interfaces":[1,2],"routes":[{"dst":5}],"dns":[]}"#,
+        ] {
+            survives_truncation(line);
+        }
+    }
+}

@@ -28,6 +28,22 @@ const SOURCES: [&str; 9] = [
     "ipsec_network.go",
 ];
 
+/// flanneld's source files whose names other Go programs use too: their lines are flannel's
+/// only with flannel's wording.
+const SHARED_SOURCES: [&str; 11] = [
+    "main.go",
+    "network.go",
+    "kube.go",
+    "iptables.go",
+    "nftables.go",
+    "config.go",
+    "device.go",
+    "watch.go",
+    "registry.go",
+    "subnet.go",
+    "lease.go",
+];
+
 /// Wording of flanneld's own log statements.
 const HINTS: [&str; 28] = [
     "subnet lease",
@@ -69,17 +85,6 @@ const RUNTIME_WRAPPERS: [&str; 5] = [
     "error adding pod",
 ];
 
-/// klog source files of the kubelet and container runtimes.
-const RUNTIME_SOURCES: [&str; 7] = [
-    "kuberuntime_",
-    "remote_runtime.go",
-    "cni.go",
-    "docker_sandbox.go",
-    "pod_workers.go",
-    "kubelet",
-    "event.go",
-];
-
 /// The flannel CNI plugin's own error wording (`loadFlannelSubnetEnv`).
 const PLUGIN_ERRORS: [&str; 2] = [
     "failed to load flannel 'subnet.env' file",
@@ -88,26 +93,26 @@ const PLUGIN_ERRORS: [&str; 2] = [
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let body = env.body.trim();
-    if body.is_empty() || RUNTIME_WRAPPERS.iter().any(|w| body.contains(w)) {
-        return None;
-    }
     if PLUGIN_ERRORS.iter().any(|p| body.starts_with(p)) {
         return Some(plugin_error(body));
     }
-    if env.process.is_some_and(|p| RUNTIMES.contains(&p)) {
-        return None;
-    }
+    // Cheap gates first: most records reaching this parser are other components' klog.
     let by_process = env.process.is_some_and(|p| PROCESSES.contains(&p));
-    let source_file = env
+    let file = env
         .klog
         .as_ref()
-        .map(|k| k.source.split(':').next().unwrap_or(""));
-    if source_file.is_some_and(|s| RUNTIME_SOURCES.iter().any(|r| s.starts_with(r))) {
+        .map_or("", |k| k.source.split(':').next().unwrap_or(""));
+    let by_source = SOURCES.contains(&file);
+    if !(by_process || by_source || SHARED_SOURCES.contains(&file)) {
         return None;
     }
-    let by_source = source_file.is_some_and(|s| SOURCES.contains(&s));
-    let by_text = source_file.is_some() && HINTS.iter().any(|h| body.contains(h));
-    if !(by_process || by_source || by_text) {
+    if body.is_empty()
+        || env.process.is_some_and(|p| RUNTIMES.contains(&p))
+        || RUNTIME_WRAPPERS.iter().any(|w| body.contains(w))
+    {
+        return None;
+    }
+    if !(by_process || by_source || HINTS.iter().any(|h| body.contains(h))) {
         return None;
     }
     let failed = env

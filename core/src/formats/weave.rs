@@ -28,7 +28,8 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     if let Some(f) = router_line(body) {
         return Some(f);
     }
-    if memmem::find(body.as_bytes(), IPAM_URL).is_some() {
+    let plain_error = body.starts_with("Error ") || body.starts_with("unable to ");
+    if plain_error && memmem::find(body.as_bytes(), IPAM_URL).is_some() {
         return ipam_failure(body);
     }
     None
