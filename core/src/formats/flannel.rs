@@ -208,3 +208,140 @@ fn quoted_after<'a>(s: &'a str, open: &str) -> Option<&'a str> {
     let (_, rest) = s.split_once(open)?;
     rest.split_once('"').map(|(v, _)| v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Format, Severity};
+    use crate::formats::cni_json::tests::{survives_truncation, FOREIGN, SIBLINGS};
+    use crate::formats::parse_record;
+
+    const CORPUS: [&str; 6] = [
+        r#"I0518 19:28:39.956871       1 main.go:475] Determining IP address of default interface"#,
+        r#"I0518 19:28:41.001884       1 main.go:353] Found network config - Backend type: vxlan"#,
+        r#"I0307 20:20:26.687374       1 main.go:303] Running backend."#,
+        r#"E0519 00:37:28.550351       1 network.go:102] failed to register network: failed to acquire lease: node "k8s-test-2.novalocal" pod cidr not assigned"#,
+        r#"Aug 12 10:41:51 core-02 sdnotify-proxy[940]: I0812 10:41:51.779339 00001 vxlan.go:226] Subnet removed: 10.1.88.0/24"#,
+        r#"│ kube-flannel I0111 17:09:04.933346       1 route_network.go:56] Watching for new subnet leases                                                                                    │"#,
+    ];
+
+    fn claimed(line: &str) -> Facts {
+        let f = parse_record(line, None).expect("claimed");
+        assert_eq!(f.format, Some(Format::Flannel), "{line}");
+        assert_eq!(f.plugin, Some("flannel"));
+        f
+    }
+
+    #[test]
+    fn start_up_lines_are_plugin_logs() {
+        for (line, message) in [
+            (CORPUS[0], "Determining IP address of default interface"),
+            (CORPUS[1], "Found network config - Backend type: vxlan"),
+            (CORPUS[2], "Running backend."),
+            (CORPUS[5], "Watching for new subnet leases"),
+        ] {
+            let f = claimed(line);
+            assert_eq!(f.message.as_deref(), Some(message));
+            assert_eq!(f.level, Some(Severity::Info));
+            assert_eq!(f.pid, Some(1));
+            assert_eq!((f.category, f.operation, f.success), (None, None, None));
+            assert_eq!(f.error, None);
+        }
+        let f = claimed(CORPUS[1]);
+        assert_eq!(
+            f.attributes.get("backend_type").map(String::as_str),
+            Some("vxlan")
+        );
+        assert_eq!(claimed(CORPUS[5]).comm.as_deref(), Some("kube-flannel"));
+    }
+
+    #[test]
+    fn lease_failure() {
+        let f = claimed(CORPUS[3]);
+        assert_eq!(f.level, Some(Severity::Error));
+        assert_eq!(f.category, Some(Category::HealthCheck));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some(r#"failed to acquire lease: node "k8s-test-2.novalocal" pod cidr not assigned"#)
+        );
+        assert_eq!(f.node_name.as_deref(), Some("k8s-test-2.novalocal"));
+        assert_eq!(f.operation, None);
+    }
+
+    #[test]
+    fn subnet_events() {
+        let f = claimed(CORPUS[4]);
+        assert_eq!(f.subnet.as_deref(), Some("10.1.88.0/24"));
+        assert!(f.ips.is_empty());
+        assert!(f.routes.is_empty());
+        assert_eq!(
+            f.attributes.get("lease_event").map(String::as_str),
+            Some("removed")
+        );
+        assert_eq!(f.pid, Some(940));
+        assert_eq!(f.hostname.as_deref(), Some("core-02"));
+        assert_eq!(f.comm.as_deref(), Some("sdnotify-proxy"));
+
+        let f = claimed("I0620 08:12:01.118403       1 vxlan_network.go:155] Subnet added: 10.244.2.0/24 via 192.168.56.12");
+        assert_eq!(f.subnet.as_deref(), Some("10.244.2.0/24"));
+        assert_eq!(f.routes[0].destination, "10.244.2.0/24");
+        assert_eq!(f.routes[0].gateway.as_deref(), Some("192.168.56.12"));
+        assert_eq!(
+            f.attributes.get("public_ip").map(String::as_str),
+            Some("192.168.56.12")
+        );
+
+        let f = claimed("I0620 08:12:00.118403       1 main.go:368] Current network or subnet (10.244.0.0/16, 10.244.3.0/24) is not equal to previous one (0.0.0.0/0, 0.0.0.0/0), trying to recycle old iptables rules");
+        assert_eq!(f.category, Some(Category::ConfigChange));
+        assert_eq!(f.subnet.as_deref(), Some("10.244.3.0/24"));
+        assert_eq!(
+            f.attributes.get("network").map(String::as_str),
+            Some("10.244.0.0/16")
+        );
+    }
+
+    #[test]
+    fn bare_plugin_errors() {
+        for line in [
+            "failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory. Check the flannel pod log for this node.",
+            "loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory",
+        ] {
+            let f = claimed(line);
+            assert_eq!(f.operation, Some(crate::event::Operation::Add));
+            assert_eq!(f.plugin_type.as_deref(), Some("flannel"));
+            assert_eq!(f.success, Some(false));
+            assert_eq!(f.error.map(|e| e.msg).as_deref(), Some(line));
+        }
+    }
+
+    #[test]
+    fn other_lines_are_not_claimed() {
+        let siblings = SIBLINGS
+            .iter()
+            .filter(|l| !CORPUS.contains(l) && !l.contains("flannel") && !l.contains("vxlan.go"));
+        for line in FOREIGN.iter().chain(siblings) {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+        // kubelet's own klog, even from a file name flannel shares.
+        for line in [
+            "I0101 00:00:00.000000    1234 main.go:12] Installing things",
+            "Oct 26 14:08:18 node kubelet[1]: I1026 14:08:18.459398 1 main.go:1] Installing signal handlers",
+        ] {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for line in CORPUS {
+            survives_truncation(line);
+        }
+        survives_truncation(
+            "I0620 08:12:00.118403       1 main.go:368] Current network or subnet (",
+        );
+        survives_truncation(
+            "I0620 08:12:01.118403       1 vxlan_network.go:155] Subnet added: via",
+        );
+    }
+}

@@ -104,3 +104,95 @@ fn pod_facts(f: &mut Facts, body: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Format, Severity};
+    use crate::formats::cni_json::tests::{survives_truncation, FOREIGN, SIBLINGS};
+    use crate::formats::parse_record;
+
+    const CORPUS: [&str; 3] = [
+        r#"E0328 04:41:20.151591    8770 network_routes_controller.go:190] Failed to enable netfilter for bridge. Network policies and service proxy may not work: exit status 1"#,
+        r#"{"log":"I1119 11:11:38.756161       1 network_policy_controller.go:138] Received pod update namspace:kube-system pod name:kube-router-xmhbb\n","stream":"stderr","time":"#,
+        r#"kube-router-qx29r kube-router 2024-05-12T19:28:56.850191696-05:00 flush TMP-PRBJ7ASFQM5DJR3Q"#,
+    ];
+
+    fn claimed(line: &str) -> Facts {
+        let f = parse_record(line, None).expect("claimed");
+        assert_eq!(f.format, Some(Format::KubeRouter), "{line}");
+        assert_eq!(f.plugin, Some("kube-router"));
+        f
+    }
+
+    fn attr<'a>(f: &'a Facts, key: &str) -> Option<&'a str> {
+        f.attributes.get(key).map(String::as_str)
+    }
+
+    #[test]
+    fn corpus_lines() {
+        let f = claimed(CORPUS[0]);
+        assert_eq!(f.level, Some(Severity::Error));
+        assert_eq!(f.pid, Some(8770));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some("Failed to enable netfilter for bridge. Network policies and service proxy may not work: exit status 1")
+        );
+        assert_eq!((f.operation, f.category, f.success), (None, None, None));
+
+        let f = claimed(CORPUS[1]);
+        assert_eq!(f.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(f.pod_name.as_deref(), Some("kube-router-xmhbb"));
+        assert_eq!(f.level, Some(Severity::Info));
+        assert_eq!(f.error, None);
+        assert_eq!(
+            f.message.as_deref(),
+            Some("Received pod update namspace:kube-system pod name:kube-router-xmhbb")
+        );
+
+        let f = claimed(CORPUS[2]);
+        assert_eq!(f.comm.as_deref(), Some("kube-router"));
+        assert_eq!(f.message.as_deref(), Some("flush TMP-PRBJ7ASFQM5DJR3Q"));
+        assert_eq!(attr(&f, "ipset_command"), Some("flush"));
+        assert_eq!(attr(&f, "ipset"), Some("TMP-PRBJ7ASFQM5DJR3Q"));
+        assert_eq!((f.error, f.category), (None, None));
+        assert!(f.time.is_some());
+    }
+
+    #[test]
+    fn other_messages() {
+        let f = claimed("I0412 09:15:02.331208       1 network_routes_controller.go:1012] Inject route: '10.244.2.0/24 via 192.168.56.12' from peer to routing table");
+        assert_eq!(f.routes[0].destination, "10.244.2.0/24");
+        assert_eq!(f.routes[0].gateway.as_deref(), Some("192.168.56.12"));
+
+        let f = claimed("I0412 09:15:03.000001       1 network_policy_controller.go:1598] Received update to pod: default/web-6d4cf56db6-x2k8p");
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("web-6d4cf56db6-x2k8p"));
+
+        let f = claimed("I0412 09:15:04.000001       1 network_policy_controller.go:201] Received network policy update namspace:default policy name:deny-all");
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(attr(&f, "network_policy"), Some("deny-all"));
+        assert_eq!(f.pod_name, None);
+    }
+
+    #[test]
+    fn other_lines_are_not_claimed() {
+        for line in FOREIGN
+            .iter()
+            .chain(SIBLINGS)
+            .filter(|l| !CORPUS.contains(l))
+        {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for line in CORPUS {
+            survives_truncation(line);
+        }
+        survives_truncation(
+            "I0412 09:15:02.331208       1 network_routes_controller.go:1] Inject route: '",
+        );
+    }
+}

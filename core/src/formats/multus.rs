@@ -197,3 +197,147 @@ fn failure(f: &mut Facts, msg: &str) {
         f.success = Some(false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Format;
+    use crate::formats::cni_json::tests::{survives_truncation, FOREIGN, SIBLINGS};
+    use crate::formats::parse_record;
+
+    const CORPUS: &str = r#"Mar 14 02:50:05 timhorton-node03 kubelet: 2019-03-14T02:50:05-07:00 [debug] GetK8sClient: /etc/kubernetes/node-kubeconfig.yaml, <nil>"#;
+
+    fn claimed(line: &str) -> Facts {
+        let f = parse_record(line, None).expect("claimed");
+        assert_eq!(f.format, Some(Format::Multus), "{line}");
+        assert_eq!(f.plugin, Some("multus"));
+        f
+    }
+
+    #[test]
+    fn corpus_debug_line() {
+        let f = claimed(CORPUS);
+        assert_eq!(f.level, Some(Severity::Debug));
+        assert_eq!(
+            f.message.as_deref(),
+            Some("GetK8sClient: /etc/kubernetes/node-kubeconfig.yaml, <nil>")
+        );
+        assert_eq!(f.hostname.as_deref(), Some("timhorton-node03"));
+        assert_eq!((f.operation, f.success, f.error), (None, None, None));
+    }
+
+    #[test]
+    fn delegate_add_with_result() {
+        let f = claimed(
+            r#"2020-08-28T08:35:17Z [verbose] Add: default:samplepod:3b9c2a1e-51f0-4c4e-9e2a-6f1d8a4c2b10:default/macvlan-conf(macvlan-conf):net1 {"cniVersion":"0.3.1","interfaces":[{"name":"net1","mac":"ca:fe:c0:ff:ee:01","sandbox":"/proc/1234/ns/net"}],"ips":[{"version":"4","interface":0,"address":"192.168.1.200/24","gateway":"192.168.1.1"}],"dns":{}}"#,
+        );
+        assert_eq!(f.level, Some(Severity::Info));
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.success, Some(true));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+        assert_eq!(
+            f.pod_uid.as_deref(),
+            Some("3b9c2a1e-51f0-4c4e-9e2a-6f1d8a4c2b10")
+        );
+        assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
+        assert_eq!(
+            f.attributes.get("network_attachment").map(String::as_str),
+            Some("default/macvlan-conf")
+        );
+        assert_eq!(f.if_name.as_deref(), Some("net1"));
+        assert_eq!(f.ips, ["192.168.1.200/24"]);
+        assert_eq!(f.gateway.as_deref(), Some("192.168.1.1"));
+        assert_eq!(f.mac.as_deref(), Some("ca:fe:c0:ff:ee:01"));
+        assert_eq!(f.netns.as_deref(), Some("/proc/1234/ns/net"));
+        assert_eq!(f.cni_version.as_deref(), Some("0.3.1"));
+    }
+
+    #[test]
+    fn delegate_del_and_cmd_args() {
+        let f = claimed(
+            r#"2020-08-28T08:40:01Z [verbose] Del: default:samplepod:unknownUID:macvlan-conf:net1 {"cniVersion":"0.3.1","name":"macvlan-conf","type":"macvlan","master":"eth1"}"#,
+        );
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.success, None);
+        assert_eq!(f.pod_uid, None);
+        assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
+        assert!(f.ips.is_empty());
+
+        let f = claimed("2019-03-14T02:50:05-07:00 [debug] CmdAdd: &{9f2d3c1b7a6e5d4c3b2a19f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8 /proc/4242/ns/net eth0 IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=samplepod;K8S_POD_INFRA_CONTAINER_ID=9f2d3c1b7a6e5d4c3b2a19f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8 /opt/multus/bin:/opt/cni/bin [123 34 99]}, <nil>, <nil>");
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(
+            f.container_id.as_deref(),
+            Some("9f2d3c1b7a6e5d4c3b2a19f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8")
+        );
+        assert_eq!(f.netns.as_deref(), Some("/proc/4242/ns/net"));
+        assert_eq!(f.if_name.as_deref(), Some("eth0"));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+        assert_eq!(
+            f.args.get("K8S_POD_NAME").map(String::as_str),
+            Some("samplepod")
+        );
+        assert_eq!(f.success, None);
+    }
+
+    #[test]
+    fn errors_in_multus_own_format() {
+        let f = claimed(
+            r#"2019-10-02T11:20:33Z [error] [default/samplepod:macvlan-conf]: error adding container to network "macvlan-conf": delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#,
+        );
+        assert_eq!(f.level, Some(Severity::Error));
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+        assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some(
+                r#"delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#
+            )
+        );
+
+        let f = claimed(
+            r#"2021-05-04T10:00:00Z [error] Multus: [kube-system/coredns-74ff55c5b-9x2lq/6a1f0c2e-2b3d-4e5f-8a9b-0c1d2e3f4a5b]: error loading k8s delegates k8s args: TryLoadPodDelegates: error in getting k8s network for pod: GetNetworkDelegates: failed getting the delegate: getKubernetesDelegate: cannot find a network-attachment-definition (macvlan-conf) in namespace (kube-system): network-attachment-definitions.k8s.cni.cncf.io "macvlan-conf" not found"#,
+        );
+        assert_eq!(f.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(f.pod_name.as_deref(), Some("coredns-74ff55c5b-9x2lq"));
+        assert_eq!(
+            f.pod_uid.as_deref(),
+            Some("6a1f0c2e-2b3d-4e5f-8a9b-0c1d2e3f4a5b")
+        );
+        assert!(f
+            .error
+            .is_some_and(|e| e.msg.starts_with("error loading k8s delegates")));
+        assert_eq!(f.success, None);
+
+        let f = claimed(
+            r#"2021-05-04T10:00:01Z [error] delegateDel: error invoking DelegateDel - "macvlan": error in getting result from DelNetwork: Link not found"#,
+        );
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.success, Some(false));
+    }
+
+    #[test]
+    fn other_lines_are_not_claimed() {
+        for line in FOREIGN.iter().chain(SIBLINGS).filter(|l| **l != CORPUS) {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+        for line in ["[warning] x", "[debug]", "[INFO] ipamd started"] {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        survives_truncation(CORPUS);
+        survives_truncation(r#"[verbose] Add: a:b:c:d(e):f {"ips":[{"address":"1.2.3.4/32"}]}"#);
+        survives_truncation(
+            "[error] Multus: [a/b/c:d]: error adding container to network \"d\": x",
+        );
+        survives_truncation("[debug] CmdAdd: &{id /proc/1/ns/net eth0 K8S_POD_NAME=a /opt}");
+        survives_truncation("[verbose] Add: ::::");
+    }
+}

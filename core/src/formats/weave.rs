@@ -161,3 +161,135 @@ fn ipam_failure(body: &str) -> Option<Facts> {
     }
     Some(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Format;
+    use crate::formats::cni_json::tests::{survives_truncation, FOREIGN, SIBLINGS};
+    use crate::formats::parse_record;
+
+    const CORPUS: [&str; 4] = [
+        r#"INFO: 2017/06/06 15:47:48.503688 Communication between peers is unencrypted."#,
+        r#"INFO: 2022/08/25 18:14:52.412242 Discovered remote MAC f2:8e:b2:d2:34:1b at f2:8e:b2:d2:34:1b(worker2)"#,
+        r#"INFO: 2024/08/01 05:35:26.962459 [allocator fa:e5:26:56:81:20] No valid persisted data"#,
+        r#"Feb 28 14:21:50 ip-10-128-171-159 kubelet[735]: E0228 14:21:50.538102     735 cni.go:255] Error adding network: unable to allocate IP address: Post http://127.0.0.1:6784/ip/28d43bd0bc62c2043819662c6bed43737d8ea20bf3b1ab3c804e73760603474e: dial tcp 127.0.0.1:6784: getsockopt: connection refused"#,
+    ];
+
+    fn claimed(line: &str) -> Facts {
+        let f = parse_record(line, None).expect("claimed");
+        assert_eq!(f.format, Some(Format::Weave), "{line}");
+        assert_eq!(f.plugin, Some("weave"));
+        f
+    }
+
+    fn attr<'a>(f: &'a Facts, key: &str) -> Option<&'a str> {
+        f.attributes.get(key).map(String::as_str)
+    }
+
+    #[test]
+    fn router_lines() {
+        let f = claimed(CORPUS[0]);
+        assert_eq!(f.level, Some(Severity::Info));
+        assert_eq!(
+            f.message.as_deref(),
+            Some("Communication between peers is unencrypted.")
+        );
+        assert_eq!(f.time, parse_iso("2017/06/06 15:47:48.503688").map(|t| t.0));
+        assert_eq!((f.category, f.success, f.error), (None, None, None));
+
+        let f = claimed(CORPUS[1]);
+        assert_eq!(f.mac.as_deref(), Some("f2:8e:b2:d2:34:1b"));
+        assert_eq!(attr(&f, "peer"), Some("f2:8e:b2:d2:34:1b"));
+        assert_eq!(attr(&f, "peer_nickname"), Some("worker2"));
+        assert!(f.ips.is_empty());
+
+        let f = claimed(CORPUS[2]);
+        assert_eq!(attr(&f, "component"), Some("allocator"));
+        assert_eq!(attr(&f, "local_peer"), Some("fa:e5:26:56:81:20"));
+        assert_eq!(f.message.as_deref(), Some("No valid persisted data"));
+        assert_eq!(f.mac, None);
+    }
+
+    #[test]
+    fn allocator_and_errors() {
+        let f = claimed("DEBU: 2019/04/02 10:11:12.000100 [allocator 9a:3f:51:0e:11:7c] Allocated 10.32.0.7 for 0b7e6a1c3f1f4fd2e4a9d7c8b6a5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7 in 10.32.0.0/12");
+        assert_eq!(f.level, Some(Severity::Debug));
+        assert_eq!(f.category, Some(Category::IpAllocation));
+        assert_eq!(f.success, Some(true));
+        assert_eq!(f.ips, ["10.32.0.7"]);
+        assert_eq!(f.subnet.as_deref(), Some("10.32.0.0/12"));
+        assert_eq!(
+            f.container_id.as_deref(),
+            Some("0b7e6a1c3f1f4fd2e4a9d7c8b6a5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7")
+        );
+        let f = claimed("DEBU: 2019/04/02 10:11:12.000100 [allocator 9a:3f:51:0e:11:7c] Allocated 10.32.0.1 for weave:expose in 10.32.0.0/12");
+        assert_eq!(attr(&f, "ipam_handle"), Some("weave:expose"));
+        assert_eq!(f.container_id, None);
+
+        let f = claimed("ERRO: 2020/01/15 09:00:00.000001 [boltDB] Unable to open /weavedb/weave-netdata.db: timeout");
+        assert_eq!(f.level, Some(Severity::Error));
+        assert_eq!(attr(&f, "component"), Some("boltDB"));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some("Unable to open /weavedb/weave-netdata.db: timeout")
+        );
+    }
+
+    #[test]
+    fn ipam_failure_via_kubelet() {
+        let f = claimed(CORPUS[3]);
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.category, Some(Category::IpAllocation));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(f.confidence, Some(0.7));
+        assert_eq!(
+            f.container_id.as_deref(),
+            Some("28d43bd0bc62c2043819662c6bed43737d8ea20bf3b1ab3c804e73760603474e")
+        );
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some("unable to allocate IP address: Post http://127.0.0.1:6784/ip/28d43bd0bc62c2043819662c6bed43737d8ea20bf3b1ab3c804e73760603474e: dial tcp 127.0.0.1:6784: getsockopt: connection refused")
+        );
+        assert_eq!(f.level, Some(Severity::Error));
+        assert_eq!(f.pid, Some(735));
+        assert_eq!(f.comm.as_deref(), Some("kubelet"));
+        assert_eq!(f.hostname.as_deref(), Some("ip-10-128-171-159"));
+
+        let f = claimed(
+            r#"E0301 10:00:00.000000    2211 cni.go:273] Error deleting network: unable to release IP address: Delete "http://127.0.0.1:6784/ip/5d2b7a1c": dial tcp 127.0.0.1:6784: connect: connection refused"#,
+        );
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.category, Some(Category::IpDeallocation));
+        // A short id in the URL is not taken for a container id.
+        assert_eq!(f.container_id, None);
+    }
+
+    #[test]
+    fn other_lines_are_not_claimed() {
+        for line in FOREIGN
+            .iter()
+            .chain(SIBLINGS)
+            .filter(|l| !CORPUS.contains(l))
+        {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+        for line in [
+            "INFO: not a weave line",
+            "INFO: 2017/06/06 garbage",
+            "Error adding network: failed to allocate for range 0",
+        ] {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for line in CORPUS {
+            survives_truncation(line);
+        }
+        survives_truncation("INFO: 2017/06/06 15:47:48.503688 [allocator");
+        survives_truncation("DEBU: 2017/06/06 15:47:48.503688 Allocated 10.0.0.1 for");
+        survives_truncation("unable to allocate IP address: Post http://127.0.0.1:6784/ip/é");
+    }
+}
