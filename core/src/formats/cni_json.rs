@@ -721,4 +721,20 @@ pub(crate) mod tests {
             survives_truncation(line);
         }
     }
+
+    #[test]
+    fn extra_fixture_lines_are_claimed() {
+        let text = include_str!("../../../fixtures/logs/extra/cni-result.log");
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            // The two-line `about` output is one record, joined as the collector joins it.
+            let record = match lines.peek() {
+                Some(next) if next.starts_with("CNI protocol versions supported") => {
+                    format!("{line}\n{}", lines.next().unwrap_or_default())
+                }
+                _ => line.to_owned(),
+            };
+            claimed(&record);
+        }
+    }
 }

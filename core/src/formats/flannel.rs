@@ -30,8 +30,9 @@ const SOURCES: [&str; 9] = [
 
 /// flanneld's source files whose names other Go programs use too: their lines are flannel's
 /// only with flannel's wording.
-const SHARED_SOURCES: [&str; 11] = [
+const SHARED_SOURCES: [&str; 12] = [
     "main.go",
+    "match.go",
     "network.go",
     "kube.go",
     "iptables.go",
@@ -45,7 +46,9 @@ const SHARED_SOURCES: [&str; 11] = [
 ];
 
 /// Wording of flanneld's own log statements.
-const HINTS: [&str; 28] = [
+const HINTS: [&str; 30] = [
+    "valid interface",
+    "FORWARD chain policy",
     "subnet lease",
     "Found network config - Backend type",
     "Determining IP address of default interface",
@@ -147,13 +150,22 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
         lease_event(&mut f, rest, "added");
     } else if let Some(rest) = body.strip_prefix("Subnet removed: ") {
         lease_event(&mut f, rest, "removed");
-    } else if let Some(err) = body.strip_prefix("failed to register network: ") {
+    } else if let Some(err) = body
+        .strip_prefix("failed to register network: ")
+        .or_else(|| body.strip_prefix("Error registering network: "))
+    {
         // flanneld cannot get its lease: no pod on this node gets networking.
         f.category = Some(Category::HealthCheck);
         f.success = Some(false);
         f.set_error(err);
         if let Some(node) = quoted_after(err, "node \"") {
             Facts::set(&mut f.node_name, node);
+        }
+    } else if let Some(rest) = body.split_once("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
+        // `Creating the node lease for IPv4. This is the n.Spec.PodCIDRs: [10.244.1.0/24]`
+        let cidr = rest.split([']', ' ']).next().unwrap_or("");
+        if looks_like_ip(cidr) {
+            Facts::set(&mut f.subnet, cidr);
         }
     } else if let Some(rest) = body.strip_prefix("Found network config - Backend type: ") {
         f.attr("backend_type", rest);
@@ -343,5 +355,12 @@ mod tests {
         survives_truncation(
             "I0620 08:12:01.118403       1 vxlan_network.go:155] Subnet added: via",
         );
+    }
+
+    #[test]
+    fn extra_fixture_lines_are_claimed() {
+        for line in include_str!("../../../fixtures/logs/extra/flannel.log").lines() {
+            claimed(line);
+        }
     }
 }

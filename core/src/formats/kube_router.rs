@@ -195,4 +195,11 @@ mod tests {
             "I0412 09:15:02.331208       1 network_routes_controller.go:1] Inject route: '",
         );
     }
+
+    #[test]
+    fn extra_fixture_lines_are_claimed() {
+        for line in include_str!("../../../fixtures/logs/extra/kube-router.log").lines() {
+            claimed(line);
+        }
+    }
 }

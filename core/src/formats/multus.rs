@@ -43,6 +43,12 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     if msg.is_empty() || is_nginx_error(msg) {
         return None;
     }
+    // Multus has no warning level: it logs warnings at verbose, prefixed `warning:`.
+    let level = if level == Severity::Info && msg.starts_with("warning:") {
+        Severity::Warning
+    } else {
+        level
+    };
     let mut f = Facts {
         plugin: Some("multus"),
         level: Some(level),
@@ -339,5 +345,12 @@ mod tests {
         );
         survives_truncation("[debug] CmdAdd: &{id /proc/1/ns/net eth0 K8S_POD_NAME=a /opt}");
         survives_truncation("[verbose] Add: ::::");
+    }
+
+    #[test]
+    fn extra_fixture_lines_are_claimed() {
+        for line in include_str!("../../../fixtures/logs/extra/multus.log").lines() {
+            claimed(line);
+        }
     }
 }

@@ -292,4 +292,11 @@ mod tests {
         survives_truncation("DEBU: 2017/06/06 15:47:48.503688 Allocated 10.0.0.1 for");
         survives_truncation("unable to allocate IP address: Post http://127.0.0.1:6784/ip/é");
     }
+
+    #[test]
+    fn extra_fixture_lines_are_claimed() {
+        for line in include_str!("../../../fixtures/logs/extra/weave.log").lines() {
+            claimed(line);
+        }
+    }
 }
