@@ -47,7 +47,7 @@ fn router_line(body: &str) -> Option<Facts> {
     };
     let rest = &body[6..];
     let (time, used) = parse_iso(rest)?;
-    let mut msg = rest[used..].trim();
+    let mut msg = rest.get(used..)?.trim();
 
     let mut f = Facts {
         plugin: Some("weave"),
