@@ -1,6 +1,366 @@
-use crate::envelope::Envelope;
-use crate::facts::Facts;
+//! flanneld's klog lines, and the flannel CNI plugin's own errors when they appear bare.
+//!
+//! flanneld logs through klog with generic source files (`main.go`), so a record is taken as
+//! flannel's by the process that wrote it, a flannel-only source file, or flannel-only wording.
+//! The same failure quoted by kubelet or containerd belongs to the runtime parsers.
 
-pub(crate) fn parse(_env: &Envelope<'_>) -> Option<Facts> {
-    None
+use crate::envelope::Envelope;
+use crate::event::{Category, Operation, Route};
+use crate::facts::Facts;
+use crate::text::looks_like_ip;
+
+/// Process or container names flanneld runs under.
+const PROCESSES: [&str; 4] = ["kube-flannel", "flanneld", "flannel", "sdnotify-proxy"];
+
+/// Processes whose lines quote flannel without being flannel's.
+const RUNTIMES: [&str; 5] = ["kubelet", "containerd", "crio", "dockerd", "kubectl"];
+
+/// klog source files only flannel has (`file.go` without the line).
+const SOURCES: [&str; 9] = [
+    "vxlan.go",
+    "vxlan_network.go",
+    "route_network.go",
+    "hostgw.go",
+    "ipmasq.go",
+    "udp_network.go",
+    "local_manager.go",
+    "trafficmngr.go",
+    "ipsec_network.go",
+];
+
+/// flanneld's source files whose names other Go programs use too: their lines are flannel's
+/// only with flannel's wording.
+const SHARED_SOURCES: [&str; 12] = [
+    "main.go",
+    "match.go",
+    "network.go",
+    "kube.go",
+    "iptables.go",
+    "nftables.go",
+    "config.go",
+    "device.go",
+    "watch.go",
+    "registry.go",
+    "subnet.go",
+    "lease.go",
+];
+
+/// Wording of flanneld's own log statements.
+const HINTS: [&str; 30] = [
+    "valid interface",
+    "FORWARD chain policy",
+    "subnet lease",
+    "Found network config - Backend type",
+    "Determining IP address of default interface",
+    "Running backend.",
+    "Subnet removed:",
+    "Subnet added:",
+    "failed to register network",
+    "pod cidr not assigned",
+    "Using interface with name",
+    "Defaulting external address",
+    "Defaulting external v6 address",
+    "/run/flannel/subnet.env",
+    "Wrote subnet file",
+    "Installing signal handlers",
+    "is not equal to previous one",
+    "Setting up masking rules",
+    "Setting up masking ip6 rules",
+    "Created subnet manager",
+    "Lease acquired",
+    "Lease renewed",
+    "for node controller to sync",
+    "Node controller sync successful",
+    "Creating the node lease",
+    "VXLAN config:",
+    "Ignoring non-vxlan subnet",
+    "kube-subnet-mgr",
+    "FLANNEL",
+    "flannel.1",
+];
+
+/// Text of a runtime quoting a plugin failure: another parser's record, whoever wrote it.
+const RUNTIME_WRAPPERS: [&str; 5] = [
+    "failed to setup network for sandbox",
+    "failed to set up sandbox container",
+    "plugin type=",
+    "NetworkPlugin cni failed",
+    "error adding pod",
+];
+
+/// The flannel CNI plugin's own error wording (`loadFlannelSubnetEnv`).
+const PLUGIN_ERRORS: [&str; 2] = [
+    "failed to load flannel 'subnet.env' file",
+    "loadFlannelSubnetEnv failed",
+];
+
+pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
+    let body = env.body.trim();
+    if PLUGIN_ERRORS.iter().any(|p| body.starts_with(p)) {
+        return Some(plugin_error(body));
+    }
+    // Cheap gates first: most records reaching this parser are other components' klog.
+    let by_process = env.process.is_some_and(|p| PROCESSES.contains(&p));
+    let file = env
+        .klog
+        .as_ref()
+        .map_or("", |k| k.source.split(':').next().unwrap_or(""));
+    let by_source = SOURCES.contains(&file);
+    if !(by_process || by_source || SHARED_SOURCES.contains(&file)) {
+        return None;
+    }
+    if body.is_empty()
+        || env.process.is_some_and(|p| RUNTIMES.contains(&p))
+        || RUNTIME_WRAPPERS.iter().any(|w| body.contains(w))
+    {
+        return None;
+    }
+    if !(by_process || by_source || HINTS.iter().any(|h| body.contains(h))) {
+        return None;
+    }
+    let failed = env
+        .klog
+        .as_ref()
+        .is_some_and(|k| matches!(k.level, 'E' | 'F'));
+    Some(daemon_line(body, failed))
+}
+
+/// The plugin's stderr: it could not read what flanneld writes, so the ADD failed.
+fn plugin_error(body: &str) -> Facts {
+    let mut f = Facts {
+        plugin: Some("flannel"),
+        plugin_type: Some("flannel".to_owned()),
+        operation: Some(Operation::Add),
+        success: Some(false),
+        ..Facts::default()
+    };
+    f.set_error(body);
+    f
+}
+
+/// One flanneld statement; `logged_as_error` when klog's level is E or F.
+fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
+    let mut f = Facts {
+        plugin: Some("flannel"),
+        message: Some(body.to_owned()),
+        ..Facts::default()
+    };
+
+    if let Some(rest) = body.strip_prefix("Subnet added: ") {
+        lease_event(&mut f, rest, "added");
+    } else if let Some(rest) = body.strip_prefix("Subnet removed: ") {
+        lease_event(&mut f, rest, "removed");
+    } else if let Some(err) = body
+        .strip_prefix("failed to register network: ")
+        .or_else(|| body.strip_prefix("Error registering network: "))
+    {
+        // flanneld cannot get its lease: no pod on this node gets networking.
+        f.category = Some(Category::HealthCheck);
+        f.success = Some(false);
+        f.set_error(err);
+        if let Some(node) = quoted_after(err, "node \"") {
+            Facts::set(&mut f.node_name, node);
+        }
+    } else if let Some(rest) = body.split_once("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
+        // `Creating the node lease for IPv4. This is the n.Spec.PodCIDRs: [10.244.1.0/24]`
+        let cidr = rest.split([']', ' ']).next().unwrap_or("");
+        if looks_like_ip(cidr) {
+            Facts::set(&mut f.subnet, cidr);
+        }
+    } else if let Some(rest) = body.strip_prefix("Found network config - Backend type: ") {
+        f.attr("backend_type", rest);
+    } else if let Some(rest) = body.strip_prefix("Using interface with name ") {
+        // `eth0 and address 10.0.0.5`: the node's external interface, not a pod's.
+        let mut words = rest.split_whitespace();
+        f.attr("external_interface", words.next().unwrap_or(""));
+        if let Some(ip) = words.last().filter(|w| looks_like_ip(w)) {
+            f.attr("public_ip", ip);
+        }
+    } else if let Some(rest) = body.strip_prefix("Wrote subnet file to ") {
+        f.attr("subnet_file", rest);
+    } else if let Some(rest) = body.strip_prefix("Lease acquired: ") {
+        Facts::set(&mut f.subnet, rest.split_whitespace().next().unwrap_or(""));
+    } else if let Some(rest) = body.strip_prefix("Current network or subnet (") {
+        // `(net, subnet) is not equal to previous one (net, subnet)`: the node's lease moved.
+        f.category = Some(Category::ConfigChange);
+        if let Some((net, subnet)) = rest.split_once(')').and_then(|(p, _)| p.split_once(',')) {
+            f.attr("network", net.trim());
+            Facts::set(&mut f.subnet, subnet);
+        }
+    } else if logged_as_error {
+        f.set_error(body);
+    }
+    f
+}
+
+/// `Subnet added: 10.244.1.0/24 via 192.168.1.2`: another node's lease, routed over the
+/// backend; its CIDR is that node's pod range, not a pod address.
+fn lease_event(f: &mut Facts, rest: &str, what: &str) {
+    let mut words = rest.split_whitespace();
+    let subnet = words.next().unwrap_or("");
+    Facts::set(&mut f.subnet, subnet);
+    f.attr("lease_event", what);
+    let via = (words.next() == Some("via"))
+        .then(|| words.next())
+        .flatten()
+        .filter(|w| looks_like_ip(w));
+    if let Some(via) = via {
+        f.attr("public_ip", via);
+        if what == "added" && !subnet.is_empty() {
+            f.routes.push(Route {
+                destination: subnet.to_owned(),
+                gateway: Some(via.to_owned()),
+            });
+        }
+    }
+}
+
+/// The text between `open` (which ends with a quote) and the next quote.
+fn quoted_after<'a>(s: &'a str, open: &str) -> Option<&'a str> {
+    let (_, rest) = s.split_once(open)?;
+    rest.split_once('"').map(|(v, _)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Format, Severity};
+    use crate::formats::cni_json::tests::{survives_truncation, FOREIGN, SIBLINGS};
+    use crate::formats::parse_record;
+
+    const CORPUS: [&str; 6] = [
+        r#"I0518 19:28:39.956871       1 main.go:475] Determining IP address of default interface"#,
+        r#"I0518 19:28:41.001884       1 main.go:353] Found network config - Backend type: vxlan"#,
+        r#"I0307 20:20:26.687374       1 main.go:303] Running backend."#,
+        r#"E0519 00:37:28.550351       1 network.go:102] failed to register network: failed to acquire lease: node "k8s-test-2.novalocal" pod cidr not assigned"#,
+        r#"Aug 12 10:41:51 core-02 sdnotify-proxy[940]: I0812 10:41:51.779339 00001 vxlan.go:226] Subnet removed: 10.1.88.0/24"#,
+        r#"│ kube-flannel I0111 17:09:04.933346       1 route_network.go:56] Watching for new subnet leases                                                                                    │"#,
+    ];
+
+    fn claimed(line: &str) -> Facts {
+        let f = parse_record(line, None).expect("claimed");
+        assert_eq!(f.format, Some(Format::Flannel), "{line}");
+        assert_eq!(f.plugin, Some("flannel"));
+        f
+    }
+
+    #[test]
+    fn start_up_lines_are_plugin_logs() {
+        for (line, message) in [
+            (CORPUS[0], "Determining IP address of default interface"),
+            (CORPUS[1], "Found network config - Backend type: vxlan"),
+            (CORPUS[2], "Running backend."),
+            (CORPUS[5], "Watching for new subnet leases"),
+        ] {
+            let f = claimed(line);
+            assert_eq!(f.message.as_deref(), Some(message));
+            assert_eq!(f.level, Some(Severity::Info));
+            assert_eq!(f.pid, Some(1));
+            assert_eq!((f.category, f.operation, f.success), (None, None, None));
+            assert_eq!(f.error, None);
+        }
+        let f = claimed(CORPUS[1]);
+        assert_eq!(
+            f.attributes.get("backend_type").map(String::as_str),
+            Some("vxlan")
+        );
+        assert_eq!(claimed(CORPUS[5]).comm.as_deref(), Some("kube-flannel"));
+    }
+
+    #[test]
+    fn lease_failure() {
+        let f = claimed(CORPUS[3]);
+        assert_eq!(f.level, Some(Severity::Error));
+        assert_eq!(f.category, Some(Category::HealthCheck));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some(r#"failed to acquire lease: node "k8s-test-2.novalocal" pod cidr not assigned"#)
+        );
+        assert_eq!(f.node_name.as_deref(), Some("k8s-test-2.novalocal"));
+        assert_eq!(f.operation, None);
+    }
+
+    #[test]
+    fn subnet_events() {
+        let f = claimed(CORPUS[4]);
+        assert_eq!(f.subnet.as_deref(), Some("10.1.88.0/24"));
+        assert!(f.ips.is_empty());
+        assert!(f.routes.is_empty());
+        assert_eq!(
+            f.attributes.get("lease_event").map(String::as_str),
+            Some("removed")
+        );
+        assert_eq!(f.pid, Some(940));
+        assert_eq!(f.hostname.as_deref(), Some("core-02"));
+        assert_eq!(f.comm.as_deref(), Some("sdnotify-proxy"));
+
+        let f = claimed("I0620 08:12:01.118403       1 vxlan_network.go:155] Subnet added: 10.244.2.0/24 via 192.168.56.12");
+        assert_eq!(f.subnet.as_deref(), Some("10.244.2.0/24"));
+        assert_eq!(f.routes[0].destination, "10.244.2.0/24");
+        assert_eq!(f.routes[0].gateway.as_deref(), Some("192.168.56.12"));
+        assert_eq!(
+            f.attributes.get("public_ip").map(String::as_str),
+            Some("192.168.56.12")
+        );
+
+        let f = claimed("I0620 08:12:00.118403       1 main.go:368] Current network or subnet (10.244.0.0/16, 10.244.3.0/24) is not equal to previous one (0.0.0.0/0, 0.0.0.0/0), trying to recycle old iptables rules");
+        assert_eq!(f.category, Some(Category::ConfigChange));
+        assert_eq!(f.subnet.as_deref(), Some("10.244.3.0/24"));
+        assert_eq!(
+            f.attributes.get("network").map(String::as_str),
+            Some("10.244.0.0/16")
+        );
+    }
+
+    #[test]
+    fn bare_plugin_errors() {
+        for line in [
+            "failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory. Check the flannel pod log for this node.",
+            "loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory",
+        ] {
+            let f = claimed(line);
+            assert_eq!(f.operation, Some(crate::event::Operation::Add));
+            assert_eq!(f.plugin_type.as_deref(), Some("flannel"));
+            assert_eq!(f.success, Some(false));
+            assert_eq!(f.error.map(|e| e.msg).as_deref(), Some(line));
+        }
+    }
+
+    #[test]
+    fn other_lines_are_not_claimed() {
+        let siblings = SIBLINGS
+            .iter()
+            .filter(|l| !CORPUS.contains(l) && !l.contains("flannel") && !l.contains("vxlan.go"));
+        for line in FOREIGN.iter().chain(siblings) {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+        // kubelet's own klog, even from a file name flannel shares.
+        for line in [
+            "I0101 00:00:00.000000    1234 main.go:12] Installing things",
+            "Oct 26 14:08:18 node kubelet[1]: I1026 14:08:18.459398 1 main.go:1] Installing signal handlers",
+        ] {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for line in CORPUS {
+            survives_truncation(line);
+        }
+        survives_truncation(
+            "I0620 08:12:00.118403       1 main.go:368] Current network or subnet (",
+        );
+        survives_truncation(
+            "I0620 08:12:01.118403       1 vxlan_network.go:155] Subnet added: via",
+        );
+    }
+
+    #[test]
+    fn extra_fixture_lines_are_claimed() {
+        for line in include_str!("../../../fixtures/logs/extra/flannel.log").lines() {
+            claimed(line);
+        }
+    }
 }

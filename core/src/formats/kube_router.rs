@@ -1,6 +1,205 @@
-use crate::envelope::Envelope;
-use crate::facts::Facts;
+//! kube-router: klog lines from its routing, policy and service controllers, and any line of
+//! its container (multi-line `ipset restore` input comes through one continuation per line).
 
-pub(crate) fn parse(_env: &Envelope<'_>) -> Option<Facts> {
-    None
+use crate::envelope::Envelope;
+use crate::event::Route;
+use crate::facts::Facts;
+use crate::text::{looks_like_ip, pod_slash};
+
+/// klog source files of kube-router's controllers (`file.go` without the line).
+const SOURCES: [&str; 10] = [
+    "network_routes_controller.go",
+    "network_policy_controller.go",
+    "network_services_controller.go",
+    "ecmp_vip.go",
+    "bgp_peers.go",
+    "bgp_policies.go",
+    "pod_cidr.go",
+    "kube-router.go",
+    "health_controller.go",
+    "service_endpoints_sync.go",
+];
+
+/// Prefixes of the controller files split over several sources in later releases.
+const SOURCE_PREFIXES: [&str; 3] = [
+    "network_routes_controller",
+    "network_policy_controller",
+    "network_services_controller",
+];
+
+/// `ipset restore` commands kube-router logs line by line when a restore fails.
+const IPSET_COMMANDS: [&str; 6] = ["flush", "create", "add", "del", "swap", "destroy"];
+
+pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
+    let by_process = env.process == Some("kube-router");
+    let by_source = env.klog.as_ref().is_some_and(|k| {
+        let file = k.source.split(':').next().unwrap_or("");
+        SOURCES.contains(&file) || SOURCE_PREFIXES.iter().any(|p| file.starts_with(p))
+    });
+    if !(by_process || by_source) {
+        return None;
+    }
+    let body = env.body.trim();
+    if body.is_empty() {
+        return None;
+    }
+    let mut f = Facts {
+        plugin: Some("kube-router"),
+        message: Some(body.to_owned()),
+        ..Facts::default()
+    };
+    pod_facts(&mut f, body);
+    if let Some(rest) = body.strip_prefix("Inject route: '") {
+        // `Inject route: '10.244.2.0/24 via 192.168.1.12' from peer to routing table`
+        let route = rest.split('\'').next().unwrap_or("");
+        if let Some((dst, gw)) = route.split_once(" via ") {
+            f.routes.push(Route {
+                destination: dst.trim().to_owned(),
+                gateway: Some(gw.trim().to_owned()).filter(|g| looks_like_ip(g)),
+            });
+        }
+    }
+    let mut words = body.split_whitespace();
+    if let (Some(cmd), Some(set)) = (words.next(), words.next()) {
+        if env.klog.is_none() && IPSET_COMMANDS.contains(&cmd) {
+            f.attr("ipset_command", cmd);
+            f.attr("ipset", set);
+        }
+    }
+    if env
+        .klog
+        .as_ref()
+        .is_some_and(|k| matches!(k.level, 'E' | 'F'))
+    {
+        f.set_error(body);
+    }
+    Some(f)
+}
+
+/// `Received pod update namspace:kube-system pod name:kube-router-xmhbb` (kube-router's own
+/// spelling), `Received update to pod: ns/name`, and the same forms for network policies.
+fn pod_facts(f: &mut Facts, body: &str) {
+    let value_after = |key: &str| {
+        body.split_once(key)
+            .map(|(_, r)| r.split_whitespace().next().unwrap_or(""))
+    };
+    let ns = value_after("namspace:").or_else(|| value_after("namespace:"));
+    if let Some(ns) = ns {
+        Facts::set(&mut f.namespace, ns);
+    }
+    if let Some(pod) = value_after("pod name:") {
+        Facts::set(&mut f.pod_name, pod);
+    }
+    if let Some(policy) = value_after("policy name:") {
+        f.attr("network_policy", policy);
+    }
+    if let Some(rest) = body
+        .split_once("update to pod: ")
+        .or_else(|| body.split_once("delete for pod: "))
+        .map(|(_, r)| r)
+    {
+        if let Some((ns, name)) = pod_slash(rest.split_whitespace().next().unwrap_or("")) {
+            Facts::set(&mut f.namespace, ns);
+            Facts::set(&mut f.pod_name, name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Format, Severity};
+    use crate::formats::cni_json::tests::{survives_truncation, FOREIGN, SIBLINGS};
+    use crate::formats::parse_record;
+
+    const CORPUS: [&str; 3] = [
+        r#"E0328 04:41:20.151591    8770 network_routes_controller.go:190] Failed to enable netfilter for bridge. Network policies and service proxy may not work: exit status 1"#,
+        r#"{"log":"I1119 11:11:38.756161       1 network_policy_controller.go:138] Received pod update namspace:kube-system pod name:kube-router-xmhbb\n","stream":"stderr","time":"#,
+        r#"kube-router-qx29r kube-router 2024-05-12T19:28:56.850191696-05:00 flush TMP-PRBJ7ASFQM5DJR3Q"#,
+    ];
+
+    fn claimed(line: &str) -> Facts {
+        let f = parse_record(line, None).expect("claimed");
+        assert_eq!(f.format, Some(Format::KubeRouter), "{line}");
+        assert_eq!(f.plugin, Some("kube-router"));
+        f
+    }
+
+    fn attr<'a>(f: &'a Facts, key: &str) -> Option<&'a str> {
+        f.attributes.get(key).map(String::as_str)
+    }
+
+    #[test]
+    fn corpus_lines() {
+        let f = claimed(CORPUS[0]);
+        assert_eq!(f.level, Some(Severity::Error));
+        assert_eq!(f.pid, Some(8770));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some("Failed to enable netfilter for bridge. Network policies and service proxy may not work: exit status 1")
+        );
+        assert_eq!((f.operation, f.category, f.success), (None, None, None));
+
+        let f = claimed(CORPUS[1]);
+        assert_eq!(f.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(f.pod_name.as_deref(), Some("kube-router-xmhbb"));
+        assert_eq!(f.level, Some(Severity::Info));
+        assert_eq!(f.error, None);
+        assert_eq!(
+            f.message.as_deref(),
+            Some("Received pod update namspace:kube-system pod name:kube-router-xmhbb")
+        );
+
+        let f = claimed(CORPUS[2]);
+        assert_eq!(f.comm.as_deref(), Some("kube-router"));
+        assert_eq!(f.message.as_deref(), Some("flush TMP-PRBJ7ASFQM5DJR3Q"));
+        assert_eq!(attr(&f, "ipset_command"), Some("flush"));
+        assert_eq!(attr(&f, "ipset"), Some("TMP-PRBJ7ASFQM5DJR3Q"));
+        assert_eq!((f.error, f.category), (None, None));
+        assert!(f.time.is_some());
+    }
+
+    #[test]
+    fn other_messages() {
+        let f = claimed("I0412 09:15:02.331208       1 network_routes_controller.go:1012] Inject route: '10.244.2.0/24 via 192.168.56.12' from peer to routing table");
+        assert_eq!(f.routes[0].destination, "10.244.2.0/24");
+        assert_eq!(f.routes[0].gateway.as_deref(), Some("192.168.56.12"));
+
+        let f = claimed("I0412 09:15:03.000001       1 network_policy_controller.go:1598] Received update to pod: default/web-6d4cf56db6-x2k8p");
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("web-6d4cf56db6-x2k8p"));
+
+        let f = claimed("I0412 09:15:04.000001       1 network_policy_controller.go:201] Received network policy update namspace:default policy name:deny-all");
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(attr(&f, "network_policy"), Some("deny-all"));
+        assert_eq!(f.pod_name, None);
+    }
+
+    #[test]
+    fn other_lines_are_not_claimed() {
+        for line in FOREIGN
+            .iter()
+            .chain(SIBLINGS)
+            .filter(|l| !CORPUS.contains(l))
+        {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for line in CORPUS {
+            survives_truncation(line);
+        }
+        survives_truncation(
+            "I0412 09:15:02.331208       1 network_routes_controller.go:1] Inject route: '",
+        );
+    }
+
+    #[test]
+    fn extra_fixture_lines_are_claimed() {
+        for line in include_str!("../../../fixtures/logs/extra/kube-router.log").lines() {
+            claimed(line);
+        }
+    }
 }

@@ -1,6 +1,356 @@
-use crate::envelope::Envelope;
-use crate::facts::Facts;
+//! Multus's own log (`2019-03-14T02:50:05-07:00 [debug] GetK8sClient: ...`): the envelope takes
+//! the time, the body starts with one of Multus's levels in brackets. Events and runtime lines
+//! that quote Multus errors are the runtime parsers' records.
 
-pub(crate) fn parse(_env: &Envelope<'_>) -> Option<Facts> {
-    None
+use crate::envelope::Envelope;
+use crate::event::{Operation, Severity};
+use crate::facts::Facts;
+use crate::formats::cni_json;
+use crate::text::{cni_args, pod_slash};
+
+/// The words of the functions and messages that name the CNI command they run in.
+const OPERATION_WORDS: [(&str, Operation); 14] = [
+    ("CmdAdd", Operation::Add),
+    ("cmdAdd", Operation::Add),
+    ("delegateAdd", Operation::Add),
+    ("confAdd", Operation::Add),
+    ("conflistAdd", Operation::Add),
+    ("error adding", Operation::Add),
+    ("CmdDel", Operation::Del),
+    ("delegateDel", Operation::Del),
+    ("confDel", Operation::Del),
+    ("conflistDel", Operation::Del),
+    ("error deleting", Operation::Del),
+    ("CmdCheck", Operation::Check),
+    ("delegateCheck", Operation::Check),
+    ("conflistCheck", Operation::Check),
+];
+
+pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
+    let body = env.body.trim();
+    if !body.starts_with('[') {
+        return None;
+    }
+    let (level, msg) = body[1..].split_once("] ")?;
+    let level = match level {
+        "debug" => Severity::Debug,
+        "verbose" => Severity::Info,
+        "error" => Severity::Error,
+        "panic" => Severity::Critical,
+        _ => return None,
+    };
+    let msg = msg.trim();
+    if msg.is_empty() || is_nginx_error(msg) {
+        return None;
+    }
+    // Multus has no warning level: it logs warnings at verbose, prefixed `warning:`.
+    let level = if level == Severity::Info && msg.starts_with("warning:") {
+        Severity::Warning
+    } else {
+        level
+    };
+    let mut f = Facts {
+        plugin: Some("multus"),
+        level: Some(level),
+        message: Some(msg.to_owned()),
+        ..Facts::default()
+    };
+
+    if let Some(rest) = msg.strip_prefix("Add: ") {
+        delegate_line(&mut f, rest, Operation::Add);
+    } else if let Some(rest) = msg.strip_prefix("Del: ") {
+        delegate_line(&mut f, rest, Operation::Del);
+    } else if let Some(rest) = msg.strip_prefix("Check: ") {
+        delegate_line(&mut f, rest, Operation::Check);
+    } else {
+        f.operation = operation_named(msg);
+        cmd_args(&mut f, msg);
+        if level >= Severity::Error {
+            failure(&mut f, msg);
+        }
+    }
+    Some(f)
+}
+
+/// nginx's error log has the same shape after its time: `[error] 7#7: *1 connect() failed`.
+fn is_nginx_error(msg: &str) -> bool {
+    let word = msg.split_whitespace().next().unwrap_or("");
+    word.ends_with(':')
+        && word
+            .trim_end_matches(':')
+            .split_once('#')
+            .is_some_and(|(a, b)| {
+                !a.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+            })
+}
+
+fn operation_named(msg: &str) -> Option<Operation> {
+    OPERATION_WORDS
+        .iter()
+        .filter_map(|(w, op)| msg.find(w).map(|at| (at, *op)))
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, op)| op)
+}
+
+/// `Add: <ns>:<pod>:<uid>:<delegate>(<conf name>):<ifname> <result JSON>` (Del and Check carry
+/// the delegate's config instead of a result; older releases have no uid).
+fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
+    f.operation = Some(op);
+    let (head, json) = rest.split_once(' ').unwrap_or((rest, ""));
+    let parts: Vec<&str> = head.split(':').collect();
+    if parts.len() >= 4 {
+        Facts::set(&mut f.namespace, parts[0]);
+        Facts::set(&mut f.pod_name, parts[1]);
+        Facts::set(&mut f.if_name, parts[parts.len() - 1]);
+        let mut middle = &parts[2..parts.len() - 1];
+        if let [uid, more @ ..] = middle {
+            if looks_like_uid(uid) && !more.is_empty() {
+                Facts::set(&mut f.pod_uid, uid);
+                middle = more;
+            } else if *uid == "unknownUID" && !more.is_empty() {
+                middle = more;
+            }
+        }
+        let net = middle.join(":");
+        match net.split_once('(') {
+            Some((delegate, conf)) => {
+                Facts::set(&mut f.network_name, conf.trim_end_matches(')'));
+                f.attr("network_attachment", delegate);
+            }
+            None => Facts::set(&mut f.network_name, &net),
+        }
+    }
+    if op != Operation::Add {
+        return;
+    }
+    // Multus logs `Add:` only after the delegate returned its result.
+    f.success = Some(true);
+    if let Some(m) = cni_json::object_of(json.trim()) {
+        let if_name = f.if_name.take();
+        cni_json::fill_result(f, &m);
+        // The name Multus gave the interface wins over the result's listing order.
+        if if_name.is_some() {
+            f.if_name = if_name;
+        }
+    }
+}
+
+fn looks_like_uid(s: &str) -> bool {
+    s.len() == 36 && s.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-')
+}
+
+/// `CmdAdd: &{<container id> <netns> <ifname> <CNI_ARGS> <path> [<stdin bytes>]}, ...`: Go's
+/// `%v` of the plugin's `skel.CmdArgs`.
+fn cmd_args(f: &mut Facts, msg: &str) {
+    let Some((_, rest)) = msg.split_once("&{") else {
+        return;
+    };
+    let mut words = rest.split(' ');
+    let (Some(id), Some(netns), Some(ifname), Some(args)) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return;
+    };
+    if !(netns.starts_with('/') && args.contains("K8S_")) {
+        return;
+    }
+    Facts::set(&mut f.container_id, id);
+    Facts::set(&mut f.netns, netns);
+    Facts::set(&mut f.if_name, ifname);
+    f.args = cni_args(args);
+    let arg = |k: &str| f.args.get(k).cloned().unwrap_or_default();
+    let (ns, pod, uid) = (
+        arg("K8S_POD_NAMESPACE"),
+        arg("K8S_POD_NAME"),
+        arg("K8S_POD_UID"),
+    );
+    Facts::set(&mut f.namespace, &ns);
+    Facts::set(&mut f.pod_name, &pod);
+    Facts::set(&mut f.pod_uid, &uid);
+}
+
+/// `Multus: [ns/pod/uid]: <error>` and `[ns/pod/uid:network]: error adding container to
+/// network "network": <error>`.
+fn failure(f: &mut Facts, msg: &str) {
+    let mut rest = msg.strip_prefix("Multus: ").unwrap_or(msg);
+    if let Some((key, after)) = rest.strip_prefix('[').and_then(|r| r.split_once("]: ")) {
+        let (pod_key, net) = match key.rsplit_once(':') {
+            Some((p, n)) => (p, Some(n)),
+            None => (key, None),
+        };
+        if let Some((ns, name)) = pod_slash(pod_key) {
+            let (name, uid) = match name.split_once('/') {
+                Some((n, u)) => (n, Some(u)),
+                None => (name, None),
+            };
+            Facts::set(&mut f.namespace, ns);
+            Facts::set(&mut f.pod_name, name);
+            Facts::set(&mut f.pod_uid, uid.unwrap_or(""));
+        }
+        Facts::set(&mut f.network_name, net.unwrap_or(""));
+        rest = after;
+    }
+    // `error adding container to network "x": <the delegate's error>`
+    let inner = rest
+        .strip_prefix("error adding container to network \"")
+        .and_then(|r| r.split_once("\": "))
+        .map_or(rest, |(net, err)| {
+            Facts::set(&mut f.network_name, net);
+            err
+        });
+    f.set_error(inner);
+    if f.operation.is_some() {
+        f.success = Some(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Format;
+    use crate::formats::cni_json::tests::{survives_truncation, FOREIGN, SIBLINGS};
+    use crate::formats::parse_record;
+
+    const CORPUS: &str = r#"Mar 14 02:50:05 timhorton-node03 kubelet: 2019-03-14T02:50:05-07:00 [debug] GetK8sClient: /etc/kubernetes/node-kubeconfig.yaml, <nil>"#;
+
+    fn claimed(line: &str) -> Facts {
+        let f = parse_record(line, None).expect("claimed");
+        assert_eq!(f.format, Some(Format::Multus), "{line}");
+        assert_eq!(f.plugin, Some("multus"));
+        f
+    }
+
+    #[test]
+    fn corpus_debug_line() {
+        let f = claimed(CORPUS);
+        assert_eq!(f.level, Some(Severity::Debug));
+        assert_eq!(
+            f.message.as_deref(),
+            Some("GetK8sClient: /etc/kubernetes/node-kubeconfig.yaml, <nil>")
+        );
+        assert_eq!(f.hostname.as_deref(), Some("timhorton-node03"));
+        assert_eq!((f.operation, f.success, f.error), (None, None, None));
+    }
+
+    #[test]
+    fn delegate_add_with_result() {
+        let f = claimed(
+            r#"2020-08-28T08:35:17Z [verbose] Add: default:samplepod:3b9c2a1e-51f0-4c4e-9e2a-6f1d8a4c2b10:default/macvlan-conf(macvlan-conf):net1 {"cniVersion":"0.3.1","interfaces":[{"name":"net1","mac":"ca:fe:c0:ff:ee:01","sandbox":"/proc/1234/ns/net"}],"ips":[{"version":"4","interface":0,"address":"192.168.1.200/24","gateway":"192.168.1.1"}],"dns":{}}"#,
+        );
+        assert_eq!(f.level, Some(Severity::Info));
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.success, Some(true));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+        assert_eq!(
+            f.pod_uid.as_deref(),
+            Some("3b9c2a1e-51f0-4c4e-9e2a-6f1d8a4c2b10")
+        );
+        assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
+        assert_eq!(
+            f.attributes.get("network_attachment").map(String::as_str),
+            Some("default/macvlan-conf")
+        );
+        assert_eq!(f.if_name.as_deref(), Some("net1"));
+        assert_eq!(f.ips, ["192.168.1.200/24"]);
+        assert_eq!(f.gateway.as_deref(), Some("192.168.1.1"));
+        assert_eq!(f.mac.as_deref(), Some("ca:fe:c0:ff:ee:01"));
+        assert_eq!(f.netns.as_deref(), Some("/proc/1234/ns/net"));
+        assert_eq!(f.cni_version.as_deref(), Some("0.3.1"));
+    }
+
+    #[test]
+    fn delegate_del_and_cmd_args() {
+        let f = claimed(
+            r#"2020-08-28T08:40:01Z [verbose] Del: default:samplepod:unknownUID:macvlan-conf:net1 {"cniVersion":"0.3.1","name":"macvlan-conf","type":"macvlan","master":"eth1"}"#,
+        );
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.success, None);
+        assert_eq!(f.pod_uid, None);
+        assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
+        assert!(f.ips.is_empty());
+
+        let f = claimed("2019-03-14T02:50:05-07:00 [debug] CmdAdd: &{9f2d3c1b7a6e5d4c3b2a19f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8 /proc/4242/ns/net eth0 IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=samplepod;K8S_POD_INFRA_CONTAINER_ID=9f2d3c1b7a6e5d4c3b2a19f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8 /opt/multus/bin:/opt/cni/bin [123 34 99]}, <nil>, <nil>");
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(
+            f.container_id.as_deref(),
+            Some("9f2d3c1b7a6e5d4c3b2a19f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8")
+        );
+        assert_eq!(f.netns.as_deref(), Some("/proc/4242/ns/net"));
+        assert_eq!(f.if_name.as_deref(), Some("eth0"));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+        assert_eq!(
+            f.args.get("K8S_POD_NAME").map(String::as_str),
+            Some("samplepod")
+        );
+        assert_eq!(f.success, None);
+    }
+
+    #[test]
+    fn errors_in_multus_own_format() {
+        let f = claimed(
+            r#"2019-10-02T11:20:33Z [error] [default/samplepod:macvlan-conf]: error adding container to network "macvlan-conf": delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#,
+        );
+        assert_eq!(f.level, Some(Severity::Error));
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+        assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some(
+                r#"delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#
+            )
+        );
+
+        let f = claimed(
+            r#"2021-05-04T10:00:00Z [error] Multus: [kube-system/coredns-74ff55c5b-9x2lq/6a1f0c2e-2b3d-4e5f-8a9b-0c1d2e3f4a5b]: error loading k8s delegates k8s args: TryLoadPodDelegates: error in getting k8s network for pod: GetNetworkDelegates: failed getting the delegate: getKubernetesDelegate: cannot find a network-attachment-definition (macvlan-conf) in namespace (kube-system): network-attachment-definitions.k8s.cni.cncf.io "macvlan-conf" not found"#,
+        );
+        assert_eq!(f.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(f.pod_name.as_deref(), Some("coredns-74ff55c5b-9x2lq"));
+        assert_eq!(
+            f.pod_uid.as_deref(),
+            Some("6a1f0c2e-2b3d-4e5f-8a9b-0c1d2e3f4a5b")
+        );
+        assert!(f
+            .error
+            .is_some_and(|e| e.msg.starts_with("error loading k8s delegates")));
+        assert_eq!(f.success, None);
+
+        let f = claimed(
+            r#"2021-05-04T10:00:01Z [error] delegateDel: error invoking DelegateDel - "macvlan": error in getting result from DelNetwork: Link not found"#,
+        );
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.success, Some(false));
+    }
+
+    #[test]
+    fn other_lines_are_not_claimed() {
+        for line in FOREIGN.iter().chain(SIBLINGS).filter(|l| **l != CORPUS) {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+        for line in ["[warning] x", "[debug]", "[INFO] ipamd started"] {
+            assert_eq!(parse(&Envelope::strip(line)), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        survives_truncation(CORPUS);
+        survives_truncation(r#"[verbose] Add: a:b:c:d(e):f {"ips":[{"address":"1.2.3.4/32"}]}"#);
+        survives_truncation(
+            "[error] Multus: [a/b/c:d]: error adding container to network \"d\": x",
+        );
+        survives_truncation("[debug] CmdAdd: &{id /proc/1/ns/net eth0 K8S_POD_NAME=a /opt}");
+        survives_truncation("[verbose] Add: ::::");
+    }
+
+    #[test]
+    fn extra_fixture_lines_are_claimed() {
+        for line in include_str!("../../../fixtures/logs/extra/multus.log").lines() {
+            claimed(line);
+        }
+    }
 }
