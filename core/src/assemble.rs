@@ -120,7 +120,12 @@ impl Pending {
                 (true, depth == 0 && !in_str)
             }
             Kind::Members => (is_member_line(line), false),
-            Kind::KlogValue => (true, line.trim() == ">"),
+            // klog indents every line of a multi-line value; an unindented line is a new record.
+            // The closing `>` may carry the record's further pairs (`> pod="ns/name"`).
+            Kind::KlogValue => {
+                let closing = line.trim_start().starts_with('>');
+                (line.starts_with([' ', '\t']) || closing, closing)
+            }
             Kind::CniAbout => (line.starts_with("CNI protocol versions supported"), true),
         };
         if !belongs {
