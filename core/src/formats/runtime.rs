@@ -417,3 +417,387 @@ pub(crate) fn parse_text(env: &Envelope<'_>) -> Option<Facts> {
     Facts::set(&mut f.message, body);
     Some(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::parse_record;
+    use crate::formats::runtime_error::tests::{check, Case};
+
+    const KLOG: Option<Format> = Some(Format::Klog);
+    const LOGRUS: Option<Format> = Some(Format::Logrus);
+    const TEXT: Option<Format> = Some(Format::Text);
+    const ERROR: Option<Severity> = Some(Severity::Error);
+    const ADD: Option<Operation> = Some(Operation::Add);
+    const DEL: Option<Operation> = Some(Operation::Del);
+    const GRPC: (&str, &str) = ("grpc_code", "Unknown");
+
+    #[test]
+    fn corpus_klog() {
+        let cases = [
+            // flannel.log 8: structured klog, `pod="ns/name"`.
+            Case {
+                line: r#"    Oct 26 14:08:18 k8s-eu-1-master kubelet[1067481]: E1026 14:08:18.459398 1067481 kuberuntime_sandbox.go:72] "Failed to create sandbox for pod" err="rpc error: code = Unknown desc = failed to setup network for sandbox \"5db402ddcda98eb797e884575883860a0211c9bf5b6b9d08562793290fd5de78\": plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory" pod="kube-system/coredns-5dd5756b68-gt7xt""#,
+                format: KLOG,
+                op: ADD,
+                container: Some("5db402ddcda98eb797e884575883860a0211c9bf5b6b9d08562793290fd5de78"),
+                pod: Some("coredns-5dd5756b68-gt7xt"),
+                ns: Some("kube-system"),
+                plugin: Some("flannel"),
+                plugin_type: Some("flannel"),
+                success: Some(false),
+                error: Some("loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory"),
+                level: ERROR,
+                attrs: &[GRPC, ("caller", "kuberuntime_sandbox.go:72")],
+                ..Case::default()
+            },
+            // k8s-events.log 7: runtime network not ready.
+            Case {
+                line: r#"Apr 16 22:26:30 tomoyafujita-HP-Compaq-Elite-8300-SFF kubelet[10125]: E0416 22:26:30.150357   10125 kubelet.go:2373] "Container runtime network not ready" networkReady="NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized""#,
+                format: KLOG,
+                category: Some(Category::HealthCheck),
+                success: Some(false),
+                error: Some("cni plugin not initialized"),
+                level: ERROR,
+                attrs: &[("reason", "NetworkPluginNotReady"), ("caller", "kubelet.go:2373")],
+                ..Case::default()
+            },
+            // kubelet-runtime.log 6: unstructured StopPodSandbox with the AWS DEL error.
+            Case {
+                line: r#"Oct 02 23:27:34 ip-10-0-60-95.us-west-2.compute.internal kubelet[2783]: E1002 23:27:34.439481    2783 remote_runtime.go:132] StopPodSandbox "cae59246074a27247c54d43ffd3f68be61121bcc741133b940e7188002e34f60" from runtime service failed: rpc error: code = Unknown desc = failed to destroy network for sandbox "cae59246074a27247c54d43ffd3f68be61121bcc741133b940e7188002e34f60": del cmd: failed to process delete request"#,
+                format: KLOG,
+                op: DEL,
+                container: Some("cae59246074a27247c54d43ffd3f68be61121bcc741133b940e7188002e34f60"),
+                plugin: Some("aws-vpc-cni"),
+                confidence: Some(0.7),
+                success: Some(false),
+                error: Some("del cmd: failed to process delete request"),
+                level: ERROR,
+                attrs: &[GRPC],
+                ..Case::default()
+            },
+            // kubelet-runtime.log 7: truncated podSandboxID beside the full id.
+            Case {
+                line: r#"E0703 17:44:38.499824  388250 remote_runtime.go:224] "RemovePodSandbox from runtime service failed" err="rpc error: code = Unknown desc = failed to forcibly stop sandbox \"72d5ec47717f6828f9ef09381e0994f215fb84e12bce49a28af094e83182f8dd\": failed to destroy network for sandbox \"72d5ec47717f6828f9ef09381e0994f215fb84e12bce49a28af094e83182f8dd\": cni plugin not initialized" podSandboxID="72d5ec47717f6""#,
+                format: KLOG,
+                op: DEL,
+                container: Some("72d5ec47717f6828f9ef09381e0994f215fb84e12bce49a28af094e83182f8dd"),
+                success: Some(false),
+                error: Some("cni plugin not initialized"),
+                level: ERROR,
+                attrs: &[GRPC, ("pod_sandbox_id", "72d5ec47717f6")],
+                ..Case::default()
+            },
+            // kubelet-runtime.log 8: dockershim not-ready, runtime name first.
+            Case {
+                line: r#"Jun 15 15:56:55 ip-172-18-9-251.ec2.internal origin-node[17440]: E0615 15:56:55.888015   17494 kubelet.go:2072] Container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:docker: network plugin is not ready: cni config uninitialized"#,
+                format: KLOG,
+                category: Some(Category::HealthCheck),
+                success: Some(false),
+                error: Some("cni config uninitialized"),
+                level: ERROR,
+                attrs: &[("reason", "NetworkPluginNotReady"), ("runtime", "docker")],
+                ..Case::default()
+            },
+            // kubelet-runtime.log 9: a warning, not a failed operation.
+            Case {
+                line: r#"May 18 15:58:04 mgt10 kubelet[1980]: W0518 15:58:04.656165    1980 cni.go:309] CNI failed to retrieve network namespace path: Error: No such container: 4492b92ca1923035508cd3fa8545a55e931c2a42dbb781a6eae3f640b3224229"#,
+                format: KLOG,
+                container: Some("4492b92ca1923035508cd3fa8545a55e931c2a42dbb781a6eae3f640b3224229"),
+                error: Some("Error: No such container: 4492b92ca1923035508cd3fa8545a55e931c2a42dbb781a6eae3f640b3224229"),
+                level: Some(Severity::Warning),
+                attrs: &[("caller", "cni.go:309")],
+                ..Case::default()
+            },
+            // kubelet-runtime.log 10: gRPC code 2, `name_ns(uid)`.
+            Case {
+                line: r#"Mar 21 14:55:41 rook-test kubelet-patched[18578]: E0321 14:55:41.732883   18578 kuberuntime_sandbox.go:54] CreatePodSandbox for pod "kube-apiserver-rook-test_kube-system(b6f5ab4a84ad8cfa02fde7a4aeb1ea45)" failed: rpc error: code = 2 desc = NetworkPlugin cni failed to set up pod "kube-apiserver-rook-test_kube-system" network: cni config uninitialized"#,
+                format: KLOG,
+                op: ADD,
+                pod: Some("kube-apiserver-rook-test"),
+                ns: Some("kube-system"),
+                uid: Some("b6f5ab4a84ad8cfa02fde7a4aeb1ea45"),
+                success: Some(false),
+                error: Some("cni config uninitialized"),
+                level: ERROR,
+                attrs: &[("grpc_code", "2")],
+                ..Case::default()
+            },
+            // multus-reference.log 1: host-local exhaustion, no plugin named.
+            Case {
+                line: r#"E0711 15:11:17.994634   24727 remote_runtime.go:92] RunPodSandbox from runtime service failed: rpc error: code = Unknown desc = NetworkPlugin cni failed to set up pod "myzep-79945ccb7f-rz8ld_myzep" network: failed to allocate for range 0: no IP addresses available in range set: 10.42.0.1-10.42.0.254"#,
+                format: KLOG,
+                op: ADD,
+                pod: Some("myzep-79945ccb7f-rz8ld"),
+                ns: Some("myzep"),
+                plugin: Some("host-local"),
+                confidence: Some(0.7),
+                category: Some(Category::IpAllocation),
+                success: Some(false),
+                error: Some("failed to allocate for range 0: no IP addresses available in range set: 10.42.0.1-10.42.0.254"),
+                level: ERROR,
+                attrs: &[GRPC, ("ip_range", "10.42.0.1-10.42.0.254")],
+                ..Case::default()
+            },
+            // multus-reference.log 6: only the opener of a multi-line value arrived.
+            Case {
+                line: r#"Nov 05 17:15:34 atsc2 kubelet[4258]: E1105 17:15:34.352838    4258 remote_runtime.go:193] "RunPodSandbox from runtime service failed" err=<"#,
+                format: KLOG,
+                op: ADD,
+                success: Some(false),
+                level: ERROR,
+                attrs: &[("caller", "remote_runtime.go:193")],
+                ..Case::default()
+            },
+        ];
+        for c in &cases {
+            check(c);
+        }
+    }
+
+    #[test]
+    fn klog_multi_line_value() {
+        let record = "E1105 17:15:34.352838    4258 remote_runtime.go:193] \"Failed to create sandbox for pod\" err=<\n\trpc error: code = Unknown desc = failed to setup network for sandbox \"3f1c2b7a9e0d4c6b8a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b\": plugin type=\"bridge\" name=\"k8s-pod-network\" failed (add): failed to set bridge addr: could not add IP address to \"cni0\": permission denied\n > pod=\"default/web-0\" podUID=\"0d3c2b1a-1111-2222-3333-444455556666\"";
+        let f = parse_record(record, None).unwrap();
+        assert_eq!(f.format, KLOG);
+        assert_eq!(f.operation, ADD);
+        assert_eq!(f.plugin_type.as_deref(), Some("bridge"));
+        assert_eq!(f.network_name.as_deref(), Some("k8s-pod-network"));
+        assert_eq!(
+            f.error.unwrap().msg,
+            "failed to set bridge addr: could not add IP address to \"cni0\": permission denied"
+        );
+        assert_eq!(f.pod_name.as_deref(), Some("web-0"));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(
+            f.pod_uid.as_deref(),
+            Some("0d3c2b1a-1111-2222-3333-444455556666")
+        );
+        assert_eq!(
+            f.message.as_deref(),
+            Some("Failed to create sandbox for pod")
+        );
+    }
+
+    #[test]
+    fn corpus_logrus() {
+        let cases = [
+            // kubelet-runtime.log 1: containerd 1.2 with unescaped inner quotes.
+            Case {
+                line: r#"Oct 02 23:27:34 ip-10-0-60-95.us-west-2.compute.internal containerd[2639]: time="2019-10-02T23:27:34.439359450Z" level=error msg="StopPodSandbox for "cae59246074a27247c54d43ffd3f68be61121bcc741133b940e7188002e34f60" failed" error="failed to destroy network for sandbox "cae59246074a27247c54d43ffd3f68be61121bcc741133b940e7188002e34f60": del cmd: failed to process delete request""#,
+                format: LOGRUS,
+                op: DEL,
+                container: Some("cae59246074a27247c54d43ffd3f68be61121bcc741133b940e7188002e34f60"),
+                plugin: Some("aws-vpc-cni"),
+                confidence: Some(0.7),
+                success: Some(false),
+                error: Some("del cmd: failed to process delete request"),
+                level: ERROR,
+                ..Case::default()
+            },
+            // kubelet-runtime.log 2: pod identity from the sandbox metadata struct.
+            Case {
+                line: r#"May 11 16:09:21 k8s-master01 containerd[765]: time="2023-05-11T16:09:21.839669754+08:00" level=error msg="RunPodSandbox for &PodSandboxMetadata{Name:coredns-f5cb5585b-s2bxk,Uid:eeb63f47-d6af-45ef-b52a-f37fb5bc75d5,Namespace:kube-system,Attempt:0,} failed, error" error="failed to setup network for sandbox \"f1f5708a3613e62a4d38161c36417538dbc3b1e46020bea2a4a7c4cca87603a0\": plugin type=\"calico\" failed (add): netplugin failed with no error message: signal: killed""#,
+                format: LOGRUS,
+                op: ADD,
+                container: Some("f1f5708a3613e62a4d38161c36417538dbc3b1e46020bea2a4a7c4cca87603a0"),
+                pod: Some("coredns-f5cb5585b-s2bxk"),
+                ns: Some("kube-system"),
+                uid: Some("eeb63f47-d6af-45ef-b52a-f37fb5bc75d5"),
+                plugin: Some("calico"),
+                plugin_type: Some("calico"),
+                success: Some(false),
+                error: Some("netplugin failed with no error message: signal: killed"),
+                level: ERROR,
+                ..Case::default()
+            },
+            // kubelet-runtime.log 3: Cyrillic month; not-ready on a DEL keeps the DEL.
+            Case {
+                line: r#"мар 12 13:42:28 dev containerd[165846]: time="2025-03-12T13:42:28.202269977+07:00" level=error msg="StopPodSandbox for \"ffc514f27869bf96c05b358c264943520c700b280323730e3021e4e77fb3c26d\" failed" error="rpc error: code = Unknown desc = failed to destroy network for sandbox \"ffc514f27869bf96c05b358c264943520c700b280323730e3021e4e77fb3c26d\": cni plugin not initialized""#,
+                format: LOGRUS,
+                op: DEL,
+                container: Some("ffc514f27869bf96c05b358c264943520c700b280323730e3021e4e77fb3c26d"),
+                success: Some(false),
+                error: Some("cni plugin not initialized"),
+                level: ERROR,
+                attrs: &[GRPC],
+                ..Case::default()
+            },
+            // kubelet-runtime.log 5: ocicni TTY form.
+            Case {
+                line: "INFO[0000] Found CNI network bridge-firewall (type=bridge) at /etc/cni/net.d/1-bridge-firewall.conflist ",
+                format: LOGRUS,
+                plugin: Some("bridge"),
+                plugin_type: Some("bridge"),
+                network: Some("bridge-firewall"),
+                level: Some(Severity::Info),
+                attrs: &[("conf_file", "/etc/cni/net.d/1-bridge-firewall.conflist")],
+                ..Case::default()
+            },
+            // multus-reference.log 7: ISO-dated syslog around logrus; result conversion error.
+            Case {
+                line: r#"2019-08-06T08:44:24.537 controller-0 containerd[109360]: info time="2019-08-06T08:44:24.537275833Z" level=error msg="RunPodSandbox for &PodSandboxMetadata{Name:coredns-5ffc5dfc87-mq9ww,Uid:49b86b67-b821-11e9-8ec1-5254008c3e56,Namespace:kube-system,Attempt:0,} failed, error" error="failed to setup network for sandbox \"f225b3a306cc51f757c9f7280f34ee647f8a175acb79ebf918341fd3d27b2fa3\": cannot convert: no valid IP addresses""#,
+                format: LOGRUS,
+                op: ADD,
+                container: Some("f225b3a306cc51f757c9f7280f34ee647f8a175acb79ebf918341fd3d27b2fa3"),
+                pod: Some("coredns-5ffc5dfc87-mq9ww"),
+                ns: Some("kube-system"),
+                uid: Some("49b86b67-b821-11e9-8ec1-5254008c3e56"),
+                success: Some(false),
+                error: Some("cannot convert: no valid IP addresses"),
+                level: ERROR,
+                ..Case::default()
+            },
+        ];
+        for c in &cases {
+            check(c);
+            assert!(
+                c.line.contains("INFO[") || parse_record(c.line, None).unwrap().time.is_some(),
+                "time of {}",
+                c.line
+            );
+        }
+    }
+
+    #[test]
+    fn corpus_text() {
+        let cases = [
+            // flannel.log 10: last line of a multi-line kubelet message.
+            Case {
+                line: r#"Apr 30 21:19:38 z00419767-bcs-0001 kubelet[32535]: : [failed to find plugin "flannel" in path [/opt/cni/bin] failed to find plugin "portmap" in path [/opt/cni/bin]]"#,
+                format: TEXT,
+                plugin: Some("flannel"),
+                plugin_type: Some("flannel"),
+                category: Some(Category::HealthCheck),
+                success: Some(false),
+                error: Some(r#"failed to find plugin "flannel" in path [/opt/cni/bin] failed to find plugin "portmap" in path [/opt/cni/bin]"#),
+                attrs: &[("missing_plugins", "flannel,portmap")],
+                ..Case::default()
+            },
+            // multus-reference.log 3: CRI-O fragment, `plugin type="bridge" name="crio"`.
+            Case {
+                line: r#"error adding pod kube-system_coredns-565d847f94-8trzb to CNI network "crio": plugin type="bridge" name="crio" failed (add): failed to set bridge addr: could not add IP address to "cni0": permission denied"#,
+                format: TEXT,
+                op: ADD,
+                pod: Some("coredns-565d847f94-8trzb"),
+                ns: Some("kube-system"),
+                plugin: Some("bridge"),
+                plugin_type: Some("bridge"),
+                network: Some("crio"),
+                success: Some(false),
+                error: Some(r#"failed to set bridge addr: could not add IP address to "cni0": permission denied"#),
+                ..Case::default()
+            },
+            // multus-reference.log 4: fragment starting at `rpc error:`.
+            Case {
+                line: r#"rpc error: code = Unknown desc = failed to setup network for sandbox "c44369cc2c061e4fe9943c27526025815413c7230642e1541aa23b408f4afdcd": plugin type="bridge" failed (add): failed to set bridge addr: could not add IP address to "cni0": permission denied"#,
+                format: TEXT,
+                op: ADD,
+                container: Some("c44369cc2c061e4fe9943c27526025815413c7230642e1541aa23b408f4afdcd"),
+                plugin: Some("bridge"),
+                plugin_type: Some("bridge"),
+                success: Some(false),
+                error: Some(r#"failed to set bridge addr: could not add IP address to "cni0": permission denied"#),
+                attrs: &[GRPC],
+                ..Case::default()
+            },
+            // multus-reference.log 11: ADD and DEL errors of Multus joined in one list.
+            Case {
+                line: r#"Failed create pod sandbox: rpc error: code = Unknown desc = [failed to set up sandbox container "f70391d455c0e7d814609ec406bc4f64a17ed7ba5fd11d63d2259251915a249f" network for pod "virt-launcher-vmi-multus-multiple-net-bridge-stfxc": NetworkPlugin cni failed to set up pod "virt-launcher-vmi-multus-multiple-net-bridge-stfxc_default" network: Multus: Err adding pod to network "BL2": Multus: error in invoke Delegate add - "bridge": no plugin name provided, failed to clean up sandbox container "f70391d455c0e7d814609ec406bc4f64a17ed7ba5fd11d63d2259251915a249f" network for pod "virt-launcher-vmi-multus-multiple-net-bridge-stfxc": NetworkPlugin cni failed to teardown pod "virt-launcher-vmi-multus-multiple-net-bridge-stfxc_default" network: Multus: error in invoke Delegate del - "bridge": no plugin name provided]"#,
+                format: TEXT,
+                op: ADD,
+                container: Some("f70391d455c0e7d814609ec406bc4f64a17ed7ba5fd11d63d2259251915a249f"),
+                pod: Some("virt-launcher-vmi-multus-multiple-net-bridge-stfxc"),
+                ns: Some("default"),
+                plugin: Some("multus"),
+                confidence: Some(0.7),
+                success: Some(false),
+                error: Some(r#"Multus: Err adding pod to network "BL2": Multus: error in invoke Delegate add - "bridge": no plugin name provided"#),
+                attrs: &[
+                    GRPC,
+                    ("delegate_network", "BL2"),
+                    ("delegate_type", "bridge"),
+                    ("teardown_error", r#"Multus: error in invoke Delegate del - "bridge": no plugin name provided"#),
+                ],
+                ..Case::default()
+            },
+            // azure-cni.log 9: event message without columns; namespace literally `clusterip`.
+            Case {
+                line: r#"Failed to create pod sandbox: rpc error: code = Unknown desc = failed to set up sandbox container "cfaf5e13cb6ef35b93dcfb8e70978fe3c57e302da6cc90f287ba374772c0816e" network for pod "nginx-deployment-5f8bd9f69b-zbvfj": networkPlugin cni failed to set up pod "nginx-deployment-5f8bd9f69b-zbvfj_clusterip" network: Failed to allocate pool: Failed to delegate: Failed to allocate pool: No available address pools"#,
+                format: TEXT,
+                op: ADD,
+                container: Some("cfaf5e13cb6ef35b93dcfb8e70978fe3c57e302da6cc90f287ba374772c0816e"),
+                pod: Some("nginx-deployment-5f8bd9f69b-zbvfj"),
+                ns: Some("clusterip"),
+                plugin: Some("azure-cni"),
+                confidence: Some(0.7),
+                category: Some(Category::IpAllocation),
+                success: Some(false),
+                error: Some("Failed to allocate pool: Failed to delegate: Failed to allocate pool: No available address pools"),
+                attrs: &[GRPC],
+                ..Case::default()
+            },
+        ];
+        for c in &cases {
+            check(c);
+        }
+    }
+
+    #[test]
+    fn klog_not_about_networking() {
+        for line in [
+            // k8s-events.log 12: a rejected Event dump cut off before its reason and message;
+            // what is left names a Node and nothing about networking.
+            r#"Aug 04 09:07:40 node3.kubernetes kubelet[66141]: E0804 09:07:40.144352   66141 event.go:240] Server rejected event '&v1.Event{TypeMeta:v1.TypeMeta{Kind:"", APIVersion:""}, ObjectMeta:v1.ObjectMeta{Name:"node3.kubernetes.15b7c3f47c4fdf3c", GenerateName:"", Namespace:"default", SelfLink:"", UID:"", ResourceVersion:"", Generation:0, CreationTimestamp:v1.Time{Time:time.Time{wall:0x0, ext:0, loc:(*time.Location)(nil)}}, DeletionTimestamp:(*v1.Time)(nil), DeletionGracePeriodSeconds:(*int64)(nil), Labels:map[string]string(nil), Annotations:map[string]string(nil), OwnerReferences:[]v1.OwnerReference(nil), Initializers:(*v1.Initializers)(nil), Finalizers:[]string(nil), ClusterName:"", ManagedFields:[]v1.ManagedFieldsEntry(nil)}, InvolvedObject:v1.ObjectReference{Kind:"Node", Namespace:""#,
+            r#"E0703 17:44:38.499824  388250 remote_runtime.go:224] "RunPodSandbox from runtime service failed" err="rpc error: code = Unknown desc = failed to get sandbox image \"registry.k8s.io/pause:3.6\": failed to pull image""#,
+            r#"I0703 17:44:38.499824  388250 kubelet.go:2100] "SyncLoop ADD" source="api" pods=["default/web-0"]"#,
+            "I0111 17:09:04.933346       1 route_network.go:56] Watching for new subnet leases",
+        ] {
+            assert_eq!(parse_klog(&Envelope::strip(line)), None, "{line}");
+            assert_eq!(parse_record(line, None), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn other_formats_are_not_claimed() {
+        let lines = [
+            r#"level=warning msg="Unable to enter namespace \"\", will not delete interface" error="failed to Statfs \"\": no such file or directory" subsys=cilium-cni"#,
+            r#"2019-08-06 10:48:04.633 [INFO][20999] k8s.go 73: Extracted identifiers for CmdAddK8s ContainerID="2dc5" Namespace="default" Pod="app""#,
+            r#"{"level":"info","ts":"2024-02-21T19:23:32.543Z","caller":"routed-eni-cni-plugin/cni.go:125","msg":"Received CNI add request"}"#,
+            "INFO: 2017/06/21 09:21:28.154418 Discovered local MAC 7a:37:1e:dd:3a:4e",
+            r#"        "message": "Network plugin returns error: cni plugin not initialized""#,
+            r#"incompatible CNI versions; config is \"1.0.0\", plugin supports [\"0.1.0\" \"0.2.0\" \"0.3.0\" \"0.3.1\" \"0.4.0\"]""#,
+            "[cni-net] Processing ADD command with args {ContainerID:abc Netns:/proc/1/ns/net}",
+            "  Warning  FailedCreatePodSandBox  33s  kubelet  Failed to create pod sandbox: rpc error",
+        ];
+        for line in lines {
+            let env = Envelope::strip(line);
+            assert_eq!(parse_text(&env), None, "text: {line}");
+            assert_eq!(parse_klog(&env), None, "klog: {line}");
+        }
+        // A logrus line of another component that says nothing about CNI.
+        let env = Envelope::strip(
+            r#"time="2024-01-01T00:00:00Z" level=info msg="loading plugin \"io.containerd.snapshotter.v1.overlayfs\"...""#,
+        );
+        assert_eq!(parse_logrus(&env), None);
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        let lines = [
+            r#"E0703 17:44:38.499824  388250 remote_runtime.go:224] "RemovePodSandbox from runtime service failed" err="rpc error: code = Unknown desc = failed to forcibly stop sandbox \"72d5\": cni" podSandboxID="72d5""#,
+            "E1105 17:15:34.352838    4258 remote_runtime.go:193] \"RunPodSandbox failed\" err=<\n\trpc error\n >x=<\n",
+            r#"time="2019-10-02T23:27:34Z" level=error msg="RunPodSandbox for &PodSandboxMetadata{Name:a,Uid:b" error="failed to setup network for sandbox \"a"#,
+            "INFO[0000] Found CNI network x (type=",
+            "ERRO[12] Adding pod a_b to CNI network \"",
+            r#"level=info msg="Got pod network &{Name:"#,
+        ];
+        for line in lines {
+            for cut in 0..=line.len() {
+                if let Some(p) = line.get(..cut) {
+                    let _ = parse_record(p, None);
+                }
+            }
+        }
+    }
+}
