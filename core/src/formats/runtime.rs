@@ -344,12 +344,16 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
         }
     }
     if let Some(rest) = msg.strip_prefix("CNI monitoring event ") {
-        // ocicni watches the config directory: `CNI monitoring event CREATE "<file>"`.
+        // ocicni prints the fsnotify event: `CREATE        "<file>"`, or `"<file>": CREATE`
+        // with older fsnotify.
         f.category = Some(Category::ConfigChange);
-        if let Some((op, file)) = rest.split_once(' ') {
-            f.attr("fs_event", op);
-            f.attr("conf_file", file.trim_matches('"'));
+        let (op, file) = match rest.strip_prefix('"') {
+            Some(r) => r.split_once("\": ").map(|(file, op)| (op, file)),
+            None => rest.split_once(' '),
         }
+        .unwrap_or(("", rest));
+        f.attr("fs_event", op.trim());
+        f.attr("conf_file", file.trim().trim_matches('"'));
         return true;
     }
     if let Some(name) = msg.strip_prefix("Updated default CNI network name to ") {

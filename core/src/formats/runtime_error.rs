@@ -14,7 +14,7 @@ use memchr::memmem;
 
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
-use crate::text::{family_of_type, infer_family, pod_underscore, unescape};
+use crate::text::{family_of_type, find_container_id, infer_family, pod_underscore, unescape};
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
 const INFERRED: f64 = 0.7;
@@ -218,6 +218,13 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
         err = err[..err.len() - 1].trim_end();
     }
 
+    if f.container_id.is_none() {
+        // Some plugin errors name the sandbox the wrappers did not (`for container <id>`,
+        // `/ip/<id>`, `terminated container "<id>"`).
+        if let Some(id) = find_container_id(err) {
+            Facts::set(&mut f.container_id, id);
+        }
+    }
     let found = classify(err, f);
     cni |= found.cni;
     not_ready |= found.not_ready;
@@ -592,15 +599,18 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         let range = range.split_whitespace().next().unwrap_or("");
         f.attr("ip_range", range);
     }
-    let exhausted = [
+    let ipam_failed = [
         "failed to allocate for range",
+        "unable to allocate ip",
+        "failed to allocate ip",
         "no ip addresses available",
         "failed to assign an ip address",
         "no available address pools",
+        "no available addresses",
     ]
     .iter()
     .any(|w| has(w));
-    if exhausted {
+    if ipam_failed {
         f.category.get_or_insert(Category::IpAllocation);
     }
 
