@@ -83,8 +83,16 @@ fn structured_klog(s: &str, f: &mut Facts) -> bool {
 }
 
 /// A sandbox id stated beside the error: kubelet cuts `podSandboxID` to 13 characters while
-/// the error carries the full id, which is the one worth keeping.
+/// the error carries the full id, which is the one worth keeping. Kubelet also prints it as
+/// an object, `{"Type":"containerd","ID":"<id>"}`.
 fn sandbox_id(id: &str, f: &mut Facts) {
+    let id = match id.starts_with('{') {
+        true => match find_container_id(id) {
+            Some(inner) => inner,
+            None => return,
+        },
+        false => id,
+    };
     match f.container_id.as_deref() {
         None => Facts::set(&mut f.container_id, id),
         Some(full) if full != id => f.attr("pod_sandbox_id", id),
@@ -249,6 +257,7 @@ fn logrus_facts(level: Option<Severity>, msg: &str, pairs: &Logfmt<'_>) -> Optio
     let error = pairs.get_nonempty("error").or(pairs.get_nonempty("err"));
     let claimed = error.is_some_and(|e| runtime_error::read(e, &mut f))
         || logrus_message(msg, &mut f)
+        || runtime_error::read(msg, &mut f)
         || msg.contains("CNI")
         || msg.contains("cni")
         || error.is_some_and(|e| e.contains("CNI") || e.contains("cni"));
@@ -745,6 +754,65 @@ mod tests {
         for c in &cases {
             check(c);
         }
+    }
+
+    #[test]
+    fn logrus_statements() {
+        let f = parse_record(r#"time="2024-03-05T10:12:03.551200417Z" level=info msg="TearDown network for sandbox \"9c1e6b2d7f3a48e5b0c4d2a1f6e8b7c3d5a9e0f1b2c3d4e5f6a7b8c9d0e1f2a3\" successfully""#, None).unwrap();
+        assert_eq!((f.operation, f.success), (DEL, Some(true)));
+        assert_eq!(
+            f.container_id.as_deref(),
+            Some("9c1e6b2d7f3a48e5b0c4d2a1f6e8b7c3d5a9e0f1b2c3d4e5f6a7b8c9d0e1f2a3")
+        );
+
+        let f = parse_record(r#"time="2024-01-12 08:15:30.412889120Z" level=info msg="Adding pod default_web-0 to CNI network \"k8s-pod-network\" (type=calico)""#, None).unwrap();
+        assert_eq!((f.operation, f.success), (ADD, None));
+        assert_eq!(f.pod_name.as_deref(), Some("web-0"));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.network_name.as_deref(), Some("k8s-pod-network"));
+        assert_eq!(f.plugin, Some("calico"));
+
+        for line in [
+            r#"level=info msg="CNI monitoring event CREATE        \"/etc/cni/net.d/10-calico.conflist\"""#,
+            r#"level=info msg="CNI monitoring event \"/etc/cni/net.d/10-calico.conflist\": CREATE""#,
+        ] {
+            let f = parse_record(line, None).unwrap();
+            assert_eq!(f.category, Some(Category::ConfigChange), "{line}");
+            assert_eq!(
+                f.attributes.get("conf_file").map(String::as_str),
+                Some("/etc/cni/net.d/10-calico.conflist"),
+                "{line}"
+            );
+            assert_eq!(
+                f.attributes.get("fs_event").map(String::as_str),
+                Some("CREATE"),
+                "{line}"
+            );
+        }
+
+        // CRI-O puts the error in msg.
+        let f = parse_record(r#"level=error msg="Error stopping network on cleanup: failed to destroy network for pod sandbox k8s_web-0_default_0a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d_0(6d2f8a1c4e7b): error removing pod default_web-0 from CNI network \"k8s-pod-network\": plugin type=\"calico\" failed (delete): connection is unauthorized: Unauthorized""#, None).unwrap();
+        assert_eq!(f.operation, DEL);
+        assert_eq!(f.container_id.as_deref(), Some("6d2f8a1c4e7b"));
+        assert_eq!(
+            f.pod_uid.as_deref(),
+            Some("0a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d")
+        );
+        assert_eq!(
+            f.error.unwrap().msg,
+            "connection is unauthorized: Unauthorized"
+        );
+    }
+
+    #[test]
+    fn sandbox_id_as_an_object() {
+        let f = parse_record(r#"E0708 18:03:12.338002     701 kuberuntime_manager.go:1375] "Failed to stop sandbox" podSandboxID={"Type":"containerd","ID":"8f3a1d6c9e2b5f8a1c4d7e0b3f6a9c2d5e8b1f4a7c0d3e6b9f2a5c8d1e4b7a0f"} err="rpc error: code = Unknown desc = failed to destroy network for sandbox \"8f3a1d6c9e2b5f8a1c4d7e0b3f6a9c2d5e8b1f4a7c0d3e6b9f2a5c8d1e4b7a0f\": cni plugin not initialized""#, None).unwrap();
+        assert_eq!(f.operation, DEL);
+        assert_eq!(f.attributes.get("pod_sandbox_id"), None);
+        assert_eq!(
+            f.container_id.as_deref(),
+            Some("8f3a1d6c9e2b5f8a1c4d7e0b3f6a9c2d5e8b1f4a7c0d3e6b9f2a5c8d1e4b7a0f")
+        );
     }
 
     #[test]

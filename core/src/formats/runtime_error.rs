@@ -136,6 +136,7 @@ const ANCHORS: &[&str] = &[
     "NetworkPlugin cni",
     "networkPlugin cni",
     "failed to create pod network sandbox",
+    "failed to destroy network for pod sandbox",
     "error adding pod ",
     "error removing pod ",
     "plugin type=",
@@ -415,7 +416,14 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             mark: Mark::Cni,
         });
     }
-    if let Some(rest) = s.strip_prefix("failed to create pod network sandbox ") {
+    let crio = s
+        .strip_prefix("failed to create pod network sandbox ")
+        .map(|r| (r, Operation::Add))
+        .or_else(|| {
+            s.strip_prefix("failed to destroy network for pod sandbox ")
+                .map(|r| (r, Operation::Del))
+        });
+    if let Some((rest, op)) = crio {
         // CRI-O names the sandbox `k8s_<pod>_<ns>_<uid>_<attempt>(<id>)`.
         let (name, rest) = rest.split_once('(')?;
         let (id, rest) = rest.split_once(')')?;
@@ -428,7 +436,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
                 Facts::set(&mut f.pod_uid, uid);
             }
         }
-        set_op(f, Some(Operation::Add));
+        set_op(f, Some(op));
         Facts::set(&mut f.container_id, id);
         return Some(Layer {
             rest,
@@ -665,6 +673,14 @@ fn classify(err: &str, f: &mut Facts) -> Found {
 
 /// Multus's own error forms; returns whether `err` is one.
 fn read_multus(err: &str, f: &mut Facts) -> bool {
+    let b = err.as_bytes();
+    if !err.starts_with('[')
+        && !["ultus", "elegate", "onflist"]
+            .iter()
+            .any(|w| memmem::find(b, w.as_bytes()).is_some())
+    {
+        return false;
+    }
     let mut seen = false;
     // `[ns/pod:net]: ` or, since Multus 4, `[ns/pod/uid:net]: `.
     if let Some(key) = err.strip_prefix('[') {
