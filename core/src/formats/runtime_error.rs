@@ -1,8 +1,967 @@
 //! The error messages container runtimes and kubelet wrap around a CNI plugin's error.
+//!
+//! A plugin's error reaches the logs inside several layers of prose, each added by one caller:
+//! kubelet (`Failed to create pod sandbox: `), gRPC (`rpc error: code = Unknown desc = `), the
+//! runtime (containerd `failed to setup network for sandbox "ID": `, dockershim `NetworkPlugin
+//! cni failed to set up pod "name_ns" network: `, CRI-O `error adding pod ns_name to CNI network
+//! "cbr0": `) and libcni (`plugin type="bridge" name="x" failed (add): `). [`read`] peels them
+//! from the outside in, keeping what each layer states (operation, sandbox id, pod, network,
+//! plugin type), and keeps what is left — the plugin's own words — as the error.
+
+use std::borrow::Cow;
+
+use memchr::memmem;
+
+use crate::event::{Category, Operation};
 use crate::facts::Facts;
+use crate::text::{family_of_type, find_container_id, infer_family, pod_underscore, unescape};
+
+/// Confidence of an event whose plugin family was read from the wording of its error.
+const INFERRED: f64 = 0.7;
+
+/// Layers nest a handful deep in practice; the bound keeps a hostile line cheap.
+const MAX_LAYERS: usize = 16;
 
 /// Reads a runtime/kubelet CNI error message into `facts`; returns whether it was one.
-#[allow(dead_code)]
-pub(crate) fn read(_text: &str, _facts: &mut Facts) -> bool {
-    false
+///
+/// `facts` is left untouched when `text` is not about pod networking (a sandbox failure over
+/// a pause-image pull is a runtime error, but not a CNI one). Facts already in `facts` win.
+pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
+    if !mentions_network(text) {
+        return false;
+    }
+    let text = if text.contains("\\\"") {
+        unescape(text)
+    } else {
+        Cow::Borrowed(text)
+    };
+    let mut got = Facts::default();
+    if !interpret(&text, &mut got, true) {
+        return false;
+    }
+    merge(facts, got);
+    true
+}
+
+/// A cheap test that `s` could be about pod networking, before any parsing.
+pub(crate) fn mentions_network(s: &str) -> bool {
+    let b = s.as_bytes();
+    ["andbox", "etwork", "lugin", "cni", "CNI"]
+        .iter()
+        .any(|w| memmem::find(b, w.as_bytes()).is_some())
+}
+
+/// How specific a layer is to pod networking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// Any sandbox failure says this (`rpc error: ...`, `Failed to create pod sandbox: `).
+    Generic,
+    /// Only a network failure says this.
+    Cni,
+    /// The runtime's network is not ready (no config, plugin not initialized).
+    NotReady,
+}
+
+/// Prose layers that state at most an operation. Matched ignoring ASCII case.
+const PROSE: &[(&str, Option<Operation>, Mark)] = &[
+    ("(combined from similar events): ", None, Mark::Generic),
+    (
+        "Failed to create pod sandbox: ",
+        Some(Operation::Add),
+        Mark::Generic,
+    ),
+    (
+        "Failed create pod sandbox: ",
+        Some(Operation::Add),
+        Mark::Generic,
+    ),
+    (
+        "RunPodSandbox from runtime service failed: ",
+        Some(Operation::Add),
+        Mark::Generic,
+    ),
+    (
+        "StopPodSandbox from runtime service failed: ",
+        Some(Operation::Del),
+        Mark::Generic,
+    ),
+    (
+        "RemovePodSandbox from runtime service failed: ",
+        Some(Operation::Del),
+        Mark::Generic,
+    ),
+    ("error killing pod: ", Some(Operation::Del), Mark::Generic),
+    (
+        "Container runtime network not ready: ",
+        None,
+        Mark::NotReady,
+    ),
+    ("Container runtime network not ready", None, Mark::NotReady),
+    ("network is not ready: ", None, Mark::NotReady),
+    ("Unable to update cni config: ", None, Mark::NotReady),
+    ("cni config load failed: ", None, Mark::NotReady),
+    ("Network plugin returns error: ", None, Mark::NotReady),
+    ("network plugin is not ready: ", None, Mark::NotReady),
+    // Kubelet's own CNI driver (dockershim era, pkg/kubelet/network/cni).
+    ("Error adding network: ", Some(Operation::Add), Mark::Cni),
+    (
+        "Error while adding to cni network: ",
+        Some(Operation::Add),
+        Mark::Cni,
+    ),
+    ("Error deleting network: ", Some(Operation::Del), Mark::Cni),
+    (
+        "Error while removing pod from cni network: ",
+        Some(Operation::Del),
+        Mark::Cni,
+    ),
+    (
+        "CNI failed to retrieve network namespace path: ",
+        None,
+        Mark::Cni,
+    ),
+];
+
+/// Where a runtime CNI error can start inside a longer text (a kubelet line with its own
+/// prose in front, a fragment cut mid-message).
+const ANCHORS: &[&str] = &[
+    "Failed to create pod sandbox",
+    "Failed create pod sandbox",
+    "failed to \"",
+    "rpc error: code =",
+    "failed to setup network for sandbox",
+    "failed to destroy network for sandbox",
+    "failed to set up sandbox container",
+    "failed to clean up sandbox container",
+    "NetworkPlugin cni",
+    "networkPlugin cni",
+    "failed to create pod network sandbox",
+    "failed to destroy network for pod sandbox",
+    "error adding pod ",
+    "error removing pod ",
+    "plugin type=",
+    "NetworkReady=false",
+    "Container runtime network not ready",
+    "CNI failed to retrieve network namespace path",
+    "Unable to update cni config",
+    "failed to find plugin \"",
+];
+
+/// What a layer states beyond its operation.
+struct Layer<'a> {
+    rest: &'a str,
+    mark: Mark,
+}
+
+/// Peels `text` into `f`; returns whether it is about pod networking. `top` allows one
+/// nested read of the teardown half of an aggregated `[ADD error, teardown error]` list.
+fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
+    let mut rest = text.trim();
+    let mut cni = false;
+    let mut not_ready = false;
+    let mut listed = false;
+    let mut quoted = false;
+    for step in 0..MAX_LAYERS {
+        let t = rest.trim_start_matches([' ', ':', '\t', '\n']);
+        // An aggregated error list or a quoted inner error opens with `[` / `"`; they count
+        // only when a known layer follows (a Multus `[ns/pod:net]` key also starts with `[`).
+        let opened = match t.as_bytes().first() {
+            Some(&c @ (b'[' | b'"')) => layer(&t[1..], f).map(|l| (l, Some(c))),
+            _ => None,
+        };
+        if let Some((l, opener)) = opened.or_else(|| layer(t, f).map(|l| (l, None))) {
+            match opener {
+                Some(b'[') => listed = true,
+                Some(_) => quoted = true,
+                None => {}
+            }
+            cni |= l.mark == Mark::Cni;
+            not_ready |= l.mark == Mark::NotReady;
+            rest = l.rest;
+            continue;
+        }
+        rest = t;
+        if step == 0 {
+            if let Some(at) = first_anchor(t).filter(|&at| at > 0) {
+                rest = &t[at..];
+                continue;
+            }
+        }
+        break;
+    }
+    // A wrapper this reader does not know may sit between two it does: libcni's layer is
+    // distinctive enough to be looked for further in.
+    if f.plugin_type.is_none() {
+        if let Some(at) = rest.find("plugin type=\"") {
+            if let Some(l) = layer(&rest[at..], f) {
+                cni = true;
+                rest = l.rest;
+            }
+        }
+    }
+
+    let mut err = rest.trim();
+    if listed && top {
+        if let Some((first, second)) = split_list(err) {
+            let mut teardown = Facts::default();
+            if interpret(second, &mut teardown, false) {
+                if let Some(e) = teardown.error {
+                    f.attr("teardown_error", &e.msg);
+                }
+            }
+            err = first.trim();
+        }
+    }
+    if quoted {
+        err = err.strip_suffix('"').unwrap_or(err).trim_end();
+    }
+    if err.ends_with(']') && err.matches(']').count() > err.matches('[').count() {
+        err = err[..err.len() - 1].trim_end();
+    }
+
+    if f.container_id.is_none() {
+        // Some plugin errors name the sandbox the wrappers did not (`for container <id>`,
+        // `/ip/<id>`, `terminated container "<id>"`).
+        if let Some(id) = find_container_id(err) {
+            Facts::set(&mut f.container_id, id);
+        }
+    }
+    let found = classify(err, f);
+    cni |= found.cni;
+    not_ready |= found.not_ready;
+    if !(cni || not_ready) {
+        return false;
+    }
+    if not_ready && f.operation.is_none() && f.category.is_none() {
+        f.category = Some(Category::HealthCheck);
+    }
+    if f.operation.is_some() || f.category.is_some() {
+        f.success = Some(false);
+    }
+    f.set_error(err);
+    true
+}
+
+/// The earliest position of an anchor in `s`.
+fn first_anchor(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    ANCHORS
+        .iter()
+        .filter_map(|a| memmem::find(b, a.as_bytes()))
+        .min()
+}
+
+/// Splits a dockershim `[setup error, teardown error]` list at the teardown half.
+fn split_list(s: &str) -> Option<(&str, &str)> {
+    let at = [
+        ", failed to clean up sandbox container",
+        ", NetworkPlugin cni failed to teardown",
+        ", failed to destroy network for sandbox",
+    ]
+    .iter()
+    .filter_map(|m| s.find(m))
+    .min()?;
+    Some((&s[..at], &s[at + 2..]))
+}
+
+/// `s` without `prefix`, compared ignoring ASCII case.
+fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// A `"quoted"` argument at the start of `s`: (inside, after the closing quote). A text cut
+/// off inside the quotes yields what is there.
+fn quoted_arg(s: &str) -> Option<(&str, &str)> {
+    let s = s.strip_prefix('"')?;
+    Some(match s.find('"') {
+        Some(end) => (&s[..end], &s[end + 1..]),
+        None => (s, ""),
+    })
+}
+
+/// `tail` at the start of `s`, or the end of a cut-off text.
+fn then<'a>(s: &'a str, tail: &str) -> Option<&'a str> {
+    if s.trim().is_empty() {
+        return Some("");
+    }
+    s.strip_prefix(tail)
+}
+
+fn set_op(f: &mut Facts, op: Option<Operation>) {
+    if f.operation.is_none() {
+        f.operation = op;
+    }
+}
+
+/// A pod as kubelet writes it: `name_ns`, `name_ns(uid)`, a bare `name`, or a bare uid.
+fn pod_ref(s: &str, f: &mut Facts) {
+    let s = s.trim();
+    let (base, uid) = match s.split_once('(') {
+        Some((b, u)) => (b, Some(u.trim_end_matches(')'))),
+        None => (s, None),
+    };
+    if let Some((name, ns)) = pod_underscore(base) {
+        Facts::set(&mut f.pod_name, name);
+        Facts::set(&mut f.namespace, ns);
+    } else if is_uid(base) {
+        Facts::set(&mut f.pod_uid, base);
+    } else if !base.contains([' ', '/']) {
+        Facts::set(&mut f.pod_name, base);
+    }
+    if let Some(uid) = uid {
+        Facts::set(&mut f.pod_uid, uid);
+    }
+}
+
+/// A Kubernetes object UID (`18ba147d-9f0f-4255-816f-5d07998d6908`).
+fn is_uid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().filter(|&c| c == b'-').count() == 4
+        && s.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit())
+}
+
+/// One layer at the start of `s`, with what it states written into `f`.
+fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    for &(prefix, op, mark) in PROSE {
+        if let Some(rest) = strip_ci(s, prefix) {
+            set_op(f, op);
+            return Some(Layer { rest, mark });
+        }
+    }
+    if let Some(rest) = s.strip_prefix("rpc error: code = ") {
+        let (code, rest) = rest.split_once(" desc = ")?;
+        if code.contains(' ') {
+            return None;
+        }
+        f.attr("grpc_code", code);
+        return Some(Layer {
+            rest,
+            mark: Mark::Generic,
+        });
+    }
+    for (prefix, op, tail, mark) in [
+        (
+            "failed to setup network for sandbox ",
+            Operation::Add,
+            ": ",
+            Mark::Cni,
+        ),
+        (
+            "failed to destroy network for sandbox ",
+            Operation::Del,
+            ": ",
+            Mark::Cni,
+        ),
+        (
+            "failed to forcibly stop sandbox ",
+            Operation::Del,
+            ": ",
+            Mark::Generic,
+        ),
+        (
+            "StopPodSandbox ",
+            Operation::Del,
+            " from runtime service failed: ",
+            Mark::Generic,
+        ),
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            let (id, rest) = quoted_arg(rest)?;
+            let rest = then(rest, tail)?;
+            set_op(f, Some(op));
+            Facts::set(&mut f.container_id, id);
+            return Some(Layer { rest, mark });
+        }
+    }
+    for (prefix, op) in [
+        ("failed to set up sandbox container ", Operation::Add),
+        ("failed to clean up sandbox container ", Operation::Del),
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            let (id, rest) = quoted_arg(rest)?;
+            let rest = then(rest, " network for pod ")?;
+            let (pod, rest) = match quoted_arg(rest) {
+                Some((pod, rest)) => (Some(pod), then(rest, ": ")?),
+                None => (None, rest),
+            };
+            set_op(f, Some(op));
+            Facts::set(&mut f.container_id, id);
+            if let Some(pod) = pod {
+                pod_ref(pod, f);
+            }
+            return Some(Layer {
+                rest,
+                mark: Mark::Cni,
+            });
+        }
+    }
+    if let Some(rest) = strip_ci(s, "NetworkPlugin cni failed ") {
+        let (op, rest, tail) = if let Some(r) = rest.strip_prefix("to set up pod ") {
+            (Some(Operation::Add), r, " network: ")
+        } else if let Some(r) = rest.strip_prefix("to teardown pod ") {
+            (Some(Operation::Del), r, " network: ")
+        } else if let Some(r) = rest.strip_prefix("on the status hook for pod ") {
+            (None, r, ": ")
+        } else {
+            return None;
+        };
+        let (pod, rest) = quoted_arg(rest)?;
+        let rest = then(rest, tail)?;
+        set_op(f, op);
+        pod_ref(pod, f);
+        return Some(Layer {
+            rest,
+            mark: Mark::Cni,
+        });
+    }
+    let crio = s
+        .strip_prefix("failed to create pod network sandbox ")
+        .map(|r| (r, Operation::Add))
+        .or_else(|| {
+            s.strip_prefix("failed to destroy network for pod sandbox ")
+                .map(|r| (r, Operation::Del))
+        });
+    if let Some((rest, op)) = crio {
+        // CRI-O names the sandbox `k8s_<pod>_<ns>_<uid>_<attempt>(<id>)`.
+        let (name, rest) = rest.split_once('(')?;
+        let (id, rest) = rest.split_once(')')?;
+        let rest = then(rest, ": ")?;
+        let mut parts = name.split('_');
+        if parts.next() == Some("k8s") {
+            if let (Some(pod), Some(ns), Some(uid)) = (parts.next(), parts.next(), parts.next()) {
+                Facts::set(&mut f.pod_name, pod);
+                Facts::set(&mut f.namespace, ns);
+                Facts::set(&mut f.pod_uid, uid);
+            }
+        }
+        set_op(f, Some(op));
+        Facts::set(&mut f.container_id, id);
+        return Some(Layer {
+            rest,
+            mark: Mark::Cni,
+        });
+    }
+    for (prefix, op, joint) in [
+        ("error adding pod ", Operation::Add, " to CNI network "),
+        ("error removing pod ", Operation::Del, " from CNI network "),
+        ("error checking pod ", Operation::Check, " for CNI network "),
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            let (pod, rest) = rest.split_once(joint)?;
+            let (net, rest) = quoted_arg(rest)?;
+            let rest = then(rest, ": ")?;
+            // ocicni writes `<namespace>_<name>`.
+            if let Some((ns, name)) = pod.split_once('_') {
+                Facts::set(&mut f.namespace, ns);
+                Facts::set(&mut f.pod_name, name);
+            }
+            set_op(f, Some(op));
+            Facts::set(&mut f.network_name, net);
+            return Some(Layer {
+                rest,
+                mark: Mark::Cni,
+            });
+        }
+    }
+    if let Some(rest) = s.strip_prefix("plugin type=") {
+        let (ty, mut rest) = quoted_arg(rest)?;
+        if let Some(r) = rest.strip_prefix(" name=") {
+            let (name, r) = quoted_arg(r)?;
+            Facts::set(&mut f.network_name, name);
+            rest = r;
+        }
+        let r = rest.strip_prefix(" failed (")?;
+        let (word, r) = r.split_once(')')?;
+        let rest = then(r, ": ")?;
+        set_op(f, Operation::from_word(word));
+        Facts::set(&mut f.plugin_type, ty);
+        return Some(Layer {
+            rest,
+            mark: Mark::Cni,
+        });
+    }
+    for (prefix, tail) in [
+        ("CreatePodSandbox for pod ", " failed: "),
+        ("Failed to create sandbox for pod ", ": "),
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            let (pod, rest) = quoted_arg(rest)?;
+            let rest = then(rest, tail)?;
+            set_op(f, Some(Operation::Add));
+            pod_ref(pod, f);
+            return Some(Layer {
+                rest,
+                mark: Mark::Generic,
+            });
+        }
+    }
+    if let Some(rest) = s.strip_prefix("failed to ") {
+        // Kubelet's sync result: `failed to "KillPodSandbox" for "<uid>" with KillPodSandboxError: `.
+        let (verb, rest) = quoted_arg(rest)?;
+        let rest = rest.strip_prefix(" for ")?;
+        let (who, rest) = quoted_arg(rest)?;
+        let (_, rest) = rest.strip_prefix(" with ")?.split_once("Error: ")?;
+        let (op, mark) = match verb {
+            "CreatePodSandbox" => (Some(Operation::Add), Mark::Generic),
+            "KillPodSandbox" => (Some(Operation::Del), Mark::Generic),
+            "SetupNetwork" => (Some(Operation::Add), Mark::Cni),
+            "TeardownNetwork" => (Some(Operation::Del), Mark::Cni),
+            _ => (None, Mark::Generic),
+        };
+        set_op(f, op);
+        pod_ref(who, f);
+        return Some(Layer { rest, mark });
+    }
+    if let Some(rest) = s.strip_prefix("Error syncing pod ") {
+        let (_, rest) = rest.split_once(", skipping: ")?;
+        return Some(Layer {
+            rest,
+            mark: Mark::Generic,
+        });
+    }
+    if let Some(rest) = s.strip_prefix("NetworkReady=false") {
+        let rest = rest.trim_start();
+        let rest = match rest.strip_prefix("reason:") {
+            Some(r) => {
+                let (reason, r) = r.split_once(' ').unwrap_or((r, ""));
+                f.attr("reason", reason);
+                r
+            }
+            None => rest,
+        };
+        let rest = rest.trim_start();
+        let rest = rest.strip_prefix("message:").unwrap_or(rest);
+        return Some(Layer {
+            rest,
+            mark: Mark::NotReady,
+        });
+    }
+    // dockershim names the runtime first: `docker: network plugin is not ready: ...`.
+    if let Some((runtime, rest)) = s.split_once(": ") {
+        if !runtime.is_empty()
+            && runtime.bytes().all(|c| c.is_ascii_lowercase())
+            && strip_ci(rest, "network plugin is not ready: ").is_some()
+        {
+            f.attr("runtime", runtime);
+            return Some(Layer {
+                rest,
+                mark: Mark::NotReady,
+            });
+        }
+    }
+    None
+}
+
+/// What the plugin's own error says about itself.
+#[derive(Default)]
+struct Found {
+    cni: bool,
+    not_ready: bool,
+}
+
+/// Reads the plugin error `err`: plugin family, IPAM exhaustion, missing binaries, Multus
+/// delegates, not-ready states.
+fn classify(err: &str, f: &mut Facts) -> Found {
+    let mut found = Found::default();
+    let lower = err.to_ascii_lowercase();
+    let has = |w: &str| lower.contains(w);
+
+    let mut missing = Vec::new();
+    let mut tail = err;
+    const NOT_FOUND: &str = "failed to find plugin ";
+    while let Some(at) = tail.find(NOT_FOUND) {
+        let Some((name, rest)) = quoted_arg(&tail[at + NOT_FOUND.len()..]) else {
+            break;
+        };
+        missing.push(name);
+        tail = rest;
+    }
+    if let Some(first) = missing.first() {
+        Facts::set(&mut f.plugin_type, first);
+        f.attr("missing_plugins", &missing.join(","));
+        found.cni = true;
+        found.not_ready = true;
+    }
+
+    if [
+        "cni plugin not initialized",
+        "no network config found in",
+        "cni config uninitialized",
+        "network plugin is not ready",
+        "no networks found in",
+        "no cni configuration file",
+        "networkpluginnotready",
+    ]
+    .iter()
+    .any(|w| has(w))
+    {
+        found.cni = true;
+        found.not_ready = true;
+    }
+
+    const EXHAUSTED: &str = "no IP addresses available in range set: ";
+    if let Some(at) = err.find(EXHAUSTED) {
+        let range = &err[at + EXHAUSTED.len()..];
+        let range = range.split_whitespace().next().unwrap_or("");
+        f.attr("ip_range", range);
+    }
+    let ipam_failed = [
+        "failed to allocate for range",
+        "unable to allocate ip",
+        "failed to allocate ip",
+        "no ip addresses available",
+        "failed to assign an ip address",
+        "no available address pools",
+        "no available addresses",
+    ]
+    .iter()
+    .any(|w| has(w));
+    if ipam_failed {
+        f.category.get_or_insert(Category::IpAllocation);
+    }
+
+    let multus = read_multus(err, f);
+    if multus {
+        found.cni = true;
+    }
+
+    let aws = err.starts_with("add cmd: ") || err.starts_with("del cmd: ");
+    if aws {
+        found.cni = true;
+        if let Some(word) = err.split(' ').next() {
+            set_op(f, Operation::from_word(word));
+        }
+    }
+    if err.contains("netplugin failed") {
+        found.cni = true;
+    }
+
+    if let Some(ty) = f.plugin_type.as_deref() {
+        f.plugin = f.plugin.or_else(|| family_of_type(ty));
+    } else if f.plugin.is_none() {
+        let cilium = [
+            "unable to create endpoint",
+            "cilium api",
+            "cilium daemon",
+            "cilium agent",
+            "putendpointidfailed",
+        ]
+        .iter()
+        .any(|w| has(w));
+        let family = if aws {
+            Some("aws-vpc-cni")
+        } else if multus {
+            Some("multus")
+        } else if cilium {
+            Some("cilium")
+        } else if has("failed to allocate pool") || has("no available address pools") {
+            Some("azure-cni")
+        } else if has("no ip addresses available in range set") {
+            Some("host-local")
+        } else {
+            infer_family(err)
+        };
+        if family.is_some() {
+            f.plugin = family;
+            f.confidence = Some(INFERRED);
+        }
+    }
+    found
+}
+
+/// Multus's own error forms; returns whether `err` is one.
+fn read_multus(err: &str, f: &mut Facts) -> bool {
+    let b = err.as_bytes();
+    if !err.starts_with('[')
+        && !["ultus", "elegate", "onflist"]
+            .iter()
+            .any(|w| memmem::find(b, w.as_bytes()).is_some())
+    {
+        return false;
+    }
+    let mut seen = false;
+    // `[ns/pod:net]: ` or, since Multus 4, `[ns/pod/uid:net]: `.
+    if let Some(key) = err.strip_prefix('[') {
+        if let Some((key, rest)) = key.split_once("]: ") {
+            if rest.starts_with("error ") {
+                if let Some((who, net)) = key.split_once(':') {
+                    let mut parts = who.splitn(3, '/');
+                    if let (Some(ns), Some(pod)) = (parts.next(), parts.next()) {
+                        Facts::set(&mut f.namespace, ns);
+                        Facts::set(&mut f.pod_name, pod);
+                    }
+                    if let Some(uid) = parts.next() {
+                        Facts::set(&mut f.pod_uid, uid);
+                    }
+                    f.attr("delegate_network", net);
+                }
+                seen = true;
+            }
+        }
+    }
+    for (marker, key) in [
+        ("error adding container to network ", "delegate_network"),
+        ("Err adding pod to network ", "delegate_network"),
+        ("error invoking ConflistAdd - ", "delegate_network"),
+        ("error invoking ConflistDel - ", "delegate_network"),
+        ("error invoking DelegateAdd - ", "delegate_type"),
+        ("error invoking DelegateDel - ", "delegate_type"),
+        ("error in invoke Delegate add - ", "delegate_type"),
+        ("error in invoke Delegate del - ", "delegate_type"),
+    ] {
+        if let Some(at) = err.find(marker) {
+            if let Some((name, _)) = quoted_arg(&err[at + marker.len()..]) {
+                f.attr(key, name);
+            }
+            seen = true;
+        }
+    }
+    seen || err.contains("Multus: ")
+        || err.contains("delegateAdd: ")
+        || err.contains("delegateDel: ")
+}
+
+/// Copies what `from` states into `into`, where `into` does not state it already.
+fn merge(into: &mut Facts, from: Facts) {
+    into.operation = into.operation.or(from.operation);
+    into.category = into.category.or(from.category);
+    into.success = into.success.or(from.success);
+    into.plugin = into.plugin.or(from.plugin);
+    into.confidence = into.confidence.or(from.confidence);
+    for (slot, value) in [
+        (&mut into.container_id, from.container_id),
+        (&mut into.pod_name, from.pod_name),
+        (&mut into.namespace, from.namespace),
+        (&mut into.pod_uid, from.pod_uid),
+        (&mut into.network_name, from.network_name),
+        (&mut into.plugin_type, from.plugin_type),
+    ] {
+        if slot.is_none() {
+            *slot = value;
+        }
+    }
+    if into.error.is_none() {
+        into.error = from.error;
+    }
+    for (k, v) in from.attributes {
+        into.attributes.entry(k).or_insert(v);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::event::{Format, Severity};
+
+    /// The facts a corpus line must yield; every field is compared, so `None` asserts that
+    /// the parser did not invent the fact.
+    #[derive(Debug, Default)]
+    pub(crate) struct Case {
+        pub line: &'static str,
+        pub format: Option<Format>,
+        pub op: Option<Operation>,
+        pub container: Option<&'static str>,
+        pub pod: Option<&'static str>,
+        pub ns: Option<&'static str>,
+        pub uid: Option<&'static str>,
+        pub plugin: Option<&'static str>,
+        pub plugin_type: Option<&'static str>,
+        pub network: Option<&'static str>,
+        pub category: Option<Category>,
+        pub success: Option<bool>,
+        pub error: Option<&'static str>,
+        pub level: Option<Severity>,
+        pub confidence: Option<f64>,
+        pub if_name: Option<&'static str>,
+        pub ips: &'static [&'static str],
+        pub reason: Option<&'static str>,
+        pub node: Option<&'static str>,
+        pub count: Option<f64>,
+        pub attrs: &'static [(&'static str, &'static str)],
+    }
+
+    pub(crate) fn check(c: &Case) {
+        let f = crate::formats::parse_record(c.line, None)
+            .unwrap_or_else(|| panic!("not parsed: {}", c.line));
+        let l = c.line;
+        assert_eq!(f.format, c.format, "format of {l}");
+        assert_eq!(f.operation, c.op, "operation of {l}");
+        assert_eq!(f.container_id.as_deref(), c.container, "container of {l}");
+        assert_eq!(f.pod_name.as_deref(), c.pod, "pod of {l}");
+        assert_eq!(f.namespace.as_deref(), c.ns, "namespace of {l}");
+        assert_eq!(f.pod_uid.as_deref(), c.uid, "pod uid of {l}");
+        assert_eq!(f.plugin, c.plugin, "plugin of {l}");
+        assert_eq!(
+            f.plugin_type.as_deref(),
+            c.plugin_type,
+            "plugin type of {l}"
+        );
+        assert_eq!(f.network_name.as_deref(), c.network, "network of {l}");
+        assert_eq!(f.category, c.category, "category of {l}");
+        assert_eq!(f.success, c.success, "success of {l}");
+        assert_eq!(
+            f.error.as_ref().map(|e| e.msg.as_str()),
+            c.error,
+            "error of {l}"
+        );
+        assert_eq!(f.level, c.level, "level of {l}");
+        assert_eq!(f.confidence, c.confidence, "confidence of {l}");
+        assert_eq!(f.if_name.as_deref(), c.if_name, "if_name of {l}");
+        assert_eq!(f.ips, c.ips, "ips of {l}");
+        assert_eq!(f.subnet, None, "subnet of {l}");
+        assert_eq!(f.event_reason.as_deref(), c.reason, "reason of {l}");
+        assert_eq!(f.node_name.as_deref(), c.node, "node of {l}");
+        assert_eq!(
+            f.metrics.get("event_count").copied(),
+            c.count,
+            "count of {l}"
+        );
+        for (k, v) in c.attrs {
+            assert_eq!(
+                f.attributes.get(*k).map(String::as_str),
+                Some(*v),
+                "attribute {k} of {l}"
+            );
+        }
+    }
+
+    fn read_str(text: &str) -> Option<Facts> {
+        let mut f = Facts::default();
+        read(text, &mut f).then_some(f)
+    }
+
+    #[test]
+    fn containerd_forms() {
+        let f = read_str(r#"failed to setup network for sandbox "abc0123456789": plugin type="bridge" name="mynet" failed (add): failed to set bridge addr: "cni0" already has an IP address different from 10.244.1.1/24"#).unwrap();
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.container_id.as_deref(), Some("abc0123456789"));
+        assert_eq!(f.plugin_type.as_deref(), Some("bridge"));
+        assert_eq!(f.plugin, Some("bridge"));
+        assert_eq!(f.network_name.as_deref(), Some("mynet"));
+        assert_eq!(
+            f.error.unwrap().msg,
+            r#"failed to set bridge addr: "cni0" already has an IP address different from 10.244.1.1/24"#
+        );
+        assert_eq!(f.success, Some(false));
+        assert_eq!(f.confidence, None);
+
+        // Escaped quotes, CHECK through CRI-O's ocicni.
+        let f = read_str(r#"error checking pod default_web-0 for CNI network \"k8s-pod-network\": plugin type=\"ptp\" failed (check): expected IP 10.1.0.5"#).unwrap();
+        assert_eq!(f.operation, Some(Operation::Check));
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("web-0"));
+        assert_eq!(f.network_name.as_deref(), Some("k8s-pod-network"));
+        assert_eq!(f.plugin_type.as_deref(), Some("ptp"));
+        assert_eq!(f.error.unwrap().msg, "expected IP 10.1.0.5");
+
+        // No plugin named: the family is read from the wording.
+        let f = read_str(r#"failed to destroy network for sandbox "abc0123456789": del cmd: error received from DelNetwork gRPC call for container abc0123456789: rpc error: code = Unavailable desc = connection error"#).unwrap();
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.plugin, Some("aws-vpc-cni"));
+        assert_eq!(f.confidence, Some(INFERRED));
+        assert_eq!(f.plugin_type, None);
+    }
+
+    #[test]
+    fn forcibly_stop_keeps_del_with_not_ready_error() {
+        let f = read_str(r#"failed to forcibly stop sandbox "0123456789ab": failed to destroy network for sandbox "0123456789ab": cni plugin not initialized"#).unwrap();
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.category, None);
+        assert_eq!(f.error.unwrap().msg, "cni plugin not initialized");
+    }
+
+    #[test]
+    fn not_ready_without_operation_is_a_health_check() {
+        for (text, err) in [
+            ("cni plugin not initialized", "cni plugin not initialized"),
+            ("no network config found in /etc/cni/net.d", "no network config found in /etc/cni/net.d"),
+            ("NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized", "cni plugin not initialized"),
+            ("network plugin is not ready: cni config uninitialized", "cni config uninitialized"),
+        ] {
+            let f = read_str(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(f.category, Some(Category::HealthCheck), "{text}");
+            assert_eq!(f.success, Some(false), "{text}");
+            assert_eq!(f.error.unwrap().msg, err, "{text}");
+        }
+    }
+
+    #[test]
+    fn multus_forms() {
+        let f = read_str(r#"failed to setup network for sandbox "0123456789ab": [kube-system/web-0/2f0e4b1c-5c8f-4c3e-9d0a-1b2c3d4e5f60:sriov-net]: error adding container to network "sriov-net": DelegateAdd: cannot set "sriov" interface name to "net1": validateIfName: no net namespace"#).unwrap();
+        assert_eq!(f.plugin, Some("multus"));
+        assert_eq!(f.confidence, Some(INFERRED));
+        assert_eq!(f.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(f.pod_name.as_deref(), Some("web-0"));
+        assert_eq!(
+            f.pod_uid.as_deref(),
+            Some("2f0e4b1c-5c8f-4c3e-9d0a-1b2c3d4e5f60")
+        );
+        assert_eq!(
+            f.attributes.get("delegate_network").map(String::as_str),
+            Some("sriov-net")
+        );
+    }
+
+    #[test]
+    fn not_cni_leaves_facts_alone() {
+        for text in [
+            r#"rpc error: code = Unknown desc = failed to get sandbox image "registry.k8s.io/pause:3.6": failed to pull image"#,
+            "Failed to create pod sandbox: rpc error: code = DeadlineExceeded desc = context deadline exceeded",
+            "the quick brown fox",
+            "",
+        ] {
+            let mut f = Facts::default();
+            assert!(!read(text, &mut f), "{text}");
+            assert_eq!(f, Facts::default(), "{text}");
+        }
+    }
+
+    #[test]
+    fn facts_already_stated_win() {
+        let mut f = Facts {
+            operation: Some(Operation::Del),
+            container_id: Some("feedfacecafe0".into()),
+            ..Facts::default()
+        };
+        assert!(read(
+            r#"failed to setup network for sandbox "0123456789ab": plugin type="calico" failed (add): x"#,
+            &mut f
+        ));
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.container_id.as_deref(), Some("feedfacecafe0"));
+        assert_eq!(f.plugin, Some("calico"));
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        let samples = [
+            r#"failed to setup network for sandbox ""#,
+            r#"failed to setup network for sandbox "abc"#,
+            r#"plugin type=""#,
+            r#"plugin type="x" name=""#,
+            r#"plugin type="x" failed ("#,
+            r#"failed to create pod network sandbox k8s_("#,
+            r#"failed to create pod network sandbox k8s_a_b_c_0(abc): error adding pod "#,
+            r#"error adding pod  to CNI network "#,
+            r#"[failed to set up sandbox container "é" network for pod "ü": NetworkPlugin cni failed to set up pod "ö_ä" network: x, failed to clean up sandbox container "#,
+            "rpc error: code = ",
+            "NetworkReady=false reason:",
+            "failed to \"KillPodSandbox\" for \"",
+            "failed to find plugin \"",
+            "[[[[[[[[ cni ]]]]]",
+            "\"\"\"\"\"\" sandbox \\\\\\\"",
+            "Multus: [a/b:]: error adding container to network \"",
+            "no IP addresses available in range set: ",
+        ];
+        for s in samples {
+            let _ = read_str(s);
+            for cut in 0..s.len() {
+                if let Some(p) = s.get(..cut) {
+                    let _ = read_str(p);
+                }
+            }
+        }
+    }
 }
