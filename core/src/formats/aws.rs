@@ -88,14 +88,18 @@ fn role_of_caller(caller: &str) -> Option<Role> {
 
 /// Words only the AWS VPC CNI writes, for lines that name no caller (seelog, zap without caller).
 fn has_aws_words(text: &str) -> bool {
-    const WORDS: [&str; 14] = [
+    // Not bare `DelNetwork`: Multus and libcni say "DelNetwork" too.
+    const WORDS: [&str; 17] = [
         "Received CNI ",
         "ContainerID(",
         "L-IPAMD",
         "ipamd",
         "IPAMD",
-        "AddNetwork",
-        "DelNetwork",
+        "AddNetworkRe",
+        "DelNetworkRe",
+        "Network gRPC",
+        "Network grpc",
+        "Received DelNetwork",
         "aws-cni",
         "PodNetwork:",
         "SetupNS",
