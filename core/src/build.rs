@@ -190,7 +190,8 @@ fn pod_phrase(f: &Facts) -> Option<String> {
         _ => f
             .container_id
             .as_ref()
-            .map(|c| format!("container {}", &c[..c.len().min(12)])),
+            // Ids come from untrusted text: cut by characters, not bytes.
+            .map(|c| format!("container {}", c.chars().take(12).collect::<String>())),
     }
 }
 
@@ -252,10 +253,18 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 },
             }
         }
-        Category::HealthCheck => match err.or(own) {
-            Some(m) => format!("CNI health{via}: {m}"),
-            None => format!("CNI health{via}"),
-        },
+        Category::HealthCheck => {
+            let what = f
+                .operation
+                .map_or_else(|| "CNI health".to_owned(), |op| format!("CNI {op}"));
+            let versions = f.attributes.get("supported_versions");
+            match (err.or(own), versions) {
+                (Some(m), _) => format!("{what}{via}: {m}"),
+                (None, Some(v)) => format!("{what}{via}: supports CNI versions {v}"),
+                (None, None) if f.success == Some(true) => format!("{what}{via}: ok"),
+                (None, None) => format!("{what}{via}"),
+            }
+        }
         _ => {
             let who = plugin.or(f.plugin_type.as_deref()).unwrap_or("CNI");
             let text = err.or(own).unwrap_or("log record");

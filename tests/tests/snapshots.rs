@@ -4,7 +4,7 @@ use tapio_cni_tests::{fixtures, parse_text};
 
 #[test]
 fn log_fixtures() {
-    insta::glob!(fixtures(), "logs/*.log", |path| {
+    insta::glob!(fixtures(), "logs/**/*.log", |path| {
         let text = std::fs::read(path).expect("fixture readable");
         let name = path
             .file_name()
