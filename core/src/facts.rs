@@ -110,6 +110,29 @@ impl Facts {
         }
     }
 
+    /// Reads a `CNI_ARGS` string: its `K8S_*` keys into `args` and the pod identity they state.
+    pub fn read_cni_args(&mut self, s: &str) {
+        for (k, v) in crate::text::cni_args(s) {
+            self.args.entry(k).or_insert(v);
+        }
+        self.identity_from_args();
+    }
+
+    /// The pod identity the `K8S_*` keys in `args` state.
+    pub fn identity_from_args(&mut self) {
+        let get = |k: &str| self.args.get(k).cloned().unwrap_or_default();
+        let (name, ns, uid, infra) = (
+            get("K8S_POD_NAME"),
+            get("K8S_POD_NAMESPACE"),
+            get("K8S_POD_UID"),
+            get("K8S_POD_INFRA_CONTAINER_ID"),
+        );
+        Facts::set(&mut self.pod_name, &name);
+        Facts::set(&mut self.namespace, &ns);
+        Facts::set(&mut self.pod_uid, &uid);
+        Facts::set(&mut self.container_id, &infra);
+    }
+
     pub fn attr(&mut self, key: &str, value: &str) {
         let v = value.trim();
         if !v.is_empty() {

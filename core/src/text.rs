@@ -484,6 +484,114 @@ pub fn bounded(s: &str, max: usize) -> String {
     format!("{}…[{} bytes cut]", &s[..end], s.len() - end)
 }
 
+/// A Kubernetes object UID / RFC 4122 UUID (`18ba147d-9f0f-4255-816f-5d07998d6908`).
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The double-quoted text after `marker` in `s` (`namespace "..."`).
+pub fn quoted_after<'t>(s: &'t str, marker: &str) -> Option<&'t str> {
+    let at = s.find(marker)?;
+    let rest = s[at + marker.len()..].strip_prefix('"')?;
+    let end = rest.find('"')?;
+    Some(&rest[..end])
+}
+
+/// The IP addresses (with `/len` where given) written in free text, Go `%v` lists and structs:
+/// `[10.1.105.205/26]`, `&{10.10.0.241 <uuid> f00d::1 <uuid>}`, `IP ipv4:10.17.239.232 is ...`.
+/// The unspecified addresses (`0.0.0.0`, `::`), which plugins print for "none", are skipped.
+pub fn ips_in(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/')))
+        .map(|t| {
+            let t = t.trim_matches(|c| matches!(c, '.' | ':' | '/'));
+            t.strip_prefix("ipv4:")
+                .or_else(|| t.strip_prefix("ipv6:"))
+                .unwrap_or(t)
+        })
+        .filter(|t| {
+            (t.contains('.') || t.contains("::") || t.matches(':').count() >= 2)
+                && looks_like_ip(t)
+                && !matches!(
+                    t.split('/').next(),
+                    Some("0.0.0.0") | Some("::") | Some("0:0:0:0:0:0:0:0")
+                )
+        })
+}
+
+/// The value of `Key:"value"` in a Go `%#v` struct dump.
+pub fn go_string_field<'t>(dump: &'t str, key: &str) -> Option<&'t str> {
+    let mut from = 0;
+    while let Some(at) = dump.get(from..)?.find(key) {
+        let start = from + at;
+        let before_ok = start == 0
+            || !dump.as_bytes()[start - 1].is_ascii_alphanumeric()
+                && dump.as_bytes()[start - 1] != b'_';
+        let after = &dump[start + key.len()..];
+        if before_ok {
+            if let Some(v) = after.strip_prefix(":\"") {
+                let end = v.find('"').unwrap_or(v.len());
+                return Some(&v[..end]);
+            }
+        }
+        from = start + key.len();
+    }
+    None
+}
+
+/// `10.50.62.224/fffffff0` → `10.50.62.224/28` (Go prints a `net.IPNet` mask in hex when it
+/// is not canonical for the address); a decimal length is kept.
+pub fn cidr_with_hex_mask(s: &str) -> Option<String> {
+    let (ip, mask) = s.trim().split_once('/')?;
+    if !looks_like_ip(ip) {
+        return None;
+    }
+    if !mask.is_empty() && mask.len() <= 3 && mask.bytes().all(|c| c.is_ascii_digit()) {
+        return Some(format!("{ip}/{mask}"));
+    }
+    hex_mask_prefix(ip, mask).map(|len| format!("{ip}/{len}"))
+}
+
+/// Prefix length of a contiguous hex netmask of the address's family (8 hex digits for IPv4,
+/// 32 for IPv6).
+pub fn hex_mask_prefix(ip: &str, mask: &str) -> Option<u32> {
+    let want = if ip.contains(':') { 32 } else { 8 };
+    if mask.len() != want {
+        return None;
+    }
+    let mut ones = 0;
+    let mut seen_zero = false;
+    for c in mask.chars() {
+        let d = c.to_digit(16)?;
+        for bit in (0..4).rev() {
+            if (d >> bit) & 1 == 1 {
+                if seen_zero {
+                    return None;
+                }
+                ones += 1;
+            } else {
+                seen_zero = true;
+            }
+        }
+    }
+    Some(ones)
+}
+
+/// `ip` with the prefix length of its hex `mask`, or bare when the mask is absent or unreadable.
+pub fn masked(ip: &str, mask: &str) -> Option<String> {
+    let ip = ip.trim();
+    if !looks_like_ip(ip) {
+        return None;
+    }
+    Some(match hex_mask_prefix(ip, mask.trim()) {
+        Some(len) => format!("{ip}/{len}"),
+        None => ip.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,5 +697,44 @@ mod tests {
         assert_eq!(family_of_type("bridge"), Some("bridge"));
         assert_eq!(family_of_type("mystery"), None);
         assert_eq!(infer_family("Cilium API client timeout"), Some("cilium"));
+    }
+
+    #[test]
+    fn hex_masks() {
+        assert_eq!(
+            cidr_with_hex_mask("10.50.62.224/fffffff0").as_deref(),
+            Some("10.50.62.224/28")
+        );
+        assert_eq!(
+            cidr_with_hex_mask("10.4.128.241/ffffffff").as_deref(),
+            Some("10.4.128.241/32")
+        );
+        assert_eq!(
+            cidr_with_hex_mask("10.0.0.0/16").as_deref(),
+            Some("10.0.0.0/16")
+        );
+        assert_eq!(cidr_with_hex_mask("10.0.0.0/ff00ff00"), None);
+        assert_eq!(
+            cidr_with_hex_mask("10.0.0.0/ffffffffffffffff0000000000000000"),
+            None
+        );
+        assert_eq!(cidr_with_hex_mask("x/ffffff00"), None);
+        assert_eq!(
+            masked("fd00::1", "ffffffffffffffff0000000000000000").as_deref(),
+            Some("fd00::1/64")
+        );
+        assert_eq!(masked("10.1.2.3", "<nil>").as_deref(), Some("10.1.2.3"));
+        assert_eq!(masked("<nil>", "<nil>"), None);
+    }
+
+    #[test]
+    fn ips_in_free_text() {
+        let v: Vec<&str> =
+            ips_in("[10.1.105.205/26 fd00::5/122] 0.0.0.0/32 ::/128 add cafe").collect();
+        assert_eq!(v, vec!["10.1.105.205/26", "fd00::5/122"]);
+        assert_eq!(
+            go_string_field(r#"{XK8S_POD_NAME:"b", K8S_POD_NAME:"a"}"#, "K8S_POD_NAME"),
+            Some("a")
+        );
     }
 }

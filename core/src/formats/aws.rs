@@ -10,11 +10,10 @@ use std::borrow::Cow;
 
 use memchr::memmem;
 
-use super::azure::cidr_with_hex_mask;
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
-use crate::text::{cni_args, json_members, looks_like_ip, member, unescape};
+use crate::text::{cidr_with_hex_mask, json_members, looks_like_ip, member, unescape};
 use crate::time::parse_iso;
 
 const FAMILY: &str = "aws-vpc-cni";
@@ -416,30 +415,10 @@ fn read_groups(f: &mut Facts, s: &str) {
         } else {
             v.rsplit_once(';').map_or("", |(done, _)| done)
         };
-        read_cni_args(f, v);
+        f.read_cni_args(v);
     }
     if let Some((v, _)) = paren_value(s, "argsStdinData") {
         read_net_conf(f, v);
-    }
-}
-
-/// The `K8S_*` keys of `CNI_ARGS` and the pod identity they state.
-pub(super) fn read_cni_args(f: &mut Facts, s: &str) {
-    let args = cni_args(s);
-    if let Some(v) = args.get("K8S_POD_NAME") {
-        Facts::set(&mut f.pod_name, v);
-    }
-    if let Some(v) = args.get("K8S_POD_NAMESPACE") {
-        Facts::set(&mut f.namespace, v);
-    }
-    if let Some(v) = args.get("K8S_POD_UID") {
-        Facts::set(&mut f.pod_uid, v);
-    }
-    if let Some(v) = args.get("K8S_POD_INFRA_CONTAINER_ID") {
-        Facts::set(&mut f.container_id, v);
-    }
-    for (k, v) in args {
-        f.args.entry(k).or_insert(v);
     }
 }
 

@@ -8,11 +8,10 @@
 
 use memchr::memmem;
 
-use super::aws::read_cni_args;
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
-use crate::text::{balanced_end, json_members, looks_like_ip, member, JsonValue};
+use crate::text::{balanced_end, json_members, looks_like_ip, masked, member, JsonValue};
 use crate::time::parse_iso;
 
 const FAMILY: &str = "azure-cni";
@@ -242,7 +241,7 @@ fn read_zap_fields(f: &mut Facts, members: &[(std::borrow::Cow<'_, str>, JsonVal
         Facts::set(&mut f.namespace, v);
     }
     if let Some(v) = get("args") {
-        read_cni_args(f, v);
+        f.read_cni_args(v);
     }
     if let Some(v) = get("stdinData") {
         read_net_conf(f, v);
@@ -455,7 +454,7 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
                 } else {
                     value
                 };
-                read_cni_args(f, value);
+                f.read_cni_args(value);
             }
             _ => {}
         }
@@ -599,56 +598,6 @@ fn add_masked(f: &mut Facts, ip: &str, mask: &str) {
     if let Some(cidr) = masked(ip, mask) {
         f.add_ip(&cidr);
     }
-}
-
-/// `ip` with the prefix length of its hex `mask`, or bare when the mask is absent or unreadable.
-fn masked(ip: &str, mask: &str) -> Option<String> {
-    let ip = ip.trim();
-    if !looks_like_ip(ip) {
-        return None;
-    }
-    Some(match hex_mask_prefix(ip, mask.trim()) {
-        Some(len) => format!("{ip}/{len}"),
-        None => ip.to_owned(),
-    })
-}
-
-/// `10.50.62.224/fffffff0` → `10.50.62.224/28` (Go prints a `net.IPNet` mask in hex when it
-/// is not canonical for the address); a decimal length is kept.
-pub(super) fn cidr_with_hex_mask(s: &str) -> Option<String> {
-    let (ip, mask) = s.trim().split_once('/')?;
-    if !looks_like_ip(ip) {
-        return None;
-    }
-    if !mask.is_empty() && mask.len() <= 3 && mask.bytes().all(|c| c.is_ascii_digit()) {
-        return Some(format!("{ip}/{mask}"));
-    }
-    hex_mask_prefix(ip, mask).map(|len| format!("{ip}/{len}"))
-}
-
-/// Prefix length of a contiguous hex netmask of the address's family (8 hex digits for IPv4,
-/// 32 for IPv6).
-fn hex_mask_prefix(ip: &str, mask: &str) -> Option<u32> {
-    let want = if ip.contains(':') { 32 } else { 8 };
-    if mask.len() != want {
-        return None;
-    }
-    let mut ones = 0;
-    let mut seen_zero = false;
-    for c in mask.chars() {
-        let d = c.to_digit(16)?;
-        for bit in (0..4).rev() {
-            if (d >> bit) & 1 == 1 {
-                if seen_zero {
-                    return None;
-                }
-                ones += 1;
-            } else {
-                seen_zero = true;
-            }
-        }
-    }
-    Some(ones)
 }
 
 /// The value of `Key:value` in a Go `%+v` dump (up to a space, `}` or `]`); empty, `<nil>` and
@@ -1040,34 +989,6 @@ mod tests {
                 ..Want::default()
             },
         );
-    }
-
-    #[test]
-    fn hex_masks() {
-        assert_eq!(
-            cidr_with_hex_mask("10.50.62.224/fffffff0").as_deref(),
-            Some("10.50.62.224/28")
-        );
-        assert_eq!(
-            cidr_with_hex_mask("10.4.128.241/ffffffff").as_deref(),
-            Some("10.4.128.241/32")
-        );
-        assert_eq!(
-            cidr_with_hex_mask("10.0.0.0/16").as_deref(),
-            Some("10.0.0.0/16")
-        );
-        assert_eq!(cidr_with_hex_mask("10.0.0.0/ff00ff00"), None);
-        assert_eq!(
-            cidr_with_hex_mask("10.0.0.0/ffffffffffffffff0000000000000000"),
-            None
-        );
-        assert_eq!(cidr_with_hex_mask("x/ffffff00"), None);
-        assert_eq!(
-            masked("fd00::1", "ffffffffffffffff0000000000000000").as_deref(),
-            Some("fd00::1/64")
-        );
-        assert_eq!(masked("10.1.2.3", "<nil>").as_deref(), Some("10.1.2.3"));
-        assert_eq!(masked("<nil>", "<nil>"), None);
     }
 
     #[test]

@@ -14,10 +14,10 @@
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
-use crate::text::{calico_wep, is_container_id, json_members, member, Logfmt};
+use crate::text::{
+    calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member, Logfmt,
+};
 use crate::time::parse_iso;
-
-use super::cilium::{go_string_field, ips_in};
 
 /// Keys of the tail that Calico's plugins and libcalico-go log (sorted as Calico writes them).
 /// The tail starts at the first of them, or at the first key with a quoted value, so that
@@ -500,14 +500,6 @@ fn is_dns_label(s: &str) -> bool {
         && s.len() <= 63
         && s.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-}
-
-fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 /// Legacy Python plugin: `[<date> <time>,<ms> ]<pid> [<container id>] <LEVEL> <message>`

@@ -11,7 +11,10 @@ use std::borrow::Cow;
 use crate::envelope::Envelope;
 use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
-use crate::text::{cni_args, json_members, looks_like_ip, pod_slash, JsonValue, Logfmt};
+use crate::text::{
+    go_string_field, ips_in, json_members, looks_like_ip, pod_slash, quoted_after, JsonValue,
+    Logfmt,
+};
 use crate::time::parse_iso;
 
 /// Keys only Cilium's endpoint logging writes (logfmt form, with the separating space).
@@ -179,8 +182,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
         Facts::set(&mut f.namespace, ns);
     }
     if let Some(args) = fields.get_nonempty("args") {
-        f.args = cni_args(args);
-        read_k8s_args(f);
+        f.read_cni_args(args);
     }
     if let Some(uid) = fields.get_nonempty("k8sUID") {
         Facts::set(&mut f.pod_uid, uid);
@@ -218,21 +220,6 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     if let Some(id) = fields.get_nonempty("identity") {
         f.attr("identity", id);
     }
-}
-
-/// Pod identity from the `K8S_*` keys of `CNI_ARGS` already in `f.args`.
-fn read_k8s_args(f: &mut Facts) {
-    let get = |k: &str| f.args.get(k).cloned().unwrap_or_default();
-    let (name, ns, uid, infra) = (
-        get("K8S_POD_NAME"),
-        get("K8S_POD_NAMESPACE"),
-        get("K8S_POD_UID"),
-        get("K8S_POD_INFRA_CONTAINER_ID"),
-    );
-    Facts::set(&mut f.pod_name, &name);
-    Facts::set(&mut f.namespace, &ns);
-    Facts::set(&mut f.pod_uid, &uid);
-    Facts::set(&mut f.container_id, &infra);
 }
 
 /// What the message says happened.
@@ -330,56 +317,7 @@ fn read_args_dump(dump: &str, f: &mut Facts) {
             }
         }
     }
-    read_k8s_args(f);
-}
-
-/// The value of `Key:"value"` in a Go `%#v` struct dump.
-pub(super) fn go_string_field<'t>(dump: &'t str, key: &str) -> Option<&'t str> {
-    let mut from = 0;
-    while let Some(at) = dump.get(from..)?.find(key) {
-        let start = from + at;
-        let before_ok = start == 0
-            || !dump.as_bytes()[start - 1].is_ascii_alphanumeric()
-                && dump.as_bytes()[start - 1] != b'_';
-        let after = &dump[start + key.len()..];
-        if before_ok {
-            if let Some(v) = after.strip_prefix(":\"") {
-                let end = v.find('"').unwrap_or(v.len());
-                return Some(&v[..end]);
-            }
-        }
-        from = start + key.len();
-    }
-    None
-}
-
-/// The double-quoted text after `marker` in `s` (`namespace "..."`).
-fn quoted_after<'t>(s: &'t str, marker: &str) -> Option<&'t str> {
-    let at = s.find(marker)?;
-    let rest = s[at + marker.len()..].strip_prefix('"')?;
-    let end = rest.find('"')?;
-    Some(&rest[..end])
-}
-
-/// The IP addresses (with `/len` where given) written in free text, Go `%v` lists and structs:
-/// `[10.1.105.205/26]`, `&{10.10.0.241 <uuid> f00d::1 <uuid>}`, `IP ipv4:10.17.239.232 is ...`.
-/// The unspecified addresses (`0.0.0.0`, `::`), which plugins print for "none", are skipped.
-pub(super) fn ips_in(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/')))
-        .map(|t| {
-            let t = t.trim_matches(|c| matches!(c, '.' | ':' | '/'));
-            t.strip_prefix("ipv4:")
-                .or_else(|| t.strip_prefix("ipv6:"))
-                .unwrap_or(t)
-        })
-        .filter(|t| {
-            (t.contains('.') || t.contains("::") || t.matches(':').count() >= 2)
-                && looks_like_ip(t)
-                && !matches!(
-                    t.split('/').next(),
-                    Some("0.0.0.0") | Some("::") | Some("0:0:0:0:0:0:0:0")
-                )
-        })
+    f.identity_from_args();
 }
 
 #[cfg(test)]
@@ -708,17 +646,6 @@ mod tests {
         ] {
             let _ = parse(&Envelope::strip(junk));
         }
-    }
-
-    #[test]
-    fn ips_in_free_text() {
-        let v: Vec<&str> =
-            ips_in("[10.1.105.205/26 fd00::5/122] 0.0.0.0/32 ::/128 add cafe").collect();
-        assert_eq!(v, vec!["10.1.105.205/26", "fd00::5/122"]);
-        assert_eq!(
-            go_string_field(r#"{XK8S_POD_NAME:"b", K8S_POD_NAME:"a"}"#, "K8S_POD_NAME"),
-            Some("a")
-        );
     }
 
     #[test]

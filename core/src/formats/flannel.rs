@@ -7,7 +7,7 @@
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, Route};
 use crate::facts::Facts;
-use crate::text::looks_like_ip;
+use crate::text::{looks_like_ip, quoted_after};
 
 /// Process or container names flanneld runs under.
 const PROCESSES: [&str; 4] = ["kube-flannel", "flanneld", "flannel", "sdnotify-proxy"];
@@ -158,7 +158,7 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
         f.category = Some(Category::HealthCheck);
         f.success = Some(false);
         f.set_error(err);
-        if let Some(node) = quoted_after(err, "node \"") {
+        if let Some(node) = quoted_after(err, "node ") {
             Facts::set(&mut f.node_name, node);
         }
     } else if let Some(rest) = body.split_once("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
@@ -213,12 +213,6 @@ fn lease_event(f: &mut Facts, rest: &str, what: &str) {
             });
         }
     }
-}
-
-/// The text between `open` (which ends with a quote) and the next quote.
-fn quoted_after<'a>(s: &'a str, open: &str) -> Option<&'a str> {
-    let (_, rest) = s.split_once(open)?;
-    rest.split_once('"').map(|(v, _)| v)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json;
-use crate::text::{cni_args, pod_slash};
+use crate::text::{cni_args, is_uuid, pod_slash};
 
 /// The words of the functions and messages that name the CNI command they run in.
 const OPERATION_WORDS: [(&str, Operation); 14] = [
@@ -104,7 +104,7 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
         Facts::set(&mut f.if_name, parts[parts.len() - 1]);
         let mut middle = &parts[2..parts.len() - 1];
         if let [uid, more @ ..] = middle {
-            if looks_like_uid(uid) && !more.is_empty() {
+            if is_uuid(uid) && !more.is_empty() {
                 Facts::set(&mut f.pod_uid, uid);
                 middle = more;
             } else if *uid == "unknownUID" && !more.is_empty() {
@@ -133,10 +133,6 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
             f.if_name = if_name;
         }
     }
-}
-
-fn looks_like_uid(s: &str) -> bool {
-    s.len() == 36 && s.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-')
 }
 
 /// `CmdAdd: &{<container id> <netns> <ifname> <CNI_ARGS> <path> [<stdin bytes>]}, ...`: Go's

@@ -14,7 +14,9 @@ use memchr::memmem;
 
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
-use crate::text::{family_of_type, find_container_id, infer_family, pod_underscore, unescape};
+use crate::text::{
+    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, unescape,
+};
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
 const INFERRED: f64 = 0.7;
@@ -305,7 +307,7 @@ fn pod_ref(s: &str, f: &mut Facts) {
     if let Some((name, ns)) = pod_underscore(base) {
         Facts::set(&mut f.pod_name, name);
         Facts::set(&mut f.namespace, ns);
-    } else if is_uid(base) {
+    } else if is_uuid(base) {
         Facts::set(&mut f.pod_uid, base);
     } else if !base.contains([' ', '/']) {
         Facts::set(&mut f.pod_name, base);
@@ -313,13 +315,6 @@ fn pod_ref(s: &str, f: &mut Facts) {
     if let Some(uid) = uid {
         Facts::set(&mut f.pod_uid, uid);
     }
-}
-
-/// A Kubernetes object UID (`18ba147d-9f0f-4255-816f-5d07998d6908`).
-fn is_uid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().filter(|&c| c == b'-').count() == 4
-        && s.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit())
 }
 
 /// One layer at the start of `s`, with what it states written into `f`.
