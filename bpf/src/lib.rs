@@ -444,7 +444,10 @@ fn encode_plugin_dir(dir: &Path) -> Result<Vec<u8>, Error> {
         return Err(Error::RelativePluginDir(dir.to_owned()));
     }
     let trimmed = dir.as_os_str().as_bytes();
-    let trimmed = &trimmed[..trimmed.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1)];
+    let trimmed = &trimmed[..trimmed
+        .iter()
+        .rposition(|&b| b != b'/')
+        .map_or(0, |i| i + 1)];
     let len = trimmed.len() + 1;
     if len > record::DIR_LEN {
         return Err(Error::PluginDirTooLong(dir.to_owned()));
@@ -596,6 +599,12 @@ mod tests {
     }
 
     #[test]
+    fn probes_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Probes>();
+    }
+
+    #[test]
     fn batch_stops_libbpf_once_full() {
         let mut batch = Batch::new(8);
         assert_eq!(batch.push(b"abc"), 0);
@@ -604,5 +613,4 @@ mod tests {
         batch.clear();
         assert!(batch.bytes.is_empty() && batch.ends.is_empty());
     }
-
 }
