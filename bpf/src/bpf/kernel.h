@@ -11,6 +11,7 @@
 #ifndef TAPIO_CNI_KERNEL_H
 #define TAPIO_CNI_KERNEL_H
 
+/* The integer types bpf_helper_defs.h is written with. */
 typedef unsigned char __u8;
 typedef unsigned short __u16;
 typedef unsigned int __u32;
@@ -26,11 +27,7 @@ typedef _Bool bool;
 #define true 1
 #define false 0
 
-typedef __u8 u8;
-typedef __u32 u32;
 typedef __u64 u64;
-typedef __s32 s32;
-typedef __s64 s64;
 typedef int pid_t;
 
 /* UAPI constants from <linux/bpf.h>: stable kernel ABI. */
@@ -44,7 +41,6 @@ enum bpf_map_type {
 
 enum {
 	BPF_ANY = 0,
-	BPF_NOEXIST = 1,
 };
 
 /* From <linux/sched.h> (UAPI): the namespace flag setns/unshare take. */
@@ -76,11 +72,9 @@ struct signal_struct {
 } __attribute__((preserve_access_index));
 
 struct task_struct {
-	pid_t pid;
 	pid_t tgid;
 	int exit_code;
 	u64 start_time;
-	char comm[16];
 	struct task_struct *real_parent;
 	struct mm_struct *mm;
 	struct nsproxy *nsproxy;
