@@ -10,8 +10,14 @@ run:
 
 test: deps lint unit fuzz-smoke
 
-# Everything the suite needs beyond the Rust toolchain.
+# Everything the suite needs beyond the Rust toolchain (CI runs as root on a fresh machine):
+# clang and libelf build the BPF programs, the reference CNI plugins and iproute2 drive the
+# kernel tests, tracefs serves the classic tracepoints.
+APT_PACKAGES = clang libelf-dev zlib1g-dev pkg-config make containernetworking-plugins iproute2
 deps:
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); }
+	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 
 lint:
