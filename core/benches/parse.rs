@@ -65,7 +65,7 @@ fn run(lines: &[Vec<u8>], serialize: bool) -> usize {
         }
         while c.poll_request().is_some() {}
     }
-    c.handle_log_end(now, "bench.log");
+    c.handle_log_end("bench.log");
     events
 }
 

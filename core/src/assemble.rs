@@ -34,6 +34,8 @@ pub struct Pending {
     pub text: String,
     pub first_line: u64,
     pub lines: usize,
+    /// When the first line arrived: the record's time when it states none of its own.
+    pub first_at: Timestamp,
     pub last_at: Timestamp,
     /// Set when the limits cut the record short.
     pub cut: bool,
@@ -100,6 +102,7 @@ impl Pending {
             text: line.to_owned(),
             first_line: line_no,
             lines: 1,
+            first_at: now,
             last_at: now,
             cut: false,
         })

@@ -6,7 +6,7 @@ use crate::event::{
     PerformanceInfo, Severity, SystemInfo, UnifiedEvent,
 };
 use crate::facts::Facts;
-use crate::text::{bounded, family_of_type, split_cidr};
+use crate::text::{bounded, family_of_type, network_of, split_cidr};
 use crate::time::Timestamp;
 
 /// Longest `raw` kept; the rest is cut and the cut is marked.
@@ -87,10 +87,10 @@ pub fn event(
     let kubernetes = (kubernetes != KubernetesInfo::default()).then_some(kubernetes);
 
     let first_ip = facts.ips.first().map(|ip| split_cidr(ip));
-    let subnet = facts.subnet.clone().or_else(|| match first_ip {
-        Some((ip, Some(len))) => Some(format!("{ip}/{len}")),
-        _ => None,
-    });
+    let subnet = facts
+        .subnet
+        .clone()
+        .or_else(|| facts.ips.first().and_then(|ip| network_of(ip)));
     let network = NetworkInfo {
         plugin_name: None,
         interface_name: facts.if_name.clone(),
@@ -173,8 +173,9 @@ fn category(f: &Facts) -> Category {
 fn severity(f: &Facts) -> Severity {
     let failed = f.success == Some(false);
     match (f.level, failed) {
-        // A failure is never below warning, whatever level the line was logged at.
-        (Some(s), true) => s.max(Severity::Warning),
+        // A failed CNI operation is an error whatever level its line was logged at (a plugin
+        // logs "Unable to create endpoint" at warning, kubectl shows every event as Warning).
+        (Some(s), true) => s.max(Severity::Error),
         (Some(s), false) => s,
         (None, true) => Severity::Error,
         // An error the operation went on past (a DEL that tolerates a missing netns).
@@ -199,26 +200,42 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
     let via = plugin.map(|p| format!(" via {p}")).unwrap_or_default();
     let pod = pod_phrase(f);
     let to_pod = pod.as_ref().map(|p| format!(" to {p}")).unwrap_or_default();
-    let of_pod = pod.as_ref().map(|p| format!(" of {p}")).unwrap_or_default();
+    let from_pod = pod
+        .as_ref()
+        .map(|p| format!(" from {p}"))
+        .unwrap_or_default();
     let for_pod = pod
         .as_ref()
         .map(|p| format!(" for {p}"))
         .unwrap_or_default();
     let ip = f.ips.first().map(|ip| split_cidr(ip).0);
     let err = f.error.as_ref().map(|e| e.msg.as_str());
-    let own = f.message.as_deref();
+    let own = f.message.as_deref().map(gist);
     match category {
-        Category::IpAllocation if f.success != Some(false) => match ip {
+        // "allocated" / "released" only where the record reports it done; otherwise the
+        // record's own words say what stage it is at ("Releasing address using workloadID").
+        Category::IpAllocation if f.success == Some(true) => match ip {
             Some(ip) => format!("IP {ip} allocated{to_pod}{via}"),
-            None => format!(
-                "IP allocation{for_pod}{via}: {}",
-                own.unwrap_or("requested")
-            ),
+            None => format!("IP allocated{to_pod}{via}"),
         },
-        Category::IpDeallocation if f.success != Some(false) => match ip {
-            Some(ip) => format!("IP {ip} released{of_pod}{via}"),
-            None => format!("IP address released{of_pod}{via}"),
+        Category::IpDeallocation if f.success == Some(true) => match ip {
+            Some(ip) => format!("IP {ip} released{from_pod}{via}"),
+            None => format!("IP address released{from_pod}{via}"),
         },
+        Category::IpAllocation | Category::IpDeallocation
+            if f.success.is_none() && err.is_none() =>
+        {
+            let what = match (category, ip) {
+                (Category::IpAllocation, Some(ip)) => format!("IP {ip}"),
+                (Category::IpAllocation, None) => "IP allocation".to_owned(),
+                (_, Some(ip)) => format!("IP {ip} release"),
+                (_, None) => "IP release".to_owned(),
+            };
+            match own {
+                Some(m) => format!("{what}{for_pod}{via}: {m}"),
+                None => format!("{what}{for_pod}{via}"),
+            }
+        }
         Category::NetworkSetup
         | Category::NetworkTeardown
         | Category::NetworkCheck
@@ -266,12 +283,87 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
             }
         }
         _ => {
-            let who = plugin.or(f.plugin_type.as_deref()).unwrap_or("CNI");
+            let who = plugin
+                .or(f.plugin_type.as_deref())
+                .or(f.comm.as_deref())
+                .unwrap_or("CNI");
             let text = err.or(own).unwrap_or("log record");
             match &pod {
                 Some(p) => format!("{who} ({p}): {text}"),
                 None => format!("{who}: {text}"),
             }
+        }
+    }
+}
+
+/// The prose head of a plugin's message, without the request dump that often follows it
+/// (`Processing ADD command with args {ContainerID:...}`, `Received CNI add request:
+/// ContainerID(...)`, `SetupPodNetwork: hostVethName=...`): those facts are in the event's
+/// fields and `raw`, and a sentence stays readable.
+fn gist(msg: &str) -> &str {
+    const MIN: usize = 8;
+    let cut = msg
+        .char_indices()
+        .skip_while(|&(i, _)| i < MIN)
+        .find(|&(i, c)| match c {
+            '{' | '[' | '=' => true,
+            // A parenthesis after a space opens an aside ("labels (blocking)"), not a dump.
+            '(' => !msg[..i].ends_with(' '),
+            _ => false,
+        });
+    let head = match cut {
+        // A dump glued to a name (`ContainerID(`, `types.ArgsSpec{`, `key=`): drop the name too.
+        Some((i, _)) if !msg[..i].ends_with(' ') => {
+            let before = &msg[..i];
+            before.rfind([' ', ',']).map_or(before, |k| &before[..k])
+        }
+        Some((i, _)) => &msg[..i],
+        None => msg,
+    };
+    let head = head.trim_end_matches([' ', ':', ',', '&', '-']);
+    if head.len() < MIN {
+        msg
+    } else {
+        head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gist;
+
+    #[test]
+    fn gist_drops_request_dumps() {
+        let cases = [
+            (
+                "Processing ADD command with args {ContainerID:f363 Netns: IfName:eth0}.",
+                "Processing ADD command with args",
+            ),
+            (
+                "Received CNI add request: ContainerID(6397) Netns(/var/run/netns/x)",
+                "Received CNI add request",
+            ),
+            (
+                "SetupPodNetwork: hostVethName=eni4a5c3305307, contVethName=eth0",
+                "SetupPodNetwork",
+            ),
+            (
+                "Calico CNI using IPs: [172.29.168.137/32]",
+                "Calico CNI using IPs",
+            ),
+            (
+                "Subnet removed: 10.1.88.0/24",
+                "Subnet removed: 10.1.88.0/24",
+            ),
+            ("a=b", "a=b"),
+            (
+                "Resolving identity labels (blocking)",
+                "Resolving identity labels (blocking)",
+            ),
+            ("CNI Args: types.ArgsSpec{CommonArgs:x}", "CNI Args"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(gist(input), want, "{input}");
         }
     }
 }

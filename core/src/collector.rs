@@ -167,7 +167,7 @@ impl Collector {
                 }
                 Offer::Completed => {
                     self.emit_record(
-                        now,
+                        pending.first_at,
                         line.source,
                         &pending.text,
                         pending.first_line,
@@ -178,7 +178,7 @@ impl Collector {
                     return;
                 }
                 Offer::Rejected => {
-                    self.flush(now, line.source, pending, state.format);
+                    self.flush(line.source, pending, state.format);
                     self.checkpoint(line.source, line.offset);
                 }
             }
@@ -195,10 +195,10 @@ impl Collector {
 
     /// The source ended (end of file, or the runtime stops reading it): a pending multi-line
     /// record is complete.
-    pub fn handle_log_end(&mut self, now: Timestamp, source: &str) {
+    pub fn handle_log_end(&mut self, source: &str) {
         if let Some(mut state) = self.sources.remove(source) {
             if let Some(p) = state.pending.take() {
-                self.flush(now, source, p, state.format);
+                self.flush(source, p, state.format);
                 self.checkpoint(source, state.next_offset);
             }
         }
@@ -217,7 +217,7 @@ impl Collector {
             .map(|(k, _)| k.clone())
             .collect();
         for source in due {
-            self.handle_log_end(now, &source);
+            self.handle_log_end(&source);
         }
     }
 
@@ -246,11 +246,12 @@ impl Collector {
         p.last_at.add_nanos(ms.saturating_mul(MILLI))
     }
 
-    fn flush(&mut self, now: Timestamp, source: &str, p: Pending, format: Option<Format>) {
+    /// Emits a pending record, dated (when it states no time) by its first line's arrival.
+    fn flush(&mut self, source: &str, p: Pending, format: Option<Format>) {
         if p.cut {
             self.stats.multiline_cut += 1;
         }
-        self.emit_record(now, source, &p.text, p.first_line, format);
+        self.emit_record(p.first_at, source, &p.text, p.first_line, format);
     }
 
     fn checkpoint(&mut self, source: &str, offset: u64) {

@@ -57,15 +57,11 @@ impl<'a> Envelope<'a> {
                 break;
             }
         }
-        if let Some(inner) = docker_json(rest) {
-            if env.time.is_none() {
-                env.time = inner.1;
-            }
-            let owned = inner.0.into_owned();
+        if let Some((log, docker_time)) = docker_json(rest) {
+            let outer = env.time.or(docker_time);
+            let owned = log.into_owned();
             let (body, klog, time) = peel_owned(&owned);
-            if env.time.is_none() {
-                env.time = time;
-            }
+            env.time = time.map(|t| t.within(outer)).or(outer);
             env.klog = env.klog.or(klog.map(|k| Klog {
                 level: k.level,
                 pid: k.pid,
@@ -77,7 +73,8 @@ impl<'a> Envelope<'a> {
         if env.klog.is_none() {
             if let Some((k, t, body)) = klog_header(rest) {
                 env.klog = Some(k);
-                env.time = env.time.or(Some(t));
+                // klog's own time is the record's, to the microsecond; a wrapper's is not.
+                env.time = Some(t.within(env.time));
                 rest = body;
             }
         }
@@ -98,7 +95,7 @@ fn peel_owned(s: &str) -> (&str, Option<Klog<'_>>, Option<LineTime>) {
         }
     }
     match klog_header(rest) {
-        Some((k, t, body)) => (body, Some(k), scratch.time.or(Some(t))),
+        Some((k, t, body)) => (body, Some(k), Some(t.within(scratch.time))),
         None => (rest, None, scratch.time),
     }
 }

@@ -112,9 +112,8 @@ impl Scenario {
                     .saturating_mul(1_000_000),
             )
         };
-        let mut now = self.start;
         for input in inputs {
-            now = at(input.at_ms());
+            let now = at(input.at_ms());
             fire_timeouts(collector, now, &mut events);
             match input {
                 Input::LogLine {
@@ -137,14 +136,14 @@ impl Scenario {
                     );
                     pos.1 += line.len() as u64 + 1;
                 }
-                Input::LogEnd { source, .. } => collector.handle_log_end(now, source),
+                Input::LogEnd { source, .. } => collector.handle_log_end(source),
             }
             drain(collector, &mut events);
         }
         let mut sources: Vec<&str> = positions.into_keys().collect();
         sources.sort_unstable();
         for source in sources {
-            collector.handle_log_end(now, source);
+            collector.handle_log_end(source);
         }
         drain(collector, &mut events);
         events

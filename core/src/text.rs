@@ -320,8 +320,8 @@ pub fn find_container_id(text: &str) -> Option<&str> {
     None
 }
 
-/// The `K8S_*` keys (and `IgnoreUnknown`) of a `CNI_ARGS` string, in any order; duplicate keys
-/// keep their first value; anything else in the string never leaves the collector.
+/// The `K8S_*` keys of a `CNI_ARGS` string, in any order; duplicate keys keep their first value;
+/// anything else in the string (`IgnoreUnknown`, custom keys) never leaves the collector.
 pub fn cni_args(s: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for part in s.split(';') {
@@ -329,7 +329,7 @@ pub fn cni_args(s: &str) -> BTreeMap<String, String> {
             continue;
         };
         let k = k.trim();
-        if k.starts_with("K8S_") || k == "IgnoreUnknown" {
+        if k.starts_with("K8S_") {
             out.entry(k.to_owned())
                 .or_insert_with(|| v.trim().to_owned());
         }
@@ -342,6 +342,30 @@ pub fn split_cidr(s: &str) -> (&str, Option<&str>) {
     match s.split_once('/') {
         Some((ip, len)) => (ip, Some(len)),
         None => (s, None),
+    }
+}
+
+/// The network a host address with a prefix length belongs to: `10.244.1.6/24` →
+/// `10.244.1.0/24`. `None` when `s` is not `address/len` with a valid length.
+pub fn network_of(s: &str) -> Option<String> {
+    let (ip, len) = split_cidr(s);
+    let len: u32 = len?.parse().ok()?;
+    match ip.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) if len <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            Some(format!(
+                "{}/{len}",
+                std::net::Ipv4Addr::from(u32::from(v4) & mask)
+            ))
+        }
+        std::net::IpAddr::V6(v6) if len <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            Some(format!(
+                "{}/{len}",
+                std::net::Ipv6Addr::from(u128::from(v6) & mask)
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -660,9 +684,28 @@ mod tests {
         let a = cni_args(
             "IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;SECRET=x;K8S_POD_NAME=a;IgnoreUnknown=0",
         );
-        assert_eq!(a.get("IgnoreUnknown").map(String::as_str), Some("1"));
+        assert!(!a.contains_key("IgnoreUnknown"));
         assert_eq!(a.get("K8S_POD_NAME").map(String::as_str), Some("a"));
         assert!(!a.contains_key("SECRET"));
+    }
+
+    #[test]
+    fn networks_of_addresses() {
+        assert_eq!(
+            network_of("10.244.1.6/24").as_deref(),
+            Some("10.244.1.0/24")
+        );
+        assert_eq!(
+            network_of("172.29.168.137/32").as_deref(),
+            Some("172.29.168.137/32")
+        );
+        assert_eq!(network_of("10.1.2.3/0").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(
+            network_of("fd9a:2e13:4857:dd28::18/64").as_deref(),
+            Some("fd9a:2e13:4857:dd28::/64")
+        );
+        assert_eq!(network_of("10.1.2.3/33"), None);
+        assert_eq!(network_of("10.1.2.3"), None);
     }
 
     #[test]

@@ -99,6 +99,18 @@ pub struct LineTime {
 }
 
 impl LineTime {
+    /// This (inner, more precise) time, taking the year from the `outer` layer's time when this
+    /// one has none: a klog header inside a kubectl `--timestamps` prefix, say.
+    pub fn within(self, outer: Option<LineTime>) -> LineTime {
+        match (self.year, outer.and_then(|o| o.year)) {
+            (None, Some(year)) => LineTime {
+                year: Some(year),
+                ..self
+            },
+            _ => self,
+        }
+    }
+
     /// The absolute time, dating a line without a year by `now` (see the module doc).
     pub fn resolve(self, now: Timestamp) -> Timestamp {
         match self.year {

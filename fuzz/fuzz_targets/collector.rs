@@ -58,9 +58,7 @@ fuzz_target!(|steps: Vec<Step>| {
                     },
                 );
             }
-            Step::End { source } => {
-                c.handle_log_end(now, sources[usize::from(source) % sources.len()])
-            }
+            Step::End { source } => c.handle_log_end(sources[usize::from(source) % sources.len()]),
             Step::Advance { ms } => now = now.add_nanos(i64::from(ms) * 1_000_000),
             Step::Timeout => {
                 if let Some((deadline, _)) = c.poll_timeout() {

@@ -17,10 +17,7 @@ fuzz_target!(|data: &[u8]| {
             format: None,
         },
     );
-    c.handle_log_end(
-        Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
-        "fuzz",
-    );
+    c.handle_log_end("fuzz");
     while let Some(event) = c.poll_event() {
         let json = serde_json::to_string(&event).expect("events serialize");
         let back: UnifiedEvent = serde_json::from_str(&json).expect("events deserialize");

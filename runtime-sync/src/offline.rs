@@ -152,7 +152,7 @@ fn parse_source(
         );
         write_events(collector, out)?;
     }
-    collector.handle_log_end(now, source);
+    collector.handle_log_end(source);
     write_events(collector, out)
 }
 

@@ -38,7 +38,7 @@ pub fn parse_text(source: &str, text: &[u8]) -> Vec<UnifiedEvent> {
             events.push(e);
         }
     }
-    c.handle_log_end(NOW, source);
+    c.handle_log_end(source);
     while let Some(e) = c.poll_event() {
         events.push(e);
     }

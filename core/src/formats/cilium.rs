@@ -476,8 +476,9 @@ mod tests {
         );
         assert_eq!(f.if_name, s("eth0"));
         assert_eq!(f.host_interface, None);
-        assert_eq!(f.args.len(), 5);
-        assert_eq!(f.args["IgnoreUnknown"], "1");
+        // Only K8S_* keys of CNI_ARGS leave the collector.
+        assert_eq!(f.args.len(), 4);
+        assert!(!f.args.contains_key("IgnoreUnknown"));
         assert_eq!(
             f.attributes["event_uuid"],
             "398325a3-7db7-488c-9194-4c4fdfbabb25"

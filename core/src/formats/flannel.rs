@@ -285,9 +285,10 @@ mod tests {
             f.attributes.get("lease_event").map(String::as_str),
             Some("removed")
         );
-        assert_eq!(f.pid, Some(940));
+        // flanneld's own pid (klog's `00001`), not the supervisor's that wrote the syslog line.
+        assert_eq!(f.pid, Some(1));
         assert_eq!(f.hostname.as_deref(), Some("core-02"));
-        assert_eq!(f.comm.as_deref(), Some("sdnotify-proxy"));
+        assert_eq!(f.comm, None);
 
         let f = claimed("I0620 08:12:01.118403       1 vxlan_network.go:155] Subnet added: 10.244.2.0/24 via 192.168.56.12");
         assert_eq!(f.subnet.as_deref(), Some("10.244.2.0/24"));

@@ -80,13 +80,16 @@ pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
     if facts.hostname.is_none() {
         facts.hostname = env.hostname.map(str::to_owned);
     }
-    // The wrapper's process and pid describe the same process only when the record named no
-    // pid of its own (a Calico line states the plugin's pid inside a containerd journal).
+    // The wrapper's process and pid describe the record's process only when the record names
+    // no other: a Calico line states the plugin's pid inside a containerd journal, a klog header
+    // states flanneld's pid inside a syslog prefix written by a supervisor.
     if facts.pid.is_none() {
-        if facts.comm.is_none() {
+        let inner = env.klog.as_ref().and_then(|k| k.pid);
+        let same = inner.is_none() || env.pid.is_none() || inner == env.pid;
+        if facts.comm.is_none() && same {
             facts.comm = env.process.map(str::to_owned);
         }
-        facts.pid = env.pid.or(env.klog.as_ref().and_then(|k| k.pid));
+        facts.pid = inner.or(env.pid);
     }
     if facts.level.is_none() {
         facts.level = env
