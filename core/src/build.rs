@@ -69,7 +69,7 @@ pub fn event(
         cni_version: facts.cni_version.clone(),
         if_name: facts.if_name.clone(),
         args: facts.args.clone(),
-        exit_code: None,
+        exit_code: facts.exit_code,
         error: facts.error.clone(),
         chain: Vec::new(),
     };
@@ -149,7 +149,7 @@ pub fn event(
         kubernetes,
         network,
         performance,
-        security: None,
+        security: facts.security.clone(),
         system,
         trace_context: None,
         attributes: facts.attributes,
@@ -209,7 +209,15 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
         .map(|p| format!(" for {p}"))
         .unwrap_or_default();
     let ip = f.ips.first().map(|ip| split_cidr(ip).0);
-    let err = f.error.as_ref().map(|e| e.msg.as_str());
+    // A short `details` completes the error ("try again later (the IPAM daemon is
+    // restarting)"); a long one is a dump and stays in the cni block.
+    let err_text = f.error.as_ref().map(|e| match &e.details {
+        Some(d) if d.len() <= 160 && !e.msg.contains(d.as_str()) && !d.contains(e.msg.as_str()) => {
+            format!("{} ({d})", e.msg)
+        }
+        _ => e.msg.clone(),
+    });
+    let err = err_text.as_deref();
     let own = f.message.as_deref().map(gist);
     match category {
         // "allocated" / "released" only where the record reports it done; otherwise the
@@ -247,8 +255,14 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 (_, Some(op)) => format!("CNI {op}"),
                 (Category::IpAllocation, None) => "IP allocation".to_owned(),
                 (Category::IpDeallocation, None) => "IP release".to_owned(),
-                (Category::InterfaceSetup, None) => "interface setup".to_owned(),
-                (Category::InterfaceTeardown, None) => "interface teardown".to_owned(),
+                (Category::InterfaceSetup, None) => match &f.if_name {
+                    Some(i) => format!("interface {i} setup"),
+                    None => "interface setup".to_owned(),
+                },
+                (Category::InterfaceTeardown, None) => match &f.if_name {
+                    Some(i) => format!("interface {i} teardown"),
+                    None => "interface teardown".to_owned(),
+                },
                 (Category::NetworkTeardown, None) => "network teardown".to_owned(),
                 (Category::NetworkCheck, None) => "network check".to_owned(),
                 _ => "network setup".to_owned(),
@@ -276,6 +290,11 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 .map_or_else(|| "CNI health".to_owned(), |op| format!("CNI {op}"));
             let versions = f.attributes.get("supported_versions");
             match (err.or(own), versions) {
+                // The statement and its cause: "Container runtime network not ready: cni plugin
+                // not initialized".
+                (Some(e), _) if err.is_some() && own.is_some_and(|m| !e.contains(m)) => {
+                    format!("{what}{via}: {}: {e}", own.unwrap_or_default())
+                }
                 (Some(m), _) => format!("{what}{via}: {m}"),
                 (None, Some(v)) => format!("{what}{via}: supports CNI versions {v}"),
                 (None, None) if f.success == Some(true) => format!("{what}{via}: ok"),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::event::{Category, CniError, Format, Operation, Route, Severity};
+use crate::event::{Category, CniError, Format, Operation, Route, SecurityInfo, Severity};
 use crate::time::LineTime;
 
 /// Facts extracted from one record. `None` / empty means the record does not state it.
@@ -51,6 +51,10 @@ pub struct Facts {
     /// `K8S_*` keys of `CNI_ARGS` (and `IgnoreUnknown`), nothing else.
     pub args: BTreeMap<String, String>,
     pub error: Option<CniError>,
+    /// The plugin's exit code, when the record states it (`rc=100`).
+    pub exit_code: Option<i32>,
+    /// Network policy facts (policy name and namespace, the action taken).
+    pub security: Option<SecurityInfo>,
     /// The record's own message text, as the plugin wrote it (unescaped, trimmed).
     pub message: Option<String>,
     /// Kubernetes event reason (`FailedCreatePodSandBox`, `AddedInterface`, ...).
