@@ -102,7 +102,7 @@ fn classify(m: &Map<String, Value>) -> Option<Facts> {
         };
         Facts::set(&mut f.cni_version, str_of(m, "cniVersion").unwrap_or(""));
         let joined: Vec<&str> = versions.iter().filter_map(Value::as_str).collect();
-        f.attr("supported_versions", &joined.join(","));
+        f.attr("supported_versions", &joined.join(", "));
         return Some(f);
     }
     if let (Some(code), Some(msg)) = (m.get("code").and_then(Value::as_i64), str_of(m, "msg")) {
@@ -128,9 +128,35 @@ fn classify(m: &Map<String, Value>) -> Option<Facts> {
     }
     let mut f = Facts::default();
     fill_result(&mut f, m);
+    // Only ADD returns a result with interfaces and addresses (CHECK and DEL return nothing).
+    f.operation = Some(Operation::Add);
     f.category = Some(Category::NetworkSetup);
     f.success = Some(true);
+    if let Some(family) = f
+        .host_interface
+        .as_deref()
+        .and_then(family_of_host_interface)
+    {
+        f.plugin = Some(family);
+        f.confidence = Some(0.7);
+    }
     Some(f)
+}
+
+/// The provider whose naming convention a host-side veth follows (`cali60a2b8aaa42`,
+/// `lxc1a2b3c4d5e6f`, `eni0a1b2c3d4e5`); the family is inferred, not stated.
+fn family_of_host_interface(name: &str) -> Option<&'static str> {
+    [
+        ("cali", "calico"),
+        ("lxc", "cilium"),
+        ("eni", "aws-vpc-cni"),
+    ]
+    .iter()
+    .find(|(prefix, _)| {
+        name.strip_prefix(prefix)
+            .is_some_and(|id| id.len() >= 8 && id.bytes().all(|c| c.is_ascii_hexdigit()))
+    })
+    .map(|&(_, family)| family)
 }
 
 /// `{"code": 100, "msg": "...", "details": "..."}`: a plugin's failure.
@@ -147,6 +173,13 @@ fn error_result(m: &Map<String, Value>, code: i64, msg: &str) -> Facts {
     });
     if msg.contains("failed to allocate") || msg.contains("no IP addresses available") {
         f.category = Some(Category::IpAllocation);
+    }
+    if msg.starts_with("failed to allocate for range ") || msg.contains(" in range set") {
+        // host-local's allocator wording (`failed to allocate for range %d: %v`, `... in range
+        // set`); it allocates only on ADD.
+        f.plugin = Some("host-local");
+        f.confidence = Some(0.7);
+        f.operation = Some(Operation::Add);
     }
     if let Some(rest) = msg.split_once("requested IP address ").map(|(_, r)| r) {
         f.attr("requested_ip", rest.split_whitespace().next().unwrap_or(""));
@@ -361,9 +394,16 @@ fn about(text: &str) -> Option<Facts> {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .collect();
-        f.attr("supported_versions", &versions.join(","));
+        let versions = versions.join(", ");
+        f.message = Some(match (&f.plugin_type, f.attributes.get("plugin_version")) {
+            (Some(name), Some(version)) => {
+                format!("{name} plugin {version} supports CNI versions {versions}")
+            }
+            _ => format!("supports CNI versions {versions}"),
+        });
+        f.attr("supported_versions", &versions);
     }
-    f.category = Some(Category::HealthCheck);
+    // The plugin's self-description, not a check of any network: a plugin_log.
     Some(f)
 }
 
@@ -376,7 +416,20 @@ fn netplugin_failed(text: &str) -> Option<Facts> {
         success: Some(false),
         ..Facts::default()
     };
-    f.set_error(&unescape(text));
+    // libcni's `netplugin failed: %q` of the plugin's stderr: the stderr is the error, the
+    // line stays in `details`.
+    let quoted = text
+        .strip_prefix("netplugin failed: \"")
+        .and_then(|r| r.trim_end().strip_suffix('"'));
+    match quoted {
+        Some(stderr) => {
+            f.set_error(&unescape(stderr));
+            if let Some(e) = f.error.as_mut() {
+                e.details = Some(text.trim().to_owned());
+            }
+        }
+        None => f.set_error(&unescape(text)),
+    }
     Some(f)
 }
 
@@ -412,7 +465,7 @@ fn incompatible_versions(text: &str) -> Option<Facts> {
             .map(|v| v.trim_matches('"'))
             .filter(|v| !v.is_empty())
             .collect();
-        f.attr("supported_versions", &versions.join(","));
+        f.attr("supported_versions", &versions.join(", "));
     }
     Some(f)
 }
@@ -534,8 +587,11 @@ pub(crate) mod tests {
         assert_eq!(f.dns, None);
         assert_eq!(f.category, Some(Category::NetworkSetup));
         assert_eq!(f.success, Some(true));
-        assert_eq!(f.operation, None);
+        // Only ADD returns a result.
+        assert_eq!(f.operation, Some(Operation::Add));
         assert_eq!(f.subnet, None);
+        // veth and bridge names say nothing of the provider.
+        assert_eq!((f.plugin, f.confidence), (None, None));
     }
 
     #[test]
@@ -548,6 +604,9 @@ pub(crate) mod tests {
         assert_eq!(f.host_interface.as_deref(), Some("cali60a2b8aaa42"));
         assert_eq!((f.if_name, f.mac, f.netns, f.dns), (None, None, None, None));
         assert_eq!(f.success, Some(true));
+        assert_eq!(f.operation, Some(Operation::Add));
+        // Calico's host-side veth naming.
+        assert_eq!((f.plugin, f.confidence), (Some("calico"), Some(0.7)));
     }
 
     #[test]
@@ -593,6 +652,9 @@ pub(crate) mod tests {
             Some("192.168.122.253")
         );
         assert!(!f.attributes.contains_key("stderr"));
+        // host-local's allocator wording; allocation happens only on ADD.
+        assert_eq!((f.plugin, f.confidence), (Some("host-local"), Some(0.7)));
+        assert_eq!(f.operation, Some(Operation::Add));
 
         let f = claimed(
             r#"{"cniVersion":"1.0.0","code":7,"msg":"invalid network config","details":"no ipam type"}"#,
@@ -603,10 +665,23 @@ pub(crate) mod tests {
             (Some(7), Some("no ipam type"))
         );
         assert_eq!(f.category, None);
+        assert_eq!((f.plugin, f.operation), (None, None));
     }
 
     #[test]
     fn libcni_errors() {
+        // `netplugin failed: %q` of the plugin's stderr.
+        let line =
+            r#"netplugin failed: "panic: runtime error: index out of range [0] with length 0\n""#;
+        let f = claimed(line);
+        let e = f.error.expect("error");
+        assert_eq!(
+            e.msg,
+            "panic: runtime error: index out of range [0] with length 0"
+        );
+        assert_eq!(e.details.as_deref(), Some(line));
+        assert_eq!(f.success, Some(false));
+
         let f = claimed(
             r#"netplugin failed but error parsing its diagnostic message "": unexpected end of JSON input"#,
         );
@@ -624,7 +699,7 @@ pub(crate) mod tests {
         assert_eq!(f.cni_version.as_deref(), Some("0.4.0"));
         assert_eq!(
             f.attributes.get("supported_versions").map(String::as_str),
-            Some("0.1.0,0.2.0,0.3.0,0.3.1")
+            Some("0.1.0, 0.2.0, 0.3.0, 0.3.1")
         );
         assert_eq!(f.success, Some(false));
 
@@ -641,7 +716,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             f.attributes.get("supported_versions").map(String::as_str),
-            Some("0.1.0,0.2.0,0.3.0,0.3.1,0.4.0")
+            Some("0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0")
         );
     }
 
@@ -655,20 +730,25 @@ pub(crate) mod tests {
         assert_eq!(f.success, Some(true));
         assert_eq!(
             f.attributes.get("supported_versions").map(String::as_str),
-            Some("0.3.0,0.3.1,0.4.0,1.0.0")
+            Some("0.3.0, 0.3.1, 0.4.0, 1.0.0")
         );
 
         let f = claimed("CNI bridge plugin v1.3.0\nCNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0");
         assert_eq!(f.plugin_type.as_deref(), Some("bridge"));
         assert_eq!(f.operation, None);
-        assert_eq!(f.category, Some(Category::HealthCheck));
+        // A self-description, not a check: plugin_log.
+        assert_eq!(f.category, None);
+        assert_eq!(
+            f.message.as_deref(),
+            Some("bridge plugin v1.3.0 supports CNI versions 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0")
+        );
         assert_eq!(
             f.attributes.get("plugin_version").map(String::as_str),
             Some("v1.3.0")
         );
         assert_eq!(
             f.attributes.get("supported_versions").map(String::as_str),
-            Some("0.1.0,0.2.0,0.3.0,0.3.1,0.4.0,1.0.0")
+            Some("0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0")
         );
         // The first line alone, when the second never came.
         let f = claimed("CNI host-local plugin version unknown");

@@ -88,6 +88,13 @@ const RUNTIME_WRAPPERS: [&str; 5] = [
     "error adding pod",
 ];
 
+/// flanneld's statements of a failure it exits on (`main.go` returns them as fatal errors).
+const FATAL: [&str; 3] = [
+    "failed to register network: ",
+    "Error registering network: ",
+    "Failed to find any valid interface to use",
+];
+
 /// The flannel CNI plugin's own error wording (`loadFlannelSubnetEnv`).
 const PLUGIN_ERRORS: [&str; 2] = [
     "failed to load flannel 'subnet.env' file",
@@ -150,17 +157,19 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
         lease_event(&mut f, rest, "added");
     } else if let Some(rest) = body.strip_prefix("Subnet removed: ") {
         lease_event(&mut f, rest, "removed");
-    } else if let Some(err) = body
-        .strip_prefix("failed to register network: ")
-        .or_else(|| body.strip_prefix("Error registering network: "))
-    {
-        // flanneld cannot get its lease: no pod on this node gets networking.
+    } else if FATAL.iter().any(|p| body.starts_with(p)) {
+        // flanneld cannot get its lease or its interface and exits: no pod on this node gets
+        // networking. Its own statement ("failed to register network: ...") is the error.
         f.category = Some(Category::HealthCheck);
         f.success = Some(false);
-        f.set_error(err);
-        if let Some(node) = quoted_after(err, "node ") {
+        f.set_error(body);
+        if let Some(node) = quoted_after(body, "node ") {
             Facts::set(&mut f.node_name, node);
         }
+    } else if let Some(node) =
+        body.strip_prefix("Created subnet manager: Kubernetes Subnet Manager - ")
+    {
+        Facts::set(&mut f.node_name, node);
     } else if let Some(rest) = body.split_once("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
         // `Creating the node lease for IPv4. This is the n.Spec.PodCIDRs: [10.244.1.0/24]`
         let cidr = rest.split([']', ' ']).next().unwrap_or("");
@@ -194,18 +203,19 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
 }
 
 /// `Subnet added: 10.244.1.0/24 via 192.168.1.2`: another node's lease, routed over the
-/// backend; its CIDR is that node's pod range, not a pod address.
+/// backend; its CIDR is that node's pod range and its address that node's, neither this node's
+/// pod network nor its public IP, so both stay lease attributes.
 fn lease_event(f: &mut Facts, rest: &str, what: &str) {
     let mut words = rest.split_whitespace();
     let subnet = words.next().unwrap_or("");
-    Facts::set(&mut f.subnet, subnet);
+    f.attr("lease_subnet", subnet);
     f.attr("lease_event", what);
     let via = (words.next() == Some("via"))
         .then(|| words.next())
         .flatten()
         .filter(|w| looks_like_ip(w));
     if let Some(via) = via {
-        f.attr("public_ip", via);
+        f.attr("lease_public_ip", via);
         if what == "added" && !subnet.is_empty() {
             f.routes.push(Route {
                 destination: subnet.to_owned(),
@@ -264,21 +274,49 @@ mod tests {
     #[test]
     fn lease_failure() {
         let f = claimed(CORPUS[3]);
+        assert!(f
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("failed to register network: failed to acquire")));
         assert_eq!(f.level, Some(Severity::Error));
         assert_eq!(f.category, Some(Category::HealthCheck));
         assert_eq!(f.success, Some(false));
         assert_eq!(
             f.error.map(|e| e.msg).as_deref(),
-            Some(r#"failed to acquire lease: node "k8s-test-2.novalocal" pod cidr not assigned"#)
+            Some(
+                r#"failed to register network: failed to acquire lease: node "k8s-test-2.novalocal" pod cidr not assigned"#
+            )
         );
         assert_eq!(f.node_name.as_deref(), Some("k8s-test-2.novalocal"));
         assert_eq!(f.operation, None);
+
+        // Without an interface flanneld exits too.
+        let line = "E0620 09:30:00.000001       1 main.go:385] Failed to find any valid interface to use: failed to get default interface: Unable to find default route";
+        let f = claimed(line);
+        assert_eq!(f.category, Some(Category::HealthCheck));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some("Failed to find any valid interface to use: failed to get default interface: Unable to find default route")
+        );
+    }
+
+    #[test]
+    fn subnet_manager_names_the_node() {
+        let f = claimed("I0620 08:11:59.813001       1 main.go:231] Created subnet manager: Kubernetes Subnet Manager - node-2");
+        assert_eq!(f.node_name.as_deref(), Some("node-2"));
+        assert_eq!(f.category, None);
     }
 
     #[test]
     fn subnet_events() {
         let f = claimed(CORPUS[4]);
-        assert_eq!(f.subnet.as_deref(), Some("10.1.88.0/24"));
+        // Another node's lease: not this node's pod network.
+        assert_eq!(f.subnet, None);
+        assert_eq!(
+            f.attributes.get("lease_subnet").map(String::as_str),
+            Some("10.1.88.0/24")
+        );
         assert!(f.ips.is_empty());
         assert!(f.routes.is_empty());
         assert_eq!(
@@ -291,12 +329,24 @@ mod tests {
         assert_eq!(f.comm, None);
 
         let f = claimed("I0620 08:12:01.118403       1 vxlan_network.go:155] Subnet added: 10.244.2.0/24 via 192.168.56.12");
-        assert_eq!(f.subnet.as_deref(), Some("10.244.2.0/24"));
+        assert_eq!(f.subnet, None);
+        assert_eq!(
+            f.attributes.get("lease_subnet").map(String::as_str),
+            Some("10.244.2.0/24")
+        );
         assert_eq!(f.routes[0].destination, "10.244.2.0/24");
         assert_eq!(f.routes[0].gateway.as_deref(), Some("192.168.56.12"));
         assert_eq!(
-            f.attributes.get("public_ip").map(String::as_str),
+            f.attributes.get("lease_public_ip").map(String::as_str),
             Some("192.168.56.12")
+        );
+        assert_eq!(f.attributes.get("public_ip"), None);
+
+        // The local node's own interface keeps `public_ip`.
+        let f = claimed("I0620 08:11:59.815402       1 match.go:259] Using interface with name eth0 and address 192.168.56.11");
+        assert_eq!(
+            f.attributes.get("public_ip").map(String::as_str),
+            Some("192.168.56.11")
         );
 
         let f = claimed("I0620 08:12:00.118403       1 main.go:368] Current network or subnet (10.244.0.0/16, 10.244.3.0/24) is not equal to previous one (0.0.0.0/0, 0.0.0.0/0), trying to recycle old iptables rules");

@@ -2,7 +2,7 @@
 //! its container (multi-line `ipset restore` input comes through one continuation per line).
 
 use crate::envelope::Envelope;
-use crate::event::Route;
+use crate::event::{Category, Route, SecurityInfo};
 use crate::facts::Facts;
 use crate::text::{looks_like_ip, pod_slash};
 
@@ -59,39 +59,125 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
             });
         }
     }
-    let mut words = body.split_whitespace();
-    if let (Some(cmd), Some(set)) = (words.next(), words.next()) {
-        if env.klog.is_none() && IPSET_COMMANDS.contains(&cmd) {
-            f.attr("ipset_command", cmd);
-            f.attr("ipset", set);
+    if let Some(rest) = body.split_once(" version v").map(|(_, r)| r) {
+        // `Running /usr/local/bin/kube-router version v1.5.3, built on ...`
+        let version = rest.split([',', ' ']).next().unwrap_or("");
+        if !version.is_empty() {
+            f.attr("version", &format!("v{version}"));
         }
     }
-    if env
+    if let Some(rest) = body.split_once("listen on node IP: ").map(|(_, r)| r) {
+        let ip = rest.split_whitespace().next().unwrap_or("");
+        if looks_like_ip(ip) {
+            f.attr("node_ip", ip);
+        }
+    }
+    if let Some(ms) = body
+        .split_once(" took ")
+        .and_then(|(_, r)| go_duration_ms(r.split_whitespace().next().unwrap_or("")))
+    {
+        f.metrics.insert("duration_ms".to_owned(), ms);
+    }
+    let policy_controller = env
         .klog
         .as_ref()
-        .is_some_and(|k| matches!(k.level, 'E' | 'F'))
-    {
+        .is_some_and(|k| k.source.starts_with("network_policy_controller"));
+    let logged_as_error = env
+        .klog
+        .as_ref()
+        .is_some_and(|k| matches!(k.level, 'E' | 'F'));
+    if policy_controller && (body.contains("sync") || body.contains("Sync")) {
+        // The policy controller's full sync renders every network policy into iptables.
+        f.category = Some(Category::PolicyApply);
+        if logged_as_error {
+            f.success = Some(false);
+        }
+    }
+    if env.klog.is_none() {
+        ipset_line(&mut f, body);
+    }
+    if logged_as_error {
         f.set_error(body);
     }
     Some(f)
 }
 
+/// One line of the `ipset restore` input: `create <set> hash:ip timeout 0`, `add <set>
+/// 10.244.1.17 timeout 0`, `swap <set> <target>`.
+fn ipset_line(f: &mut Facts, body: &str) {
+    let mut words = body.split_whitespace();
+    let (Some(cmd), Some(set)) = (words.next(), words.next()) else {
+        return;
+    };
+    if !IPSET_COMMANDS.contains(&cmd) {
+        return;
+    }
+    f.attr("ipset_command", cmd);
+    f.attr("ipset", set);
+    let third = words.next().unwrap_or("");
+    match cmd {
+        "create" => f.attr("ipset_type", third),
+        // A set member is any address a policy or service matches, not this pod's.
+        "add" | "del" => f.attr("ipset_member", third),
+        "swap" => f.attr("ipset_swap_target", third),
+        _ => {}
+    }
+}
+
+/// A Go `time.Duration` string (`101.183ms`, `1.5s`, `2m3.5s`, `850µs`) in milliseconds.
+fn go_duration_ms(s: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = s.trim_end_matches(['.', ',']);
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest.get(..num_end)?.parse().ok()?;
+        let after = rest.get(num_end..)?;
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let factor = match after.get(..unit_end)? {
+            "h" => 3_600_000.0,
+            "m" => 60_000.0,
+            "s" => 1_000.0,
+            "ms" => 1.0,
+            "us" | "µs" => 0.001,
+            "ns" => 0.000_001,
+            _ => return None,
+        };
+        total += value * factor;
+        rest = after.get(unit_end..)?;
+    }
+    Some(total)
+}
+
 /// `Received pod update namspace:kube-system pod name:kube-router-xmhbb` (kube-router's own
-/// spelling), `Received update to pod: ns/name`, and the same forms for network policies.
+/// spelling), `Received update to pod: ns/name`, and the same forms for network policies,
+/// whose namespace is the policy's, not a pod's.
 fn pod_facts(f: &mut Facts, body: &str) {
     let value_after = |key: &str| {
         body.split_once(key)
             .map(|(_, r)| r.split_whitespace().next().unwrap_or(""))
     };
     let ns = value_after("namspace:").or_else(|| value_after("namespace:"));
-    if let Some(ns) = ns {
-        Facts::set(&mut f.namespace, ns);
-    }
-    if let Some(pod) = value_after("pod name:") {
-        Facts::set(&mut f.pod_name, pod);
-    }
     if let Some(policy) = value_after("policy name:") {
-        f.attr("network_policy", policy);
+        let present = |v: &str| Some(v.to_owned()).filter(|v| !v.is_empty());
+        f.security = Some(SecurityInfo {
+            policy_name: present(policy),
+            policy_namespace: ns.and_then(present),
+            ..SecurityInfo::default()
+        });
+    } else {
+        if let Some(ns) = ns {
+            Facts::set(&mut f.namespace, ns);
+        }
+        if let Some(pod) = value_after("pod name:") {
+            Facts::set(&mut f.pod_name, pod);
+        }
     }
     if let Some(rest) = body
         .split_once("update to pod: ")
@@ -169,10 +255,57 @@ mod tests {
         assert_eq!(f.namespace.as_deref(), Some("default"));
         assert_eq!(f.pod_name.as_deref(), Some("web-6d4cf56db6-x2k8p"));
 
+        // The policy's namespace, not a pod's; receiving an update is not applying it yet.
         let f = claimed("I0412 09:15:04.000001       1 network_policy_controller.go:201] Received network policy update namspace:default policy name:deny-all");
-        assert_eq!(f.namespace.as_deref(), Some("default"));
-        assert_eq!(attr(&f, "network_policy"), Some("deny-all"));
+        assert_eq!(f.namespace, None);
         assert_eq!(f.pod_name, None);
+        let security = f.security.expect("policy facts");
+        assert_eq!(security.policy_name.as_deref(), Some("deny-all"));
+        assert_eq!(security.policy_namespace.as_deref(), Some("default"));
+        assert_eq!(f.category, None);
+
+        let f = claimed("I0412 09:15:05.100020       1 network_policy_controller.go:285] Starting sync of iptables with version: 1681290905100009511");
+        assert_eq!(f.category, Some(Category::PolicyApply));
+        let f = claimed("I0412 09:15:05.201202       1 network_policy_controller.go:297] sync iptables took 101.183ms");
+        assert_eq!(f.category, Some(Category::PolicyApply));
+        assert_eq!(f.metrics.get("duration_ms"), Some(&101.183));
+        assert_eq!(f.success, None);
+        let f = claimed("E0412 09:17:00.120442       1 network_policy_controller.go:259] Aborting sync. Failed to run iptables-restore: exit status 1 (iptables-restore: line 57 failed)");
+        assert_eq!(f.category, Some(Category::PolicyApply));
+        assert_eq!(f.success, Some(false));
+
+        let f = claimed("I0412 09:14:58.100201       1 kube-router.go:231] Running /usr/local/bin/kube-router version v1.5.3, built on 2022-11-01T17:11:02+0000, go1.19.2");
+        assert_eq!(attr(&f, "version"), Some("v1.5.3"));
+        let f = claimed("I0412 09:14:58.301922       1 network_routes_controller.go:1257] Could not find annotation `kube-router.io/bgp-local-addresses` on node object so BGP will listen on node IP: 192.168.56.11 address.");
+        assert_eq!(attr(&f, "node_ip"), Some("192.168.56.11"));
+        assert!(f.ips.is_empty());
+        assert_eq!(f.category, None);
+    }
+
+    #[test]
+    fn ipset_restore_lines() {
+        let f = claimed("kube-router-qx29r kube-router 2024-05-12T19:28:56.850191696-05:00 create TMP-PRBJ7ASFQM5DJR3Q hash:ip timeout 0");
+        assert_eq!(attr(&f, "ipset_type"), Some("hash:ip"));
+        let f = claimed("kube-router-qx29r kube-router 2024-05-12T19:28:56.850201696-05:00 add TMP-PRBJ7ASFQM5DJR3Q 10.244.1.17 timeout 0");
+        assert_eq!(attr(&f, "ipset_member"), Some("10.244.1.17"));
+        assert!(f.ips.is_empty());
+        let f = claimed("kube-router-qx29r kube-router 2024-05-12T19:28:56.850211696-05:00 swap TMP-PRBJ7ASFQM5DJR3Q KUBE-DST-MBX4KOLU5SLVM7SO");
+        assert_eq!(attr(&f, "ipset"), Some("TMP-PRBJ7ASFQM5DJR3Q"));
+        assert_eq!(
+            attr(&f, "ipset_swap_target"),
+            Some("KUBE-DST-MBX4KOLU5SLVM7SO")
+        );
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration_ms("101.183ms"), Some(101.183));
+        assert_eq!(go_duration_ms("1.5s"), Some(1500.0));
+        assert_eq!(go_duration_ms("2m3s"), Some(123_000.0));
+        assert_eq!(go_duration_ms("850µs"), Some(0.85));
+        assert_eq!(go_duration_ms("soon"), None);
+        assert_eq!(go_duration_ms(""), None);
+        assert_eq!(go_duration_ms("12"), None);
     }
 
     #[test]

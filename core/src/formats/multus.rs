@@ -2,15 +2,22 @@
 //! the time, the body starts with one of Multus's levels in brackets. Events and runtime lines
 //! that quote Multus errors are the runtime parsers' records.
 
+use serde_json::Value;
+
 use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json;
-use crate::text::{cni_args, is_uuid, pod_slash};
+use crate::text::{cni_args, is_uuid, pod_slash, quoted_after};
 
 /// The words of the functions and messages that name the CNI command they run in.
-const OPERATION_WORDS: [(&str, Operation); 14] = [
+const OPERATION_WORDS: [(&str, Operation); 17] = [
     ("CmdAdd", Operation::Add),
+    // Errors only `CmdAdd` returns: loading the pod's delegates, waiting for the default
+    // network (`CmdDel` words its wait "(on del)").
+    ("error loading k8s delegates", Operation::Add),
+    ("still waiting for readinessindicatorfile", Operation::Add),
+    ("but continue to delete", Operation::Del),
     ("cmdAdd", Operation::Add),
     ("delegateAdd", Operation::Add),
     ("confAdd", Operation::Add),
@@ -62,14 +69,100 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         delegate_line(&mut f, rest, Operation::Del);
     } else if let Some(rest) = msg.strip_prefix("Check: ") {
         delegate_line(&mut f, rest, Operation::Check);
+    } else if let Some(conf) = msg.strip_prefix("LoadNetConf: ") {
+        config_facts(&mut f, conf);
+    } else if let Some(rest) = msg.strip_prefix("GetPod: ") {
+        // `GetPod: <namespace>, <name>`
+        if let Some((ns, name)) = rest.split_once(", ") {
+            Facts::set(&mut f.namespace, ns);
+            Facts::set(&mut f.pod_name, name);
+        }
+    } else if let Some(rest) = msg.strip_prefix("Multus: getPod failed: ") {
+        // On DEL a pod already gone from the API is expected: Multus goes on deleting. The
+        // `Multus: ` speaker tag is the event's plugin already.
+        f.message = Some(rest.to_owned());
+        f.operation = operation_named(rest);
+        if let Some(pod) = quoted_after(rest, "pods ") {
+            Facts::set(&mut f.pod_name, pod);
+        }
+        if !rest.contains("but continue to delete") && level >= Severity::Error {
+            failure(&mut f, msg);
+        }
     } else {
         f.operation = operation_named(msg);
         cmd_args(&mut f, msg);
+        stated_facts(&mut f, msg);
         if level >= Severity::Error {
             failure(&mut f, msg);
         }
     }
     Some(f)
+}
+
+/// Facts Multus's messages state in their own words, wherever they appear in the message.
+fn stated_facts(f: &mut Facts, msg: &str) {
+    // `delegateAdd: set MAC address "ca:fe:c0:ff:ee:01" to "net1"`
+    if let Some(mac) = quoted_after(msg, "set MAC address ") {
+        Facts::set(&mut f.mac, mac);
+        if let Some(ifname) = msg
+            .split_once("set MAC address ")
+            .and_then(|(_, r)| quoted_after(r, "\" to "))
+        {
+            Facts::set(&mut f.if_name, ifname);
+        }
+    }
+    // `cannot set "" interface name to "net1"`
+    if let Some(ifname) = quoted_after(msg, "interface name to ") {
+        Facts::set(&mut f.if_name, ifname);
+    }
+    // `error invoking DelegateDel - "macvlan"`: the delegate plugin's type.
+    for marker in ["DelegateAdd - ", "DelegateDel - ", "DelegateCheck - "] {
+        if let Some(t) = quoted_after(msg, marker) {
+            Facts::set(&mut f.plugin_type, t);
+        }
+    }
+    // `cannot find a network-attachment-definition (macvlan-conf) in namespace (kube-system)`
+    if let Some(rest) = msg
+        .split_once("network-attachment-definition (")
+        .map(|(_, r)| r)
+    {
+        if let Some((name, after)) = rest.split_once(')') {
+            f.attr("network_attachment", name);
+            if let Some((ns, _)) = after
+                .strip_prefix(" in namespace (")
+                .and_then(|r| r.split_once(')'))
+            {
+                f.attr("network_attachment_namespace", ns);
+            }
+        }
+    }
+    // `warning: expected pod UID "<CNI_ARGS uid>" but got "<API uid>" from Kube API`
+    if let Some(expected) = quoted_after(msg, "expected pod UID ") {
+        Facts::set(&mut f.pod_uid, expected);
+        if let Some(got) = msg
+            .split_once("expected pod UID ")
+            .and_then(|(_, r)| quoted_after(r, "but got "))
+        {
+            f.attr("api_pod_uid", got);
+        }
+    }
+}
+
+/// A network configuration (Multus's own, or a delegate's conf or conflist): its name, CNI
+/// version, and its plugin's type (a conflist's first plugin).
+fn config_facts(f: &mut Facts, json: &str) {
+    let Some(m) = cni_json::object_of(json.trim()) else {
+        return;
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+    Facts::set(&mut f.network_name, &text(m.get("name")));
+    Facts::set(&mut f.cni_version, &text(m.get("cniVersion")));
+    let first_plugin = m
+        .get("plugins")
+        .and_then(Value::as_array)
+        .and_then(|p| p.first())
+        .and_then(|p| p.get("type"));
+    Facts::set(&mut f.plugin_type, &text(m.get("type").or(first_plugin)));
 }
 
 /// nginx's error log has the same shape after its time: `[error] 7#7: *1 connect() failed`.
@@ -115,12 +208,21 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
         match net.split_once('(') {
             Some((delegate, conf)) => {
                 Facts::set(&mut f.network_name, conf.trim_end_matches(')'));
-                f.attr("network_attachment", delegate);
+                // `default/macvlan-conf`: the attachment definition and its namespace.
+                match delegate.split_once('/') {
+                    Some((ns, name)) => {
+                        f.attr("network_attachment", name);
+                        f.attr("network_attachment_namespace", ns);
+                    }
+                    None => f.attr("network_attachment", delegate),
+                }
             }
             None => Facts::set(&mut f.network_name, &net),
         }
     }
     if op != Operation::Add {
+        // Del and Check log the delegate's configuration.
+        config_facts(f, json);
         return;
     }
     // Multus logs `Add:` only after the delegate returned its result.
@@ -245,7 +347,13 @@ mod tests {
         assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
         assert_eq!(
             f.attributes.get("network_attachment").map(String::as_str),
-            Some("default/macvlan-conf")
+            Some("macvlan-conf")
+        );
+        assert_eq!(
+            f.attributes
+                .get("network_attachment_namespace")
+                .map(String::as_str),
+            Some("default")
         );
         assert_eq!(f.if_name.as_deref(), Some("net1"));
         assert_eq!(f.ips, ["192.168.1.200/24"]);
@@ -264,7 +372,17 @@ mod tests {
         assert_eq!(f.success, None);
         assert_eq!(f.pod_uid, None);
         assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
+        assert_eq!(f.plugin_type.as_deref(), Some("macvlan"));
+        assert_eq!(f.cni_version.as_deref(), Some("0.3.1"));
         assert!(f.ips.is_empty());
+
+        // A conflist delegate: its first plugin's type.
+        let f = claimed(
+            r#"2020-08-28T08:40:01Z [verbose] Del: default:samplepod:3b9c2a1e-51f0-4c4e-9e2a-6f1d8a4c2b10:cbr0:eth0 {"cniVersion":"0.3.1","name":"cbr0","plugins":[{"type":"flannel","delegate":{"hairpinMode":true}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#,
+        );
+        assert_eq!(f.plugin_type.as_deref(), Some("flannel"));
+        assert_eq!(f.cni_version.as_deref(), Some("0.3.1"));
+        assert_eq!(f.network_name.as_deref(), Some("cbr0"));
 
         let f = claimed("2019-03-14T02:50:05-07:00 [debug] CmdAdd: &{9f2d3c1b7a6e5d4c3b2a19f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8 /proc/4242/ns/net eth0 IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=samplepod;K8S_POD_INFRA_CONTAINER_ID=9f2d3c1b7a6e5d4c3b2a19f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8 /opt/multus/bin:/opt/cni/bin [123 34 99]}, <nil>, <nil>");
         assert_eq!(f.operation, Some(Operation::Add));
@@ -313,13 +431,80 @@ mod tests {
         assert!(f
             .error
             .is_some_and(|e| e.msg.starts_with("error loading k8s delegates")));
-        assert_eq!(f.success, None);
+        // Only CmdAdd loads the pod's delegates.
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(
+            f.attributes.get("network_attachment").map(String::as_str),
+            Some("macvlan-conf")
+        );
+        assert_eq!(
+            f.attributes
+                .get("network_attachment_namespace")
+                .map(String::as_str),
+            Some("kube-system")
+        );
 
         let f = claimed(
             r#"2021-05-04T10:00:01Z [error] delegateDel: error invoking DelegateDel - "macvlan": error in getting result from DelNetwork: Link not found"#,
         );
         assert_eq!(f.operation, Some(Operation::Del));
         assert_eq!(f.success, Some(false));
+        assert_eq!(f.plugin_type.as_deref(), Some("macvlan"));
+
+        let f = claimed(
+            r#"2021-05-04T10:00:02Z [error] Multus: [default/samplepod/3b9c2a1e-51f0-4c4e-9e2a-6f1d8a4c2b10]: have you checked that your default network is ready? still waiting for readinessindicatorfile @ /run/flannel/subnet.env. pollimmediate error: timed out waiting for the condition"#,
+        );
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+    }
+
+    #[test]
+    fn facts_in_multus_words() {
+        let f = claimed(
+            r#"2020-08-28T08:35:16Z [debug] LoadNetConf: {"cniVersion":"0.3.1","name":"multus-cni-network","type":"multus","kubeconfig":"/etc/cni/net.d/multus.d/multus.kubeconfig","delegates":[{"cniVersion":"0.3.1","name":"cbr0","plugins":[{"type":"flannel"}]}]}"#,
+        );
+        assert_eq!(f.network_name.as_deref(), Some("multus-cni-network"));
+        assert_eq!(f.cni_version.as_deref(), Some("0.3.1"));
+        assert_eq!(f.plugin_type.as_deref(), Some("multus"));
+
+        let f = claimed("2020-08-28T08:35:16Z [debug] GetPod: default, samplepod");
+        assert_eq!(f.namespace.as_deref(), Some("default"));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+
+        let f = claimed(
+            r#"2020-08-28T08:35:17Z [debug] delegateAdd: set MAC address "ca:fe:c0:ff:ee:01" to "net1""#,
+        );
+        assert_eq!(f.mac.as_deref(), Some("ca:fe:c0:ff:ee:01"));
+        assert_eq!(f.if_name.as_deref(), Some("net1"));
+        assert_eq!(f.operation, Some(Operation::Add));
+
+        let f = claimed(
+            r#"2019-10-02T11:20:33Z [error] [default/samplepod:macvlan-conf]: error adding container to network "macvlan-conf": delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#,
+        );
+        assert_eq!(f.if_name.as_deref(), Some("net1"));
+
+        let f = claimed(
+            r#"2021-05-04T10:00:03Z [verbose] warning: expected pod UID "3b9c2a1e-51f0-4c4e-9e2a-6f1d8a4c2b10" but got "77d1e0aa-4d1f-4f1e-9c3b-2a1b0c9d8e7f" from Kube API"#,
+        );
+        assert_eq!(f.level, Some(Severity::Warning));
+        assert_eq!(
+            f.pod_uid.as_deref(),
+            Some("3b9c2a1e-51f0-4c4e-9e2a-6f1d8a4c2b10")
+        );
+        assert_eq!(
+            f.attributes.get("api_pod_uid").map(String::as_str),
+            Some("77d1e0aa-4d1f-4f1e-9c3b-2a1b0c9d8e7f")
+        );
+
+        // A pod already gone on DEL is expected: Multus goes on deleting.
+        let f = claimed(
+            r#"2021-05-04T10:00:04Z [error] Multus: getPod failed: pods "samplepod" not found, but continue to delete"#,
+        );
+        assert_eq!(f.operation, Some(Operation::Del));
+        assert_eq!(f.pod_name.as_deref(), Some("samplepod"));
+        assert_eq!((f.success, f.error), (None, None));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use memchr::memmem;
 
 use crate::envelope::Envelope;
-use crate::event::{Category, Operation, Severity};
+use crate::event::{Category, Operation, SecurityInfo, Severity};
 use crate::facts::Facts;
 use crate::text::{is_container_id, looks_like_ip};
 use crate::time::parse_iso;
@@ -30,7 +30,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     }
     let plain_error = body.starts_with("Error ") || body.starts_with("unable to ");
     if plain_error && memmem::find(body.as_bytes(), IPAM_URL).is_some() {
-        return ipam_failure(body);
+        return ipam_failure(body, env.process);
     }
     None
 }
@@ -64,34 +64,131 @@ fn router_line(body: &str) -> Option<Facts> {
             msg = after.trim_start_matches(':').trim();
         }
     }
+    msg = connection_prefix(&mut f, msg);
     if !msg.is_empty() {
         f.message = Some(msg.to_owned());
     }
     if let Some(rest) = msg.strip_prefix("Discovered remote MAC ") {
-        // `<mac> at <peer name>(<nickname>)`
+        // `<mac> at <peer name>(<nickname>)`: a remote peer's MAC seen on the data plane, not
+        // a pod interface's.
         let mut words = rest.split_whitespace();
-        Facts::set(&mut f.mac, words.next().unwrap_or(""));
+        f.attr("remote_mac", words.next().unwrap_or(""));
         if let (Some("at"), Some(peer)) = (words.next(), words.next()) {
-            peer_attrs(&mut f, peer);
+            peer_attrs(&mut f, "remote_peer", peer);
         }
     } else if let Some(rest) = msg.strip_prefix("Allocated ") {
         allocated(&mut f, rest);
     } else if let Some(rest) = msg.strip_prefix("Our name is ") {
-        peer_attrs(&mut f, rest.trim());
+        peer_attrs(&mut f, "local_peer", rest.trim());
+    } else if let Some(rest) = msg.strip_prefix("Removed unreachable peer ") {
+        peer_attrs(&mut f, "remote_peer", rest.trim());
+    } else if let Some(rest) = msg.strip_prefix("Command line options: map[") {
+        options(&mut f, rest);
+    } else if let Some(rest) = msg.strip_prefix("weave ") {
+        let version = rest.trim();
+        if version.starts_with(|c: char| c.is_ascii_digit()) && !version.contains(' ') {
+            f.attr("version", version);
+        }
+    } else if let Some(rest) = msg.strip_prefix("Bridge type is ") {
+        f.attr("bridge_type", rest.trim());
+    } else if let Some(rest) = msg
+        .split_once(" blocked by Weave NPC")
+        .map(|(head, _)| head)
+    {
+        npc_block(&mut f, rest);
+    } else if let Some((_, err)) = msg.split_once("due to error: ") {
+        f.set_error(err);
     } else if level >= Severity::Error {
         f.set_error(msg);
     }
     Some(f)
 }
 
-/// `f2:8e:b2:d2:34:1b(worker2)`: a peer's name and its nickname.
-fn peer_attrs(f: &mut Facts, peer: &str) {
+/// A connection's prefix `->[<address>|<peer>(<nick>)]: `, `->[<address>] `, or `<component>
+/// ->[<peer>(<nick>)] `: the remote end goes to attributes and the message is what follows.
+fn connection_prefix<'m>(f: &mut Facts, msg: &'m str) -> &'m str {
+    let Some(at) = msg.find("->[").or_else(|| msg.find("<-[")) else {
+        return msg;
+    };
+    let head = msg.get(..at).unwrap_or("").trim();
+    if head.contains(' ') {
+        return msg;
+    }
+    let Some((inside, after)) = msg.get(at + 3..).and_then(|r| r.split_once(']')) else {
+        return msg;
+    };
+    f.attr("component", head);
+    for part in inside.split('|') {
+        if part.contains('(') || is_peer_name(part) {
+            peer_attrs(f, "remote_peer", part);
+        } else {
+            f.attr("remote_address", part);
+        }
+    }
+    after.trim_start_matches(':').trim()
+}
+
+/// weave peer names are MAC-like: six colon-separated hex pairs.
+fn is_peer_name(s: &str) -> bool {
+    s.len() == 17
+        && s.split(':')
+            .all(|p| p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// `f2:8e:b2:d2:34:1b(worker2)`: a peer's name and its nickname, under `key` and
+/// `<key>_nickname`.
+fn peer_attrs(f: &mut Facts, key: &str, peer: &str) {
     match peer.split_once('(') {
         Some((name, nick)) => {
-            f.attr("peer", name);
-            f.attr("peer_nickname", nick.trim_end_matches(')'));
+            f.attr(key, name);
+            f.attr(&format!("{key}_nickname"), nick.trim_end_matches(')'));
         }
-        None => f.attr("peer", peer),
+        None => f.attr(key, peer),
+    }
+}
+
+/// The router's `Command line options: map[k:v k:v ...]`: the allocation range and this
+/// peer's name.
+fn options(f: &mut Facts, map: &str) {
+    let map = map.trim_end().trim_end_matches(']');
+    for pair in map.split_whitespace() {
+        let Some((k, v)) = pair.split_once(':') else {
+            continue;
+        };
+        match k {
+            "ipalloc-range" => f.attr("ipalloc_range", v),
+            "name" => f.attr("local_peer", v),
+            "nickname" => f.attr("local_peer_nickname", v),
+            _ => {}
+        }
+    }
+}
+
+/// weave-npc's `TCP connection from 10.32.0.9:54356 to 10.96.0.1:443` (ports only for TCP and
+/// UDP): a packet a network policy dropped.
+fn npc_block(f: &mut Facts, head: &str) {
+    f.category = Some(Category::SecurityViolation);
+    f.security = Some(SecurityInfo {
+        action: Some("blocked".to_owned()),
+        ..SecurityInfo::default()
+    });
+    let Some((proto, rest)) = head.split_once(" connection from ") else {
+        return;
+    };
+    f.attr("protocol", proto.trim());
+    let Some((src, dst)) = rest.split_once(" to ") else {
+        return;
+    };
+    for (end, addr) in [("src", src.trim()), ("dst", dst.trim())] {
+        let (ip, port) = if looks_like_ip(addr) {
+            (addr, "")
+        } else {
+            addr.rsplit_once(':')
+                .filter(|(ip, port)| looks_like_ip(ip) && port.bytes().all(|c| c.is_ascii_digit()))
+                .unwrap_or(("", ""))
+        };
+        f.attr(&format!("{end}_ip"), ip);
+        f.attr(&format!("{end}_port"), port);
     }
 }
 
@@ -123,11 +220,11 @@ fn allocated(f: &mut Facts, rest: &str) {
 /// `Error adding network: unable to allocate IP address: Post http://127.0.0.1:6784/ip/<id>:
 /// dial tcp 127.0.0.1:6784: ...`: only kubelet's bare sentence or the plugin's own error; an
 /// event row or a containerd line that quotes it is the runtime parsers' record.
-fn ipam_failure(body: &str) -> Option<Facts> {
-    let (op, err) = match KUBELET_PREFIXES
+fn ipam_failure(body: &str, process: Option<&str>) -> Option<Facts> {
+    let kubelet = KUBELET_PREFIXES
         .iter()
-        .find_map(|(p, op)| body.strip_prefix(p).map(|rest| (*op, rest)))
-    {
+        .find_map(|(p, op)| body.strip_prefix(p).map(|rest| (*op, rest)));
+    let (op, err) = match kubelet {
         Some(found) => found,
         None if body.starts_with("unable to allocate IP address") => (Operation::Add, body),
         None if body.starts_with("unable to release IP address") => (Operation::Del, body),
@@ -137,6 +234,10 @@ fn ipam_failure(body: &str) -> Option<Facts> {
         plugin: Some("weave"),
         ..Facts::default()
     };
+    if kubelet.is_some() {
+        // Kubelet's own prose (`cni.go`): the klog pid is kubelet's, not the plugin's.
+        f.comm = Some(process.unwrap_or("kubelet").to_owned());
+    }
     // The family is read from the router's well-known port, not stated.
     f.confidence = Some(0.7);
     f.operation = Some(op);
@@ -198,10 +299,12 @@ mod tests {
         assert_eq!(f.time, parse_iso("2017/06/06 15:47:48.503688").map(|t| t.0));
         assert_eq!((f.category, f.success, f.error), (None, None, None));
 
+        // A remote peer's MAC on the data plane, not a pod interface's.
         let f = claimed(CORPUS[1]);
-        assert_eq!(f.mac.as_deref(), Some("f2:8e:b2:d2:34:1b"));
-        assert_eq!(attr(&f, "peer"), Some("f2:8e:b2:d2:34:1b"));
-        assert_eq!(attr(&f, "peer_nickname"), Some("worker2"));
+        assert_eq!(f.mac, None);
+        assert_eq!(attr(&f, "remote_mac"), Some("f2:8e:b2:d2:34:1b"));
+        assert_eq!(attr(&f, "remote_peer"), Some("f2:8e:b2:d2:34:1b"));
+        assert_eq!(attr(&f, "remote_peer_nickname"), Some("worker2"));
         assert!(f.ips.is_empty());
 
         let f = claimed(CORPUS[2]);
@@ -209,6 +312,85 @@ mod tests {
         assert_eq!(attr(&f, "local_peer"), Some("fa:e5:26:56:81:20"));
         assert_eq!(f.message.as_deref(), Some("No valid persisted data"));
         assert_eq!(f.mac, None);
+    }
+
+    #[test]
+    fn start_up_and_peers() {
+        let f = claimed("INFO: 2023/03/02 09:14:01.100231 Command line options: map[conn-limit:200 datapath:datapath http-addr:127.0.0.1:6784 ipalloc-init:consensus=3 ipalloc-range:10.32.0.0/12 name:4a:7c:1f:0e:9b:22 nickname:node-1 port:6783]");
+        assert_eq!(attr(&f, "ipalloc_range"), Some("10.32.0.0/12"));
+        assert_eq!(attr(&f, "local_peer"), Some("4a:7c:1f:0e:9b:22"));
+        assert_eq!(attr(&f, "local_peer_nickname"), Some("node-1"));
+        assert_eq!(f.subnet, None);
+
+        let f = claimed("INFO: 2023/03/02 09:14:01.100467 weave  2.8.1");
+        assert_eq!(attr(&f, "version"), Some("2.8.1"));
+        let f = claimed("INFO: 2023/03/02 09:14:01.512190 Bridge type is bridged_fastdp");
+        assert_eq!(attr(&f, "bridge_type"), Some("bridged_fastdp"));
+
+        // The local peer under one key, whichever line names it.
+        let f = claimed("INFO: 2023/03/02 09:14:01.519870 Our name is 4a:7c:1f:0e:9b:22(node-1)");
+        assert_eq!(attr(&f, "local_peer"), Some("4a:7c:1f:0e:9b:22"));
+        assert_eq!(attr(&f, "local_peer_nickname"), Some("node-1"));
+        let f = claimed("INFO: 2023/03/02 09:14:01.530044 [allocator 4a:7c:1f:0e:9b:22] Initialising with persisted data");
+        assert_eq!(attr(&f, "local_peer"), Some("4a:7c:1f:0e:9b:22"));
+
+        let f = claimed(
+            "INFO: 2023/03/02 09:14:01.548810 ->[192.168.56.12:6783] attempting connection",
+        );
+        assert_eq!(attr(&f, "remote_address"), Some("192.168.56.12:6783"));
+        assert_eq!(f.message.as_deref(), Some("attempting connection"));
+
+        let f = claimed("INFO: 2023/03/02 09:14:01.561822 ->[192.168.56.12:6783|d2:91:5e:3a:70:0f(node-2)]: connection ready; using protocol version 2");
+        assert_eq!(attr(&f, "remote_address"), Some("192.168.56.12:6783"));
+        assert_eq!(attr(&f, "remote_peer"), Some("d2:91:5e:3a:70:0f"));
+        assert_eq!(attr(&f, "remote_peer_nickname"), Some("node-2"));
+        assert_eq!(
+            f.message.as_deref(),
+            Some("connection ready; using protocol version 2")
+        );
+        assert_eq!(f.error, None);
+
+        let f = claimed("INFO: 2023/03/02 09:14:01.562107 overlay_switch ->[d2:91:5e:3a:70:0f(node-2)] using fastdp");
+        assert_eq!(attr(&f, "component"), Some("overlay_switch"));
+        assert_eq!(attr(&f, "remote_peer"), Some("d2:91:5e:3a:70:0f"));
+        assert_eq!(f.message.as_deref(), Some("using fastdp"));
+
+        let f = claimed("INFO: 2023/03/02 09:20:44.118022 ->[192.168.56.13:6783|6e:01:aa:4c:d8:91(node-3)]: connection shutting down due to error: read tcp 192.168.56.11:6783->192.168.56.13:41234: read: connection reset by peer");
+        assert_eq!(attr(&f, "remote_address"), Some("192.168.56.13:6783"));
+        assert_eq!(attr(&f, "remote_peer_nickname"), Some("node-3"));
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some(
+                "read tcp 192.168.56.11:6783->192.168.56.13:41234: read: connection reset by peer"
+            )
+        );
+        assert_eq!(f.success, None);
+
+        let f = claimed(
+            "INFO: 2023/03/02 09:20:44.120550 Removed unreachable peer 6e:01:aa:4c:d8:91(node-3)",
+        );
+        assert_eq!(attr(&f, "remote_peer"), Some("6e:01:aa:4c:d8:91"));
+        assert_eq!(attr(&f, "remote_peer_nickname"), Some("node-3"));
+    }
+
+    #[test]
+    fn npc_blocks_are_security_violations() {
+        let f = claimed("WARN: 2023/03/02 09:25:00.000113 TCP connection from 10.32.0.9:54356 to 10.96.0.1:443 blocked by Weave NPC.");
+        assert_eq!(f.category, Some(Category::SecurityViolation));
+        assert_eq!(
+            f.security.as_ref().and_then(|s| s.action.as_deref()),
+            Some("blocked")
+        );
+        assert_eq!(attr(&f, "protocol"), Some("TCP"));
+        assert_eq!(attr(&f, "src_ip"), Some("10.32.0.9"));
+        assert_eq!(attr(&f, "src_port"), Some("54356"));
+        assert_eq!(attr(&f, "dst_ip"), Some("10.96.0.1"));
+        assert_eq!(attr(&f, "dst_port"), Some("443"));
+        assert!(f.ips.is_empty());
+
+        let f = claimed("WARN: 2023/03/02 09:25:00.000113 ICMP connection from 10.32.0.9 to 10.32.0.4 blocked by Weave NPC.");
+        assert_eq!(attr(&f, "dst_ip"), Some("10.32.0.4"));
+        assert_eq!(attr(&f, "dst_port"), None);
     }
 
     #[test]
@@ -261,6 +443,9 @@ mod tests {
         );
         assert_eq!(f.operation, Some(Operation::Del));
         assert_eq!(f.category, Some(Category::IpDeallocation));
+        // Kubelet's `cni.go` prose: the pid is kubelet's.
+        assert_eq!(f.comm.as_deref(), Some("kubelet"));
+        assert_eq!(f.pid, Some(2211));
         // A short id in the URL is not taken for a container id.
         assert_eq!(f.container_id, None);
     }
