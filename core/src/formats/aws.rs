@@ -231,11 +231,9 @@ fn read_message(f: &mut Facts, msg: &str) {
         if let Some(ifname) = word_after(head, "interface ") {
             Facts::set(&mut f.if_name, ifname);
         }
-        // Before v1.6 the reply was printed as `<ip>, table N, external-SNAT: .., vpcCIDR: [..]`.
-        if let Some(ip) = reply.split(',').next() {
-            add_ip_checked(f, ip);
+        if !read_old_add_reply(f, reply) {
+            read_reply(f, reply);
         }
-        read_reply(f, reply);
     } else if let Some(rest) = msg.strip_prefix("Received del network response") {
         f.operation = Some(Operation::Del);
         f.category = Some(Category::IpDeallocation);
@@ -296,10 +294,12 @@ fn read_message(f: &mut Facts, msg: &str) {
         ipam_op(f, false);
         Facts::set(&mut f.container_id, id);
     } else if let Some(reply) = msg.strip_prefix("Send AddNetworkReply: ") {
-        ipam_op(f, true);
+        // ipamd's answer is the outcome of its IPAM step, not of the CNI command: the plugin
+        // decides that (it treats a DEL's `unknown pod` as done), so no operation is claimed.
+        f.category = Some(Category::IpAllocation);
         read_reply(f, reply);
     } else if let Some(reply) = msg.strip_prefix("Send DelNetworkReply: ") {
-        ipam_op(f, false);
+        f.category = Some(Category::IpDeallocation);
         read_reply(f, reply);
     } else if let Some((_, rest)) = msg.split_once("Assign IP ") {
         // `assignPodIPAddressUnsafe: Assign IP 10.4.128.118 to sandbox aws-cni/<id>/eth0`
@@ -318,15 +318,25 @@ fn read_message(f: &mut Facts, msg: &str) {
             add_ip_checked(f, ip.trim_end_matches(','));
         }
     } else if let Some((_, tail)) = msg.split_once("no free IP available in the prefix - ") {
-        // The prefix is printed with Go's hex netmask: `10.50.62.224/fffffff0`.
+        // ipamd notes one exhausted prefix and goes on to the next: a step of the search, not a
+        // failed allocation. The prefix (Go's hex netmask: `10.50.62.224/fffffff0`) is one
+        // of the node's delegated blocks, not the pod's network.
         f.category = Some(Category::IpAllocation);
-        f.success = Some(false);
         let prefix = tail.split_whitespace().next().unwrap_or_default();
         if let Some(cidr) = cidr_with_hex_mask(prefix) {
-            f.subnet = Some(cidr);
+            f.attr("ipam_block", &cidr);
         }
-        let at = msg.find("no free IP").unwrap_or(0);
-        f.set_error(msg.get(at..).unwrap_or(msg));
+    } else if let Some((_, stats)) = msg.split_once("IP address pool stats: ") {
+        // `total 14, assigned 13` (before v1.7 `total: 10, assigned 10`)
+        for (key, name) in [("total", "ip_pool_total"), ("assigned", "ip_pool_assigned")] {
+            let n = stats.split(", ").find_map(|part| {
+                let v = part.trim().strip_prefix(key)?;
+                v.trim_start_matches(':').trim().parse::<f64>().ok()
+            });
+            if let Some(n) = n {
+                f.metrics.insert(name.to_owned(), n);
+            }
+        }
     } else if let Some(rest) = msg.strip_prefix("Starting L-IPAMD") {
         if let Some(v) = rest
             .split_whitespace()
@@ -336,6 +346,38 @@ fn read_message(f: &mut Facts, msg: &str) {
             f.attr("version", v);
         }
     }
+    if let Some(card) =
+        word_after(msg, "network card ").filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+    {
+        f.attr("network_card", card);
+    }
+}
+
+/// The plugin's reply line before v1.6, `<ip>, table N, external-SNAT: false, vpcCIDR: [..]`,
+/// printed only once ipamd answered with success. Returns false for any other reply form.
+fn read_old_add_reply(f: &mut Facts, reply: &str) -> bool {
+    let mut parts = reply.split(", ");
+    let Some(ip) = parts.next().map(str::trim).filter(|ip| looks_like_ip(ip)) else {
+        return false;
+    };
+    f.add_ip(ip);
+    f.success = Some(true);
+    for part in parts {
+        let Some((key, value)) = part.split_once(": ").or_else(|| part.split_once(' ')) else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim() {
+            "table" => f.attr("route_table", value),
+            "external-SNAT" => f.attr("external_snat", value),
+            "vpcCIDR" => f.attr(
+                "vpc_cidr",
+                value.trim_start_matches('[').trim_end_matches(']'),
+            ),
+            _ => {}
+        }
+    }
+    true
 }
 
 fn ipam_op(f: &mut Facts, add: bool) {
@@ -436,8 +478,8 @@ fn read_net_conf(f: &mut Facts, json: &str) {
     if let Some(v) = member(&members, "type") {
         Facts::set(&mut f.plugin_type, v);
     }
-    if let Some(mtu) = member(&members, "mtu").and_then(|v| v.trim().parse::<f64>().ok()) {
-        f.metrics.entry("mtu".to_owned()).or_insert(mtu);
+    if let Some(mtu) = member(&members, "mtu") {
+        f.attr("mtu", mtu);
     }
 }
 
@@ -498,19 +540,13 @@ fn read_driver_list(f: &mut Facts, list: &str) {
             "subnetGW" => Facts::set(&mut f.gateway, v),
             "eniMAC" => f.attr("eni_mac", v),
             "podSGEnforcingMode" => f.attr("pod_sg_enforcing_mode", v),
-            key => {
-                let name = match key {
-                    "deviceNumber" => "device_number",
-                    "routeTableNumber" | "routeTable" | "table" => "route_table",
-                    "mtu" => "mtu",
-                    "vlanID" => "vlan_id",
-                    "parentIfIndex" => "parent_if_index",
-                    _ => continue,
-                };
-                if let Ok(n) = v.parse::<f64>() {
-                    f.metrics.entry(name.to_owned()).or_insert(n);
-                }
-            }
+            // Numbers that configure the interface, not measurements: attributes.
+            "deviceNumber" => f.attr("device_number", v),
+            "routeTableNumber" | "routeTable" | "table" => f.attr("route_table", v),
+            "mtu" => f.attr("mtu", v),
+            "vlanID" => f.attr("vlan_id", v),
+            "parentIfIndex" => f.attr("parent_if_index", v),
+            _ => {}
         }
     }
 }
@@ -520,21 +556,18 @@ fn read_request(f: &mut Facts, s: &str) {
     if let Some(v) = proto_field(s, "ContainerID") {
         Facts::set(&mut f.container_id, &v);
     }
-    if let Some(v) = proto_field(s, "K8S_POD_INFRA_CONTAINER_ID") {
-        Facts::set(&mut f.container_id, &v);
+    // The plugin copies its CNI_ARGS into these fields: they are the args it was given.
+    for key in [
+        "K8S_POD_NAME",
+        "K8S_POD_NAMESPACE",
+        "K8S_POD_INFRA_CONTAINER_ID",
+        "K8S_POD_UID",
+    ] {
+        if let Some(v) = proto_field(s, key) {
+            f.args.entry(key.to_owned()).or_insert(v.into_owned());
+        }
     }
-    if let Some(v) = proto_field(s, "K8S_POD_NAME") {
-        Facts::set(&mut f.pod_name, &v);
-        f.args
-            .entry("K8S_POD_NAME".to_owned())
-            .or_insert(v.into_owned());
-    }
-    if let Some(v) = proto_field(s, "K8S_POD_NAMESPACE") {
-        Facts::set(&mut f.namespace, &v);
-        f.args
-            .entry("K8S_POD_NAMESPACE".to_owned())
-            .or_insert(v.into_owned());
-    }
+    f.identity_from_args();
     if let Some(v) = proto_field(s, "IfName") {
         Facts::set(&mut f.if_name, &v);
     }
@@ -565,8 +598,11 @@ fn read_reply(f: &mut Facts, reply: &str) {
             add_ip_checked(f, &v);
         }
     }
-    if let Some(n) = proto_field(fields, "DeviceNumber").and_then(|v| v.parse::<f64>().ok()) {
-        f.metrics.entry("device_number".to_owned()).or_insert(n);
+    if let Some(v) = proto_field(fields, "DeviceNumber") {
+        f.attr("device_number", &v);
+    }
+    if let Some(v) = proto_field(fields, "RouteTableId") {
+        f.attr("route_table", &v);
     }
     for key in ["VPCcidrs", "VPCv4CIDRs", "VPCv6CIDRs"] {
         if let Some(v) = proto_field(fields, key) {
@@ -819,8 +855,10 @@ mod tests {
                 network: Some("aws-cni"),
                 cni_version: Some("0.4.0"),
                 plugin_type: Some("aws-cni"),
-                attrs: &[("caller", "routed-eni-cni-plugin/cni.go:125")],
-                metrics: &[("mtu", 9001.0)],
+                attrs: &[
+                    ("caller", "routed-eni-cni-plugin/cni.go:125"),
+                    ("mtu", "9001"),
+                ],
                 ..Want::default()
             },
         );
@@ -855,10 +893,17 @@ mod tests {
                 host_interface: Some("eni4a5c3305307"),
                 ips: &["192.168.54.253/32"],
                 plugin_type: Some("aws-cni"),
-                metrics: &[("device_number", 2.0), ("mtu", 9001.0)],
+                attrs: &[("device_number", "2"), ("mtu", "9001")],
                 ..Want::default()
             },
         );
+        // Configuration numbers are attributes: nothing here is a measurement.
+        let f = parse_record(
+            r#"{"level":"debug","ts":"2024-02-14T17:28:56.972Z","caller":"routed-eni-cni-plugin/cni.go:296","msg":"SetupPodNetwork: hostVethName=eni4a5c3305307, contVethName=eth0, deviceNumber=2, mtu=9001"}"#,
+            None,
+        )
+        .unwrap();
+        assert!(f.metrics.is_empty());
     }
 
     #[test]
@@ -917,15 +962,23 @@ mod tests {
                 ..Want::default()
             },
         );
+        let f = parse_record(
+            r#"{"level":"debug","ts":"2025-07-15T09:32:42.904Z","caller":"rpc/rpc.pb.go:1105","msg":"AddNetworkRequest: K8S_POD_NAME:\"myapp-7dbfd86df4-gsnsn\" K8S_POD_NAMESPACE:\"streamnative\" K8S_POD_INFRA_CONTAINER_ID:\"23296d3b8d9673814fd2039c316826aa531272bccb6d04a4ef6d910e20640b23\" ContainerID:\"23296d3b8d9673814fd2039c316826aa531272bccb6d04a4ef6d910e20640b23\""}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            f.args.get("K8S_POD_INFRA_CONTAINER_ID").map(String::as_str),
+            Some(id)
+        );
+        assert_eq!(f.args.len(), 3);
         check(
             r#"{"level":"debug","ts":"2025-07-15T09:32:42.904Z","caller":"datastore/data_store.go:687","msg":"Get free IP from prefix failed no free IP available in the prefix - 10.50.62.224/fffffff0"}"#,
+            // One exhausted prefix of many: ipamd goes on to the next, nothing failed yet.
             Want {
                 category: Some(Category::IpAllocation),
-                success: Some(false),
                 level: Some(Severity::Debug),
-                subnet: Some("10.50.62.224/28"),
-                error: Some("no free IP available in the prefix - 10.50.62.224/fffffff0"),
-                attrs: &[("component", "ipamd")],
+                attrs: &[("component", "ipamd"), ("ipam_block", "10.50.62.224/28")],
                 ..Want::default()
             },
         );
@@ -1017,8 +1070,11 @@ mod tests {
                 if_name: Some("eth0"),
                 ips: &["10.0.12.47"],
                 plugin_type: Some("aws-cni"),
-                attrs: &[("vpc_cidr", "10.0.0.0/16")],
-                metrics: &[("device_number", 1.0)],
+                attrs: &[
+                    ("vpc_cidr", "10.0.0.0/16"),
+                    ("device_number", "1"),
+                    ("route_table", "2"),
+                ],
                 ..Want::default()
             },
         );
@@ -1052,15 +1108,57 @@ mod tests {
             },
         );
         check(
-            lines[8],
+            lines[7],
             Want {
                 op: Some(Operation::Del),
+                category: Some(Category::IpDeallocation),
+                level: Some(Severity::Debug),
+                container: Some(id),
+                pod: Some("api-7c9d5b8f6-x2kqz"),
+                namespace: Some("payments"),
+                if_name: Some("eth0"),
+                network: Some("aws-cni"),
+                attrs: &[("reason", "PodDeleted"), ("client_version", "v1.18.1")],
+                ..Want::default()
+            },
+        );
+        // ipamd's reply: its release failed, which the plugin's DEL tolerates.
+        check(
+            lines[8],
+            Want {
                 category: Some(Category::IpDeallocation),
                 success: Some(false),
                 level: Some(Severity::Info),
                 error: Some("datastore: unknown pod"),
-                attrs: &[("component", "ipamd")],
-                metrics: &[("device_number", 0.0)],
+                attrs: &[("component", "ipamd"), ("device_number", "0")],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[9],
+            Want {
+                category: Some(Category::IpAllocation),
+                success: Some(false),
+                level: Some(Severity::Warning),
+                error: Some("no available IP/Prefix addresses"),
+                attrs: &[("component", "ipamd"), ("network_card", "0")],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[10],
+            Want {
+                category: Some(Category::IpAllocation),
+                level: Some(Severity::Debug),
+                attrs: &[("ipam_block", "10.0.12.200/32")],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[11],
+            Want {
+                level: Some(Severity::Debug),
+                metrics: &[("ip_pool_total", 14.0), ("ip_pool_assigned", 13.0)],
                 ..Want::default()
             },
         );
@@ -1075,8 +1173,11 @@ mod tests {
                 host_interface: Some("vlan2f9b0c1d4e5"),
                 ips: &["10.0.33.9/32"],
                 plugin_type: Some("aws-cni"),
-                attrs: &[("eni_mac", "0a:5b:7c:9d:1e:2f")],
-                metrics: &[("vlan_id", 3.0), ("mtu", 9001.0)],
+                attrs: &[
+                    ("eni_mac", "0a:5b:7c:9d:1e:2f"),
+                    ("vlan_id", "3"),
+                    ("mtu", "9001"),
+                ],
                 ..Want::default()
             },
         );
@@ -1091,13 +1192,26 @@ mod tests {
                 namespace: Some("default"),
                 ips: &["192.168.77.15"],
                 plugin_type: Some("aws-cni"),
+                success: Some(true),
+                attrs: &[
+                    ("route_table", "0"),
+                    ("external_snat", "false"),
+                    ("vpc_cidr", "192.168.0.0/16"),
+                ],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[16],
+            Want {
+                level: Some(Severity::Debug),
+                metrics: &[("ip_pool_total", 10.0), ("ip_pool_assigned", 10.0)],
                 ..Want::default()
             },
         );
         check(
             lines[17],
             Want {
-                op: Some(Operation::Add),
                 category: Some(Category::IpAllocation),
                 success: Some(true),
                 level: Some(Severity::Info),

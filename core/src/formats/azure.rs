@@ -11,7 +11,7 @@ use memchr::memmem;
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
-use crate::text::{balanced_end, json_members, looks_like_ip, masked, member, JsonValue};
+use crate::text::{balanced_end, is_uuid, json_members, looks_like_ip, masked, member, JsonValue};
 use crate::time::parse_iso;
 
 const FAMILY: &str = "azure-cni";
@@ -137,14 +137,14 @@ fn parse_text(body: &str) -> Option<Facts> {
     Some(f)
 }
 
-/// A record of `tag`'s component: the family, the component, and the plugin binary the tag
+/// A record with the message tag `tag`: the family, the tag, and the plugin binary the tag
 /// names (which wins over the `type` of a config the record prints: the IPAM plugin logs the
-/// main plugin's config).
+/// main plugin's config). The tag is kept apart from the zap record's own `component`.
 fn start(tag: Option<&str>) -> Facts {
     let mut f = Facts::new(Format::AzureCni);
     f.plugin = Some(FAMILY);
     if let Some(tag) = tag {
-        f.attr("component", tag);
+        f.attr("tag", tag);
         if let Some(plugin) = plugin_of_tag(tag) {
             Facts::set(&mut f.plugin_type, plugin);
         }
@@ -284,7 +284,7 @@ fn read_text(f: &mut Facts, text: &str) {
             Facts::set(&mut f.subnet, subnet);
         }
     } else if let Some(dump) = text.strip_prefix("Created endpoint ") {
-        f.operation = Some(Operation::Add);
+        // One step of the ADD, not its completion (`ADD command completed` reports that).
         f.category = Some(Category::InterfaceSetup);
         f.success = Some(true);
         read_endpoint(f, dump, false);
@@ -293,10 +293,10 @@ fn read_text(f: &mut Facts, text: &str) {
         read_endpoint(f, rest, true);
     } else if let Some(rest) = text.strip_prefix("Creating veth pair ") {
         f.category = Some(Category::InterfaceSetup);
-        read_first_word(&mut f.host_interface, rest);
+        read_veth_pair(f, rest);
     } else if let Some(rest) = text.strip_prefix("Deleting veth pair ") {
         f.category = Some(Category::InterfaceTeardown);
-        read_first_word(&mut f.host_interface, rest);
+        read_veth_pair(f, rest);
     } else if text.starts_with("Deleting endpoint") || text.starts_with("Deleted endpoint") {
         f.category = Some(Category::InterfaceTeardown);
     } else if text.starts_with("Failed to ") {
@@ -315,6 +315,33 @@ fn read_text(f: &mut Facts, text: &str) {
     } else if let Some(rest) = text.strip_prefix("Releasing address with address:") {
         f.category = Some(Category::IpDeallocation);
         add_address(f, rest);
+    } else if let Some(name) = sysctl_interface(text) {
+        Facts::set(&mut f.host_interface, name);
+    }
+}
+
+/// The Azure veth a kernel setting is written for: `echo 1 > /proc/sys/net/ipv4/conf/<if>/proxy_arp`
+/// or `sysctl -w net.ipv6.conf.<if>.accept_ra=0`; other interfaces (`all`, `eth0`) are not the
+/// pod's.
+fn sysctl_interface(text: &str) -> Option<&str> {
+    let (_, rest) = text
+        .split_once("/conf/")
+        .or_else(|| text.split_once(".conf."))?;
+    let name = rest.split(['/', '.', ' ', '=']).next()?;
+    is_host_veth(name).then_some(name)
+}
+
+/// `<host veth> <container end>`: the container end is the temporary `azv...2` name while the
+/// pair is created, the CNI interface name (`eth0`) once it sits in the pod.
+fn read_veth_pair(f: &mut Facts, rest: &str) {
+    let mut words = rest.split_whitespace().map(|w| w.trim_end_matches('.'));
+    if let Some(host) = words.next() {
+        Facts::set(&mut f.host_interface, host);
+    }
+    match words.next() {
+        Some(w) if is_host_veth(w) => f.attr("container_veth", w),
+        Some(w) => Facts::set(&mut f.if_name, w),
+        None => {}
     }
 }
 
@@ -352,12 +379,14 @@ fn read_failure(f: &mut Facts, text: &str) {
 }
 
 /// An error chain `Failed to delegate: Failed to allocate address: No available addresses.`:
-/// the innermost message is the error, the whole chain its details.
+/// the innermost message is the error, the whole chain its details. A layer that names its
+/// object (`Failed to create veth pair azv7a8b9c0d1e2: file exists`) stays in the error: the
+/// name is what an operator needs.
 fn set_error_chain(f: &mut Facts, text: &str) {
     let full = text.trim().trim_end_matches('.').trim();
     let mut inner = full;
     while let Some((head, rest)) = inner.split_once(": ") {
-        if !head.starts_with("Failed to ") || rest.trim().is_empty() {
+        if !head.starts_with("Failed to ") || names_object(head) || rest.trim().is_empty() {
             break;
         }
         inner = rest.trim();
@@ -371,15 +400,21 @@ fn set_error_chain(f: &mut Facts, text: &str) {
     }
 }
 
+/// Whether a `Failed to <step>` layer names the object it failed on (a veth, an endpoint id, an
+/// address): a word with a digit, where the generic wrappers (`Failed to delegate`,
+/// `Failed to allocate pool`, `... for IPv6`) have none.
+fn names_object(head: &str) -> bool {
+    head.split(' ').skip(2).any(|w| {
+        let family = ["IPv4", "IPv6", "v4", "v6"]
+            .iter()
+            .any(|f| w.eq_ignore_ascii_case(f));
+        !family && w.bytes().any(|c| c.is_ascii_digit())
+    })
+}
+
 /// Azure's host-side veth names: `azv<hash>` (older `azveth<hash>`).
 fn is_host_veth(name: &str) -> bool {
     name.starts_with("azv") && name.len() > 3 && name.bytes().all(|c| c.is_ascii_alphanumeric())
-}
-
-fn read_first_word(slot: &mut Option<String>, s: &str) {
-    if let Some(w) = s.split_whitespace().next() {
-        Facts::set(slot, w.trim_end_matches('.'));
-    }
 }
 
 fn add_address(f: &mut Facts, s: &str) {
@@ -406,6 +441,10 @@ fn read_completion(f: &mut Facts, rest: &str) {
     if let Some(gw) = go_value(result, "Gateway").filter(|g| is_gateway(g)) {
         Facts::set(&mut f.gateway, gw);
     }
+    if let Some(v) = go_value(result, "CNIVersion") {
+        Facts::set(&mut f.cni_version, v);
+    }
+    read_dns(f, result);
     let Some(err) = err else {
         return;
     };
@@ -518,11 +557,16 @@ fn read_net_conf(f: &mut Facts, json: &str) {
 /// An endpoint: the `%+v` of `network.endpoint` after `Created endpoint &`, or the field list
 /// after `Creating endpoint` (where `IfName` is the CNI interface and `IPAddrs:[{ip mask}]`).
 fn read_endpoint(f: &mut Facts, s: &str, creating: bool) {
-    if let Some(v) = go_value(s, "Id") {
-        f.attr("endpoint_id", v);
-    }
     if let Some(v) = go_value(s, "ContainerID") {
         Facts::set(&mut f.container_id, v);
+    }
+    if let Some(v) = go_value(s, "Id") {
+        f.attr("endpoint_id", v);
+        // Azure names a Linux endpoint `<containerID[:8]>-<ifName>`.
+        if let Some((prefix, ifname)) = endpoint_id_parts(v) {
+            Facts::set(&mut f.container_id, prefix);
+            Facts::set(&mut f.if_name, ifname);
+        }
     }
     if let Some(v) = go_value(s, "NetworkNameSpace").or_else(|| go_value(s, "NetNsPath")) {
         Facts::set(&mut f.netns, v);
@@ -548,6 +592,7 @@ fn read_endpoint(f: &mut Facts, s: &str, creating: bool) {
         }
     }
     read_masked_ips(f, s);
+    read_dns(f, s);
     if let Some(list) = s.find("IPAddrs:[").and_then(|at| s.get(at + 9..)) {
         let list = list.split(']').next().unwrap_or(list);
         for item in list.split('{').skip(1) {
@@ -555,6 +600,68 @@ fn read_endpoint(f: &mut Facts, s: &str, creating: bool) {
             let (ip, mask) = item.split_once(' ').unwrap_or((item, ""));
             add_masked(f, ip, mask);
         }
+    }
+}
+
+/// `9ac1b7e2-eth0` → (`9ac1b7e2`, `eth0`): the container id prefix and the interface of an
+/// endpoint id; a GUID (Windows HNS) or any other shape says neither.
+fn endpoint_id_parts(id: &str) -> Option<(&str, &str)> {
+    if is_uuid(id) {
+        return None;
+    }
+    let (prefix, ifname) = id.split_once('-')?;
+    let ok = prefix.len() == 8
+        && prefix.bytes().all(|c| c.is_ascii_alphanumeric())
+        && !ifname.is_empty()
+        && ifname.len() <= 15
+        && ifname
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+    ok.then_some((prefix, ifname))
+}
+
+/// The DNS settings of a result (`DNS:{Nameservers:[..] Domain: Search:[] Options:[]}`) or an
+/// endpoint (`DNS:{Suffix: Servers:[..] Options:[]}`), as the CNI result's `dns` object; empty
+/// settings state nothing.
+fn read_dns(f: &mut Facts, s: &str) {
+    let Some(body) = s
+        .find("DNS:{")
+        .and_then(|at| s.get(at + 5..))
+        .map(|r| r.split('}').next().unwrap_or(r))
+    else {
+        return;
+    };
+    let list = |key: &str| -> Vec<serde_json::Value> {
+        let Some(at) = key_at(body, key) else {
+            return Vec::new();
+        };
+        let rest = body.get(at + key.len()..).unwrap_or_default();
+        let Some(items) = rest.strip_prefix('[') else {
+            return Vec::new();
+        };
+        let items = items.split(']').next().unwrap_or(items);
+        items
+            .split_whitespace()
+            .take(MAX_ROUTES)
+            .map(|v| serde_json::Value::String(v.to_owned()))
+            .collect()
+    };
+    let mut dns = serde_json::Map::new();
+    let servers = [list("Nameservers:"), list("Servers:")].concat();
+    if !servers.is_empty() {
+        dns.insert("nameservers".to_owned(), servers.into());
+    }
+    if let Some(d) = go_value(body, "Domain").or_else(|| go_value(body, "Suffix")) {
+        dns.insert("domain".to_owned(), d.into());
+    }
+    for (key, name) in [("Search:", "search"), ("Options:", "options")] {
+        let items = list(key);
+        if !items.is_empty() {
+            dns.insert(name.to_owned(), items.into());
+        }
+    }
+    if f.dns.is_none() && !dns.is_empty() {
+        f.dns = Some(serde_json::Value::Object(dns));
     }
 }
 
@@ -652,6 +759,8 @@ mod tests {
         cni_version: Option<&'static str>,
         plugin_type: Option<&'static str>,
         error: Option<&'static str>,
+        /// The `dns` object as JSON text.
+        dns: Option<&'static str>,
         attrs: &'static [(&'static str, &'static str)],
     }
 
@@ -695,6 +804,10 @@ mod tests {
             w.error,
             "error: {line}"
         );
+        let dns = w
+            .dns
+            .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap());
+        assert_eq!(f.dns, dns, "dns: {line}");
         for (k, v) in w.attrs {
             assert_eq!(
                 f.attributes.get(*k).map(String::as_str),
@@ -717,7 +830,7 @@ mod tests {
                 namespace: Some("default"),
                 if_name: Some("eth0"),
                 plugin_type: Some("azure-vnet"),
-                attrs: &[("component", "cni-net")],
+                attrs: &[("tag", "cni-net")],
                 ..Want::default()
             },
         );
@@ -748,7 +861,7 @@ mod tests {
                 network: Some("azure"),
                 cni_version: Some("0.3.0"),
                 plugin_type: Some("azure-vnet-ipam"),
-                attrs: &[("component", "cni-ipam"), ("ipam_type", "azure-vnet-ipam")],
+                attrs: &[("tag", "cni-ipam"), ("ipam_type", "azure-vnet-ipam")],
                 ..Want::default()
             },
         );
@@ -782,8 +895,9 @@ mod tests {
                 category: Some(Category::InterfaceTeardown),
                 success: Some(false),
                 host_interface: Some("azvethc62015c"),
-                error: Some("route ip+net: no such network interface"),
-                attrs: &[("component", "net")],
+                // The layer names the veth: it stays in the error.
+                error: Some("Failed to delete veth pair azvethc62015c: route ip+net: no such network interface"),
+                attrs: &[("tag", "net")],
                 ..Want::default()
             },
         );
@@ -809,7 +923,7 @@ mod tests {
             "2023/08/11 02:14:30 [299160] [net] Restored state",
             Want {
                 pid: Some(299160),
-                attrs: &[("component", "net")],
+                attrs: &[("tag", "net")],
                 ..Want::default()
             },
         );
@@ -817,7 +931,8 @@ mod tests {
             "2023/09/11 14:17:30 [9460] [Azure-Utils] echo 1 > /proc/sys/net/ipv4/conf/azv2b28bcafcfb/proxy_arp",
             Want {
                 pid: Some(9460),
-                attrs: &[("component", "Azure-Utils")],
+                host_interface: Some("azv2b28bcafcfb"),
+                attrs: &[("tag", "Azure-Utils")],
                 ..Want::default()
             },
         );
@@ -839,17 +954,20 @@ mod tests {
                 subnet: Some("10.244.0.0/16"),
                 network: Some("azure"),
                 plugin_type: Some("azure-vnet"),
-                attrs: &[("component", "cni-net")],
+                // The record's own component; the message's `[cni-net]` is its tag.
+                attrs: &[("component", "cni"), ("tag", "cni-net")],
                 ..Want::default()
             },
         );
         check(
             "2023/08/15 20:44:48 [3139991] [net] Created endpoint &{Id:9ac1b7e2-eth0 HnsId: SandboxKey: IfName:azvf1dc55168972 HostIfName:azvf1dc5516897 MacAddress:3e:1f:c8:7e:8b:14 InfraVnetIP:{IP:<nil> Mask:<nil>} LocalIP: IPAddresses:[{IP:10.244.0.84 Mask:ffff0000} {IP:fd9a:2e13:4857:dd28::18 Mask:ffffffffffffffff0000000000000000}] Gateways:[0.0.0.0] DNS:{Suffix: Servers:[] Options:[]} Routes:[{Dst:{IP:0.0.0.0 Mask:00000000} Src:<nil> Gw:169.254.1.1 Protocol:0 DevName: Scope:0 Priority:0 Table:0}] VlanID:0 EnableSnatOn",
+            // A step of the ADD, not its completion; the endpoint id is `<containerID[:8]>-<if>`.
             Want {
-                op: Some(Operation::Add),
                 category: Some(Category::InterfaceSetup),
                 success: Some(true),
                 pid: Some(3139991),
+                container: Some("9ac1b7e2"),
+                if_name: Some("eth0"),
                 host_interface: Some("azvf1dc5516897"),
                 mac: Some("3e:1f:c8:7e:8b:14"),
                 ips: &["10.244.0.84/16", "fd9a:2e13:4857:dd28::18/64"],
@@ -904,18 +1022,21 @@ mod tests {
                 ips: &["10.224.0.58/16"],
                 gateway: Some("10.224.0.1"),
                 routes: &[("0.0.0.0/0", Some("10.224.0.1"))],
+                cni_version: Some("1.0.0"),
                 plugin_type: Some("azure-vnet-ipam"),
+                dns: Some(r#"{"nameservers":["168.63.129.16"]}"#),
                 ..Want::default()
             },
         );
         check(
             lines[9],
             Want {
-                op: Some(Operation::Add),
                 category: Some(Category::InterfaceSetup),
                 success: Some(true),
                 pid: Some(4711),
                 container: Some(id),
+                if_name: Some("eth0"),
+                dns: Some(r#"{"nameservers":["168.63.129.16"]}"#),
                 pod: Some("cart-6b7f9d8c5-h2x4p"),
                 namespace: Some("shop"),
                 netns: Some(netns),
@@ -967,6 +1088,47 @@ mod tests {
             },
         );
         check(
+            lines[7],
+            Want {
+                category: Some(Category::InterfaceSetup),
+                pid: Some(4711),
+                host_interface: Some("azv3f1c2b7d9e0"),
+                attrs: &[("container_veth", "azv3f1c2b7d9e02"), ("tag", "net")],
+                ..Want::default()
+            },
+        );
+        check(
+            lines[8],
+            Want {
+                pid: Some(4711),
+                host_interface: Some("azv3f1c2b7d9e0"),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[10],
+            Want {
+                op: Some(Operation::Add),
+                success: Some(true),
+                pid: Some(4711),
+                pod: Some("cart-6b7f9d8c5-h2x4p"),
+                ips: &["10.224.0.58/16"],
+                gateway: Some("10.224.0.1"),
+                plugin_type: Some("azure-vnet"),
+                ..Want::default()
+            },
+        );
+        check(
+            lines[12],
+            Want {
+                category: Some(Category::InterfaceTeardown),
+                pid: Some(5120),
+                if_name: Some("eth0"),
+                host_interface: Some("azv3f1c2b7d9e0"),
+                ..Want::default()
+            },
+        );
+        check(
             lines[16],
             Want {
                 category: Some(Category::IpAllocation),
@@ -985,9 +1147,53 @@ mod tests {
                 pid: Some(2231),
                 host_interface: Some("azv7a8b9c0d1e2"),
                 plugin_type: Some("azure-vnet"),
-                error: Some("file exists"),
+                // `Failed to create endpoint` is a generic wrapper; the veth layer names its object.
+                error: Some("Failed to create veth pair azv7a8b9c0d1e2: file exists"),
                 ..Want::default()
             },
+        );
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            endpoint_id_parts("9ac1b7e2-eth0"),
+            Some(("9ac1b7e2", "eth0"))
+        );
+        assert_eq!(
+            endpoint_id_parts("6f2b0c2a-1d3f-4b5a-9c7e-2f4a6c8e0b1d"),
+            None
+        );
+        assert_eq!(endpoint_id_parts("short-eth0"), None);
+        assert_eq!(endpoint_id_parts("9ac1b7e2-"), None);
+        assert_eq!(
+            sysctl_interface("echo 1 > /proc/sys/net/ipv4/conf/azv2b28bcafcfb/proxy_arp"),
+            Some("azv2b28bcafcfb")
+        );
+        assert_eq!(
+            sysctl_interface("sysctl -w net.ipv6.conf.azv3f1c2b7d9e0.accept_ra=0"),
+            Some("azv3f1c2b7d9e0")
+        );
+        assert_eq!(
+            sysctl_interface("sysctl -w net.ipv4.conf.all.rp_filter=1"),
+            None
+        );
+        assert_eq!(
+            sysctl_interface("echo 1 > /proc/sys/net/ipv4/conf/eth0/proxy_arp"),
+            None
+        );
+        assert!(names_object("Failed to create veth pair azv7a8b9c0d1e2"));
+        assert!(!names_object("Failed to delegate"));
+        assert!(!names_object("Failed to allocate pool"));
+        assert!(!names_object("Failed to allocate address for IPv6"));
+        let mut f = Facts::new(Format::AzureCni);
+        set_error_chain(
+            &mut f,
+            "Failed to create endpoint: Failed to create veth pair azv7a: Failed to delegate: x.",
+        );
+        assert_eq!(
+            f.error.map(|e| e.msg).as_deref(),
+            Some("Failed to create veth pair azv7a: Failed to delegate: x")
         );
     }
 
