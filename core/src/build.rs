@@ -326,6 +326,8 @@ fn gist(msg: &str) -> &str {
         .skip_while(|&(i, _)| i < MIN)
         .find(|&(i, c)| match c {
             '{' | '[' | '=' => true,
+            // protobuf text (`K8S_POD_NAME:"x"`) is a dump too.
+            '"' => msg[..i].ends_with(':'),
             // A parenthesis after a space opens an aside ("labels (blocking)"), not a dump.
             '(' => !msg[..i].ends_with(' '),
             _ => false,
@@ -375,6 +377,10 @@ mod tests {
                 "Subnet removed: 10.1.88.0/24",
             ),
             ("a=b", "a=b"),
+            (
+                "DelNetworkRequest: ClientVersion:\"v1.18.1\" K8S_POD_NAME:\"x\"",
+                "DelNetworkRequest",
+            ),
             (
                 "Resolving identity labels (blocking)",
                 "Resolving identity labels (blocking)",
