@@ -15,7 +15,8 @@ use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member, Logfmt,
+    calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member,
+    quoted_after, Logfmt,
 };
 use crate::time::parse_iso;
 
@@ -107,9 +108,9 @@ fn text_record(body: &str) -> Option<Facts> {
     // The plugin's own pid: the envelope's pid is the runtime that relayed its stderr.
     f.pid = h.pid;
     f.attr("caller", &format!("{}:{}", h.file, h.line));
-    f.plugin_type = plugin_type_of(h.file).map(str::to_owned);
     let (msg, tail) = split_tail(h.rest);
     let msg = msg.trim();
+    f.plugin_type = plugin_type_of(h.file, msg).map(str::to_owned);
     if !msg.is_empty() {
         f.message = Some(msg.to_owned());
     }
@@ -120,22 +121,35 @@ fn text_record(body: &str) -> Option<Facts> {
     if tail.contains("WEPIdentifiers{") {
         read_identifiers_dump(tail, &mut f);
     }
+    if let Some(args) = tail.split_once("assignArgs=").map(|(_, a)| a) {
+        read_assign_args(args, &mut f);
+    }
     read_message(msg, &mut f);
+    calico_namespace(&mut f);
     Some(f)
 }
 
 /// The exact plugin binary a source file belongs to, where only one binary has that file.
-fn plugin_type_of(file: &str) -> Option<&'static str> {
+/// `utils.go` is shared: calico-ipam resolves pools there, the calico plugin releases its
+/// addresses and rewrites host-local's pod CIDR there, in lines of its own (`Calico CNI ...`).
+/// Other directories (`ipam/ipam.go`, `k8s/k8s.go` of libcalico-go) run in either binary and in
+/// calico-node too.
+fn plugin_type_of(file: &str, msg: &str) -> Option<&'static str> {
     let (dir, base) = match file.rsplit_once('/') {
         Some((dir, base)) => (Some(dir), base),
         None => (None, file),
     };
-    if dir.is_some_and(|d| d != "cni-plugin") {
-        return None;
-    }
     match base {
         "ipam_plugin.go" | "calico-ipam.go" => Some("calico-ipam"),
-        "k8s.go" | "plugin.go" | "calico.go" => Some("calico"),
+        // The calico plugin's DeleteIPAM and host-local pod-CIDR lines.
+        "utils.go" if msg.starts_with("Calico CNI ") => Some("calico"),
+        "utils.go" => None,
+        _ if dir.is_some_and(|d| d != "cni-plugin") => None,
+        "k8s.go" | "plugin.go" | "calico.go" | "dataplane_linux.go" | "network_linux.go" => {
+            Some("calico")
+        }
+        // Any other file of the calico plugin's own package directory.
+        _ if dir.is_some() => Some("calico"),
         _ => None,
     }
 }
@@ -257,6 +271,8 @@ fn read_wep(wep: &str, f: &mut Facts) -> bool {
     f.attr("workload_endpoint", wep);
     if orchestrator == "k8s" {
         Facts::set(&mut f.pod_name, &pod);
+    } else {
+        f.attr("orchestrator", &orchestrator);
     }
     Facts::set(&mut f.if_name, &iface);
     Facts::set(&mut f.node_name, &node);
@@ -309,30 +325,51 @@ fn read_message(msg: &str, f: &mut Facts) {
         read_endpoint_dump(dump, f);
     }
 
-    let (op, category, success) = if starts("Calico CNI using IPs")
-        || starts("Successfully claimed IPs")
+    let (op, category, success) = if starts("Successfully claimed IPs")
         || starts("Calico CNI IPAM assigned addresses")
-        || starts("Auto-assign")
-        || starts("Auto assigning IP")
-        || starts("Calico CNI IPAM request count")
         || starts("IPAM plugin assigned IPv")
-        || starts("Created Calico endpoint with IP address")
     {
         for ip in ips_in(m) {
             f.add_ip(ip);
         }
+        (Some(Add), Some(IpAllocation), Some(true))
+    } else if starts("Calico CNI using IPs") || starts("Created Calico endpoint with IP address") {
+        // The plugin applying the addresses its IPAM claimed, not a second allocation.
+        for ip in ips_in(m) {
+            f.add_ip(ip);
+        }
+        (Some(Add), None, None)
+    } else if let Some(rest) = m.strip_prefix("Auto-assigned ") {
+        // `Auto-assigned 1 out of 1 IPv4s: [...]`: fewer than asked fails the ADD.
+        for ip in ips_in(m) {
+            f.add_ip(ip);
+        }
+        let mut words = rest.split_whitespace();
+        let got = words.next().and_then(|n| n.parse::<u32>().ok());
+        let wanted = words.nth(2).and_then(|n| n.parse::<u32>().ok());
+        let success = match (got, wanted) {
+            (Some(got), Some(wanted)) => Some(got > 0 && got >= wanted),
+            _ => None,
+        };
+        (Some(Add), Some(IpAllocation), success)
+    } else if starts("Auto-assign ")
+        || starts("Auto assigning IP")
+        || starts("Calico CNI IPAM request count")
+    {
         (Some(Add), Some(IpAllocation), None)
     } else if starts("Releasing IPAM allocation(s) after failure") {
         (Some(Add), Some(IpDeallocation), None)
     } else if starts("Failed to release address") || starts("IPAM plugin failed to release") {
         (Some(Del), Some(IpDeallocation), Some(false))
+    } else if starts("Released address using") {
+        (Some(Del), Some(IpDeallocation), Some(true))
     } else if starts("Releasing address using")
-        || starts("Released address using")
         || starts("Calico CNI releasing IP address")
         || starts("Releasing IP address")
         || starts("Releasing all IPs with handle")
         || starts("Asked to release address but it doesn't exist")
     {
+        // Under way, or (nothing held under the handle) nothing to release.
         (Some(Del), Some(IpDeallocation), None)
     } else if starts("Teardown processing complete") || starts("Finished removing container") {
         (Some(Del), None, Some(true))
@@ -383,7 +420,8 @@ fn read_message(msg: &str, f: &mut Facts) {
         f.set_error(m);
         (None, None, Some(false))
     } else if let Some(rc) = m.strip_prefix("Calico CNI execution complete, rc=") {
-        (None, None, rc.trim().parse::<i64>().ok().map(|rc| rc == 0))
+        f.exit_code = rc.trim().parse::<i32>().ok();
+        (None, None, f.exit_code.map(|rc| rc == 0))
     } else {
         if let Some(rest) = m.strip_prefix("Resolved pool name ") {
             if let Some((pool, cidr)) = rest.split_once(" to cidr ") {
@@ -449,6 +487,9 @@ fn read_endpoint_dump(dump: &str, f: &mut Facts) {
 /// Workload:"", Pod:"", ContainerID:"cni"}}`.
 fn read_identifiers_dump(text: &str, f: &mut Facts) {
     let field = |k: &str| go_string_field(text, k).filter(|v| !v.is_empty());
+    if let Some(o) = field("Orchestrator") {
+        f.attr("orchestrator", o);
+    }
     if let Some(id) = field("ContainerID") {
         Facts::set(&mut f.container_id, id);
     }
@@ -467,8 +508,38 @@ fn read_identifiers_dump(text: &str, f: &mut Facts) {
     if let Some(iface) = field("Endpoint") {
         Facts::set(&mut f.if_name, iface);
     }
-    if let Some(o) = field("Orchestrator") {
-        f.attr("orchestrator", o);
+}
+
+/// A workload of another orchestrator than Kubernetes (`cni` for a cnitool run, `libnetwork`,
+/// ...) lives in a Calico namespace, `default` unless the caller chose one: not a Kubernetes
+/// namespace.
+fn calico_namespace(f: &mut Facts) {
+    let other = f.attributes.get("orchestrator").is_some_and(|o| o != "k8s");
+    if other {
+        if let Some(ns) = f.namespace.take() {
+            f.attr("calico_namespace", &ns);
+        }
+    }
+}
+
+/// `ipam.AutoAssignArgs{..., Attrs:map[string]string{"namespace":"shop", "node":"node-1",
+/// "pod":"web-..."}, Hostname:"node-1", ...}`: the pod the addresses are claimed for.
+fn read_assign_args(args: &str, f: &mut Facts) {
+    if let Some(attrs) = args.split_once("Attrs:map[string]string{").map(|(_, a)| a) {
+        let attrs = attrs.split('}').next().unwrap_or(attrs);
+        let attr = |k: &str| quoted_after(attrs, &format!("\"{k}\":")).filter(|v| !v.is_empty());
+        if let Some(ns) = attr("namespace") {
+            Facts::set(&mut f.namespace, ns);
+        }
+        if let Some(pod) = attr("pod") {
+            Facts::set(&mut f.pod_name, pod);
+        }
+        if let Some(node) = attr("node") {
+            Facts::set(&mut f.node_name, node);
+        }
+    }
+    if let Some(host) = go_string_field(args, "Hostname") {
+        Facts::set(&mut f.node_name, host);
     }
 }
 
@@ -566,6 +637,11 @@ fn caller_error(body: &str) -> Option<Facts> {
     f.network_name = Some(network.to_owned());
     f.success = Some(false);
     f.set_error(error);
+    let lower = error.to_ascii_lowercase();
+    if lower.contains("addresses available") || lower.contains("ips available") {
+        // The pool is exhausted: the ADD failed allocating an address.
+        f.category = Some(Category::IpAllocation);
+    }
     // The family is read from the network's name.
     f.confidence = Some(0.7);
     Some(f)
@@ -611,12 +687,15 @@ fn logrus_record(body: &str) -> Option<Facts> {
     if let Some(src) = source {
         f.attr("caller", src);
     }
-    f.plugin_type = file.and_then(plugin_type_of).map(str::to_owned);
+    f.plugin_type = file
+        .and_then(|file| plugin_type_of(file, msg))
+        .map(str::to_owned);
     if !msg.is_empty() {
         f.message = Some(msg.to_owned());
     }
     read_pairs(&p, &mut f);
     read_message(msg, &mut f);
+    calico_namespace(&mut f);
     Some(f)
 }
 
@@ -728,6 +807,7 @@ mod tests {
         );
         assert_eq!(f.category, Some(Category::IpAllocation));
         assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.success, Some(true));
         assert_eq!(f.ips, vec!["10.1.105.205/26"]);
         assert_eq!(f.subnet, s("10.1.105.192/26"));
         assert_eq!(f.attributes["ipam_block"], "10.1.105.192/26");
@@ -750,8 +830,10 @@ mod tests {
         let f = parsed(
             r#"2021-10-27 12:32:05.123 [INFO][2659767] k8s.go 373: Calico CNI using IPs: [172.29.168.137/32] ContainerID="1022b90629c7c0d92f57bd3d8f6c696c9799611bd6293aeac9199f6c4a2f1002" Namespace="userz" Pod="zyk-3-redis-master-0" WorkloadEndpoint="dce--10--23--20--156-k8s-zyk--3--redis--master--0-eth0""#,
         );
-        assert_eq!(f.category, Some(Category::IpAllocation));
+        // The plugin applying what calico-ipam claimed: a step of the ADD, not an allocation.
+        assert_eq!(f.category, None);
         assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.success, None);
         assert_eq!(f.ips, vec!["172.29.168.137/32"]);
         assert_eq!(f.pid, Some(2659767));
         assert_eq!(f.namespace, s("userz"));
@@ -771,7 +853,9 @@ mod tests {
         );
         assert_eq!(f.message, s("Extracted identifiers"));
         assert_eq!(f.container_id, s("cni"));
-        assert_eq!(f.namespace, s("default"));
+        // A cnitool run: `default` is Calico's namespace for non-Kubernetes workloads.
+        assert_eq!(f.namespace, None);
+        assert_eq!(f.attributes["calico_namespace"], "default");
         assert_eq!(f.pod_name, None);
         assert_eq!(f.node_name, s("calico-01"));
         assert_eq!(f.if_name, s("eth0"));
@@ -844,6 +928,7 @@ mod tests {
         );
         assert_eq!(f.operation, Some(Operation::Del));
         assert_eq!(f.category, Some(Category::IpDeallocation));
+        assert_eq!(f.success, Some(true));
         assert_eq!(f.plugin_type, s("calico-ipam"));
         assert_eq!(f.network_name, s("calico-k8s-network"));
         assert_eq!(f.pod_name, s("my-cron-1544757600-zcpgm"));
@@ -885,12 +970,105 @@ mod tests {
             parsed("calico-k8s-network : error executing ADD: No IPv4 addresses available in pool");
         assert_eq!(f.network_name, s("calico-k8s-network"));
         assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.category, Some(Category::IpAllocation));
         assert_eq!(f.success, Some(false));
         assert_eq!(
             f.error.as_ref().unwrap().msg,
             "No IPv4 addresses available in pool"
         );
         assert_eq!(f.confidence, Some(0.7));
+    }
+
+    #[test]
+    fn extra_lines_stage_of_ip_operations() {
+        let fixture = include_str!("../../../fixtures/logs/extra/calico.log");
+        let line = |n: usize| parsed(fixture.lines().nth(n - 1).unwrap());
+        let stage = |f: &Facts| (f.operation, f.category, f.success);
+        let alloc = Some(Category::IpAllocation);
+        let release = Some(Category::IpDeallocation);
+        let add = Some(Operation::Add);
+        let del = Some(Operation::Del);
+
+        // Requested and under way.
+        for n in [2, 3, 5] {
+            assert_eq!(stage(&line(n)), (add, alloc, None), "line {n}");
+        }
+        // Done: claimed, auto-assigned, returned by calico-ipam, legacy IPAM output.
+        for n in [6, 7, 8, 20] {
+            let f = line(n);
+            assert_eq!(stage(&f), (add, alloc, Some(true)), "line {n}");
+            assert!(!f.ips.is_empty(), "line {n}");
+        }
+        // Release under way; a handle holding nothing releases nothing.
+        for n in [14, 15, 16] {
+            let f = line(n);
+            assert_eq!(stage(&f), (del, release, None), "line {n}");
+            assert!(f.ips.is_empty(), "line {n}");
+        }
+        // The plugin applying its claimed address.
+        let f = line(17);
+        assert_eq!(stage(&f), (add, None, None));
+        assert_eq!(f.ips, vec!["192.168.104.9/32"]);
+
+        let f = line(3);
+        assert_eq!(f.namespace, s("shop"));
+        assert_eq!(f.pod_name, s("web-6d4cf56db6-abcde"));
+        assert_eq!(f.node_name, s("node-1"));
+
+        for n in [9, 13, 15] {
+            assert_eq!(line(n).plugin_type, s("calico"), "line {n}");
+        }
+
+        let f = line(24);
+        assert_eq!(f.exit_code, Some(100));
+        assert_eq!(f.success, Some(false));
+    }
+
+    #[test]
+    fn plugin_type_by_source_file() {
+        for (file, msg, want) in [
+            ("ipam_plugin.go", "", Some("calico-ipam")),
+            ("ipam/ipam_plugin.go", "", Some("calico-ipam")),
+            ("calico-ipam.go", "", Some("calico-ipam")),
+            ("cni-plugin/k8s.go", "", Some("calico")),
+            ("cni-plugin/dataplane_linux.go", "", Some("calico")),
+            ("k8s.go", "", Some("calico")),
+            ("dataplane_linux.go", "", Some("calico")),
+            ("network_linux.go", "", Some("calico")),
+            (
+                "utils.go",
+                "Calico CNI releasing IP address",
+                Some("calico"),
+            ),
+            // Shared by both binaries (calico-ipam resolves pools here).
+            ("utils.go", "Resolved pool name a to cidr 10.0.0.0/16", None),
+            // libcalico-go: either binary, or calico-node.
+            ("ipam/ipam.go", "", None),
+            ("ipam.go", "", None),
+            ("k8s/k8s.go", "", None),
+        ] {
+            assert_eq!(plugin_type_of(file, msg), want, "{file}");
+        }
+    }
+
+    #[test]
+    fn non_k8s_workload_endpoint_namespace_is_calicos() {
+        let f = parsed(
+            r#"2018-10-16 12:19:31.600 [INFO][4117] calico.go 200: Populated endpoint ContainerID="cni" Namespace="default" WorkloadEndpoint="calico--01-cni-cni-eth0""#,
+        );
+        assert_eq!(f.namespace, None);
+        assert_eq!(f.attributes["calico_namespace"], "default");
+        assert_eq!(f.attributes["orchestrator"], "cni");
+        assert_eq!(f.pod_name, None);
+    }
+
+    #[test]
+    fn partial_auto_assign_fails() {
+        let f = parsed(
+            r#"2023-06-01 08:12:44.170 [INFO][31807] ipam/ipam.go 1222: Auto-assigned 0 out of 1 IPv4s: [] handle="k8s-pod-network.c21724a5ce2c" host="node-1""#,
+        );
+        assert_eq!(f.category, Some(Category::IpAllocation));
+        assert_eq!(f.success, Some(false));
     }
 
     #[test]

@@ -96,9 +96,14 @@ impl<'a> Fields<'a> {
     }
 
     fn get_nonempty(&self, key: &str) -> Option<&str> {
+        self.all(key).find(|v| !v.trim().is_empty())
+    }
+
+    /// Every value of `key`, in order: a corrupt line may state a key twice.
+    fn all<'s, 'k>(&'s self, key: &'k str) -> impl Iterator<Item = &'s str> + use<'s, 'k, 'a> {
         self.pairs
             .iter()
-            .find(|(k, v)| k == key && !v.trim().is_empty())
+            .filter(move |(k, _)| k == key)
             .map(|(_, v)| v.as_ref())
     }
 }
@@ -146,7 +151,16 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     }
     for key in ["error", "err"] {
         // `WithError(nil)` writes `error="<nil>"` on success paths.
-        if let Some(e) = fields.get_nonempty(key).filter(|e| e.trim() != "<nil>") {
+        let stated = || {
+            fields
+                .all(key)
+                .map(str::trim)
+                .filter(|e| !e.is_empty() && *e != "<nil>")
+        };
+        // Two records spliced into one line leave a value with the other's tail in it; a clean
+        // statement of the same key wins.
+        let clean = stated().find(|e| without_debris(e) == *e);
+        if let Some(e) = clean.or_else(|| stated().next().map(without_debris)) {
             f.set_error(e);
         }
     }
@@ -164,6 +178,12 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
         for ip in ips_in(addressing) {
             f.add_ip(ip);
         }
+        if let Some(pool) = address_pair_pool(addressing) {
+            f.attr("ipam_pool", pool);
+        }
+    }
+    if let Some(pool) = fields.get_nonempty("pool") {
+        f.attr("ipam_pool", pool);
     }
 
     // The agent writes `k8sPodName=ns/pod` (old: `ns:pod`; `/` or `:` alone when unknown); the
@@ -211,6 +231,13 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
 
     if let Some(labels) = fields.get_nonempty("identityLabels") {
         f.attr("identity_labels", labels);
+        // The pod's namespace is one of its identity's labels.
+        if let Some(ns) = labels
+            .split(',')
+            .find_map(|l| l.trim().strip_prefix("k8s:io.kubernetes.pod.namespace="))
+        {
+            Facts::set(&mut f.namespace, ns);
+        }
     }
     if let Some(name) = fields.get_nonempty("ciliumEndpointName") {
         if pod_slash(name).is_some() {
@@ -254,11 +281,21 @@ fn read_message(msg: &str, f: &mut Facts) {
         if let Some(ns) = quoted_after(m, "namespace ") {
             Facts::set(&mut f.netns, ns);
         }
+        if let Some((if_name, _)) = m
+            .strip_prefix("Unable to delete interface ")
+            .and_then(|r| r.split_once(" in namespace "))
+        {
+            Facts::set(&mut f.if_name, if_name);
+        }
     } else if starts("Create endpoint request") {
+        // The plugin's PUT /endpoint reaching the agent: the addresses were allocated before
+        // (and reported by IPAM), so this is a step of the ADD, not an allocation.
         f.operation = Some(Operation::Add);
-        f.category = Some(endpoint_setup(f));
     } else if starts("New endpoint") {
-        f.category = Some(endpoint_setup(f));
+        // The agent created the endpoint object for the pod's interface.
+        f.category = Some(Category::InterfaceSetup);
+    } else if let Some(plugin) = m.strip_prefix("Using chained plugin ") {
+        f.attr("chained_plugin", plugin);
     } else if starts("Removed endpoint") {
         f.category = Some(if f.ips.is_empty() {
             Category::InterfaceTeardown
@@ -266,19 +303,19 @@ fn read_message(msg: &str, f: &mut Facts) {
             Category::IpDeallocation
         });
     } else if starts("Creation of endpoint failed") {
-        // The agent refused the plugin's PUT /endpoint: the ADD fails. The address it refused
-        // may be stated only inside the error (`IP ipv4:10.17.239.232 is already in use`).
+        // The agent refused the plugin's PUT /endpoint: the ADD fails. An address named only
+        // inside the error (`IP ipv4:10.17.239.232 is already in use`) is the one the request
+        // asked for and another endpoint holds, not the pod's.
         f.operation = Some(Operation::Add);
         f.success = Some(false);
-        let from_error: Vec<String> = f
+        let requested = f
             .error
             .as_ref()
-            .map(|e| ips_in(&e.msg).map(str::to_owned).collect())
-            .unwrap_or_default();
-        for ip in &from_error {
-            f.add_ip(ip);
-        }
-        if !f.ips.is_empty() {
+            .and_then(|e| ips_in(&e.msg).next().map(str::to_owned));
+        if let Some(ip) = requested {
+            f.attr("requested_ip", &ip);
+            f.category = Some(Category::IpAllocation);
+        } else if !f.ips.is_empty() {
             f.category = Some(Category::IpAllocation);
         }
     } else if starts("Unable to release IP") {
@@ -294,12 +331,33 @@ fn read_message(msg: &str, f: &mut Facts) {
     }
 }
 
-fn endpoint_setup(f: &Facts) -> Category {
-    if f.ips.is_empty() {
-        Category::InterfaceSetup
-    } else {
-        Category::IpAllocation
+/// A trailing `"xxxx` fragment (an unbalanced quote and one word) cut off from `v`: what a
+/// line spliced from two records leaves inside a value
+/// (`getEndpointIdNotFound "521d` → `getEndpointIdNotFound`).
+fn without_debris(v: &str) -> &str {
+    let unbalanced = v.matches('"').count() % 2 == 1;
+    match v.rsplit_once('"') {
+        Some((head, tail))
+            if unbalanced && head.ends_with(' ') && !tail.contains(char::is_whitespace) =>
+        {
+            head.trim_end()
+        }
+        _ => v,
     }
+}
+
+/// The IPAM pool named in a Go `%v` of `AddressPair` with pool names (Cilium ≥ 1.14:
+/// `&{IPV4 IPV4ExpirationUUID IPV4PoolName IPV6 IPV6ExpirationUUID IPV6PoolName}`, empty
+/// fields leaving double spaces). The older four-field form names no pool.
+fn address_pair_pool(addressing: &str) -> Option<&str> {
+    let inner = addressing.trim().strip_prefix("&{")?.strip_suffix('}')?;
+    let fields: Vec<&str> = inner.split(' ').collect();
+    let [_, _, pool4, _, _, pool6] = fields[..] else {
+        return None;
+    };
+    [pool4, pool6]
+        .into_iter()
+        .find(|p| !p.is_empty() && !looks_like_ip(p))
 }
 
 /// `types.ArgsSpec{CommonArgs:..., K8S_POD_NAME:"coredns-...", K8S_POD_NAMESPACE:"kube-system",
@@ -446,12 +504,11 @@ mod tests {
         );
         assert_eq!(f.operation, Some(Operation::Del));
         assert_eq!(f.success, None);
-        assert!(f
-            .error
-            .as_ref()
-            .unwrap()
-            .msg
-            .starts_with("[GET /endpoint/{id}][404] getEndpointIdNotFound"));
+        // The first `error=` carries `"521d`, debris of the spliced record; the second is clean.
+        assert_eq!(
+            f.error.as_ref().unwrap().msg,
+            "[GET /endpoint/{id}][404] getEndpointIdNotFound"
+        );
         assert_eq!(f.plugin_type, None);
     }
 
@@ -496,11 +553,15 @@ mod tests {
         assert_eq!(f.if_name, None);
         assert_eq!(f.namespace, s("default"));
         assert_eq!(f.pod_name, s("app1-68cb4f68c5-5fjhg"));
+        // A step of the ADD, not a second allocation of the addresses.
         assert_eq!(f.operation, Some(Operation::Add));
-        assert_eq!(f.category, Some(Category::IpAllocation));
+        assert_eq!(f.category, None);
+        assert_eq!(f.success, None);
         assert_eq!(f.plugin_type, None);
         assert_eq!(f.plugin, Some("cilium"));
         assert_eq!(f.attributes["subsys"], "daemon");
+        // The four-field AddressPair of Cilium < 1.14 names no pool.
+        assert!(!f.attributes.contains_key("ipam_pool"));
         assert!(f.time.is_some());
     }
 
@@ -513,8 +574,9 @@ mod tests {
         assert_eq!(f.attributes["endpoint_id"], "1192");
         assert_eq!(f.ips, vec!["10.10.0.241", "f00d::a0a:0:0:7aa5"]);
         assert_eq!(f.pod_name, s("app1-68cb4f68c5-5fjhg"));
-        assert_eq!(f.category, Some(Category::IpAllocation));
+        assert_eq!(f.category, Some(Category::InterfaceSetup));
         assert_eq!(f.operation, None);
+        assert_eq!(f.success, None);
     }
 
     #[test]
@@ -528,7 +590,9 @@ mod tests {
         assert_eq!(f.if_name, None);
         assert!(!f.attributes.contains_key("endpoint_id"));
         assert!(!f.attributes.contains_key("cilium_endpoint_name"));
-        assert_eq!(f.ips, vec!["10.17.239.232"]);
+        // The address in use by another endpoint is not the pod's.
+        assert!(f.ips.is_empty());
+        assert_eq!(f.attributes["requested_ip"], "10.17.239.232");
         assert_eq!(f.operation, Some(Operation::Add));
         assert_eq!(f.success, Some(false));
         assert_eq!(f.category, Some(Category::IpAllocation));
@@ -548,6 +612,8 @@ mod tests {
         assert_eq!(f.operation, None);
         assert_eq!(f.container_id, None);
         assert!(f.ips.is_empty());
+        assert_eq!(f.namespace, s("cilium-test"));
+        assert_eq!(f.pod_name, None);
         assert_eq!(f.attributes["endpoint_id"], "1128");
         assert!(f.attributes["identity_labels"].ends_with("k8s:name=pod-to-external-1111"));
         assert_eq!(f.attributes["subsys"], "endpoint");
@@ -606,6 +672,63 @@ mod tests {
         );
         assert_eq!(f.operation, Some(Operation::Del));
         assert_eq!(f.netns, s("/var/run/netns/cni-1"));
+        assert_eq!(f.if_name, s("eth0"));
+    }
+
+    #[test]
+    fn extra_lines_chaining_pool_and_endpoint_lifecycle() {
+        let fixture = include_str!("../../../fixtures/logs/extra/cilium.log");
+        let line = |n: usize| parsed(fixture.lines().nth(n - 1).unwrap());
+
+        let f = line(3);
+        assert_eq!(f.attributes["chained_plugin"], "aws-cni");
+        assert_eq!(f.category, None);
+        assert_eq!(f.operation, None);
+
+        let f = line(7);
+        assert_eq!(f.category, Some(Category::IpDeallocation));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(f.ips, vec!["10.0.1.23"]);
+        assert_eq!(f.attributes["ipam_pool"], "default");
+
+        let f = line(9);
+        assert_eq!(f.if_name, s("eth0"));
+        assert_eq!(
+            f.netns,
+            s("/var/run/netns/cni-3d5f7a9c-1b2d-4e6f-8a0c-2e4f6a8c0e1a")
+        );
+
+        let f = line(12);
+        assert_eq!(f.operation, Some(Operation::Add));
+        assert_eq!(f.category, None);
+        assert_eq!(f.ips, vec!["10.0.1.57"]);
+        assert_eq!(f.attributes["ipam_pool"], "default");
+        assert_eq!(f.host_interface, s("lxc8a1b2c3d4e5f"));
+
+        let f = line(13);
+        assert_eq!(f.category, Some(Category::InterfaceSetup));
+        assert_eq!(f.success, None);
+        assert_eq!(f.ips, vec!["10.0.1.57"]);
+        assert_eq!(f.if_name, s("eth0"));
+    }
+
+    #[test]
+    fn debris_is_cut_only_as_an_unbalanced_trailing_word() {
+        assert_eq!(
+            without_debris(r#"getEndpointIdNotFound "521d"#),
+            "getEndpointIdNotFound"
+        );
+        assert_eq!(
+            without_debris(r#"failed to Statfs "": no such file"#),
+            r#"failed to Statfs "": no such file"#
+        );
+        assert_eq!(without_debris(r#"open "/x y"#), r#"open "/x y"#);
+        assert_eq!(
+            address_pair_pool("&{10.0.1.57 5c0e4a62-7d1b-4c8e-9f3a-2b6d8e0f1a3c default   }"),
+            Some("default")
+        );
+        assert_eq!(address_pair_pool("&{   f00d::1 u pool-6}"), Some("pool-6"));
+        assert_eq!(address_pair_pool("&{10.10.0.241 u f00d::1 u}"), None);
     }
 
     #[test]
