@@ -253,8 +253,13 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
         | Category::InterfaceTeardown => {
             let what = match (category, f.operation) {
                 (_, Some(op)) => format!("CNI {op}"),
-                (Category::IpAllocation, None) => "IP allocation".to_owned(),
-                (Category::IpDeallocation, None) => "IP release".to_owned(),
+                (Category::IpAllocation, None) => ip.map_or_else(
+                    || "IP allocation".to_owned(),
+                    |ip| format!("IP {ip} allocation"),
+                ),
+                (Category::IpDeallocation, None) => {
+                    ip.map_or_else(|| "IP release".to_owned(), |ip| format!("IP {ip} release"))
+                }
                 (Category::InterfaceSetup, None) => match &f.if_name {
                     Some(i) => format!("interface {i} setup"),
                     None => "interface setup".to_owned(),
@@ -329,7 +334,12 @@ fn gist(msg: &str) -> &str {
             // protobuf text (`K8S_POD_NAME:"x"`) is a dump too.
             '"' => msg[..i].ends_with(':'),
             // A parenthesis after a space opens an aside ("labels (blocking)"), not a dump.
-            '(' => !msg[..i].ends_with(' '),
+            // ... nor is a plural suffix ("address(es)").
+            '(' => {
+                !msg[..i].ends_with(' ')
+                    && !msg[i..].starts_with("(es)")
+                    && !msg[i..].starts_with("(s)")
+            }
             _ => false,
         });
     let head = match cut {
@@ -377,6 +387,7 @@ mod tests {
                 "Subnet removed: 10.1.88.0/24",
             ),
             ("a=b", "a=b"),
+            ("Releasing IP address(es)", "Releasing IP address(es)"),
             (
                 "DelNetworkRequest: ClientVersion:\"v1.18.1\" K8S_POD_NAME:\"x\"",
                 "DelNetworkRequest",
