@@ -10,10 +10,10 @@
 use memchr::memmem;
 
 use crate::envelope::Envelope;
-use crate::event::{Category, Format, Operation, Severity};
+use crate::event::{Category, Format, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error;
-use crate::text::{family_of_type, looks_like_ip, pod_slash};
+use crate::text::{family_of_type, looks_like_ip};
 
 /// How far into a row the TYPE column can start (after NAMESPACE and LAST SEEN).
 const TYPE_WITHIN: usize = 160;
@@ -47,14 +47,12 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
                 f.success = Some(false);
                 f.set_error(row.message);
             }
+            if let Some(statement) = runtime_error::not_ready_statement(row.message) {
+                Facts::set(&mut f.message, statement);
+            }
             true
         }
-        // Multus cannot find the NetworkAttachmentDefinition a pod asks for.
-        "NoNetworkFound" => {
-            f.plugin = Some("multus");
-            f.set_error(row.message);
-            true
-        }
+        "NoNetworkFound" => no_network_found(row.message, &mut f),
         _ => runtime_error::read(row.message, &mut f),
     };
     if !claimed {
@@ -68,6 +66,8 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     if let Some(from) = row.from {
         let (component, node) = from.split_once(", ").unwrap_or((from, ""));
         f.attr("component", component);
+        // The component that reported the event is its speaker.
+        Facts::set(&mut f.comm, component);
         Facts::set(&mut f.node_name, node);
         if f.plugin.is_none() {
             f.plugin = family_of_type(component);
@@ -216,8 +216,32 @@ fn event_count(age: &str) -> Option<f64> {
     n.parse::<u64>().ok().map(|n| n as f64)
 }
 
+/// Multus: `cannot find a network-attachment-definition (<name>) in namespace (<ns>): <err>`,
+/// an attachment a pod asks for that does not exist: its networks cannot be set up.
+fn no_network_found(msg: &str, f: &mut Facts) -> bool {
+    let inside = |marker: &str| {
+        let at = msg.find(marker)?;
+        let rest = &msg[at + marker.len()..];
+        rest.split_once(')').map(|(v, _)| v.trim())
+    };
+    let name = inside("network-attachment-definition (");
+    let ns = inside("in namespace (");
+    match (ns, name) {
+        (Some(ns), Some(name)) if !ns.is_empty() && !name.is_empty() => {
+            f.attr("network_attachment", &format!("{ns}/{name}"));
+        }
+        (_, Some(name)) => f.attr("network_attachment", name),
+        _ => {}
+    }
+    f.plugin = Some("multus");
+    f.success = Some(false);
+    f.set_error(msg);
+    true
+}
+
 /// Multus: `Add eth0 [10.0.0.5/24 fd00::5/64] from ns/attachment` (`from` is absent for the
-/// cluster default network in older releases).
+/// cluster default network in older releases). It reports an interface Multus added, not the
+/// CNI operation it belongs to.
 fn added_interface(msg: &str, f: &mut Facts) -> bool {
     let Some(rest) = msg.strip_prefix("Add ") else {
         return false;
@@ -234,15 +258,12 @@ fn added_interface(msg: &str, f: &mut Facts) -> bool {
         }
         None => rest,
     };
-    if let Some(network) = rest.trim().strip_prefix("from ") {
-        let network = network.trim();
-        Facts::set(&mut f.network_name, network);
-        if let Some((ns, _)) = pod_slash(network) {
-            f.attr("network_namespace", ns);
-        }
+    if let Some(attachment) = rest.trim().strip_prefix("from ") {
+        // The NetworkAttachmentDefinition reference (`ns/name`), not the CNI network name of
+        // its config.
+        f.attr("network_attachment", attachment);
     }
     f.plugin = Some("multus");
-    f.operation = Some(Operation::Add);
     f.category = Some(Category::InterfaceSetup);
     f.success = Some(true);
     true
@@ -251,6 +272,7 @@ fn added_interface(msg: &str, f: &mut Facts) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Operation;
     use crate::formats::runtime_error::tests::{check, Case};
 
     const EVENT: Option<Format> = Some(Format::KubeletEvent);
@@ -277,7 +299,7 @@ mod tests {
                 level: WARN,
                 reason: SANDBOX,
                 node: Some("k8s1"),
-                attrs: &[GRPC, KUBELET],
+                attrs: &[GRPC, KUBELET, ("endpoint_id", "16569")],
                 ..Case::default()
             },
             // cilium.log 15
@@ -343,6 +365,7 @@ mod tests {
                 plugin_type: Some("calico"),
                 success: Some(false),
                 error: Some("error adding host side routes for interface: calid29a1cadef5, error: route (Ifindex: 131, Dst: 172.25.136.1/32, Scope: link) already exists for an interface other than 'calid29a1cadef5': route (Ifindex: 12, Dst: 172.25.136.1/32, Scope: link, Iface: calif6cb5368383)"),
+                host: Some("calid29a1cadef5"),
                 level: WARN,
                 reason: SANDBOX,
                 attrs: &[GRPC, KUBELET],
@@ -435,16 +458,18 @@ mod tests {
             Case {
                 line: r#"  Normal   AddedInterface  5m6s                  multus             Add eth0 [fc00:f853:ccd:e793:f::89/64 172.18.40.182/16] from kube-system/macvlan-vlan0"#,
                 format: EVENT,
-                op: ADD,
                 plugin: Some("multus"),
-                network: Some("kube-system/macvlan-vlan0"),
                 category: Some(Category::InterfaceSetup),
                 success: Some(true),
                 level: Some(Severity::Info),
                 if_name: Some("eth0"),
                 ips: &["fc00:f853:ccd:e793:f::89/64", "172.18.40.182/16"],
                 reason: Some("AddedInterface"),
-                attrs: &[("component", "multus"), ("network_namespace", "kube-system")],
+                comm: Some("multus"),
+                attrs: &[
+                    ("component", "multus"),
+                    ("network_attachment", "kube-system/macvlan-vlan0"),
+                ],
                 ..Case::default()
             },
             // k8s-events.log 5
@@ -500,6 +525,8 @@ mod tests {
                 container: Some("5a572019b130209679e245deafec67238e3be22ae67cee6b0f5a519db4ee1af3"),
                 pod: Some("traefik-h74xh"),
                 ns: Some("test-ingress"),
+                plugin: Some("portmap"),
+                confidence: Some(0.7),
                 success: Some(false),
                 error: Some("unable to create chain CNI-HOSTPORT-SETMARK: running [/usr/sbin/iptables -t nat -I POSTROUTING 1 -m comment --comment CNI portfwd requiring masquerade -j CNI-HOSTPORT-MASQ --wait]: exit status 4: iptables v1.8.1 (nf_tables):  RULE_INSERT failed (Invalid argument): rule in chain POSTROUTING"),
                 level: WARN,
@@ -512,7 +539,6 @@ mod tests {
             Case {
                 line: r#"  Normal  AddedInterface  1s         multus             Add eth0 [10.233.76.149/32]"#,
                 format: EVENT,
-                op: ADD,
                 plugin: Some("multus"),
                 category: Some(Category::InterfaceSetup),
                 success: Some(true),
@@ -535,6 +561,7 @@ mod tests {
                 confidence: Some(0.7),
                 success: Some(false),
                 error: Some(r#"[default/samplepod:macvlan-conf]: error adding container to network "macvlan-conf": delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#),
+                if_name: Some("net1"),
                 level: WARN,
                 reason: SANDBOX,
                 node: Some("localhost.localdomain"),
@@ -544,7 +571,46 @@ mod tests {
         ];
         for c in &cases {
             check(c);
+            // The reporting component speaks the event.
+            let f = crate::formats::parse_record(c.line, None).unwrap();
+            assert_eq!(
+                f.comm.as_ref(),
+                f.attributes.get("component"),
+                "comm of {}",
+                c.line
+            );
         }
+    }
+
+    #[test]
+    fn multus_attachment_events() {
+        let f = parse(&Envelope::strip(r#"  Normal   AddedInterface          12s                  multus             Add net1 [10.1.1.101/24] from default/macvlan-conf"#)).unwrap();
+        assert_eq!(f.if_name.as_deref(), Some("net1"));
+        assert_eq!(f.network_name, None);
+        assert_eq!(
+            f.attributes.get("network_attachment").map(String::as_str),
+            Some("default/macvlan-conf")
+        );
+        assert_eq!(f.ips, ["10.1.1.101/24"]);
+        assert_eq!(
+            (f.operation, f.category, f.success),
+            (None, Some(Category::InterfaceSetup), Some(true))
+        );
+
+        let f = parse(&Envelope::strip(r#"  Warning  NoNetworkFound          8s                   multus             cannot find a network-attachment-definition (macvlan-conf) in namespace (default): network-attachment-definitions.k8s.cni.cncf.io "macvlan-conf" not found"#)).unwrap();
+        assert_eq!(f.plugin, Some("multus"));
+        assert_eq!(f.comm.as_deref(), Some("multus"));
+        assert_eq!(f.success, Some(false));
+        assert_eq!(f.operation, None);
+        assert_eq!(
+            f.attributes.get("network_attachment").map(String::as_str),
+            Some("default/macvlan-conf")
+        );
+
+        // A plugin-less event is spoken by its component.
+        let f = parse(&Envelope::strip("  Normal   SandboxChanged          2m (x3 over 4m)      kubelet            Pod sandbox changed, it will be killed and re-created.")).unwrap();
+        assert_eq!(f.comm.as_deref(), Some("kubelet"));
+        assert_eq!(f.plugin, None);
     }
 
     #[test]
@@ -582,10 +648,15 @@ mod tests {
         assert_eq!(f.pod_name.as_deref(), Some("coredns-5d78c9869d-7xk2p"));
         assert_eq!(f.category, Some(Category::HealthCheck));
         assert_eq!(f.success, Some(false));
+        assert_eq!(
+            f.message.as_deref(),
+            Some("network is not ready: container runtime network not ready")
+        );
         assert_eq!(f.error.unwrap().msg, "cni plugin not initialized");
         // No From column.
         let f = parse(&Envelope::strip("  Warning  FailedCreatePodSandBox  4s  Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"0123456789abcdef\": cni plugin not initialized")).unwrap();
         assert_eq!(f.attributes.get("component"), None);
+        assert_eq!(f.comm, None);
         assert_eq!(f.container_id.as_deref(), Some("0123456789abcdef"));
         assert_eq!(f.operation, Some(Operation::Add));
     }

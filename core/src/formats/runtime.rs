@@ -14,6 +14,14 @@ use crate::formats::runtime_error::{self, mentions_network};
 use crate::text::{find_container_id, is_container_id, pod_slash, unescape, Logfmt};
 use crate::time::parse_iso;
 
+/// Confidence of a sandbox failure whose error text did not reach the log: it may be a CNI
+/// failure or any other.
+const UNCAPTURED: f64 = 0.5;
+
+/// Confidence of kubelet's teardown warning, whose operation is known from where kubelet
+/// logs it rather than from its words.
+const TEARDOWN_INFERRED: f64 = 0.7;
+
 /// A kubelet (or other klog) line about pod networking; the envelope removed the klog header.
 pub(crate) fn parse_klog(env: &Envelope<'_>) -> Option<Facts> {
     let klog = env.klog.as_ref()?;
@@ -30,7 +38,25 @@ pub(crate) fn parse_klog(env: &Envelope<'_>) -> Option<Facts> {
         return None;
     }
     f.attr("caller", &klog.source);
+    // Without a journal or syslog prefix naming the process, the klog caller tells whose line
+    // it is: these files are kubelet's, and kubelet is the component that logs sandbox and
+    // CNI failures in klog.
+    if env.process.is_none() && is_kubelet_source(&klog.source) {
+        f.comm = Some("kubelet".to_owned());
+    }
     Some(f)
+}
+
+/// Whether a klog caller (`remote_runtime.go:193`) is one of kubelet's source files that log
+/// pod networking.
+fn is_kubelet_source(source: &str) -> bool {
+    let file = source.split(':').next().unwrap_or(source);
+    file.starts_with("kuberuntime_")
+        || file.starts_with("kubelet")
+        || matches!(
+            file,
+            "remote_runtime.go" | "pod_workers.go" | "cni.go" | "docker_sandbox.go"
+        )
 }
 
 /// `"Message" key="value" key=<\n\tmulti-line value\n >`; `s` starts after the opening quote.
@@ -65,6 +91,11 @@ fn structured_klog(s: &str, f: &mut Facts) -> bool {
     }
     if f.operation.is_some() && msg.contains("failed") {
         f.success = Some(false);
+    }
+    if !claimed {
+        // A sandbox image pull failure opens the same way: this may not be a CNI failure.
+        f.confidence = Some(UNCAPTURED);
+        f.message = Some(format!("{msg} (error text not captured)"));
     }
     if let Some((ns, name)) = pairs.get_nonempty("pod").and_then(pod_slash) {
         Facts::set(&mut f.namespace, ns);
@@ -177,21 +208,35 @@ fn sandbox_op(msg: &str) -> Option<Operation> {
 }
 
 fn unstructured_klog(body: &str, f: &mut Facts) -> bool {
-    const NETNS: &str = "CNI failed to retrieve network namespace path: ";
-    if let Some(err) = body.strip_prefix(NETNS) {
-        // A warning while kubelet reads pod status: no CNI operation failed (yet).
+    const NETNS: &str = "CNI failed to retrieve network namespace path";
+    if let Some(err) = body.strip_prefix(NETNS).and_then(|r| r.strip_prefix(": ")) {
+        // dockershim's TearDownPod logs this as a warning and goes on with the DEL ("lack of
+        // namespace should not be fatal on teardown"): no operation failed (yet).
         if let Some(id) = find_container_id(err) {
             Facts::set(&mut f.container_id, id);
         }
-        f.set_error(err);
-        Facts::set(&mut f.message, body);
+        f.operation = Some(Operation::Del);
+        f.confidence = Some(TEARDOWN_INFERRED);
+        // Docker's client prefixes its own `Error: `.
+        f.set_error(err.strip_prefix("Error: ").unwrap_or(err));
+        Facts::set(&mut f.message, NETNS);
         return true;
     }
     if !runtime_error::read(body, f) {
         return false;
     }
-    Facts::set(&mut f.message, body);
+    set_message(body, f);
     true
+}
+
+/// The message of a record whose whole text is a runtime error: a not-ready state is told by
+/// kubelet's statement, with the cause in the error.
+fn set_message(text: &str, f: &mut Facts) {
+    let statement = match f.category {
+        Some(Category::HealthCheck) => runtime_error::not_ready_statement(text),
+        _ => None,
+    };
+    Facts::set(&mut f.message, statement.unwrap_or(text));
 }
 
 /// A containerd / CRI-O logrus line about CNI: `time=".." level=error msg=".." error=".."`, or
@@ -361,8 +406,11 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
             None => rest.split_once(' '),
         }
         .unwrap_or(("", rest));
-        f.attr("fs_event", op.trim());
+        let op = op.trim();
+        f.attr("fs_event", op);
         f.attr("conf_file", file.trim().trim_matches('"'));
+        // The file is in an attribute; the message keeps the event's prose.
+        Facts::set(&mut f.message, &format!("CNI monitoring event {op}"));
         return true;
     }
     if let Some(name) = msg.strip_prefix("Updated default CNI network name to ") {
@@ -427,7 +475,7 @@ pub(crate) fn parse_text(env: &Envelope<'_>) -> Option<Facts> {
     if !runtime_error::read(body, &mut f) {
         return None;
     }
-    Facts::set(&mut f.message, body);
+    set_message(body, &mut f);
     Some(f)
 }
 
@@ -471,6 +519,8 @@ mod tests {
                 category: Some(Category::HealthCheck),
                 success: Some(false),
                 error: Some("cni plugin not initialized"),
+                message: Some("Container runtime network not ready"),
+                comm: Some("kubelet"),
                 level: ERROR,
                 attrs: &[("reason", "NetworkPluginNotReady"), ("caller", "kubelet.go:2373")],
                 ..Case::default()
@@ -497,6 +547,7 @@ mod tests {
                 container: Some("72d5ec47717f6828f9ef09381e0994f215fb84e12bce49a28af094e83182f8dd"),
                 success: Some(false),
                 error: Some("cni plugin not initialized"),
+                comm: Some("kubelet"),
                 level: ERROR,
                 attrs: &[GRPC, ("pod_sandbox_id", "72d5ec47717f6")],
                 ..Case::default()
@@ -508,16 +559,21 @@ mod tests {
                 category: Some(Category::HealthCheck),
                 success: Some(false),
                 error: Some("cni config uninitialized"),
+                message: Some("Container runtime network not ready"),
                 level: ERROR,
                 attrs: &[("reason", "NetworkPluginNotReady"), ("runtime", "docker")],
                 ..Case::default()
             },
-            // kubelet-runtime.log 9: a warning, not a failed operation.
+            // kubelet-runtime.log 9: dockershim's TearDownPod goes on without the netns: a
+            // warning on a DEL, not a failed one.
             Case {
                 line: r#"May 18 15:58:04 mgt10 kubelet[1980]: W0518 15:58:04.656165    1980 cni.go:309] CNI failed to retrieve network namespace path: Error: No such container: 4492b92ca1923035508cd3fa8545a55e931c2a42dbb781a6eae3f640b3224229"#,
                 format: KLOG,
+                op: DEL,
                 container: Some("4492b92ca1923035508cd3fa8545a55e931c2a42dbb781a6eae3f640b3224229"),
-                error: Some("Error: No such container: 4492b92ca1923035508cd3fa8545a55e931c2a42dbb781a6eae3f640b3224229"),
+                error: Some("No such container: 4492b92ca1923035508cd3fa8545a55e931c2a42dbb781a6eae3f640b3224229"),
+                message: Some("CNI failed to retrieve network namespace path"),
+                confidence: Some(0.7),
                 level: Some(Severity::Warning),
                 attrs: &[("caller", "cni.go:309")],
                 ..Case::default()
@@ -532,8 +588,9 @@ mod tests {
                 uid: Some("b6f5ab4a84ad8cfa02fde7a4aeb1ea45"),
                 success: Some(false),
                 error: Some("cni config uninitialized"),
+                comm: Some("kubelet-patched"),
                 level: ERROR,
-                attrs: &[("grpc_code", "2")],
+                attrs: &[("grpc_code", "Unknown")],
                 ..Case::default()
             },
             // multus-reference.log 1: host-local exhaustion, no plugin named.
@@ -548,6 +605,7 @@ mod tests {
                 category: Some(Category::IpAllocation),
                 success: Some(false),
                 error: Some("failed to allocate for range 0: no IP addresses available in range set: 10.42.0.1-10.42.0.254"),
+                comm: Some("kubelet"),
                 level: ERROR,
                 attrs: &[GRPC, ("ip_range", "10.42.0.1-10.42.0.254")],
                 ..Case::default()
@@ -558,6 +616,8 @@ mod tests {
                 format: KLOG,
                 op: ADD,
                 success: Some(false),
+                confidence: Some(0.5),
+                message: Some("RunPodSandbox from runtime service failed (error text not captured)"),
                 level: ERROR,
                 attrs: &[("caller", "remote_runtime.go:193")],
                 ..Case::default()
@@ -643,6 +703,7 @@ mod tests {
                 plugin: Some("bridge"),
                 plugin_type: Some("bridge"),
                 network: Some("bridge-firewall"),
+                message: Some("Found CNI network bridge-firewall (type=bridge) at /etc/cni/net.d/1-bridge-firewall.conflist"),
                 level: Some(Severity::Info),
                 attrs: &[("conf_file", "/etc/cni/net.d/1-bridge-firewall.conflist")],
                 ..Case::default()
@@ -788,6 +849,11 @@ mod tests {
                 Some("CREATE"),
                 "{line}"
             );
+            assert_eq!(
+                f.message.as_deref(),
+                Some("CNI monitoring event CREATE"),
+                "{line}"
+            );
         }
 
         // CRI-O puts the error in msg.
@@ -802,6 +868,35 @@ mod tests {
             f.error.unwrap().msg,
             "connection is unauthorized: Unauthorized"
         );
+    }
+
+    #[test]
+    fn statements_and_speakers() {
+        // kubelet's statement is the message, its cause the error.
+        let f = parse_record("Feb 02 11:04:17 node-b kubelet[988]: W0202 11:04:17.660219     988 cni.go:237] Unable to update cni config: no networks found in /etc/cni/net.d", None).unwrap();
+        assert_eq!(f.message.as_deref(), Some("Unable to update cni config"));
+        assert_eq!(f.error.unwrap().msg, "no networks found in /etc/cni/net.d");
+        let f = parse_record("Container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized", None).unwrap();
+        assert_eq!(f.format, TEXT);
+        assert_eq!(
+            f.message.as_deref(),
+            Some("Container runtime network not ready")
+        );
+
+        // The host-side veth of a CRI-O fragment.
+        let f = parse_record(r#"rpc error: code = Unknown desc = failed to create pod network sandbox k8s_web-0_default_0a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d_1(6d2f8a1c4e7b9d3f0a5c2e8b1d4f7a9c3e6b0d2f5a8c1e4b7d0f3a6c9e2b5d8f): error adding pod default_web-0 to CNI network "k8s-pod-network": plugin type="calico" failed (add): error adding host side routes for interface: cali3f1a9c2d7e5, error: route (Ifindex: 27, Dst: 10.244.3.18/32, Scope: link) already exists for an interface other than 'cali3f1a9c2d7e5'"#, None).unwrap();
+        assert_eq!(f.host_interface.as_deref(), Some("cali3f1a9c2d7e5"));
+
+        // A klog line of kubelet's files with no process in front is kubelet's; the journal's
+        // process name wins where there is one.
+        let f = parse_record(r#"E0703 17:44:38.499824  388250 remote_runtime.go:224] "StopPodSandbox from runtime service failed" err="rpc error: code = Unknown desc = failed to destroy network for sandbox \"72d5ec47717f\": cni plugin not initialized""#, None).unwrap();
+        assert_eq!(f.comm.as_deref(), Some("kubelet"));
+        let f = parse_record(r#"E0703 17:44:38.499824  388250 some_daemon.go:224] "StopPodSandbox from runtime service failed" err="rpc error: code = Unknown desc = failed to destroy network for sandbox \"72d5ec47717f\": cni plugin not initialized""#, None).unwrap();
+        assert_eq!(f.comm, None);
+
+        // ocicni is vendored by CRI-O and by podman: its TTY line names no speaker.
+        let f = parse_record("INFO[0000] Found CNI network bridge-firewall (type=bridge) at /etc/cni/net.d/1-bridge-firewall.conflist ", None).unwrap();
+        assert_eq!(f.comm, None);
     }
 
     #[test]

@@ -317,6 +317,58 @@ fn pod_ref(s: &str, f: &mut Facts) {
     }
 }
 
+/// The name of a numeric gRPC status code: old kubelets print `code = 2` where newer ones print
+/// `code = Unknown`, and one name keeps the two comparable.
+fn grpc_code_name(code: &str) -> Option<&'static str> {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    ];
+    NAMES.get(code.parse::<usize>().ok()?).copied()
+}
+
+/// Kubelet's own statements of a not-ready network, which open its message when it logs or
+/// reports the state; the runtime's status dump and the cause follow them.
+const NOT_READY_STATEMENTS: &[&str] = &[
+    "network is not ready",
+    "Container runtime network not ready",
+    "Unable to update cni config",
+];
+
+/// The not-ready statement that opens `text` (`Container runtime network not ready`), without
+/// the status dump and the cause that follow it.
+pub(crate) fn not_ready_statement(text: &str) -> Option<&str> {
+    let text = text.trim_start();
+    let mut end = 0;
+    'outer: loop {
+        let rest = &text[end..];
+        for st in NOT_READY_STATEMENTS {
+            if let Some(after) = strip_ci(rest, st) {
+                end = text.len() - after.trim_start_matches([':', ' ']).len();
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    let statement = text[..end].trim_end_matches([':', ' ']);
+    (!statement.is_empty()).then_some(statement)
+}
+
 /// One layer at the start of `s`, with what it states written into `f`.
 fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
     for &(prefix, op, mark) in PROSE {
@@ -330,7 +382,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         if code.contains(' ') {
             return None;
         }
-        f.attr("grpc_code", code);
+        f.attr("grpc_code", grpc_code_name(code).unwrap_or(code));
         return Some(Layer {
             rest,
             mark: Mark::Generic,
@@ -656,14 +708,79 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         } else if has("no ip addresses available in range set") {
             Some("host-local")
         } else {
-            infer_family(err)
+            REFERENCE_WORDING
+                .iter()
+                .find(|(w, _)| has(w))
+                .map(|&(_, family)| family)
+                .or_else(|| infer_family(err))
         };
         if family.is_some() {
             f.plugin = family;
             f.confidence = Some(INFERRED);
         }
     }
+    if f.host_interface.is_none() {
+        if let Some(name) = host_interface(err) {
+            f.host_interface = Some(name.to_owned());
+        }
+    }
+    if f.plugin == Some("cilium") {
+        // `endpoint 16569 did not synchronously regenerate after timeout`.
+        if let Some(id) = err
+            .split("endpoint ")
+            .skip(1)
+            .filter_map(|r| r.split(' ').next())
+            .find(|id| !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()))
+        {
+            f.attr("endpoint_id", id);
+        }
+    }
     found
+}
+
+/// Wording only one reference plugin (containernetworking/plugins) uses in its errors, lower
+/// case: its iptables chains and comments, its daemon, its link kinds.
+const REFERENCE_WORDING: &[(&str, &str)] = &[
+    ("cni-hostport-", "portmap"),
+    ("cni portfwd", "portmap"),
+    ("failed to set bridge addr", "bridge"),
+    ("error dialing dhcp daemon", "dhcp"),
+    ("failed to create macvlan", "macvlan"),
+    ("failed to create ipvlan", "ipvlan"),
+];
+
+/// Host-side names of the veths plugins create: Calico `cali*`, Cilium `lxc*`, bridge/ptp
+/// `veth*`, AWS VPC CNI `eni*`, Azure CNI `azv*`.
+const HOST_IFACE_PREFIXES: &[&str] = &["cali", "lxc", "veth", "eni", "azv"];
+
+/// The host-side interface a plugin error names (`for interface: calid29a1cadef5`,
+/// `interface "lxc12ab"`); other interfaces (`eth0`, `cni0`, `net1`) are not host-side veths.
+fn host_interface(err: &str) -> Option<&str> {
+    const WORD: &str = "interface";
+    let mut from = 0;
+    while let Some(at) = err[from..].find(WORD) {
+        from += at + WORD.len();
+        let after = &err[from..];
+        let after = after.strip_prefix(':').unwrap_or(after);
+        let Some(after) = after.strip_prefix(' ') else {
+            continue;
+        };
+        let after = after.trim_start_matches(['"', '\'']);
+        let len = after
+            .bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+            .count();
+        let name = &after[..len];
+        // Linux interface names are at most 15 bytes.
+        if len <= 15
+            && HOST_IFACE_PREFIXES
+                .iter()
+                .any(|p| name.len() > p.len() && name.starts_with(p))
+        {
+            return Some(name);
+        }
+    }
+    None
 }
 
 /// Multus's own error forms; returns whether `err` is one.
@@ -696,6 +813,9 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
             }
         }
     }
+    if let Some(name) = delegate_if_name(err) {
+        Facts::set(&mut f.if_name, name);
+    }
     for (marker, key) in [
         ("error adding container to network ", "delegate_network"),
         ("Err adding pod to network ", "delegate_network"),
@@ -718,6 +838,14 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
         || err.contains("delegateDel: ")
 }
 
+/// The interface a Multus delegate was to get: `cannot set "<type>" interface name to
+/// "<ifname>"`.
+pub(crate) fn delegate_if_name(err: &str) -> Option<&str> {
+    const IF_NAME: &str = " interface name to ";
+    let at = err.find(IF_NAME)?;
+    quoted_arg(&err[at + IF_NAME.len()..]).map(|(name, _)| name)
+}
+
 /// Copies what `from` states into `into`, where `into` does not state it already.
 fn merge(into: &mut Facts, from: Facts) {
     into.operation = into.operation.or(from.operation);
@@ -732,6 +860,8 @@ fn merge(into: &mut Facts, from: Facts) {
         (&mut into.pod_uid, from.pod_uid),
         (&mut into.network_name, from.network_name),
         (&mut into.plugin_type, from.plugin_type),
+        (&mut into.if_name, from.if_name),
+        (&mut into.host_interface, from.host_interface),
     ] {
         if slot.is_none() {
             *slot = value;
@@ -770,6 +900,11 @@ pub(crate) mod tests {
         pub level: Option<Severity>,
         pub confidence: Option<f64>,
         pub if_name: Option<&'static str>,
+        pub host: Option<&'static str>,
+        /// Compared when given.
+        pub message: Option<&'static str>,
+        /// Compared when given.
+        pub comm: Option<&'static str>,
         pub ips: &'static [&'static str],
         pub reason: Option<&'static str>,
         pub node: Option<&'static str>,
@@ -804,6 +939,13 @@ pub(crate) mod tests {
         assert_eq!(f.level, c.level, "level of {l}");
         assert_eq!(f.confidence, c.confidence, "confidence of {l}");
         assert_eq!(f.if_name.as_deref(), c.if_name, "if_name of {l}");
+        assert_eq!(f.host_interface.as_deref(), c.host, "host interface of {l}");
+        if let Some(m) = c.message {
+            assert_eq!(f.message.as_deref(), Some(m), "message of {l}");
+        }
+        if let Some(comm) = c.comm {
+            assert_eq!(f.comm.as_deref(), Some(comm), "comm of {l}");
+        }
         assert_eq!(f.ips, c.ips, "ips of {l}");
         assert_eq!(f.subnet, None, "subnet of {l}");
         assert_eq!(f.event_reason.as_deref(), c.reason, "reason of {l}");
@@ -930,6 +1072,95 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn host_side_interface_from_the_error() {
+        for (text, host) in [
+            (
+                r#"failed to setup network for sandbox "0123456789ab": plugin type="calico" failed (add): error adding host side routes for interface: calid29a1cadef5, error: route (Ifindex: 131, Dst: 172.25.136.1/32, Scope: link) already exists for an interface other than 'calid29a1cadef5': route (Ifindex: 12, Dst: 172.25.136.1/32, Scope: link, Iface: calif6cb5368383)"#,
+                Some("calid29a1cadef5"),
+            ),
+            (
+                r#"failed to setup network for sandbox "0123456789ab": plugin type="ptp" failed (add): failed to set up interface "veth1a2b3c4d" in host namespace"#,
+                Some("veth1a2b3c4d"),
+            ),
+            // Container-side and bridge interfaces are not host-side veths.
+            (
+                r#"failed to setup network for sandbox "0123456789ab": plugin type="bridge" failed (add): failed to set bridge addr: could not add IP address to interface cni0"#,
+                None,
+            ),
+            (
+                r#"failed to setup network for sandbox "0123456789ab": [default/samplepod:macvlan-conf]: error adding container to network "macvlan-conf": delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#,
+                None,
+            ),
+        ] {
+            let f = read_str(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(f.host_interface.as_deref(), host, "{text}");
+        }
+    }
+
+    #[test]
+    fn multus_delegate_interface() {
+        let f = read_str(r#"failed to setup network for sandbox "0123456789ab": [default/samplepod:macvlan-conf]: error adding container to network "macvlan-conf": delegateAdd: cannot set "" interface name to "net1": validateIfName: interface name net1 already exists"#).unwrap();
+        assert_eq!(f.if_name.as_deref(), Some("net1"));
+        assert_eq!(
+            delegate_if_name(r#"cannot set "sriov" interface name to ""#),
+            Some("")
+        );
+        assert_eq!(delegate_if_name("interface name to net1"), None);
+    }
+
+    #[test]
+    fn numeric_grpc_codes_are_named() {
+        for (code, name) in [
+            ("2", "Unknown"),
+            ("14", "Unavailable"),
+            ("4", "DeadlineExceeded"),
+        ] {
+            let text = format!("rpc error: code = {code} desc = NetworkPlugin cni failed to set up pod \"a_b\" network: cni config uninitialized");
+            let f = read_str(&text).unwrap();
+            assert_eq!(
+                f.attributes.get("grpc_code").map(String::as_str),
+                Some(name),
+                "{code}"
+            );
+        }
+        assert_eq!(grpc_code_name("16"), Some("Unauthenticated"));
+        assert_eq!(grpc_code_name("17"), None);
+        assert_eq!(grpc_code_name("Unknown"), None);
+    }
+
+    #[test]
+    fn reference_plugins_from_their_wording() {
+        for (err, family) in [
+            ("unable to create chain CNI-HOSTPORT-SETMARK: running [/usr/sbin/iptables -t nat -N CNI-HOSTPORT-SETMARK --wait]: exit status 4", "portmap"),
+            ("failed to set bridge addr: \"cni0\" already has an IP address different from 10.244.1.1/24", "bridge"),
+            ("error dialing DHCP daemon: dial unix /run/cni/dhcp.sock: connect: no such file or directory", "dhcp"),
+            ("failed to create macvlan: device or resource busy", "macvlan"),
+        ] {
+            let text = format!("failed to setup network for sandbox \"0123456789ab\": {err}");
+            let f = read_str(&text).unwrap();
+            assert_eq!(f.plugin, Some(family), "{err}");
+            assert_eq!(f.confidence, Some(INFERRED), "{err}");
+        }
+        // A stated plugin type wins over the wording.
+        let f = read_str(r#"failed to setup network for sandbox "0123456789ab": plugin type="flannel" failed (add): failed to set bridge addr: "cni0" already has an IP address different from 10.244.1.1/24"#).unwrap();
+        assert_eq!((f.plugin, f.confidence), (Some("flannel"), None));
+    }
+
+    #[test]
+    fn not_ready_statements() {
+        for (text, statement) in [
+            ("Container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:docker: network plugin is not ready: cni config uninitialized", Some("Container runtime network not ready")),
+            ("network is not ready: container runtime network not ready: NetworkReady=false", Some("network is not ready: container runtime network not ready")),
+            ("Unable to update cni config: no networks found in /etc/cni/net.d", Some("Unable to update cni config")),
+            ("Container runtime network not ready", Some("Container runtime network not ready")),
+            ("cni plugin not initialized", None),
+            ("", None),
+        ] {
+            assert_eq!(not_ready_statement(text), statement, "{text}");
+        }
+    }
+
+    #[test]
     fn garbage_does_not_panic() {
         let samples = [
             r#"failed to setup network for sandbox ""#,
@@ -949,6 +1180,11 @@ pub(crate) mod tests {
             "\"\"\"\"\"\" sandbox \\\\\\\"",
             "Multus: [a/b:]: error adding container to network \"",
             "no IP addresses available in range set: ",
+            "plugin type=\"cilium-cni\" failed (add): endpoint ",
+            "plugin type=\"calico\" failed (add): for interface: 'cali",
+            "plugin type=\"calico\" failed (add): interface",
+            "cannot set \"é\" interface name to \"",
+            "rpc error: code = 99999999999999999999999 desc = cni",
         ];
         for s in samples {
             let _ = read_str(s);
