@@ -278,7 +278,10 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                     Some(m) => format!("{what}{for_pod}{via}: {m}: {e}"),
                     None => format!("{what}{for_pod}{via}: {e}"),
                 },
-                (Some(false), None) => format!("{what} failed{for_pod}{via}"),
+                (Some(false), None) => match own {
+                    Some(m) => format!("{what} failed{for_pod}{via}: {m}"),
+                    None => format!("{what} failed{for_pod}{via}"),
+                },
                 (Some(true), _) => match ip {
                     Some(ip) => format!("{what} succeeded{for_pod}{via} with IP {ip}"),
                     None => format!("{what} succeeded{for_pod}{via}"),

@@ -112,7 +112,7 @@ fn stated_facts(f: &mut Facts, msg: &str) {
         }
     }
     // `cannot set "" interface name to "net1"`
-    if let Some(ifname) = quoted_after(msg, "interface name to ") {
+    if let Some(ifname) = super::runtime_error::delegate_if_name(msg) {
         Facts::set(&mut f.if_name, ifname);
     }
     // `error invoking DelegateDel - "macvlan"`: the delegate plugin's type.

@@ -15,7 +15,8 @@ use memchr::memmem;
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, unescape,
+    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, quoted_after,
+    unescape,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -841,9 +842,7 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
 /// The interface a Multus delegate was to get: `cannot set "<type>" interface name to
 /// "<ifname>"`.
 pub(crate) fn delegate_if_name(err: &str) -> Option<&str> {
-    const IF_NAME: &str = " interface name to ";
-    let at = err.find(IF_NAME)?;
-    quoted_arg(&err[at + IF_NAME.len()..]).map(|(name, _)| name)
+    quoted_after(err, " interface name to ")
 }
 
 /// Copies what `from` states into `into`, where `into` does not state it already.
