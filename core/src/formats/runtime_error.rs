@@ -841,8 +841,11 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
 
 /// The interface a Multus delegate was to get: `cannot set "<type>" interface name to
 /// "<ifname>"`.
+/// A value cut off by truncation gives what is there.
 pub(crate) fn delegate_if_name(err: &str) -> Option<&str> {
-    quoted_after(err, " interface name to ")
+    const IF_NAME: &str = " interface name to ";
+    let at = err.find(IF_NAME)?;
+    quoted_arg(&err[at + IF_NAME.len()..]).map(|(name, _)| name)
 }
 
 /// Copies what `from` states into `into`, where `into` does not state it already.
