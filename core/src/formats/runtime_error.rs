@@ -15,8 +15,7 @@ use memchr::memmem;
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, quoted_after,
-    unescape,
+    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, unescape,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
