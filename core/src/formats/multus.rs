@@ -127,12 +127,13 @@ fn stated_facts(f: &mut Facts, msg: &str) {
         .map(|(_, r)| r)
     {
         if let Some((name, after)) = rest.split_once(')') {
-            f.attr("network_attachment", name);
-            if let Some((ns, _)) = after
+            // `namespace/name`, as Multus's own events print an attachment.
+            match after
                 .strip_prefix(" in namespace (")
                 .and_then(|r| r.split_once(')'))
             {
-                f.attr("network_attachment_namespace", ns);
+                Some((ns, _)) => f.attr("network_attachment", &format!("{ns}/{name}")),
+                None => f.attr("network_attachment", name),
             }
         }
     }
@@ -208,14 +209,8 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
         match net.split_once('(') {
             Some((delegate, conf)) => {
                 Facts::set(&mut f.network_name, conf.trim_end_matches(')'));
-                // `default/macvlan-conf`: the attachment definition and its namespace.
-                match delegate.split_once('/') {
-                    Some((ns, name)) => {
-                        f.attr("network_attachment", name);
-                        f.attr("network_attachment_namespace", ns);
-                    }
-                    None => f.attr("network_attachment", delegate),
-                }
+                // `default/macvlan-conf`: the attachment definition, namespace-qualified.
+                f.attr("network_attachment", delegate);
             }
             None => Facts::set(&mut f.network_name, &net),
         }
@@ -347,13 +342,7 @@ mod tests {
         assert_eq!(f.network_name.as_deref(), Some("macvlan-conf"));
         assert_eq!(
             f.attributes.get("network_attachment").map(String::as_str),
-            Some("macvlan-conf")
-        );
-        assert_eq!(
-            f.attributes
-                .get("network_attachment_namespace")
-                .map(String::as_str),
-            Some("default")
+            Some("default/macvlan-conf")
         );
         assert_eq!(f.if_name.as_deref(), Some("net1"));
         assert_eq!(f.ips, ["192.168.1.200/24"]);
@@ -436,13 +425,7 @@ mod tests {
         assert_eq!(f.success, Some(false));
         assert_eq!(
             f.attributes.get("network_attachment").map(String::as_str),
-            Some("macvlan-conf")
-        );
-        assert_eq!(
-            f.attributes
-                .get("network_attachment_namespace")
-                .map(String::as_str),
-            Some("kube-system")
+            Some("kube-system/macvlan-conf")
         );
 
         let f = claimed(
