@@ -24,6 +24,7 @@
 //! ```
 
 pub mod assemble;
+pub mod bpf;
 pub mod build;
 pub mod collector;
 pub mod envelope;
@@ -34,6 +35,7 @@ pub mod scenario;
 pub mod text;
 pub mod time;
 
+pub use bpf::MonoClock;
 pub use collector::{Collector, Config, LogLine, Request, Stats, TimeoutReason};
 pub use event::{Category, Format, Operation, Severity, UnifiedEvent};
 pub use formats::parse_record;
