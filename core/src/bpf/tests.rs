@@ -696,3 +696,130 @@ fn an_environment_cut_by_the_kernel_is_reported() {
     );
     assert_eq!(run.c.stats().bpf.env_incomplete, 1);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::bpf::record::Record;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Exec {
+            pid: u32,
+            ppid: u32,
+            start: u64,
+        },
+        Env {
+            pid: u32,
+            offset: u32,
+            vars: Vec<u8>,
+        },
+        Data {
+            pid: u32,
+            fd: u32,
+            off: u64,
+            bytes: Vec<u8>,
+        },
+        Netns {
+            pid: u32,
+        },
+        Exit {
+            pid: u32,
+            status: i32,
+        },
+        Advance {
+            ms: u64,
+        },
+        Garbage(Vec<u8>),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let pid = 1u32..8;
+        prop_oneof![
+            (pid.clone(), 0u32..8, 0u64..3).prop_map(|(pid, ppid, start)| Step::Exec {
+                pid,
+                ppid,
+                start
+            }),
+            (
+                pid.clone(),
+                0u32..64,
+                prop::collection::vec(any::<u8>(), 0..64)
+            )
+                .prop_map(|(pid, offset, vars)| Step::Env { pid, offset, vars }),
+            (
+                pid.clone(),
+                0u32..4,
+                0u64..128,
+                prop::collection::vec(any::<u8>(), 0..96)
+            )
+                .prop_map(|(pid, fd, off, bytes)| Step::Data {
+                    pid,
+                    fd,
+                    off,
+                    bytes
+                }),
+            pid.clone().prop_map(|pid| Step::Netns { pid }),
+            (pid, any::<i32>()).prop_map(|(pid, status)| Step::Exit { pid, status }),
+            (0u64..200_000).prop_map(|ms| Step::Advance { ms }),
+            prop::collection::vec(any::<u8>(), 0..64).prop_map(Step::Garbage),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the records, in whatever order: no panic, the table stays within its
+        /// limit, every record is counted, and the timeout closes everything left open.
+        #[test]
+        fn any_record_sequence_is_handled(steps in prop::collection::vec(step(), 0..80)) {
+            let config = Config {
+                max_open_transactions: 4,
+                max_stream_bytes: 64,
+                max_env_bytes: 32,
+                max_chain_entries: 2,
+                transaction_timeout_ms: 100_000,
+                ..Config::default()
+            };
+            let mut c = Collector::new(config);
+            let mut now = Timestamp::from_unix_nanos(WALL);
+            let mut ts = MONO;
+            let mut fed = 0;
+            for s in steps {
+                ts += MS;
+                let bytes = match s {
+                    Step::Exec { pid, ppid, start } => {
+                        raw::exec(pid, ppid, ts, start, 2, 64, "p", "/opt/cni/bin/p")
+                    }
+                    Step::Env { pid, offset, vars } => raw::env(pid, ts, 64, offset, &vars),
+                    Step::Data { pid, fd, off, bytes } => raw::data(pid, ts, fd, off, &bytes),
+                    Step::Netns { pid } => raw::netns(pid, ts, 1, 2),
+                    Step::Exit { pid, status } => raw::exit(pid, 0, ts, status),
+                    Step::Advance { ms } => {
+                        now = now.add_nanos(ms as i64 * MS as i64);
+                        c.handle_timeout(now);
+                        while c.poll_event().is_some() {}
+                        continue;
+                    }
+                    Step::Garbage(bytes) => bytes,
+                };
+                fed += 1;
+                let valid = Record::parse(&bytes).is_ok();
+                prop_assert_eq!(c.handle_bpf_record(now, CLOCK, &bytes).is_ok(), valid);
+                while c.poll_event().is_some() {}
+                prop_assert!(c.open_transactions() <= 4);
+            }
+            prop_assert_eq!(c.stats().bpf.records, fed);
+            while let Some((deadline, why)) = c.poll_timeout() {
+                prop_assert_eq!(why, TimeoutReason::TransactionExpired);
+                c.handle_timeout(deadline);
+            }
+            while c.poll_event().is_some() {}
+            prop_assert_eq!(c.open_transactions(), 0);
+        }
+
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..5000)) {
+            let _ = Record::parse(&bytes);
+        }
+    }
+}
