@@ -10,9 +10,9 @@
 pub const COMM_LEN: usize = 16;
 /// Bytes of an exec'd path kept in [`exec`] records.
 pub const PATH_LEN: usize = 256;
-/// Payload bytes of one [`env`] or [`data`] record.
+/// Payload bytes of one [`env`](mod@env) or [`data`] record.
 pub const CHUNK_LEN: usize = 4096;
-/// At most this many [`env`] records per exec (so 32 KiB of environment).
+/// At most this many [`env`](mod@env) records per exec (so 32 KiB of environment).
 pub const ENV_MAX_CHUNKS: usize = 8;
 /// At most this many [`data`] records per read/write syscall (so 64 KiB).
 pub const IO_MAX_CHUNKS: usize = 16;
