@@ -44,9 +44,13 @@ pub(crate) fn event(
         None => {
             facts.level = Some(Severity::Warning);
             facts.success = None;
+            let within = if timeout_ms % 1000 == 0 {
+                format!("{} s", timeout_ms / 1000)
+            } else {
+                format!("{timeout_ms} ms")
+            };
             facts.message = Some(format!(
-                "exit not seen within {} s, the process vanished or its records were lost",
-                timeout_ms / 1000
+                "exit not seen within {within}, the process vanished or its records were lost"
             ));
         }
     }
