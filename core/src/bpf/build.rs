@@ -44,10 +44,9 @@ pub(crate) fn event(
         None => {
             facts.level = Some(Severity::Warning);
             facts.success = None;
-            let within = if timeout_ms % 1000 == 0 {
-                format!("{} s", timeout_ms / 1000)
-            } else {
-                format!("{timeout_ms} ms")
+            let within = match (timeout_ms / 1000, timeout_ms % 1000) {
+                (s, 0) => format!("{s} s"),
+                _ => format!("{timeout_ms} ms"),
             };
             facts.message = Some(format!(
                 "exit not seen within {within}, the process vanished or its records were lost"
