@@ -6,45 +6,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
-use common::{load_probes, load_probes_with, serial, Capture, Record};
+use common::{
+    load_probes, load_probes_with, run_plugin, serial, Capture, Record, Sandbox, BRIDGE, HOST_LOCAL,
+};
 use tapio_cni_bpf::record::{flag, ns_syscall};
 use tapio_cni_bpf::Options;
-
-const BRIDGE: &str = "/usr/lib/cni/bridge";
-const HOST_LOCAL: &str = "/usr/lib/cni/host-local";
-
-/// Runs a plugin with `env` and `stdin`, as a runtime would: a clean
-/// environment, the request in CNI_* variables, the config on stdin.
-fn run_plugin(plugin: &str, env: &[(&str, &str)], stdin: &[u8]) -> (u32, Output) {
-    assert!(
-        Path::new(plugin).exists(),
-        "{plugin} is missing: apt-get install containernetworking-plugins"
-    );
-    let mut child = Command::new(plugin)
-        .env_clear()
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {plugin}: {e}"));
-    let pid = child.id();
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin)
-        .expect("writing the config to the plugin");
-    (
-        pid,
-        child.wait_with_output().expect("waiting for the plugin"),
-    )
-}
 
 fn exec_of(capture: &Capture, pid: u32) -> (String, u32) {
     match capture.exec(pid) {
@@ -126,90 +94,6 @@ fn failing_add_reports_error_json_and_exit_status() {
         output.status.code().expect("exited, not killed")
     );
     assert_ne!(status, 0);
-}
-
-/// A network namespace, a unique bridge and an IPAM data directory, removed
-/// on drop even when the test fails.
-struct Sandbox {
-    netns: String,
-    bridge: String,
-    data_dir: PathBuf,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        let pid = std::process::id();
-        let sandbox = Sandbox {
-            netns: format!("tapio-test-{pid}"),
-            bridge: format!("tpbr{}", pid % 100_000_000),
-            data_dir: std::env::temp_dir().join(format!("tapio-cni-bpf-test-{pid}")),
-        };
-        let status = Command::new("ip")
-            .args(["netns", "add", &sandbox.netns])
-            .status()
-            .expect("running ip (apt-get install iproute2)");
-        assert!(status.success(), "ip netns add {}", sandbox.netns);
-        sandbox
-    }
-
-    fn netns_path(&self) -> String {
-        format!("/var/run/netns/{}", self.netns)
-    }
-
-    fn config(&self) -> Vec<u8> {
-        // TEST-NET-1 (RFC 5737): never routed, so it clashes with nothing.
-        serde_json::json!({
-            "cniVersion": "1.0.0",
-            "name": "tapio-test",
-            "type": "bridge",
-            "bridge": self.bridge,
-            "isGateway": true,
-            "ipMasq": false,
-            "ipam": {
-                "type": "host-local",
-                "subnet": "192.0.2.0/24",
-                "dataDir": self.data_dir,
-            },
-        })
-        .to_string()
-        .into_bytes()
-    }
-
-    fn run(&self, command: &str) -> (u32, Output) {
-        let netns = self.netns_path();
-        run_plugin(
-            BRIDGE,
-            &[
-                ("CNI_COMMAND", command),
-                ("CNI_CONTAINERID", "tapio-test-container"),
-                ("CNI_NETNS", &netns),
-                ("CNI_IFNAME", "eth0"),
-                ("CNI_PATH", "/usr/lib/cni"),
-                (
-                    "CNI_ARGS",
-                    "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=tapio",
-                ),
-                ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-            ],
-            &self.config(),
-        )
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        // Best effort, and quiet: a DEL that already ran makes these no-ops.
-        let _ = self.run("DEL");
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
 }
 
 #[test]

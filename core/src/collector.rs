@@ -3,6 +3,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::assemble::{Offer, Pending};
+use crate::bpf::record::Record;
+use crate::bpf::transaction::{Limits, Transactions};
+use crate::bpf::{self, MonoClock};
 use crate::build;
 use crate::event::{Format, Monitor, Origin, UnifiedEvent};
 use crate::formats::parse_record;
@@ -25,6 +28,19 @@ pub struct Config {
     pub max_queued_events: usize,
     /// The node this collector runs on, stamped into events when known.
     pub node_name: Option<String>,
+    /// A plugin execution whose EXIT has not arrived this long after its EXEC was handled is
+    /// emitted without it (the process vanished or its records were lost).
+    pub transaction_timeout_ms: u64,
+    /// Tracked processes (plugins and their children) open at once; more are not tracked.
+    /// Together with the limits below this bounds the memory of the eBPF input: at most about
+    /// `max_open_transactions * (3 * max_stream_bytes + max_env_bytes)`.
+    pub max_open_transactions: usize,
+    /// Bytes kept of each of a process's stdin, stdout and stderr; more is cut.
+    pub max_stream_bytes: usize,
+    /// Bytes kept of a process's environment block (only `CNI_*` variables are read from it).
+    pub max_env_bytes: usize,
+    /// Delegated executions kept in one process's chain.
+    pub max_chain_entries: usize,
 }
 
 impl Default for Config {
@@ -36,6 +52,11 @@ impl Default for Config {
             multiline_timeout_ms: 1000,
             max_queued_events: 1 << 16,
             node_name: None,
+            transaction_timeout_ms: 5 * 60 * 1000,
+            max_open_transactions: 1024,
+            max_stream_bytes: 64 << 10,
+            max_env_bytes: 32 << 10,
+            max_chain_entries: 64,
         }
     }
 }
@@ -70,6 +91,8 @@ pub enum Request {
 pub enum TimeoutReason {
     /// A multi-line record has seen no new line for `multiline_timeout_ms`.
     MultilineFlush,
+    /// A plugin execution has not exited `transaction_timeout_ms` after its exec.
+    TransactionExpired,
 }
 
 /// Counters of everything the collector saw, parsed, skipped or dropped.
@@ -86,6 +109,8 @@ pub struct Stats {
     pub multiline_cut: u64,
     pub events_dropped_queue_full: u64,
     pub events_by_format: BTreeMap<Format, u64>,
+    /// The eBPF ring-buffer input.
+    pub bpf: bpf::Stats,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +135,7 @@ pub struct Collector {
     checkpoints: BTreeMap<String, u64>,
     stats: Stats,
     seq: u64,
+    transactions: Transactions,
 }
 
 impl Collector {
@@ -121,6 +147,7 @@ impl Collector {
             checkpoints: BTreeMap::new(),
             stats: Stats::default(),
             seq: 0,
+            transactions: Transactions::default(),
         }
     }
 
@@ -193,6 +220,59 @@ impl Collector {
         self.sources.insert(line.source.to_owned(), state);
     }
 
+    /// One record of the eBPF probes' ring buffer, as the ring buffer handed it out.
+    ///
+    /// `now` is the wall-clock time it is handled (deadlines count from it); `clock` turns the
+    /// record's `CLOCK_MONOTONIC` time into wall-clock time (see [`MonoClock`]). Records of one
+    /// process are assembled until its EXIT; a top-level plugin execution then comes out of
+    /// [`poll_event`](Self::poll_event) as one event, with its delegated plugins as its chain.
+    ///
+    /// # Errors
+    /// Bytes that are not a valid record; they are counted in [`bpf::Stats::invalid_records`]
+    /// and skipped, and the error says what is wrong with them.
+    pub fn handle_bpf_record(
+        &mut self,
+        now: Timestamp,
+        clock: MonoClock,
+        bytes: &[u8],
+    ) -> Result<(), bpf::record::Error> {
+        self.stats.bpf.records += 1;
+        let record = Record::parse(bytes).inspect_err(|_| self.stats.bpf.invalid_records += 1)?;
+        let limits = self.limits();
+        self.transactions
+            .handle(now, clock, &record, &limits, &mut self.stats.bpf);
+        self.emit_transactions();
+        Ok(())
+    }
+
+    /// Processes of the eBPF input being assembled (top-level plugins and their children).
+    pub fn open_transactions(&self) -> usize {
+        self.transactions.open()
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_open: self.config.max_open_transactions,
+            max_stream_bytes: self.config.max_stream_bytes,
+            max_env_bytes: self.config.max_env_bytes,
+            max_chain: self.config.max_chain_entries,
+            timeout_ms: self.config.transaction_timeout_ms,
+        }
+    }
+
+    fn emit_transactions(&mut self) {
+        while let Some(finished) = self.transactions.poll_finished() {
+            self.seq += 1;
+            let event = bpf::build::event(
+                finished,
+                self.config.node_name.as_deref(),
+                self.config.transaction_timeout_ms,
+                self.seq,
+            );
+            self.push_event(event);
+        }
+    }
+
     /// The source ended (end of file, or the runtime stops reading it): a pending multi-line
     /// record is complete.
     pub fn handle_log_end(&mut self, source: &str) {
@@ -219,6 +299,9 @@ impl Collector {
         for source in due {
             self.handle_log_end(&source);
         }
+        let limits = self.limits();
+        self.transactions.expire(now, &limits, &mut self.stats.bpf);
+        self.emit_transactions();
     }
 
     /// The next event, oldest first.
@@ -234,10 +317,15 @@ impl Collector {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why.
     pub fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+        let expiry = self
+            .transactions
+            .next_deadline()
+            .map(|t| (t, TimeoutReason::TransactionExpired));
         self.sources
             .values()
             .filter_map(|s| s.pending.as_ref())
             .map(|p| (self.flush_deadline(p), TimeoutReason::MultilineFlush))
+            .chain(expiry)
             .min_by_key(|(t, _)| *t)
     }
 

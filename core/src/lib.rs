@@ -1,9 +1,9 @@
 //! The Sans-IO core of tapio-cni-collector.
 //!
 //! This crate is fully deterministic: it has no IO, reads no clock, environment or randomness,
-//! starts no threads and runs no async code. Raw inputs — log lines, and in later stages BPF
-//! ring-buffer records, file changes and Kubernetes objects — go in through
-//! `Collector::handle_*` with the current time as an argument; [`UnifiedEvent`]s, requests to
+//! starts no threads and runs no async code. Raw inputs — log lines, BPF ring-buffer records
+//! (`handle_bpf_record`, see [`bpf`]), and in later stages file changes and Kubernetes objects —
+//! go in through `Collector::handle_*` with the current time as an argument; [`UnifiedEvent`]s, requests to
 //! the runtime and the next deadline come out through `poll_*`. Both runtimes drive it with the
 //! same small loop:
 //!
@@ -24,6 +24,7 @@
 //! ```
 
 pub mod assemble;
+pub mod bpf;
 pub mod build;
 pub mod collector;
 pub mod envelope;
@@ -34,6 +35,7 @@ pub mod scenario;
 pub mod text;
 pub mod time;
 
+pub use bpf::MonoClock;
 pub use collector::{Collector, Config, LogLine, Request, Stats, TimeoutReason};
 pub use event::{Category, Format, Operation, Severity, UnifiedEvent};
 pub use formats::parse_record;

@@ -7,13 +7,21 @@
 //! {"start":"2024-03-10T17:25:00Z"}
 //! {"at_ms":0,"kind":"log_line","source":"/var/log/calico/cni/cni.log","line":"2024-03-10 ..."}
 //! {"at_ms":5,"kind":"log_end","source":"/var/log/calico/cni/cni.log"}
+//! {"at_ms":6,"kind":"bpf_clock","realtime_minus_monotonic_ns":1710088500000000000}
+//! {"at_ms":6,"kind":"bpf_record","size":40,"hex":"0500000039300000..."}
 //! ```
 //! Line numbers and byte offsets of log lines are counted per source by the replay itself.
+//!
+//! A `bpf_record` is one ring-buffer record as the probes handed it out, in hex; the bytes after
+//! those given, up to `size`, are zero (a capture leaves out the unused tail of a 4 KiB chunk).
+//! Its `CLOCK_MONOTONIC` times are turned into wall-clock time with the offset of the latest
+//! `bpf_clock` input before it (0 before any).
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bpf::MonoClock;
 use crate::collector::{Collector, LogLine};
 use crate::event::{Format, UnifiedEvent};
 use crate::time::Timestamp;
@@ -40,12 +48,75 @@ pub enum Input {
         at_ms: u64,
         source: String,
     },
+    /// The runtime sampled `CLOCK_REALTIME - CLOCK_MONOTONIC`.
+    BpfClock {
+        at_ms: u64,
+        realtime_minus_monotonic_ns: i64,
+    },
+    /// One ring-buffer record.
+    BpfRecord {
+        at_ms: u64,
+        /// The record's size; bytes past `hex` are zero. Absent: exactly the bytes of `hex`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<usize>,
+        hex: Hex,
+    },
+}
+
+/// Bytes written as lower-case hex digits in JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hex(pub Vec<u8>);
+
+impl Hex {
+    /// `bytes` without their trailing zeros, and the size to restore them to.
+    pub fn trimmed(bytes: &[u8]) -> (Hex, usize) {
+        let used = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        (Hex(bytes[..used].to_vec()), bytes.len())
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let text: String = self
+            .0
+            .iter()
+            .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+            .map(char::from)
+            .collect();
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hex, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("hex text of odd length"));
+        }
+        let digit = |c: u8| (c as char).to_digit(16);
+        text.as_bytes()
+            .chunks(2)
+            .map(|pair| match (digit(pair[0]), digit(pair[1])) {
+                // Two hex digits are at most 0xff.
+                (Some(hi), Some(lo)) => Ok((hi * 16 + lo) as u8),
+                _ => Err(serde::de::Error::custom(format!(
+                    "not a hex digit in {:?}",
+                    String::from_utf8_lossy(pair)
+                ))),
+            })
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Hex)
+    }
 }
 
 impl Input {
     fn at_ms(&self) -> u64 {
         match self {
-            Input::LogLine { at_ms, .. } | Input::LogEnd { at_ms, .. } => *at_ms,
+            Input::LogLine { at_ms, .. }
+            | Input::LogEnd { at_ms, .. }
+            | Input::BpfClock { at_ms, .. }
+            | Input::BpfRecord { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -102,6 +173,7 @@ impl Scenario {
     pub fn replay(&self, collector: &mut Collector) -> Vec<UnifiedEvent> {
         let mut events = Vec::new();
         let mut positions: HashMap<&str, (u64, u64)> = HashMap::new();
+        let mut clock = MonoClock::default();
         let mut inputs: Vec<&Input> = self.inputs.iter().collect();
         // Stable: inputs recorded at the same time keep their order.
         inputs.sort_by_key(|i| i.at_ms());
@@ -137,6 +209,22 @@ impl Scenario {
                     pos.1 += line.len() as u64 + 1;
                 }
                 Input::LogEnd { source, .. } => collector.handle_log_end(source),
+                Input::BpfClock {
+                    realtime_minus_monotonic_ns,
+                    ..
+                } => {
+                    clock = MonoClock {
+                        realtime_minus_monotonic_ns: *realtime_minus_monotonic_ns,
+                    }
+                }
+                Input::BpfRecord { size, hex, .. } => {
+                    let mut bytes = hex.0.clone();
+                    if let Some(size) = *size {
+                        bytes.resize(size.max(bytes.len()), 0);
+                    }
+                    // An invalid record is counted in the collector's stats, as at run time.
+                    let _ = collector.handle_bpf_record(now, clock, &bytes);
+                }
             }
             drain(collector, &mut events);
         }
@@ -166,4 +254,51 @@ fn drain(collector: &mut Collector, events: &mut Vec<UnifiedEvent>) {
     }
     // Checkpoints matter to a runtime that persists offsets; a replay has none to keep.
     while collector.poll_request().is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bpf_inputs_round_trip() {
+        let text = r#"{"start":"2026-01-15T12:00:00Z"}
+{"at_ms":0,"kind":"bpf_clock","realtime_minus_monotonic_ns":-5}
+{"at_ms":1,"kind":"bpf_record","size":40,"hex":"05000000ff"}
+{"at_ms":2,"kind":"bpf_record","hex":"00"}"#;
+        let s = Scenario::parse(text).expect("valid");
+        assert_eq!(
+            s.inputs,
+            [
+                Input::BpfClock {
+                    at_ms: 0,
+                    realtime_minus_monotonic_ns: -5
+                },
+                Input::BpfRecord {
+                    at_ms: 1,
+                    size: Some(40),
+                    hex: Hex(vec![5, 0, 0, 0, 255])
+                },
+                Input::BpfRecord {
+                    at_ms: 2,
+                    size: None,
+                    hex: Hex(vec![0])
+                },
+            ]
+        );
+        let line = serde_json::to_string(&s.inputs[1]).expect("serializable");
+        assert_eq!(
+            line,
+            r#"{"kind":"bpf_record","at_ms":1,"size":40,"hex":"05000000ff"}"#
+        );
+        assert_eq!(Hex::trimmed(&[1, 0, 2, 0, 0]), (Hex(vec![1, 0, 2]), 5));
+        for bad in ["0", "zz", "0g"] {
+            let line = format!(r#"{{"at_ms":0,"kind":"bpf_record","hex":"{bad}"}}"#);
+            let err = Scenario::parse(&format!("{{\"start\":\"2026-01-15T12:00:00Z\"}}\n{line}"));
+            assert!(
+                matches!(err, Err(Error::BadLine { line: 2, .. })),
+                "{bad}: {err:?}"
+            );
+        }
+    }
 }

@@ -7,8 +7,10 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::Command;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -368,5 +370,145 @@ impl Capture {
             }
         }
         bytes
+    }
+}
+
+pub const BRIDGE: &str = "/usr/lib/cni/bridge";
+pub const HOST_LOCAL: &str = "/usr/lib/cni/host-local";
+
+/// Runs a plugin with `env` and `stdin`, as a runtime would: a clean
+/// environment, the request in CNI_* variables, the config on stdin.
+pub fn run_plugin(plugin: &str, env: &[(&str, &str)], stdin: &[u8]) -> (u32, Output) {
+    assert!(
+        Path::new(plugin).exists(),
+        "{plugin} is missing: apt-get install containernetworking-plugins"
+    );
+    let mut child = Command::new(plugin)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {plugin}: {e}"));
+    let pid = child.id();
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .expect("writing the config to the plugin");
+    (
+        pid,
+        child.wait_with_output().expect("waiting for the plugin"),
+    )
+}
+
+/// A network namespace, a unique bridge and an IPAM data directory, removed
+/// on drop even when the test fails.
+pub struct Sandbox {
+    pub netns: String,
+    pub bridge: String,
+    pub data_dir: PathBuf,
+    /// `CNI_ARGS` of every run.
+    pub cni_args: String,
+}
+
+/// The container id of [`Sandbox::run`].
+pub const CONTAINER_ID: &str = "tapio-test-container";
+
+impl Sandbox {
+    pub fn new() -> Self {
+        // Unique per sandbox of this process, and within IFNAMSIZ for the bridge.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let sandbox = Sandbox {
+            netns: format!("tapio-test-{pid}-{n}"),
+            bridge: format!("tpbr{}{n}", pid % 10_000_000),
+            data_dir: std::env::temp_dir().join(format!("tapio-cni-bpf-test-{pid}-{n}")),
+            cni_args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=tapio".to_owned(),
+        };
+        let status = Command::new("ip")
+            .args(["netns", "add", &sandbox.netns])
+            .status()
+            .expect("running ip (apt-get install iproute2)");
+        assert!(status.success(), "ip netns add {}", sandbox.netns);
+        sandbox
+    }
+
+    pub fn netns_path(&self) -> String {
+        format!("/var/run/netns/{}", self.netns)
+    }
+
+    pub fn config(&self) -> Vec<u8> {
+        self.config_with(serde_json::json!({}))
+    }
+
+    /// The bridge + host-local config, with `ipam` members added to (or
+    /// replacing) the IPAM section's.
+    pub fn config_with(&self, ipam: serde_json::Value) -> Vec<u8> {
+        // TEST-NET-1 (RFC 5737): never routed, so it clashes with nothing.
+        let mut config = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": "tapio-test",
+            "type": "bridge",
+            "bridge": self.bridge,
+            "isGateway": true,
+            "ipMasq": false,
+            "ipam": {
+                "type": "host-local",
+                "subnet": "192.0.2.0/24",
+                "dataDir": self.data_dir,
+            },
+        });
+        if let (Some(to), Some(from)) = (config["ipam"].as_object_mut(), ipam.as_object()) {
+            to.extend(from.clone());
+        }
+        config.to_string().into_bytes()
+    }
+
+    pub fn run(&self, command: &str) -> (u32, Output) {
+        self.run_with(command, CONTAINER_ID, "eth0", &self.config())
+    }
+
+    /// Runs bridge for another container or interface, or with another config.
+    pub fn run_with(
+        &self,
+        command: &str,
+        container_id: &str,
+        if_name: &str,
+        config: &[u8],
+    ) -> (u32, Output) {
+        let netns = self.netns_path();
+        run_plugin(
+            BRIDGE,
+            &[
+                ("CNI_COMMAND", command),
+                ("CNI_CONTAINERID", container_id),
+                ("CNI_NETNS", &netns),
+                ("CNI_IFNAME", if_name),
+                ("CNI_PATH", "/usr/lib/cni"),
+                ("CNI_ARGS", &self.cni_args),
+                ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            ],
+            config,
+        )
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Best effort, and quiet: a DEL that already ran makes these no-ops.
+        let _ = self.run("DEL");
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

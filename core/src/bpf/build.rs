@@ -1,0 +1,228 @@
+//! A finished transaction → its [`Facts`] → one [`UnifiedEvent`], through the same
+//! [`crate::build::event`] as every other source, plus what only the kernel knows: latency, the
+//! parent pid and the chain of delegated plugins.
+//!
+//! What leaves: the `CNI_*` request (`CNI_ARGS` reduced to its `K8S_*` keys), the config's
+//! `name`, `cniVersion`, `type` and `ipam.type` (never any other config value, so no secret in a
+//! config can leak), the result's network facts and the error JSON. Never the rest of the
+//! environment, the raw config, stderr, or a child's streams.
+
+use serde_json::{Map, Value};
+
+use crate::bpf::record::ExitStatus;
+use crate::bpf::transaction::{End, Finished, Proc, Stream};
+use crate::event::{
+    CniError, Format, Monitor, Operation, Origin, PerformanceInfo, Severity, UnifiedEvent,
+};
+use crate::facts::Facts;
+use crate::formats::parse_record;
+
+/// The kernel saw the process: nothing about the execution is inferred.
+const EBPF_CONFIDENCE: f64 = 1.0;
+
+pub(crate) fn event(
+    finished: Finished,
+    node_name: Option<&str>,
+    timeout_ms: u64,
+    seq: u64,
+) -> UnifiedEvent {
+    let Finished { mut proc, end } = finished;
+    let mut facts = facts_of(&proc, node_name);
+    let status = match end {
+        End::Exited { status, .. } => Some(status),
+        End::Expired => None,
+    };
+    match status {
+        Some(ExitStatus::Exited(code)) => {
+            facts.exit_code = Some(code);
+            facts.success = Some(code == 0 && facts.error.is_none());
+        }
+        Some(ExitStatus::Signaled(signal)) => {
+            facts.success = Some(false);
+            facts.attr("exit_signal", &signal.to_string());
+        }
+        None => {
+            facts.level = Some(Severity::Warning);
+            facts.success = None;
+            let within = match (timeout_ms / 1000, timeout_ms % 1000) {
+                (s, 0) => format!("{s} s"),
+                _ => format!("{timeout_ms} ms"),
+            };
+            facts.message = Some(format!(
+                "exit not seen within {within}, the process vanished or its records were lost"
+            ));
+        }
+    }
+    let success = facts.success;
+    let has_error = facts.error.is_some();
+    let origin = Origin {
+        monitor: Monitor::Ebpf,
+        file: None,
+        line: None,
+        format: None,
+    };
+    let mut event = crate::build::event(facts, origin, None, proc.exec_at, seq);
+
+    // The plugin's own error says why it failed; without one, its exit does.
+    if success == Some(false) && !has_error {
+        match status {
+            Some(ExitStatus::Exited(code)) => {
+                event.message.push_str(&format!(": exit status {code}"))
+            }
+            Some(ExitStatus::Signaled(signal)) => event
+                .message
+                .push_str(&format!(": killed by signal {signal}")),
+            None => {}
+        }
+    }
+    if let End::Exited { ts_ns, .. } = end {
+        let latency_ms = ts_ns.saturating_sub(proc.exec_ns) as f64 / 1e6;
+        let perf = event
+            .performance
+            .get_or_insert_with(PerformanceInfo::default);
+        perf.latency_ms = Some(latency_ms);
+        perf.metrics
+            .insert("execution_time_ms".to_owned(), latency_ms);
+    }
+    if let Some(system) = event.system.as_mut() {
+        system.ppid = Some(proc.ppid);
+    }
+    if let Some(cni) = event.cni.as_mut() {
+        cni.chain = std::mem::take(&mut proc.chain);
+    }
+    event
+}
+
+fn facts_of(p: &Proc, node_name: Option<&str>) -> Facts {
+    let var = |k: &str| p.env.vars.get(k).map_or("", String::as_str);
+    let mut f = Facts {
+        operation: Operation::from_word(var("CNI_COMMAND")),
+        pid: Some(p.pid),
+        comm: Some(p.comm.clone()).filter(|c| !c.is_empty()),
+        node_name: node_name.map(str::to_owned),
+        confidence: Some(EBPF_CONFIDENCE),
+        ..Facts::default()
+    };
+    Facts::set(&mut f.container_id, var("CNI_CONTAINERID"));
+    Facts::set(&mut f.if_name, var("CNI_IFNAME"));
+    Facts::set(&mut f.netns, var("CNI_NETNS"));
+    f.read_cni_args(var("CNI_ARGS"));
+    f.attr("plugin_path", &p.path);
+
+    let config = json_object(&p.stdin.bytes);
+    let config_type = config.as_ref().and_then(|c| str_of(c, "type"));
+    Facts::set(&mut f.plugin_type, p.binary());
+    Facts::set(&mut f.plugin_type, config_type.unwrap_or(""));
+    if let Some(c) = &config {
+        Facts::set(&mut f.network_name, str_of(c, "name").unwrap_or(""));
+        Facts::set(&mut f.cni_version, str_of(c, "cniVersion").unwrap_or(""));
+        if config_type.is_some_and(|t| Some(t) != f.plugin_type.as_deref()) {
+            f.attr("config_type", config_type.unwrap_or(""));
+        }
+        let ipam = c.get("ipam").and_then(Value::as_object);
+        f.attr(
+            "ipam_type",
+            ipam.and_then(|i| str_of(i, "type")).unwrap_or(""),
+        );
+    }
+
+    read_stdout(&mut f, &p.stdout.bytes);
+    if p.operation().is_none() && f.message.is_none() {
+        f.message = Some("ran without CNI_COMMAND".to_owned());
+    }
+    if let Some(ino) = p.netns.entered_ino {
+        f.attr("netns_inode", &ino.to_string());
+    }
+    let mut incomplete = Vec::new();
+    for (name, s) in [
+        ("stdin", &p.stdin),
+        ("stdout", &p.stdout),
+        ("stderr", &p.stderr),
+    ] {
+        incomplete.extend(stream_loss(name, s));
+    }
+    if p.env.incomplete {
+        incomplete.push("environment incomplete".to_owned());
+    }
+    if p.path_truncated {
+        incomplete.push("path cut".to_owned());
+    }
+    f.attr("capture_incomplete", &incomplete.join(", "));
+    f
+}
+
+fn stream_loss(name: &str, s: &Stream) -> Option<String> {
+    match (s.gaps, s.cut) {
+        (0, false) => None,
+        (0, true) => Some(format!("{name} cut")),
+        (n, _) => Some(format!("{name} missing {n} piece(s)")),
+    }
+}
+
+fn str_of<'m>(m: &'m Map<String, Value>, key: &str) -> Option<&'m str> {
+    m.get(key).and_then(Value::as_str)
+}
+
+/// A JSON object, when `bytes` are one.
+fn json_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// The plugin's answer: an error JSON, or a result (or VERSION answer) whose network facts join
+/// the request's.
+fn read_stdout(f: &mut Facts, stdout: &[u8]) {
+    let text = String::from_utf8_lossy(stdout);
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    if let Some(m) = json_object(text.as_bytes()).filter(|m| m.contains_key("code")) {
+        let msg = m.get("msg").and_then(Value::as_str).unwrap_or("").trim();
+        f.error = Some(CniError {
+            code: m.get("code").and_then(Value::as_i64),
+            msg: msg.to_owned(),
+            details: m
+                .get("details")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+        });
+        return;
+    }
+    // The CNI result reader, leniently: a result cut at the stream limit still gives what
+    // precedes the cut.
+    let Some(result) = parse_record(text, Some(Format::CniResult)) else {
+        return;
+    };
+    for ip in &result.ips {
+        f.add_ip(ip);
+    }
+    Facts::set(&mut f.if_name, result.if_name.as_deref().unwrap_or(""));
+    Facts::set(&mut f.gateway, result.gateway.as_deref().unwrap_or(""));
+    Facts::set(&mut f.mac, result.mac.as_deref().unwrap_or(""));
+    Facts::set(&mut f.subnet, result.subnet.as_deref().unwrap_or(""));
+    Facts::set(
+        &mut f.host_interface,
+        result.host_interface.as_deref().unwrap_or(""),
+    );
+    Facts::set(
+        &mut f.cni_version,
+        result.cni_version.as_deref().unwrap_or(""),
+    );
+    if f.routes.is_empty() {
+        f.routes = result.routes;
+    }
+    if f.dns.is_none() {
+        f.dns = result.dns;
+    }
+    if f.error.is_none() {
+        f.error = result.error;
+    }
+    for (k, v) in result.attributes {
+        f.attributes.entry(k).or_insert(v);
+    }
+}
