@@ -284,7 +284,7 @@ fn del_check_version_and_others_get_their_categories() {
         if command == "VERSION" {
             assert_eq!(
                 e.message,
-                "CNI VERSION via bridge: supports CNI versions 0.4.0,1.0.0"
+                "CNI VERSION via bridge: supports CNI versions 0.4.0, 1.0.0"
             );
         }
         if command == "DEL" {
