@@ -1,10 +1,12 @@
-//! The collector fed an arbitrary sequence of inputs on several sources, with time moving
-//! forward and timeouts fired as a runtime would: never a panic, and memory stays bounded (the
-//! event queue never exceeds its limit).
+//! The collector fed an arbitrary sequence of inputs — log lines on several sources, and BPF
+//! ring-buffer records of every kind with a fuzzed header and body — with time moving forward and
+//! timeouts fired as a runtime would: never a panic, and memory stays bounded (the event queue and
+//! the open transactions never exceed their limits).
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use proto::bpf::{layout, MonoClock};
 use proto::{Collector, Config, Format, LogLine, Timestamp};
 
 #[derive(Debug, Arbitrary)]
@@ -16,6 +18,15 @@ enum Step {
     },
     End {
         source: u8,
+    },
+    /// A record of the size its kind requires (or of any size when `kind` is out of range), with
+    /// a few pids so that processes meet, and the rest of the bytes from the fuzzer.
+    Bpf {
+        kind: u8,
+        pid: u8,
+        ppid: u8,
+        ts_ms: u16,
+        body: Vec<u8>,
     },
     Advance {
         ms: u16,
@@ -30,9 +41,14 @@ fuzz_target!(|steps: Vec<Step>| {
         multiline_max_lines: 8,
         multiline_max_bytes: 8192,
         max_queued_events: 64,
+        max_open_transactions: 8,
         ..Config::default()
     };
     let max_queued = config.max_queued_events;
+    let max_open = config.max_open_transactions;
+    let clock = MonoClock {
+        realtime_minus_monotonic_ns: 1_700_000_000_000_000_000,
+    };
     let mut c = Collector::new(config);
     let mut now = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
     let sources = ["a.log", "b.log", "c.log"];
@@ -59,6 +75,35 @@ fuzz_target!(|steps: Vec<Step>| {
                 );
             }
             Step::End { source } => c.handle_log_end(sources[usize::from(source) % sources.len()]),
+            Step::Bpf {
+                kind,
+                pid,
+                ppid,
+                ts_ms,
+                body,
+            } => {
+                // Mostly the five real kinds, sometimes an unknown one of any size.
+                let kind = kind % 7;
+                let size = match u32::from(kind) {
+                    layout::kind::EXEC => layout::exec::SIZE,
+                    layout::kind::ENV => layout::env::SIZE,
+                    layout::kind::DATA => layout::data::SIZE,
+                    layout::kind::NETNS => layout::netns::SIZE,
+                    layout::kind::EXIT => layout::exit::SIZE,
+                    _ => body.len(),
+                };
+                let mut record = vec![0u8; size.max(layout::header::SIZE)];
+                record[..4].copy_from_slice(&u32::from(kind).to_ne_bytes());
+                record[4..8].copy_from_slice(&u32::from(pid % 8 + 100).to_ne_bytes());
+                record[8..12].copy_from_slice(&u32::from(pid % 8 + 100).to_ne_bytes());
+                record[12..16].copy_from_slice(&u32::from(ppid % 8 + 100).to_ne_bytes());
+                record[16..24].copy_from_slice(&(u64::from(ts_ms) * 1_000_000).to_ne_bytes());
+                let room = record.len() - layout::header::SIZE;
+                let n = body.len().min(room);
+                record[layout::header::SIZE..layout::header::SIZE + n].copy_from_slice(&body[..n]);
+                record.truncate(size);
+                let _ = c.handle_bpf_record(now, clock, &record);
+            }
             Step::Advance { ms } => now = now.add_nanos(i64::from(ms) * 1_000_000),
             Step::Timeout => {
                 if let Some((deadline, _)) = c.poll_timeout() {
@@ -75,5 +120,6 @@ fuzz_target!(|steps: Vec<Step>| {
             }
         }
         assert!(c.queued_events() <= max_queued);
+        assert!(c.open_transactions() <= max_open);
     }
 });
