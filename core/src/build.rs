@@ -127,7 +127,7 @@ pub fn event(
     let cni = (cni != CniInfo::default()).then_some(cni);
 
     let performance =
-        (facts.success.is_some() || !facts.metrics.is_empty()).then(|| PerformanceInfo {
+        (facts.success.is_some() || !facts.metrics.is_empty()).then_some(PerformanceInfo {
             latency_ms: None,
             success: facts.success,
             metrics: facts.metrics,
