@@ -1,6 +1,9 @@
 //! [`Facts`] → [`UnifiedEvent`]: category, severity, the one-sentence message, tags and id are
 //! decided here, once, for every format.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use crate::event::{
     Category, CniInfo, EventType, Format, KubernetesInfo, NetworkInfo, Operation, Origin,
     PerformanceInfo, Severity, SystemInfo, UnifiedEvent,
@@ -38,7 +41,12 @@ pub fn event(
         (_, Some(Format::KubeletEvent)) => EventType::Kubernetes,
         _ => EventType::Network,
     };
-    let message = bounded(&sentence(&facts, plugin, category), MAX_MESSAGE_BYTES);
+    let message = sentence(&facts, plugin, category);
+    let message = if message.len() <= MAX_MESSAGE_BYTES {
+        message
+    } else {
+        bounded(&message, MAX_MESSAGE_BYTES)
+    };
 
     let mut tags = vec!["cni".to_owned()];
     if let Some(p) = plugin {
@@ -61,52 +69,28 @@ pub fn event(
         timestamp.unix_nanos()
     );
 
-    let cni = CniInfo {
-        operation: facts.operation,
-        container_id: facts.container_id.clone(),
-        plugin_type: facts.plugin_type.clone(),
-        network_name: facts.network_name.clone(),
-        cni_version: facts.cni_version.clone(),
-        if_name: facts.if_name.clone(),
-        args: facts.args.clone(),
-        exit_code: facts.exit_code,
-        error: facts.error.clone(),
-        chain: Vec::new(),
-    };
-    let cni = (cni != CniInfo::default()).then_some(cni);
-
-    let kubernetes = KubernetesInfo {
-        pod_uid: facts.pod_uid.clone(),
-        pod_name: facts.pod_name.clone(),
-        namespace: facts.namespace.clone(),
-        container_id: facts.container_id.clone(),
-        node_name: facts.node_name.clone(),
-        event_reason: facts.event_reason.clone(),
-        ..KubernetesInfo::default()
-    };
-    let kubernetes = (kubernetes != KubernetesInfo::default()).then_some(kubernetes);
-
-    let first_ip = facts.ips.first().map(|ip| split_cidr(ip));
+    // Everything above only reads `facts`; below, its fields move into the blocks, and only
+    // the facts two blocks share are cloned.
+    let first_ip = facts.ips.first().map(|ip| split_cidr(ip).0.to_owned());
     let subnet = facts
         .subnet
-        .clone()
         .or_else(|| facts.ips.first().and_then(|ip| network_of(ip)));
     let network = NetworkInfo {
         plugin_name: None,
         interface_name: facts.if_name.clone(),
-        ip_address: first_ip.map(|(ip, _)| ip.to_owned()),
+        ip_address: first_ip,
         subnet,
-        gateway: facts.gateway.clone(),
-        mac: facts.mac.clone(),
+        gateway: facts.gateway,
+        mac: facts.mac,
         cni_version: facts.cni_version.clone(),
-        routes: facts.routes.clone(),
-        dns: facts.dns.clone(),
+        routes: facts.routes,
+        dns: facts.dns,
         ips: if facts.ips.len() > 1 {
-            facts.ips.clone()
+            facts.ips
         } else {
             Vec::new()
         },
-        host_interface: facts.host_interface.clone(),
+        host_interface: facts.host_interface,
     };
     let network = if network == NetworkInfo::default() && plugin.is_none() {
         None
@@ -117,20 +101,45 @@ pub fn event(
         })
     };
 
+    let kubernetes = KubernetesInfo {
+        pod_uid: facts.pod_uid,
+        pod_name: facts.pod_name,
+        namespace: facts.namespace,
+        container_id: facts.container_id.clone(),
+        node_name: facts.node_name.clone(),
+        event_reason: facts.event_reason,
+        ..KubernetesInfo::default()
+    };
+    let kubernetes = (kubernetes != KubernetesInfo::default()).then_some(kubernetes);
+
+    let cni = CniInfo {
+        operation: facts.operation,
+        container_id: facts.container_id,
+        plugin_type: facts.plugin_type,
+        network_name: facts.network_name,
+        cni_version: facts.cni_version,
+        if_name: facts.if_name,
+        args: facts.args,
+        exit_code: facts.exit_code,
+        error: facts.error,
+        chain: Vec::new(),
+    };
+    let cni = (cni != CniInfo::default()).then_some(cni);
+
     let performance =
-        (facts.success.is_some() || !facts.metrics.is_empty()).then(|| PerformanceInfo {
+        (facts.success.is_some() || !facts.metrics.is_empty()).then_some(PerformanceInfo {
             latency_ms: None,
             success: facts.success,
-            metrics: facts.metrics.clone(),
+            metrics: facts.metrics,
         });
 
     let system = SystemInfo {
-        hostname: facts.hostname.clone(),
-        node_name: facts.node_name.clone(),
-        network_ns: facts.netns.clone(),
+        hostname: facts.hostname,
+        node_name: facts.node_name,
+        network_ns: facts.netns,
         pid: facts.pid,
         ppid: None,
-        comm: facts.comm.clone(),
+        comm: facts.comm,
     };
     let system = (system != SystemInfo::default()).then_some(system);
 
@@ -149,7 +158,7 @@ pub fn event(
         kubernetes,
         network,
         performance,
-        security: facts.security.clone(),
+        security: facts.security,
         system,
         trace_context: None,
         attributes: facts.attributes,
@@ -184,38 +193,75 @@ fn severity(f: &Facts) -> Severity {
     }
 }
 
-fn pod_phrase(f: &Facts) -> Option<String> {
+/// How the sentence names the pod: `pod ns/name`, `pod name` or `container <id prefix>`.
+#[derive(Clone, Copy)]
+enum Pod<'a> {
+    Named(Option<&'a str>, &'a str),
+    Container(&'a str),
+}
+
+impl fmt::Display for Pod<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pod::Named(Some(ns), p) => write!(out, "pod {ns}/{p}"),
+            Pod::Named(None, p) => write!(out, "pod {p}"),
+            Pod::Container(c) => write!(out, "container {c}"),
+        }
+    }
+}
+
+fn pod_phrase(f: &Facts) -> Option<Pod<'_>> {
     match (&f.namespace, &f.pod_name) {
-        (Some(ns), Some(p)) => Some(format!("pod {ns}/{p}")),
-        (None, Some(p)) => Some(format!("pod {p}")),
-        _ => f
-            .container_id
-            .as_ref()
+        (ns, Some(p)) => Some(Pod::Named(ns.as_deref(), p)),
+        _ => f.container_id.as_deref().map(|c| {
             // Ids come from untrusted text: cut by characters, not bytes.
-            .map(|c| format!("container {}", c.chars().take(12).collect::<String>())),
+            Pod::Container(c.char_indices().nth(12).map_or(c, |(i, _)| &c[..i]))
+        }),
+    }
+}
+
+/// `value` after `lead` (" via calico", " for pod ns/x"), or nothing when there is no value:
+/// the optional phrases of a sentence, written without building strings for them.
+struct Opt<'a, T>(&'a str, Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Opt<'_, T> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.1 {
+            Some(v) => write!(out, "{}{v}", self.0),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a sentence is about: fixed words around an optional name (`CNI ADD`, `IP 10.0.0.5
+/// allocation`, `interface setup`).
+#[derive(Clone, Copy)]
+struct What<'a>(&'static str, Option<&'a str>, &'static str);
+
+impl fmt::Display for What<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        out.write_str(self.0)?;
+        if let Some(name) = self.1 {
+            out.write_str(name)?;
+        }
+        out.write_str(self.2)
     }
 }
 
 fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
-    let via = plugin.map(|p| format!(" via {p}")).unwrap_or_default();
+    let via = Opt(" via ", plugin);
     let pod = pod_phrase(f);
-    let to_pod = pod.as_ref().map(|p| format!(" to {p}")).unwrap_or_default();
-    let from_pod = pod
-        .as_ref()
-        .map(|p| format!(" from {p}"))
-        .unwrap_or_default();
-    let for_pod = pod
-        .as_ref()
-        .map(|p| format!(" for {p}"))
-        .unwrap_or_default();
+    let to_pod = Opt(" to ", pod);
+    let from_pod = Opt(" from ", pod);
+    let for_pod = Opt(" for ", pod);
     let ip = f.ips.first().map(|ip| split_cidr(ip).0);
     // A short `details` completes the error ("try again later (the IPAM daemon is
     // restarting)"); a long one is a dump and stays in the cni block.
     let err_text = f.error.as_ref().map(|e| match &e.details {
         Some(d) if d.len() <= 160 && !e.msg.contains(d.as_str()) && !d.contains(e.msg.as_str()) => {
-            format!("{} ({d})", e.msg)
+            Cow::Owned(format!("{} ({d})", e.msg))
         }
-        _ => e.msg.clone(),
+        _ => Cow::Borrowed(e.msg.as_str()),
     });
     let err = err_text.as_deref();
     let own = f.message.as_deref().map(gist);
@@ -234,10 +280,10 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
             if f.success.is_none() && err.is_none() =>
         {
             let what = match (category, ip) {
-                (Category::IpAllocation, Some(ip)) => format!("IP {ip}"),
-                (Category::IpAllocation, None) => "IP allocation".to_owned(),
-                (_, Some(ip)) => format!("IP {ip} release"),
-                (_, None) => "IP release".to_owned(),
+                (Category::IpAllocation, Some(ip)) => What("IP ", Some(ip), ""),
+                (Category::IpAllocation, None) => What("IP allocation", None, ""),
+                (_, Some(ip)) => What("IP ", Some(ip), " release"),
+                (_, None) => What("IP release", None, ""),
             };
             match own {
                 Some(m) => format!("{what}{for_pod}{via}: {m}"),
@@ -252,25 +298,26 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
         | Category::InterfaceSetup
         | Category::InterfaceTeardown => {
             let what = match (category, f.operation) {
-                (_, Some(op)) => format!("CNI {op}"),
-                (Category::IpAllocation, None) => ip.map_or_else(
-                    || "IP allocation".to_owned(),
-                    |ip| format!("IP {ip} allocation"),
-                ),
-                (Category::IpDeallocation, None) => {
-                    ip.map_or_else(|| "IP release".to_owned(), |ip| format!("IP {ip} release"))
-                }
+                (_, Some(op)) => What("CNI ", Some(op.as_str()), ""),
+                (Category::IpAllocation, None) => match ip {
+                    Some(ip) => What("IP ", Some(ip), " allocation"),
+                    None => What("IP allocation", None, ""),
+                },
+                (Category::IpDeallocation, None) => match ip {
+                    Some(ip) => What("IP ", Some(ip), " release"),
+                    None => What("IP release", None, ""),
+                },
                 (Category::InterfaceSetup, None) => match &f.if_name {
-                    Some(i) => format!("interface {i} setup"),
-                    None => "interface setup".to_owned(),
+                    Some(i) => What("interface ", Some(i), " setup"),
+                    None => What("interface setup", None, ""),
                 },
                 (Category::InterfaceTeardown, None) => match &f.if_name {
-                    Some(i) => format!("interface {i} teardown"),
-                    None => "interface teardown".to_owned(),
+                    Some(i) => What("interface ", Some(i), " teardown"),
+                    None => What("interface teardown", None, ""),
                 },
-                (Category::NetworkTeardown, None) => "network teardown".to_owned(),
-                (Category::NetworkCheck, None) => "network check".to_owned(),
-                _ => "network setup".to_owned(),
+                (Category::NetworkTeardown, None) => What("network teardown", None, ""),
+                (Category::NetworkCheck, None) => What("network check", None, ""),
+                _ => What("network setup", None, ""),
             };
             match (f.success, err) {
                 (Some(false), Some(e)) => format!("{what} failed{for_pod}{via}: {e}"),
@@ -293,9 +340,10 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
             }
         }
         Category::HealthCheck => {
-            let what = f
-                .operation
-                .map_or_else(|| "CNI health".to_owned(), |op| format!("CNI {op}"));
+            let what = match f.operation {
+                Some(op) => What("CNI ", Some(op.as_str()), ""),
+                None => What("CNI health", None, ""),
+            };
             let versions = f.attributes.get("supported_versions");
             match (err.or(own), versions) {
                 // The statement and its cause: "Container runtime network not ready: cni plugin
@@ -329,29 +377,32 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
 /// fields and `raw`, and a sentence stays readable.
 fn gist(msg: &str) -> &str {
     const MIN: usize = 8;
+    // The marks are ASCII, so scanning bytes finds them at character boundaries.
     let cut = msg
-        .char_indices()
-        .skip_while(|&(i, _)| i < MIN)
+        .bytes()
+        .enumerate()
+        .skip(MIN)
         .find(|&(i, c)| match c {
-            '{' | '[' | '=' => true,
+            b'{' | b'[' | b'=' => true,
             // protobuf text (`K8S_POD_NAME:"x"`) is a dump too.
-            '"' => msg[..i].ends_with(':'),
+            b'"' => msg[..i].ends_with(':'),
             // A parenthesis after a space opens an aside ("labels (blocking)"), not a dump.
             // ... nor is a plural suffix ("address(es)").
-            '(' => {
+            b'(' => {
                 !msg[..i].ends_with(' ')
                     && !msg[i..].starts_with("(es)")
                     && !msg[i..].starts_with("(s)")
             }
             _ => false,
-        });
+        })
+        .map(|(i, _)| i);
     let head = match cut {
         // A dump glued to a name (`ContainerID(`, `types.ArgsSpec{`, `key=`): drop the name too.
-        Some((i, _)) if !msg[..i].ends_with(' ') => {
+        Some(i) if !msg[..i].ends_with(' ') => {
             let before = &msg[..i];
             before.rfind([' ', ',']).map_or(before, |k| &before[..k])
         }
-        Some((i, _)) => &msg[..i],
+        Some(i) => &msg[..i],
         None => msg,
     };
     let head = head.trim_end_matches([' ', ':', ',', '&', '-']);

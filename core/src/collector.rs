@@ -1,5 +1,6 @@
 //! The [`Collector`] state machine.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::assemble::{Offer, Pending};
@@ -171,10 +172,15 @@ impl Collector {
             self.stats.oversize_lines += 1;
             bytes = &bytes[..self.config.max_line_bytes];
         }
-        let text = String::from_utf8_lossy(bytes);
-        if matches!(text, std::borrow::Cow::Owned(_)) {
-            self.stats.invalid_utf8_lines += 1;
-        }
+        // `from_utf8` checks valid text faster than `from_utf8_lossy`, which is only needed
+        // for the rare invalid line.
+        let text = match std::str::from_utf8(bytes) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => {
+                self.stats.invalid_utf8_lines += 1;
+                String::from_utf8_lossy(bytes)
+            }
+        };
         let next_offset = line.offset + line.bytes.len() as u64 + 1;
 
         let mut state = self.sources.remove(line.source).unwrap_or_default();

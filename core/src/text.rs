@@ -5,6 +5,51 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use memchr::memmem;
+
+/// A fixed list of words looked for in many texts. Building a substring searcher costs more
+/// than most searches of a log line, so each word's searcher is built once, on first use.
+pub struct Words {
+    words: &'static [&'static str],
+    finders: OnceLock<Vec<memmem::Finder<'static>>>,
+}
+
+impl Words {
+    pub const fn new(words: &'static [&'static str]) -> Words {
+        Words {
+            words,
+            finders: OnceLock::new(),
+        }
+    }
+
+    fn finders(&self) -> &[memmem::Finder<'static>] {
+        self.finders.get_or_init(|| {
+            self.words
+                .iter()
+                .map(|w| memmem::Finder::new(w.as_bytes()))
+                .collect()
+        })
+    }
+
+    /// Does `text` contain any of the words?
+    pub fn any_in(&self, text: &str) -> bool {
+        self.finders()
+            .iter()
+            .any(|f| f.find(text.as_bytes()).is_some())
+    }
+
+    /// The earliest occurrence of any of the words in `text`: (byte position, index of the
+    /// word in the list); at a tie, the word listed first.
+    pub fn earliest_in(&self, text: &str) -> Option<(usize, usize)> {
+        self.finders()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.find(text.as_bytes()).map(|at| (at, i)))
+            .min()
+    }
+}
 
 /// Undoes Go / JSON backslash escapes (`\"`, `\\`, `\n`, `\t`, `\uXXXX`); other escapes are kept.
 pub fn unescape(s: &str) -> Cow<'_, str> {

@@ -294,10 +294,11 @@ fn month_name(s: &str) -> Option<(u8, usize)> {
         ("ago", 8),
         ("dic", 12),
     ];
+    let b = s.as_bytes();
     for &(name, m) in NAMES {
-        if s.len() >= name.len()
-            && s.is_char_boundary(name.len())
-            && s[..name.len()].eq_ignore_ascii_case(name)
+        // Bytes equal to a whole name (ASCII case aside) end on a character boundary.
+        if b.get(..name.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()))
         {
             let rest = &s[name.len()..];
             // A trailing dot is common in abbreviated localized names.
@@ -306,7 +307,6 @@ fn month_name(s: &str) -> Option<(u8, usize)> {
         }
     }
     // CJK: `12月` / `3月`.
-    let b = s.as_bytes();
     let n = b.iter().take(2).take_while(|c| c.is_ascii_digit()).count();
     if n > 0 && s[n..].starts_with('月') {
         let m = digits(b, 0, n)?;
@@ -319,8 +319,13 @@ fn month_name(s: &str) -> Option<(u8, usize)> {
 
 /// Syslog / journald `Mon DD HH:MM:SS[.frac]` at the start of `s` (no year, no zone).
 pub fn parse_syslog(s: &str) -> Option<(LineTime, usize)> {
-    let (month, mut at) = month_name(s)?;
     let b = s.as_bytes();
+    // The space after the month comes within 8 bytes (a 6-byte name and its dot), so most
+    // lines, which are not syslog, are turned away before the month names are tried.
+    if !b.iter().take(8).any(|&c| c == b' ') {
+        return None;
+    }
+    let (month, mut at) = month_name(s)?;
     if b.get(at) != Some(&b' ') {
         return None;
     }

@@ -13,7 +13,7 @@ use memchr::memmem;
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
-use crate::text::{cidr_with_hex_mask, json_members, looks_like_ip, member, unescape};
+use crate::text::{cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, Words};
 use crate::time::parse_iso;
 
 const FAMILY: &str = "aws-vpc-cni";
@@ -88,7 +88,7 @@ fn role_of_caller(caller: &str) -> Option<Role> {
 /// Words only the AWS VPC CNI writes, for lines that name no caller (seelog, zap without caller).
 fn has_aws_words(text: &str) -> bool {
     // Not bare `DelNetwork`: Multus and libcni say "DelNetwork" too.
-    const WORDS: [&str; 17] = [
+    static WORDS: Words = Words::new(&[
         "Received CNI ",
         "ContainerID(",
         "L-IPAMD",
@@ -106,10 +106,8 @@ fn has_aws_words(text: &str) -> bool {
         "AssignPodIP",
         "IP address pool",
         "network response",
-    ];
-    WORDS
-        .iter()
-        .any(|w| memmem::find(text.as_bytes(), w.as_bytes()).is_some())
+    ]);
+    WORDS.any_in(text)
 }
 
 /// Which program wrote a line that names no caller, from what it says.

@@ -11,7 +11,9 @@ use memchr::memmem;
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
-use crate::text::{balanced_end, is_uuid, json_members, looks_like_ip, masked, member, JsonValue};
+use crate::text::{
+    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, JsonValue, Words,
+};
 use crate::time::parse_iso;
 
 const FAMILY: &str = "azure-cni";
@@ -83,7 +85,7 @@ fn plugin_of_tag(tag: &str) -> Option<&'static str> {
 
 /// Words of Azure CNI lines that carry no component tag (`[78164] CNI_COMMAND ...`).
 fn has_azure_words(text: &str) -> bool {
-    const WORDS: [&str; 10] = [
+    static WORDS: Words = Words::new(&[
         "azure",
         "Azure",
         "azv",
@@ -94,10 +96,8 @@ fn has_azure_words(text: &str) -> bool {
         "setArpProxy",
         "Generate veth name",
         "Transparent client",
-    ];
-    WORDS
-        .iter()
-        .any(|w| memmem::find(text.as_bytes(), w.as_bytes()).is_some())
+    ]);
+    WORDS.any_in(text)
 }
 
 /// `[1234] rest` → (pid, rest).

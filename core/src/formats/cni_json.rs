@@ -5,26 +5,25 @@
 //! This parser runs first on every record, so it looks at the first byte and a few key names
 //! before it allocates anything.
 
-use memchr::memmem;
 use serde_json::{Map, Value};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{json_members, unescape, JsonValue};
+use crate::text::{json_members, unescape, JsonValue, Words};
 
 /// Keys of which one must appear before a JSON object is read at all.
-const KEYS: [&[u8]; 9] = [
-    b"\"cniVersion\"",
-    b"\"code\"",
-    b"\"ips\"",
-    b"\"interfaces\"",
-    b"\"supportedVersions\"",
-    b"\"ip4\"",
-    b"\"ip6\"",
-    b"\"NetworkReady\"",
-    b"\"lastCNILoadStatus",
-];
+static KEYS: Words = Words::new(&[
+    "\"cniVersion\"",
+    "\"code\"",
+    "\"ips\"",
+    "\"interfaces\"",
+    "\"supportedVersions\"",
+    "\"ip4\"",
+    "\"ip6\"",
+    "\"NetworkReady\"",
+    "\"lastCNILoadStatus",
+]);
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let body = env.body.trim();
@@ -40,8 +39,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
 }
 
 fn has_cni_key(text: &str) -> bool {
-    KEYS.iter()
-        .any(|k| memmem::find(text.as_bytes(), k).is_some())
+    KEYS.any_in(text)
 }
 
 /// A whole JSON document (compact, or pretty-printed and joined by the collector).

@@ -2,6 +2,9 @@
 //! the time, the body starts with one of Multus's levels in brackets. Events and runtime lines
 //! that quote Multus errors are the runtime parsers' records.
 
+use std::sync::OnceLock;
+
+use memchr::memmem;
 use serde_json::Value;
 
 use crate::envelope::Envelope;
@@ -179,9 +182,19 @@ fn is_nginx_error(msg: &str) -> bool {
 }
 
 fn operation_named(msg: &str) -> Option<Operation> {
-    OPERATION_WORDS
+    // The searchers are built once (see `Words`), in the order of the table.
+    static FINDERS: OnceLock<Vec<memmem::Finder<'static>>> = OnceLock::new();
+    let finders = FINDERS.get_or_init(|| {
+        OPERATION_WORDS
+            .iter()
+            .map(|(w, _)| memmem::Finder::new(w.as_bytes()))
+            .collect()
+    });
+    // The earliest word names the operation; at a tie, the word listed first.
+    finders
         .iter()
-        .filter_map(|(w, op)| msg.find(w).map(|at| (at, *op)))
+        .zip(OPERATION_WORDS)
+        .filter_map(|(f, (_, op))| f.find(msg.as_bytes()).map(|at| (at, op)))
         .min_by_key(|(at, _)| *at)
         .map(|(_, op)| op)
 }

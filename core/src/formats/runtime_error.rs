@@ -10,12 +10,10 @@
 
 use std::borrow::Cow;
 
-use memchr::memmem;
-
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, unescape,
+    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, unescape, Words,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -47,10 +45,8 @@ pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
 
 /// A cheap test that `s` could be about pod networking, before any parsing.
 pub(crate) fn mentions_network(s: &str) -> bool {
-    let b = s.as_bytes();
-    ["andbox", "etwork", "lugin", "cni", "CNI"]
-        .iter()
-        .any(|w| memmem::find(b, w.as_bytes()).is_some())
+    static WORDS: Words = Words::new(&["andbox", "etwork", "lugin", "cni", "CNI"]);
+    WORDS.any_in(s)
 }
 
 /// How specific a layer is to pod networking.
@@ -126,7 +122,7 @@ const PROSE: &[(&str, Option<Operation>, Mark)] = &[
 
 /// Where a runtime CNI error can start inside a longer text (a kubelet line with its own
 /// prose in front, a fragment cut mid-message).
-const ANCHORS: &[&str] = &[
+static ANCHORS: Words = Words::new(&[
     "Failed to create pod sandbox",
     "Failed create pod sandbox",
     "failed to \"",
@@ -147,7 +143,7 @@ const ANCHORS: &[&str] = &[
     "CNI failed to retrieve network namespace path",
     "Unable to update cni config",
     "failed to find plugin \"",
-];
+]);
 
 /// What a layer states beyond its operation.
 struct Layer<'a> {
@@ -246,11 +242,7 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
 
 /// The earliest position of an anchor in `s`.
 fn first_anchor(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    ANCHORS
-        .iter()
-        .filter_map(|a| memmem::find(b, a.as_bytes()))
-        .min()
+    ANCHORS.earliest_in(s).map(|(at, _)| at)
 }
 
 /// Splits a dockershim `[setup error, teardown error]` list at the teardown half.
@@ -632,7 +624,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         found.not_ready = true;
     }
 
-    if [
+    static NOT_READY: Words = Words::new(&[
         "cni plugin not initialized",
         "no network config found in",
         "cni config uninitialized",
@@ -640,10 +632,8 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         "no networks found in",
         "no cni configuration file",
         "networkpluginnotready",
-    ]
-    .iter()
-    .any(|w| has(w))
-    {
+    ]);
+    if NOT_READY.any_in(&lower) {
         found.cni = true;
         found.not_ready = true;
     }
@@ -654,7 +644,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         let range = range.split_whitespace().next().unwrap_or("");
         f.attr("ip_range", range);
     }
-    let ipam_failed = [
+    static IPAM_FAILED: Words = Words::new(&[
         "failed to allocate for range",
         "unable to allocate ip",
         "failed to allocate ip",
@@ -662,9 +652,8 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         "failed to assign an ip address",
         "no available address pools",
         "no available addresses",
-    ]
-    .iter()
-    .any(|w| has(w));
+    ]);
+    let ipam_failed = IPAM_FAILED.any_in(&lower);
     if ipam_failed {
         f.category.get_or_insert(Category::IpAllocation);
     }
@@ -688,15 +677,14 @@ fn classify(err: &str, f: &mut Facts) -> Found {
     if let Some(ty) = f.plugin_type.as_deref() {
         f.plugin = f.plugin.or_else(|| family_of_type(ty));
     } else if f.plugin.is_none() {
-        let cilium = [
+        static CILIUM: Words = Words::new(&[
             "unable to create endpoint",
             "cilium api",
             "cilium daemon",
             "cilium agent",
             "putendpointidfailed",
-        ]
-        .iter()
-        .any(|w| has(w));
+        ]);
+        let cilium = CILIUM.any_in(&lower);
         let family = if aws {
             Some("aws-vpc-cni")
         } else if multus {
@@ -785,12 +773,8 @@ fn host_interface(err: &str) -> Option<&str> {
 
 /// Multus's own error forms; returns whether `err` is one.
 fn read_multus(err: &str, f: &mut Facts) -> bool {
-    let b = err.as_bytes();
-    if !err.starts_with('[')
-        && !["ultus", "elegate", "onflist"]
-            .iter()
-            .any(|w| memmem::find(b, w.as_bytes()).is_some())
-    {
+    static WORDS: Words = Words::new(&["ultus", "elegate", "onflist"]);
+    if !err.starts_with('[') && !WORDS.any_in(err) {
         return false;
     }
     let mut seen = false;
