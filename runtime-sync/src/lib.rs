@@ -2,5 +2,6 @@
 //! that both binaries share: they are plain synchronous IO around the core.
 
 pub mod config;
+pub mod daemon;
 pub mod lines;
 pub mod offline;
