@@ -166,21 +166,7 @@ fn poll_ring(
             clock,
             bytes: bytes.to_vec(),
         };
-        let record = match tx.try_send(record) {
-            Ok(()) => return,
-            Err(TrySendError::Full(r)) => r,
-            Err(TrySendError::Disconnected(_)) => {
-                hung_up = true;
-                return;
-            }
-        };
-        match tx.send_timeout(record, SEND_TIMEOUT) {
-            Ok(()) => {}
-            Err(SendTimeoutError::Timeout(_)) => {
-                drops.channel_full.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(SendTimeoutError::Disconnected(_)) => hung_up = true,
-        }
+        hung_up = forward(tx, record, drops) == Forwarded::HungUp;
     };
     loop {
         let stopping = stop.load(Ordering::SeqCst);
@@ -202,6 +188,33 @@ fn poll_ring(
         if stopping && n == 0 {
             return Ok(());
         }
+    }
+}
+
+/// What became of a record handed to [`forward`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forwarded {
+    Sent,
+    /// The channel stayed full for [`SEND_TIMEOUT`]: dropped and counted.
+    Dropped,
+    /// The core is gone.
+    HungUp,
+}
+
+/// Sends a record to the core, waiting at most [`SEND_TIMEOUT`] on a full channel.
+fn forward(tx: &Sender<RecordReceived>, record: RecordReceived, drops: &Drops) -> Forwarded {
+    let record = match tx.try_send(record) {
+        Ok(()) => return Forwarded::Sent,
+        Err(TrySendError::Full(r)) => r,
+        Err(TrySendError::Disconnected(_)) => return Forwarded::HungUp,
+    };
+    match tx.send_timeout(record, SEND_TIMEOUT) {
+        Ok(()) => Forwarded::Sent,
+        Err(SendTimeoutError::Timeout(_)) => {
+            drops.channel_full.fetch_add(1, Ordering::Relaxed);
+            Forwarded::Dropped
+        }
+        Err(SendTimeoutError::Disconnected(_)) => Forwarded::HungUp,
     }
 }
 
@@ -307,6 +320,9 @@ fn until(deadline: Timestamp) -> Duration {
 pub fn main(config: &Config) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal asks for a clean stop; a second one, while stopping, exits at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing the signal handlers")?;
     }
@@ -365,6 +381,33 @@ mod tests {
         let wall = clock.to_wall(mono_ns);
         let skew = (wall.unix_nanos() - now().unix_nanos()).abs();
         assert!(skew < 100_000_000, "{skew} ns");
+    }
+
+    fn record(n: u8) -> RecordReceived {
+        RecordReceived {
+            clock: MonoClock::default(),
+            bytes: vec![n],
+        }
+    }
+
+    #[test]
+    fn a_full_channel_drops_and_counts_without_blocking_for_long() {
+        let drops = Drops::default();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        assert_eq!(forward(&tx, record(1), &drops), Forwarded::Sent);
+        let started = Instant::now();
+        assert_eq!(forward(&tx, record(2), &drops), Forwarded::Dropped);
+        assert!(
+            started.elapsed() < SEND_TIMEOUT * 10,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(drops.channel_full.load(Ordering::Relaxed), 1);
+        assert_eq!(rx.recv().unwrap().bytes, [1]);
+        assert_eq!(forward(&tx, record(3), &drops), Forwarded::Sent);
+        drop(rx);
+        assert_eq!(forward(&tx, record(4), &drops), Forwarded::HungUp);
+        assert_eq!(drops.channel_full.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -137,11 +137,11 @@ impl Daemon {
         found
     }
 
-    /// SIGTERM; returns the exit status and every stdout line written after it.
-    fn terminate(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+    /// Sends `signal`; returns the exit status and every stdout line not read yet.
+    fn stop(&mut self, signal: Signal) -> (std::process::ExitStatus, Vec<String>) {
         let mut child = self.child.take().expect("running");
         let pid = Pid::from_raw(i32::try_from(child.id()).expect("a pid fits in i32"));
-        kill(pid, Signal::SIGTERM).expect("sending SIGTERM");
+        kill(pid, signal).expect("sending the signal");
         let deadline = Instant::now() + Duration::from_secs(10);
         let status = loop {
             if let Some(status) = child.try_wait().expect("waiting for the daemon") {
@@ -240,7 +240,7 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
     assert_eq!(events[1]["category"], "network_teardown");
     drop(sandbox);
 
-    let (status, rest) = daemon.terminate();
+    let (status, rest) = daemon.stop(Signal::SIGTERM);
     assert!(
         status.success(),
         "exit after SIGTERM: {status}: {}",
@@ -256,6 +256,31 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
         "the summary is logged: {stderr}"
     );
     assert!(stderr.contains("dropped_channel_full=0"), "{stderr}");
+}
+
+#[test]
+fn what_happened_before_sigint_is_written_before_exit() {
+    require_root();
+    let config = config_file("sigint.yaml");
+    let mut daemon = Daemon::start(&config, &[]);
+    daemon.wait_ready();
+    let sandbox = Sandbox::new();
+    assert!(sandbox.run("ADD").status.success());
+    assert!(sandbox.run("DEL").status.success());
+    // At once: the records may still be in the ring buffer or the channel.
+    let (status, lines) = daemon.stop(Signal::SIGINT);
+    assert!(
+        status.success(),
+        "exit after SIGINT: {status}: {}",
+        daemon.stderr()
+    );
+    let ops: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON lines"))
+        .filter(|e| e["cni"]["container_id"] == sandbox.container_id.as_str())
+        .map(|e| e["cni"]["operation"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(ops, ["ADD", "DEL"], "stderr: {}", daemon.stderr());
 }
 
 #[test]
