@@ -757,6 +757,22 @@ cni_collector:
     }
 
     #[test]
+    fn the_example_loads_and_matches_the_production_preset() {
+        let file = parse_file(include_str!("../config.example.yaml")).unwrap();
+        let mut config = Config::preset(Preset::Production);
+        config.in_cluster = false;
+        let mut loaded = config.clone();
+        loaded.apply(file);
+        loaded.validate().unwrap();
+        assert_eq!(loaded.log_paths.len(), 2);
+        loaded.log_paths.clone_from(&config.log_paths);
+        loaded.cilium_config = CiliumConfig::default();
+        loaded.calico_config = CalicoConfig::default();
+        loaded.aws_vpc_config = AwsVpcConfig::default();
+        assert_eq!(loaded, config);
+    }
+
+    #[test]
     fn presets_are_valid() {
         for preset in [
             Preset::Development,
