@@ -1,5 +1,8 @@
 //! The threaded runtime of tapio-cni-collector, and the offline commands (`parse`, `replay`)
 //! that both binaries share: they are plain synchronous IO around the core.
 
+pub mod check;
+pub mod config;
+pub mod daemon;
 pub mod lines;
 pub mod offline;

@@ -1,7 +1,9 @@
 //! `tapio-cni-collector-lite`: the collector on plain threads, for minimal hosts.
 
+use std::path::PathBuf;
+
 use clap::Parser;
-use tapio_cni_collector_lite::offline;
+use tapio_cni_collector_lite::{config, daemon, offline};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -11,16 +13,43 @@ use tapio_cni_collector_lite::offline;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: offline::Command,
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// The daemon: observe CNI plugin executions with eBPF and print UnifiedEvent JSON lines.
+    Run {
+        /// YAML configuration (the keys of the original `cni_collector` block); built-in
+        /// defaults without it. `TAPIO_CNI_<KEY>` environment variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    #[command(flatten)]
+    Offline(offline::Command),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match offline::run(cli.command) {
+    let result = match cli.command {
+        Command::Run { config } => run(config),
+        Command::Offline(command) => offline::run(command),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tapio-cni-collector-lite: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn run(file: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = config::Config::load(
+        file.as_deref(),
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    )?;
+    daemon::init_logging(config.log_level.as_tracing());
+    daemon::main(&config)
 }

@@ -29,6 +29,13 @@ pub enum Command {
         /// The scenario file.
         file: PathBuf,
     },
+    /// Preflight: kernel, BTF, tracefs, privileges, the eBPF probes (really loaded), plugin
+    /// directories, inotify limits, Kubernetes. Exits non-zero when `run` cannot work here.
+    Check {
+        /// The configuration `run` would use (its plugin directories and sizes).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `--format`: auto-detection or one format.
@@ -78,6 +85,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             );
         }),
         Command::Replay { file } => replay(&file, &mut out),
+        Command::Check { config } => check(config.as_deref(), &mut out),
     };
     match result.and_then(|()| out.flush().context("writing events")) {
         Err(e) if is_broken_pipe(&e) => Ok(()),
@@ -168,6 +176,23 @@ fn write_events(collector: &mut Collector, out: &mut impl Write) -> anyhow::Resu
 fn write_event(event: &UnifiedEvent, out: &mut impl Write) -> anyhow::Result<()> {
     serde_json::to_writer(&mut *out, event).context("writing events")?;
     out.write_all(b"\n").context("writing events")?;
+    Ok(())
+}
+
+/// Runs the preflight checks and writes the report.
+///
+/// # Errors
+/// A bad configuration, an output that cannot be written, or a host where `run` cannot work.
+pub fn check(config: Option<&std::path::Path>, out: &mut impl Write) -> anyhow::Result<()> {
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let config = crate::config::Config::load(config, env)?;
+    let findings = crate::check::run_checks(&config);
+    let ok = crate::check::report(&findings, out).context("writing the report")?;
+    out.flush().context("writing the report")?;
+    if !ok {
+        bail!("preflight failed: see the FAILED lines");
+    }
     Ok(())
 }
 

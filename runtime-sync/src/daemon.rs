@@ -1,0 +1,419 @@
+//! `run`: the daemon on two plain threads.
+//!
+//! - The **poller** owns the [`Probes`]: it waits on the ring buffer (a short timeout, so it sees
+//!   shutdown promptly), copies each record and sends it with the sampled [`MonoClock`] over a
+//!   bounded channel. A full channel is waited on briefly, then the record is dropped and
+//!   counted: the poller never blocks for long, or the kernel's ring buffer would overflow
+//!   instead, silently to the records that follow.
+//! - The **core** thread (the caller's) owns the [`Collector`]: it feeds records, fires
+//!   [`Collector::poll_timeout`] deadlines, drains events and writes them as JSON Lines to
+//!   standard output, flushed after each batch.
+//!
+//! SIGINT/SIGTERM set a flag; the poller drains what the ring buffer holds and hangs up; the
+//! core handles everything still in the channel, closes expired transactions, flushes and
+//! returns.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use nix::time::{clock_gettime, ClockId};
+use proto::{Collector, MonoClock, Timestamp};
+use tapio_cni_bpf::Probes;
+
+use crate::config::Config;
+use crate::offline::now;
+
+/// How long the poller waits on the ring buffer before it looks at the shutdown flag.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long the poller waits on a full channel before it drops a record.
+const SEND_TIMEOUT: Duration = Duration::from_millis(20);
+/// How often `CLOCK_REALTIME - CLOCK_MONOTONIC` is re-sampled (NTP slews it; a step moves it).
+const CLOCK_RESAMPLE: Duration = Duration::from_secs(1);
+/// How often the BPF drop counter is read.
+const DROPS_EVERY: Duration = Duration::from_secs(1);
+/// The longest the core thread sleeps without a deadline (to notice counters, and hang-ups).
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// Records handled between two flushes of the output, at most.
+const BATCH: usize = 4096;
+
+/// A ring-buffer record on its way to the core.
+#[derive(Debug)]
+pub struct RecordReceived {
+    pub clock: MonoClock,
+    pub bytes: Vec<u8>,
+}
+
+/// Drop counters shared by the threads.
+#[derive(Debug, Default)]
+pub struct Drops {
+    /// Records the kernel could not put in the full ring buffer (the BPF per-CPU counter).
+    pub ring_buffer_full: AtomicU64,
+    /// Records dropped because the channel to the core stayed full.
+    pub channel_full: AtomicU64,
+}
+
+/// What a run saw, reported at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub records: u64,
+    pub events: u64,
+    pub invalid_records: u64,
+    pub ring_buffer_full: u64,
+    pub channel_full: u64,
+    pub events_dropped_queue_full: u64,
+    pub open_transactions_at_exit: usize,
+}
+
+/// `CLOCK_REALTIME - CLOCK_MONOTONIC` now.
+///
+/// # Errors
+/// When a clock cannot be read (never on Linux).
+pub fn sample_clock() -> anyhow::Result<MonoClock> {
+    let mono = clock_gettime(ClockId::CLOCK_MONOTONIC).context("reading CLOCK_MONOTONIC")?;
+    let real = clock_gettime(ClockId::CLOCK_REALTIME).context("reading CLOCK_REALTIME")?;
+    let ns = |t: nix::sys::time::TimeSpec| t.tv_sec() * 1_000_000_000 + t.tv_nsec();
+    Ok(MonoClock {
+        realtime_minus_monotonic_ns: ns(real) - ns(mono),
+    })
+}
+
+/// Runs the daemon until `stop` is set, writing events to `out`.
+///
+/// # Errors
+/// Probes that cannot be loaded, or an output that cannot be written.
+pub fn run(config: &Config, stop: &Arc<AtomicBool>, out: impl Write) -> anyhow::Result<Summary> {
+    if !config.enabled {
+        tracing::warn!("enabled: false; nothing to do");
+        return Ok(Summary::default());
+    }
+    if !(config.enable_process_monitoring && config.use_ebpf) {
+        bail!(
+            "enable_process_monitoring and use_ebpf must be on: the eBPF process monitor is the \
+             only monitor of this build so far (the /proc fallback is not implemented yet)"
+        );
+    }
+    let inactive = config.inactive();
+    if !inactive.is_empty() {
+        tracing::info!(
+            "configured but not active yet in this daemon: {}",
+            inactive.join("; ")
+        );
+    }
+    let probes = Probes::load(&config.probes()).context("loading the eBPF probes (try `check`)")?;
+    for missing in probes.missing() {
+        tracing::warn!("degraded: {missing}");
+    }
+    tracing::info!(
+        plugin_dirs = ?config.cni_bin_path,
+        ring_buffer_bytes = config.ring_buffer_size,
+        "eBPF process monitor running"
+    );
+
+    let drops = Arc::new(Drops::default());
+    let (tx, rx) = crossbeam_channel::bounded(config.record_channel_capacity);
+    let poller = {
+        let stop = Arc::clone(stop);
+        let drops = Arc::clone(&drops);
+        thread::Builder::new()
+            .name("bpf-poller".to_owned())
+            .spawn(move || poll_ring(probes, &tx, &stop, &drops))
+            .context("starting the poller thread")?
+    };
+    let mut collector = Collector::new(config.core());
+    let result = drive(&mut collector, &rx, &drops, out);
+    // On an output error, stop the poller too; it then hangs up.
+    stop.store(true, Ordering::SeqCst);
+    drop(rx);
+    let polled = poller
+        .join()
+        .map_err(|_| anyhow::anyhow!("the poller thread panicked"))?;
+    result?;
+    polled?;
+
+    let stats = collector.stats();
+    Ok(Summary {
+        records: stats.bpf.records,
+        events: stats.events,
+        invalid_records: stats.bpf.invalid_records,
+        ring_buffer_full: drops.ring_buffer_full.load(Ordering::Relaxed),
+        channel_full: drops.channel_full.load(Ordering::Relaxed),
+        events_dropped_queue_full: stats.events_dropped_queue_full,
+        open_transactions_at_exit: collector.open_transactions(),
+    })
+}
+
+/// The poller thread: ring buffer → channel, until `stop`; then a last drain, and hang up.
+fn poll_ring(
+    mut probes: Probes,
+    tx: &Sender<RecordReceived>,
+    stop: &AtomicBool,
+    drops: &Drops,
+) -> anyhow::Result<()> {
+    let mut clock = sample_clock()?;
+    let mut clock_at = Instant::now();
+    let mut drops_at = Instant::now();
+    let mut hung_up = false;
+    let mut send = |bytes: &[u8], clock: MonoClock| {
+        if hung_up {
+            return;
+        }
+        let record = RecordReceived {
+            clock,
+            bytes: bytes.to_vec(),
+        };
+        hung_up = forward(tx, record, drops) == Forwarded::HungUp;
+    };
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        if clock_at.elapsed() >= CLOCK_RESAMPLE {
+            clock = sample_clock()?;
+            clock_at = Instant::now();
+        }
+        // When stopping, take what is left without waiting.
+        let timeout = if stopping {
+            Duration::ZERO
+        } else {
+            POLL_TIMEOUT
+        };
+        let n = probes.poll(timeout, |bytes| send(bytes, clock))?;
+        if stopping || drops_at.elapsed() >= DROPS_EVERY {
+            read_drops(&probes, drops);
+            drops_at = Instant::now();
+        }
+        if stopping && n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// What became of a record handed to [`forward`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forwarded {
+    Sent,
+    /// The channel stayed full for [`SEND_TIMEOUT`]: dropped and counted.
+    Dropped,
+    /// The core is gone.
+    HungUp,
+}
+
+/// Sends a record to the core, waiting at most [`SEND_TIMEOUT`] on a full channel.
+fn forward(tx: &Sender<RecordReceived>, record: RecordReceived, drops: &Drops) -> Forwarded {
+    let record = match tx.try_send(record) {
+        Ok(()) => return Forwarded::Sent,
+        Err(TrySendError::Full(r)) => r,
+        Err(TrySendError::Disconnected(_)) => return Forwarded::HungUp,
+    };
+    match tx.send_timeout(record, SEND_TIMEOUT) {
+        Ok(()) => Forwarded::Sent,
+        Err(SendTimeoutError::Timeout(_)) => {
+            drops.channel_full.fetch_add(1, Ordering::Relaxed);
+            Forwarded::Dropped
+        }
+        Err(SendTimeoutError::Disconnected(_)) => Forwarded::HungUp,
+    }
+}
+
+fn read_drops(probes: &Probes, drops: &Drops) {
+    match probes.dropped() {
+        Ok(n) => {
+            let before = drops.ring_buffer_full.swap(n, Ordering::Relaxed);
+            if n > before {
+                tracing::warn!(
+                    lost = n - before,
+                    total = n,
+                    "the BPF ring buffer was full: records lost (raise ring_buffer_size)"
+                );
+            }
+        }
+        Err(e) => tracing::warn!("{e}"),
+    }
+}
+
+/// The core thread: channel → collector → output, until the poller hangs up.
+fn drive(
+    collector: &mut Collector,
+    rx: &Receiver<RecordReceived>,
+    drops: &Drops,
+    out: impl Write,
+) -> anyhow::Result<()> {
+    let mut out = BufWriter::with_capacity(64 << 10, out);
+    let mut channel_drops_seen = 0;
+    let mut queue_drops_seen = 0;
+    loop {
+        let wait = collector
+            .poll_timeout()
+            .map_or(IDLE_WAKE, |(deadline, _)| until(deadline).min(IDLE_WAKE));
+        let hung_up = match rx.recv_timeout(wait) {
+            Ok(first) => {
+                handle(collector, &first);
+                // Take what else is waiting, up to a batch, before writing.
+                for record in rx.try_iter().take(BATCH) {
+                    handle(collector, &record);
+                    write_events(collector, &mut out)?;
+                }
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        let now = now();
+        if collector.poll_timeout().is_some_and(|(at, _)| at <= now) {
+            collector.handle_timeout(now);
+        }
+        write_events(collector, &mut out)?;
+        out.flush().context("writing events")?;
+
+        let channel_drops = drops.channel_full.load(Ordering::Relaxed);
+        if channel_drops > channel_drops_seen {
+            tracing::warn!(
+                lost = channel_drops - channel_drops_seen,
+                total = channel_drops,
+                "the record channel was full: records lost (raise record_channel_capacity)"
+            );
+            channel_drops_seen = channel_drops;
+        }
+        let queue_drops = collector.stats().events_dropped_queue_full;
+        if queue_drops > queue_drops_seen {
+            tracing::warn!(
+                total = queue_drops,
+                "events dropped: the event queue was full"
+            );
+            queue_drops_seen = queue_drops;
+        }
+        if hung_up {
+            return Ok(());
+        }
+    }
+}
+
+fn handle(collector: &mut Collector, record: &RecordReceived) {
+    if let Err(e) = collector.handle_bpf_record(now(), record.clock, &record.bytes) {
+        tracing::debug!("invalid ring-buffer record skipped: {e}");
+    }
+}
+
+fn write_events(collector: &mut Collector, out: &mut impl Write) -> anyhow::Result<()> {
+    while let Some(event) = collector.poll_event() {
+        serde_json::to_writer(&mut *out, &event).context("writing events")?;
+        out.write_all(b"\n").context("writing events")?;
+    }
+    // Offset checkpoints concern log tailing, which this daemon does not run yet.
+    while collector.poll_request().is_some() {}
+    Ok(())
+}
+
+/// Time from now until `deadline` (zero when it has passed).
+fn until(deadline: Timestamp) -> Duration {
+    let nanos = deadline.unix_nanos().saturating_sub(now().unix_nanos());
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
+}
+
+/// Runs `run` for the binary: signals, logging, the summary; standard output for events.
+///
+/// # Errors
+/// As [`run`]; a signal handler that cannot be installed.
+pub fn main(config: &Config) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal asks for a clean stop; a second one, while stopping, exits at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+    }
+    let stdout = io::stdout().lock();
+    let summary = match run(config, &stop, stdout) {
+        Err(e) if is_broken_pipe(&e) => {
+            tracing::info!("standard output closed; stopping");
+            return Ok(());
+        }
+        other => other?,
+    };
+    tracing::info!(
+        records = summary.records,
+        events = summary.events,
+        invalid_records = summary.invalid_records,
+        dropped_ring_buffer_full = summary.ring_buffer_full,
+        dropped_channel_full = summary.channel_full,
+        dropped_event_queue_full = summary.events_dropped_queue_full,
+        open_transactions = summary.open_transactions_at_exit,
+        "stopped"
+    );
+    if summary.open_transactions_at_exit > 0 {
+        tracing::warn!(
+            "{} plugin executions were still running at shutdown and are not reported",
+            summary.open_transactions_at_exit
+        );
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// Sends the daemon's own logs to stderr at `level`.
+pub fn init_logging(level: tracing::Level) {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(io::stderr().is_terminal())
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_offset_is_close_to_now() {
+        let clock = sample_clock().unwrap();
+        let mono = clock_gettime(ClockId::CLOCK_MONOTONIC).unwrap();
+        let mono_ns = u64::try_from(mono.tv_sec() * 1_000_000_000 + mono.tv_nsec()).unwrap();
+        let wall = clock.to_wall(mono_ns);
+        let skew = (wall.unix_nanos() - now().unix_nanos()).abs();
+        assert!(skew < 100_000_000, "{skew} ns");
+    }
+
+    fn record(n: u8) -> RecordReceived {
+        RecordReceived {
+            clock: MonoClock::default(),
+            bytes: vec![n],
+        }
+    }
+
+    #[test]
+    fn a_full_channel_drops_and_counts_without_blocking_for_long() {
+        let drops = Drops::default();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        assert_eq!(forward(&tx, record(1), &drops), Forwarded::Sent);
+        let started = Instant::now();
+        assert_eq!(forward(&tx, record(2), &drops), Forwarded::Dropped);
+        assert!(
+            started.elapsed() < SEND_TIMEOUT * 10,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(drops.channel_full.load(Ordering::Relaxed), 1);
+        assert_eq!(rx.recv().unwrap().bytes, [1]);
+        assert_eq!(forward(&tx, record(3), &drops), Forwarded::Sent);
+        drop(rx);
+        assert_eq!(forward(&tx, record(4), &drops), Forwarded::HungUp);
+        assert_eq!(drops.channel_full.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn deadlines_in_the_past_do_not_wait() {
+        assert_eq!(until(Timestamp::from_unix_nanos(0)), Duration::ZERO);
+        let soon = until(now().add_nanos(500_000_000));
+        assert!(soon <= Duration::from_millis(500) && soon > Duration::from_millis(400));
+    }
+}
