@@ -2,10 +2,15 @@
 CARGO ?= cargo
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: run test deps lint unit fuzz-smoke fuzz bench
+.PHONY: run parse-fixtures test deps build-deps lint unit fuzz-smoke fuzz bench
 
-# The main job: until the daemon lands, `parse` over the bundled fixture logs.
-run:
+# The main job: the collector on this host with its defaults (eBPF process monitor; events as
+# JSON Lines on stdout, its own logs on stderr; stop with Ctrl-C). Needs root.
+run: build-deps
+	$(CARGO) run --release -q -p tapio-cni-collector-lite -- run
+
+# The log parsers over the bundled fixture logs (no root, no kernel features needed).
+parse-fixtures:
 	$(CARGO) run --release -q -p tapio-cni-collector -- parse fixtures/logs/*.log fixtures/logs/extra/*.log
 
 test: deps lint unit fuzz-smoke
@@ -14,10 +19,12 @@ test: deps lint unit fuzz-smoke
 # clang and libelf build the BPF programs, the reference CNI plugins and iproute2 drive the
 # kernel tests, tracefs serves the classic tracepoints.
 APT_PACKAGES = clang libelf-dev zlib1g-dev pkg-config make containernetworking-plugins iproute2
-deps:
+build-deps:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); }
 	@mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+
+deps: build-deps
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 
 lint:
