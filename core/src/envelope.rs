@@ -172,7 +172,12 @@ fn cri_stream(s: &str) -> Option<&str> {
 
 /// `some-file.log:` or `file.log:123:` in front of a line (grep over several files).
 fn grep_file_prefix(s: &str) -> Option<&str> {
-    let colon = s.find(':')?;
+    // A file name holds no whitespace, so the scan for its colon stops at the first blank
+    // instead of running through every line (and every layer) that has no colon early.
+    let colon = s
+        .bytes()
+        .position(|c| c == b':' || matches!(c, b' ' | b'\t'..=b'\r'))
+        .filter(|&i| s.as_bytes()[i] == b':')?;
     let name = &s[..colon];
     if !(name.ends_with(".log") || name.ends_with(".txt")) || name.contains(char::is_whitespace) {
         return None;
@@ -215,10 +220,11 @@ fn level_word_before_logfmt<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'
     if !(rest.starts_with("time=") || rest.starts_with("level=")) {
         return None;
     }
-    if !matches!(
-        word.to_ascii_lowercase().as_str(),
-        "info" | "debug" | "warn" | "warning" | "err" | "error" | "notice" | "crit"
-    ) {
+    // Compared without case in place: no lowercase copy of every first word.
+    const LEVELS: [&str; 8] = [
+        "info", "debug", "warn", "warning", "err", "error", "notice", "crit",
+    ];
+    if !LEVELS.iter().any(|l| word.eq_ignore_ascii_case(l)) {
         return None;
     }
     env.level_word = Some(word);
