@@ -2,7 +2,6 @@
 //! decided here, once, for every format.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use crate::event::{
     Category, CniInfo, EventType, Format, KubernetesInfo, NetworkInfo, Operation, Origin,
@@ -48,7 +47,8 @@ pub fn event(
         bounded(&message, MAX_MESSAGE_BYTES)
     };
 
-    let mut tags = vec!["cni".to_owned()];
+    let mut tags = Vec::with_capacity(5);
+    tags.push("cni".to_owned());
     if let Some(p) = plugin {
         tags.push(p.to_owned());
     }
@@ -56,18 +56,26 @@ pub fn event(
         tags.push(op.as_str().to_owned());
     }
     if let Some(ns) = &facts.namespace {
-        tags.push(format!("namespace:{ns}"));
+        tags.push(["namespace:", ns].concat());
     }
     if facts.success == Some(false) {
         tags.push("failed".to_owned());
     }
 
-    let id = format!(
-        "cni_{}_{}_{}_{seq}",
+    // `cni_<plugin>_<operation>_<unix nanos>_<seq>`.
+    let mut id = String::with_capacity(64);
+    for part in [
+        "cni_",
         plugin.unwrap_or("unknown"),
+        "_",
         facts.operation.map_or("EVENT", Operation::as_str),
-        timestamp.unix_nanos()
-    );
+        "_",
+    ] {
+        id.push_str(part);
+    }
+    push_int(&mut id, timestamp.unix_nanos());
+    id.push('_');
+    push_uint(&mut id, seq);
 
     // Everything above only reads `facts`; below, its fields move into the blocks, and only
     // the facts two blocks share are cloned.
@@ -193,6 +201,66 @@ fn severity(f: &Facts) -> Severity {
     }
 }
 
+/// Bytes reserved for a sentence: most fit, so it is written without growing.
+const SENTENCE_CAPACITY: usize = 128;
+
+/// A piece of a sentence, written straight into it. `format!` goes through `fmt::write`, which
+/// cost more than all the rest of building an event.
+trait Put {
+    fn put(&self, out: &mut String);
+}
+
+impl Put for str {
+    fn put(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Put for String {
+    fn put(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl<T: Put + ?Sized> Put for &T {
+    fn put(&self, out: &mut String) {
+        (**self).put(out);
+    }
+}
+
+/// Appends each piece to `out`, in order.
+macro_rules! cat {
+    ($out:expr; $($piece:expr),+ $(,)?) => {{
+        $(Put::put(&$piece, $out);)+
+    }};
+}
+
+/// Appends the decimal digits of `n`, as `{n}` would write them.
+fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_uint(out, n.unsigned_abs());
+}
+
+fn push_uint(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` is below 10, so the cast keeps it whole.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Decimal digits are ASCII, so this always succeeds.
+    if let Ok(text) = std::str::from_utf8(&digits[at..]) {
+        out.push_str(text);
+    }
+}
+
 /// How the sentence names the pod: `pod ns/name`, `pod name` or `container <id prefix>`.
 #[derive(Clone, Copy)]
 enum Pod<'a> {
@@ -200,12 +268,12 @@ enum Pod<'a> {
     Container(&'a str),
 }
 
-impl fmt::Display for Pod<'_> {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pod::Named(Some(ns), p) => write!(out, "pod {ns}/{p}"),
-            Pod::Named(None, p) => write!(out, "pod {p}"),
-            Pod::Container(c) => write!(out, "container {c}"),
+impl Put for Pod<'_> {
+    fn put(&self, out: &mut String) {
+        match *self {
+            Pod::Named(Some(ns), p) => cat!(out; "pod ", ns, "/", p),
+            Pod::Named(None, p) => cat!(out; "pod ", p),
+            Pod::Container(c) => cat!(out; "container ", c),
         }
     }
 }
@@ -224,11 +292,11 @@ fn pod_phrase(f: &Facts) -> Option<Pod<'_>> {
 /// the optional phrases of a sentence, written without building strings for them.
 struct Opt<'a, T>(&'a str, Option<T>);
 
-impl<T: fmt::Display> fmt::Display for Opt<'_, T> {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.1 {
-            Some(v) => write!(out, "{}{v}", self.0),
-            None => Ok(()),
+impl<T: Put> Put for Opt<'_, T> {
+    fn put(&self, out: &mut String) {
+        if let Some(v) = &self.1 {
+            out.push_str(self.0);
+            v.put(out);
         }
     }
 }
@@ -238,17 +306,23 @@ impl<T: fmt::Display> fmt::Display for Opt<'_, T> {
 #[derive(Clone, Copy)]
 struct What<'a>(&'static str, Option<&'a str>, &'static str);
 
-impl fmt::Display for What<'_> {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        out.write_str(self.0)?;
+impl Put for What<'_> {
+    fn put(&self, out: &mut String) {
+        out.push_str(self.0);
         if let Some(name) = self.1 {
-            out.write_str(name)?;
+            out.push_str(name);
         }
-        out.write_str(self.2)
+        out.push_str(self.2);
     }
 }
 
 fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
+    let mut out = String::with_capacity(SENTENCE_CAPACITY);
+    write_sentence(&mut out, f, plugin, category);
+    out
+}
+
+fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: Category) {
     let via = Opt(" via ", plugin);
     let pod = pod_phrase(f);
     let to_pod = Opt(" to ", pod);
@@ -259,7 +333,7 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
     // restarting)"); a long one is a dump and stays in the cni block.
     let err_text = f.error.as_ref().map(|e| match &e.details {
         Some(d) if d.len() <= 160 && !e.msg.contains(d.as_str()) && !d.contains(e.msg.as_str()) => {
-            Cow::Owned(format!("{} ({d})", e.msg))
+            Cow::Owned([e.msg.as_str(), " (", d, ")"].concat())
         }
         _ => Cow::Borrowed(e.msg.as_str()),
     });
@@ -269,12 +343,12 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
         // "allocated" / "released" only where the record reports it done; otherwise the
         // record's own words say what stage it is at ("Releasing address using workloadID").
         Category::IpAllocation if f.success == Some(true) => match ip {
-            Some(ip) => format!("IP {ip} allocated{to_pod}{via}"),
-            None => format!("IP allocated{to_pod}{via}"),
+            Some(ip) => cat!(out; "IP ", ip, " allocated", to_pod, via),
+            None => cat!(out; "IP allocated", to_pod, via),
         },
         Category::IpDeallocation if f.success == Some(true) => match ip {
-            Some(ip) => format!("IP {ip} released{from_pod}{via}"),
-            None => format!("IP address released{from_pod}{via}"),
+            Some(ip) => cat!(out; "IP ", ip, " released", from_pod, via),
+            None => cat!(out; "IP address released", from_pod, via),
         },
         Category::IpAllocation | Category::IpDeallocation
             if f.success.is_none() && err.is_none() =>
@@ -286,8 +360,8 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 (_, None) => What("IP release", None, ""),
             };
             match own {
-                Some(m) => format!("{what}{for_pod}{via}: {m}"),
-                None => format!("{what}{for_pod}{via}"),
+                Some(m) => cat!(out; what, for_pod, via, ": ", m),
+                None => cat!(out; what, for_pod, via),
             }
         }
         Category::NetworkSetup
@@ -320,22 +394,22 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 _ => What("network setup", None, ""),
             };
             match (f.success, err) {
-                (Some(false), Some(e)) => format!("{what} failed{for_pod}{via}: {e}"),
+                (Some(false), Some(e)) => cat!(out; what, " failed", for_pod, via, ": ", e),
                 (None, Some(e)) => match own {
-                    Some(m) => format!("{what}{for_pod}{via}: {m}: {e}"),
-                    None => format!("{what}{for_pod}{via}: {e}"),
+                    Some(m) => cat!(out; what, for_pod, via, ": ", m, ": ", e),
+                    None => cat!(out; what, for_pod, via, ": ", e),
                 },
                 (Some(false), None) => match own {
-                    Some(m) => format!("{what} failed{for_pod}{via}: {m}"),
-                    None => format!("{what} failed{for_pod}{via}"),
+                    Some(m) => cat!(out; what, " failed", for_pod, via, ": ", m),
+                    None => cat!(out; what, " failed", for_pod, via),
                 },
                 (Some(true), _) => match ip {
-                    Some(ip) => format!("{what} succeeded{for_pod}{via} with IP {ip}"),
-                    None => format!("{what} succeeded{for_pod}{via}"),
+                    Some(ip) => cat!(out; what, " succeeded", for_pod, via, " with IP ", ip),
+                    None => cat!(out; what, " succeeded", for_pod, via),
                 },
                 (None, None) => match own {
-                    Some(m) => format!("{what}{for_pod}{via}: {m}"),
-                    None => format!("{what}{for_pod}{via}"),
+                    Some(m) => cat!(out; what, for_pod, via, ": ", m),
+                    None => cat!(out; what, for_pod, via),
                 },
             }
         }
@@ -349,12 +423,12 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 // The statement and its cause: "Container runtime network not ready: cni plugin
                 // not initialized".
                 (Some(e), _) if err.is_some() && own.is_some_and(|m| !e.contains(m)) => {
-                    format!("{what}{via}: {}: {e}", own.unwrap_or_default())
+                    cat!(out; what, via, ": ", own.unwrap_or_default(), ": ", e)
                 }
-                (Some(m), _) => format!("{what}{via}: {m}"),
-                (None, Some(v)) => format!("{what}{via}: supports CNI versions {v}"),
-                (None, None) if f.success == Some(true) => format!("{what}{via}: ok"),
-                (None, None) => format!("{what}{via}"),
+                (Some(m), _) => cat!(out; what, via, ": ", m),
+                (None, Some(v)) => cat!(out; what, via, ": supports CNI versions ", v),
+                (None, None) if f.success == Some(true) => cat!(out; what, via, ": ok"),
+                (None, None) => cat!(out; what, via),
             }
         }
         _ => {
@@ -364,8 +438,8 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 .unwrap_or("CNI");
             let text = err.or(own).unwrap_or("log record");
             match &pod {
-                Some(p) => format!("{who} ({p}): {text}"),
-                None => format!("{who}: {text}"),
+                Some(p) => cat!(out; who, " (", p, "): ", text),
+                None => cat!(out; who, ": ", text),
             }
         }
     }
@@ -415,7 +489,19 @@ fn gist(msg: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::gist;
+    use super::{gist, push_int, push_uint};
+
+    #[test]
+    fn integers_are_written_as_format_writes_them() {
+        for n in [0, 7, -7, 1_768_478_400_000_000_000, i64::MIN, i64::MAX] {
+            let mut out = String::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        let mut out = String::new();
+        push_uint(&mut out, u64::MAX);
+        assert_eq!(out, u64::MAX.to_string());
+    }
 
     #[test]
     fn gist_drops_request_dumps() {
