@@ -193,19 +193,18 @@ fn grep_file_prefix(s: &str) -> Option<&str> {
 /// `pod container 2024-...` (kubectl logs --prefix, k9s): one or two name tokens in front of a
 /// time or klog header. The last token is taken as the process (container) name.
 fn name_tokens_before_time<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
-    let is_name = |w: &str| {
-        !w.is_empty()
-            && w.len() <= 253
-            && w.bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
-    };
+    let is_name_byte =
+        |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.';
     let mut rest = s;
     for _ in 0..2 {
-        let (word, after) = rest.split_once(' ')?;
-        if !is_name(word) {
+        // The word ends at the first byte that cannot be in a name, which must be its space:
+        // no search for a space through the rest of a line that is not one of these.
+        let len = rest.bytes().take_while(|&c| is_name_byte(c)).count();
+        if len == 0 || len > 253 || rest.as_bytes().get(len) != Some(&b' ') {
             return None;
         }
-        rest = after;
+        let word = &rest[..len];
+        rest = &rest[len + 1..];
         if parse_iso(rest).is_some() || klog_header(rest).is_some() {
             env.process = env.process.or(Some(word));
             return Some(rest);
@@ -216,7 +215,9 @@ fn name_tokens_before_time<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a
 
 /// `info time="..." level=...`: a level word a syslog layer printed in front of logfmt.
 fn level_word_before_logfmt<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
-    let (word, rest) = s.split_once(' ')?;
+    // A level word has at most 7 letters: its space is among the first 8 bytes or there is none.
+    let space = s.bytes().take(8).position(|c| c == b' ')?;
+    let (word, rest) = (&s[..space], &s[space + 1..]);
     if !(rest.starts_with("time=") || rest.starts_with("level=")) {
         return None;
     }
