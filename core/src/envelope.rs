@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::unescape;
+use crate::text::{unescape, Words};
 use crate::time::{parse_iso, parse_klog_time, parse_syslog, LineTime};
 
 /// A klog header: `Lmmdd hh:mm:ss.uuuuuu threadid file:line] `.
@@ -36,6 +36,11 @@ pub struct Envelope<'a> {
     /// A lone level word after a syslog prefix (`info time=...`).
     pub level_word: Option<&'a str>,
 }
+
+/// The end of a syslog tag (`kubelet[2783]: `) and of a klog header (`file.go:12] `): searchers
+/// built once, not for every line.
+static TAG_END: Words = Words::new(&[": "]);
+static KLOG_SOURCE_END: Words = Words::new(&["] "]);
 
 /// How many layers we peel at most; real stacks are three deep.
 const MAX_LAYERS: usize = 8;
@@ -146,7 +151,7 @@ fn syslog_tail<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
     if host.is_empty() || host.contains(['=', '"', ':', '[', ']', '{', '(']) {
         return None;
     }
-    let colon = rest.find(": ")?;
+    let (colon, _) = TAG_END.earliest_in(rest)?;
     let tag = &rest[..colon];
     if tag.is_empty() || tag.contains(' ') {
         return None;
@@ -246,8 +251,9 @@ pub fn klog_header(s: &str) -> Option<(Klog<'_>, LineTime, &str)> {
         }
         _ => (None, rest),
     };
-    let close = rest
-        .find("] ")
+    let close = KLOG_SOURCE_END
+        .earliest_in(rest)
+        .map(|(at, _)| at)
         .or_else(|| rest.strip_suffix(']').map(|r| r.len()))?;
     let source = &rest[..close];
     if source.contains(' ') || !source.contains(':') {

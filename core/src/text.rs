@@ -151,14 +151,19 @@ impl<'a> Logfmt<'a> {
                 i += 1;
                 let vstart = i;
                 let mut end = None;
-                while i < b.len() {
-                    match b[i] {
-                        b'\\' => i += 2,
-                        b'"' if next_pair_starts(b, i + 1) => {
-                            end = Some(i);
-                            break;
-                        }
-                        _ => i += 1,
+                // Only quotes and backslashes matter inside the value: jump between them.
+                while let Some(k) = b
+                    .get(i..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                {
+                    i += k;
+                    if b[i] == b'\\' {
+                        i += 2;
+                    } else if next_pair_starts(b, i + 1) {
+                        end = Some(i);
+                        break;
+                    } else {
+                        i += 1;
                     }
                 }
                 let vend = end.unwrap_or(b.len()).min(b.len());
@@ -167,9 +172,7 @@ impl<'a> Logfmt<'a> {
                 i = vend + 1;
             } else {
                 let vstart = i;
-                while i < b.len() && b[i] != b' ' {
-                    i += 1;
-                }
+                i = memchr::memchr(b' ', &b[i..]).map_or(b.len(), |k| i + k);
                 pairs.push((key, Cow::Borrowed(&line[vstart..i])));
             }
         }
