@@ -109,7 +109,16 @@ pub fn event(
         })
     };
 
-    let kubernetes = KubernetesInfo {
+    // A block is left out when it would equal its default. Only the fields set here can differ
+    // from it, so they are tested directly: building and dropping a default block (and its
+    // empty maps) for every event cost more than the test.
+    let has_kubernetes = facts.pod_uid.is_some()
+        || facts.pod_name.is_some()
+        || facts.namespace.is_some()
+        || facts.container_id.is_some()
+        || facts.node_name.is_some()
+        || facts.event_reason.is_some();
+    let kubernetes = has_kubernetes.then(|| KubernetesInfo {
         pod_uid: facts.pod_uid,
         pod_name: facts.pod_name,
         namespace: facts.namespace,
@@ -117,10 +126,18 @@ pub fn event(
         node_name: facts.node_name.clone(),
         event_reason: facts.event_reason,
         ..KubernetesInfo::default()
-    };
-    let kubernetes = (kubernetes != KubernetesInfo::default()).then_some(kubernetes);
+    });
 
-    let cni = CniInfo {
+    let has_cni = facts.operation.is_some()
+        || facts.container_id.is_some()
+        || facts.plugin_type.is_some()
+        || facts.network_name.is_some()
+        || facts.cni_version.is_some()
+        || facts.if_name.is_some()
+        || !facts.args.is_empty()
+        || facts.exit_code.is_some()
+        || facts.error.is_some();
+    let cni = has_cni.then(|| CniInfo {
         operation: facts.operation,
         container_id: facts.container_id,
         plugin_type: facts.plugin_type,
@@ -131,8 +148,7 @@ pub fn event(
         exit_code: facts.exit_code,
         error: facts.error,
         chain: Vec::new(),
-    };
-    let cni = (cni != CniInfo::default()).then_some(cni);
+    });
 
     let performance =
         (facts.success.is_some() || !facts.metrics.is_empty()).then_some(PerformanceInfo {
