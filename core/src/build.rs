@@ -100,7 +100,19 @@ pub fn event(
         },
         host_interface: facts.host_interface,
     };
-    let network = if network == NetworkInfo::default() && plugin.is_none() {
+    // Equal to the default block when none of the fields above is set (tested directly, as for
+    // the blocks below).
+    let empty = network.interface_name.is_none()
+        && network.ip_address.is_none()
+        && network.subnet.is_none()
+        && network.gateway.is_none()
+        && network.mac.is_none()
+        && network.cni_version.is_none()
+        && network.routes.is_empty()
+        && network.dns.is_none()
+        && network.ips.is_empty()
+        && network.host_interface.is_none();
+    let network = if empty && plugin.is_none() {
         None
     } else {
         Some(NetworkInfo {
