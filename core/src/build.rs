@@ -2,7 +2,6 @@
 //! decided here, once, for every format.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use crate::event::{
     Category, CniInfo, EventType, Format, KubernetesInfo, NetworkInfo, Operation, Origin,
@@ -48,7 +47,8 @@ pub fn event(
         bounded(&message, MAX_MESSAGE_BYTES)
     };
 
-    let mut tags = vec!["cni".to_owned()];
+    let mut tags = Vec::with_capacity(5);
+    tags.push("cni".to_owned());
     if let Some(p) = plugin {
         tags.push(p.to_owned());
     }
@@ -56,18 +56,26 @@ pub fn event(
         tags.push(op.as_str().to_owned());
     }
     if let Some(ns) = &facts.namespace {
-        tags.push(format!("namespace:{ns}"));
+        tags.push(["namespace:", ns].concat());
     }
     if facts.success == Some(false) {
         tags.push("failed".to_owned());
     }
 
-    let id = format!(
-        "cni_{}_{}_{}_{seq}",
+    // `cni_<plugin>_<operation>_<unix nanos>_<seq>`.
+    let mut id = String::with_capacity(64);
+    for part in [
+        "cni_",
         plugin.unwrap_or("unknown"),
+        "_",
         facts.operation.map_or("EVENT", Operation::as_str),
-        timestamp.unix_nanos()
-    );
+        "_",
+    ] {
+        id.push_str(part);
+    }
+    push_int(&mut id, timestamp.unix_nanos());
+    id.push('_');
+    push_uint(&mut id, seq);
 
     // Everything above only reads `facts`; below, its fields move into the blocks, and only
     // the facts two blocks share are cloned.
@@ -92,7 +100,19 @@ pub fn event(
         },
         host_interface: facts.host_interface,
     };
-    let network = if network == NetworkInfo::default() && plugin.is_none() {
+    // Equal to the default block when none of the fields above is set (tested directly, as for
+    // the blocks below).
+    let empty = network.interface_name.is_none()
+        && network.ip_address.is_none()
+        && network.subnet.is_none()
+        && network.gateway.is_none()
+        && network.mac.is_none()
+        && network.cni_version.is_none()
+        && network.routes.is_empty()
+        && network.dns.is_none()
+        && network.ips.is_empty()
+        && network.host_interface.is_none();
+    let network = if empty && plugin.is_none() {
         None
     } else {
         Some(NetworkInfo {
@@ -101,7 +121,16 @@ pub fn event(
         })
     };
 
-    let kubernetes = KubernetesInfo {
+    // A block is left out when it would equal its default. Only the fields set here can differ
+    // from it, so they are tested directly: building and dropping a default block (and its
+    // empty maps) for every event cost more than the test.
+    let has_kubernetes = facts.pod_uid.is_some()
+        || facts.pod_name.is_some()
+        || facts.namespace.is_some()
+        || facts.container_id.is_some()
+        || facts.node_name.is_some()
+        || facts.event_reason.is_some();
+    let kubernetes = has_kubernetes.then(|| KubernetesInfo {
         pod_uid: facts.pod_uid,
         pod_name: facts.pod_name,
         namespace: facts.namespace,
@@ -109,10 +138,18 @@ pub fn event(
         node_name: facts.node_name.clone(),
         event_reason: facts.event_reason,
         ..KubernetesInfo::default()
-    };
-    let kubernetes = (kubernetes != KubernetesInfo::default()).then_some(kubernetes);
+    });
 
-    let cni = CniInfo {
+    let has_cni = facts.operation.is_some()
+        || facts.container_id.is_some()
+        || facts.plugin_type.is_some()
+        || facts.network_name.is_some()
+        || facts.cni_version.is_some()
+        || facts.if_name.is_some()
+        || !facts.args.is_empty()
+        || facts.exit_code.is_some()
+        || facts.error.is_some();
+    let cni = has_cni.then(|| CniInfo {
         operation: facts.operation,
         container_id: facts.container_id,
         plugin_type: facts.plugin_type,
@@ -123,8 +160,7 @@ pub fn event(
         exit_code: facts.exit_code,
         error: facts.error,
         chain: Vec::new(),
-    };
-    let cni = (cni != CniInfo::default()).then_some(cni);
+    });
 
     let performance =
         (facts.success.is_some() || !facts.metrics.is_empty()).then_some(PerformanceInfo {
@@ -193,6 +229,80 @@ fn severity(f: &Facts) -> Severity {
     }
 }
 
+/// Bytes reserved for a sentence: most fit, so it is written without growing.
+const SENTENCE_CAPACITY: usize = 128;
+
+/// A piece of a sentence, written straight into it. `format!` goes through `fmt::write`, which
+/// cost more than all the rest of building an event.
+trait Put {
+    fn put(&self, out: &mut String);
+}
+
+impl Put for str {
+    fn put(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Put for String {
+    fn put(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl<T: Put + ?Sized> Put for &T {
+    fn put(&self, out: &mut String) {
+        (**self).put(out);
+    }
+}
+
+/// Appends each piece to `out`, in order.
+macro_rules! cat {
+    ($out:expr; $($piece:expr),+ $(,)?) => {{
+        $(Put::put(&$piece, $out);)+
+    }};
+}
+
+/// Appends the decimal digits of `n`, as `{n}` would write them.
+fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_uint(out, n.unsigned_abs());
+}
+
+fn push_uint(out: &mut String, mut n: u64) {
+    // Two digits per division: an id's nanosecond time has 19 of them.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while n >= 100 {
+        // `n % 100` is below 100, so the cast keeps it whole.
+        let pair = 2 * (n % 100) as usize;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = 2 * n as usize;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        at -= 1;
+        // `n` is below 10 here.
+        digits[at] = b'0' + n as u8;
+    }
+    // Digits are ASCII, so this always succeeds; checking 20 bytes costs less than pushing
+    // them one character at a time.
+    if let Ok(text) = std::str::from_utf8(&digits[at..]) {
+        out.push_str(text);
+    }
+}
+
 /// How the sentence names the pod: `pod ns/name`, `pod name` or `container <id prefix>`.
 #[derive(Clone, Copy)]
 enum Pod<'a> {
@@ -200,12 +310,12 @@ enum Pod<'a> {
     Container(&'a str),
 }
 
-impl fmt::Display for Pod<'_> {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pod::Named(Some(ns), p) => write!(out, "pod {ns}/{p}"),
-            Pod::Named(None, p) => write!(out, "pod {p}"),
-            Pod::Container(c) => write!(out, "container {c}"),
+impl Put for Pod<'_> {
+    fn put(&self, out: &mut String) {
+        match *self {
+            Pod::Named(Some(ns), p) => cat!(out; "pod ", ns, "/", p),
+            Pod::Named(None, p) => cat!(out; "pod ", p),
+            Pod::Container(c) => cat!(out; "container ", c),
         }
     }
 }
@@ -224,11 +334,11 @@ fn pod_phrase(f: &Facts) -> Option<Pod<'_>> {
 /// the optional phrases of a sentence, written without building strings for them.
 struct Opt<'a, T>(&'a str, Option<T>);
 
-impl<T: fmt::Display> fmt::Display for Opt<'_, T> {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.1 {
-            Some(v) => write!(out, "{}{v}", self.0),
-            None => Ok(()),
+impl<T: Put> Put for Opt<'_, T> {
+    fn put(&self, out: &mut String) {
+        if let Some(v) = &self.1 {
+            out.push_str(self.0);
+            v.put(out);
         }
     }
 }
@@ -238,17 +348,23 @@ impl<T: fmt::Display> fmt::Display for Opt<'_, T> {
 #[derive(Clone, Copy)]
 struct What<'a>(&'static str, Option<&'a str>, &'static str);
 
-impl fmt::Display for What<'_> {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        out.write_str(self.0)?;
+impl Put for What<'_> {
+    fn put(&self, out: &mut String) {
+        out.push_str(self.0);
         if let Some(name) = self.1 {
-            out.write_str(name)?;
+            out.push_str(name);
         }
-        out.write_str(self.2)
+        out.push_str(self.2);
     }
 }
 
 fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
+    let mut out = String::with_capacity(SENTENCE_CAPACITY);
+    write_sentence(&mut out, f, plugin, category);
+    out
+}
+
+fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: Category) {
     let via = Opt(" via ", plugin);
     let pod = pod_phrase(f);
     let to_pod = Opt(" to ", pod);
@@ -259,7 +375,7 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
     // restarting)"); a long one is a dump and stays in the cni block.
     let err_text = f.error.as_ref().map(|e| match &e.details {
         Some(d) if d.len() <= 160 && !e.msg.contains(d.as_str()) && !d.contains(e.msg.as_str()) => {
-            Cow::Owned(format!("{} ({d})", e.msg))
+            Cow::Owned([e.msg.as_str(), " (", d, ")"].concat())
         }
         _ => Cow::Borrowed(e.msg.as_str()),
     });
@@ -269,12 +385,12 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
         // "allocated" / "released" only where the record reports it done; otherwise the
         // record's own words say what stage it is at ("Releasing address using workloadID").
         Category::IpAllocation if f.success == Some(true) => match ip {
-            Some(ip) => format!("IP {ip} allocated{to_pod}{via}"),
-            None => format!("IP allocated{to_pod}{via}"),
+            Some(ip) => cat!(out; "IP ", ip, " allocated", to_pod, via),
+            None => cat!(out; "IP allocated", to_pod, via),
         },
         Category::IpDeallocation if f.success == Some(true) => match ip {
-            Some(ip) => format!("IP {ip} released{from_pod}{via}"),
-            None => format!("IP address released{from_pod}{via}"),
+            Some(ip) => cat!(out; "IP ", ip, " released", from_pod, via),
+            None => cat!(out; "IP address released", from_pod, via),
         },
         Category::IpAllocation | Category::IpDeallocation
             if f.success.is_none() && err.is_none() =>
@@ -286,8 +402,8 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 (_, None) => What("IP release", None, ""),
             };
             match own {
-                Some(m) => format!("{what}{for_pod}{via}: {m}"),
-                None => format!("{what}{for_pod}{via}"),
+                Some(m) => cat!(out; what, for_pod, via, ": ", m),
+                None => cat!(out; what, for_pod, via),
             }
         }
         Category::NetworkSetup
@@ -320,22 +436,22 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 _ => What("network setup", None, ""),
             };
             match (f.success, err) {
-                (Some(false), Some(e)) => format!("{what} failed{for_pod}{via}: {e}"),
+                (Some(false), Some(e)) => cat!(out; what, " failed", for_pod, via, ": ", e),
                 (None, Some(e)) => match own {
-                    Some(m) => format!("{what}{for_pod}{via}: {m}: {e}"),
-                    None => format!("{what}{for_pod}{via}: {e}"),
+                    Some(m) => cat!(out; what, for_pod, via, ": ", m, ": ", e),
+                    None => cat!(out; what, for_pod, via, ": ", e),
                 },
                 (Some(false), None) => match own {
-                    Some(m) => format!("{what} failed{for_pod}{via}: {m}"),
-                    None => format!("{what} failed{for_pod}{via}"),
+                    Some(m) => cat!(out; what, " failed", for_pod, via, ": ", m),
+                    None => cat!(out; what, " failed", for_pod, via),
                 },
                 (Some(true), _) => match ip {
-                    Some(ip) => format!("{what} succeeded{for_pod}{via} with IP {ip}"),
-                    None => format!("{what} succeeded{for_pod}{via}"),
+                    Some(ip) => cat!(out; what, " succeeded", for_pod, via, " with IP ", ip),
+                    None => cat!(out; what, " succeeded", for_pod, via),
                 },
                 (None, None) => match own {
-                    Some(m) => format!("{what}{for_pod}{via}: {m}"),
-                    None => format!("{what}{for_pod}{via}"),
+                    Some(m) => cat!(out; what, for_pod, via, ": ", m),
+                    None => cat!(out; what, for_pod, via),
                 },
             }
         }
@@ -349,12 +465,12 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 // The statement and its cause: "Container runtime network not ready: cni plugin
                 // not initialized".
                 (Some(e), _) if err.is_some() && own.is_some_and(|m| !e.contains(m)) => {
-                    format!("{what}{via}: {}: {e}", own.unwrap_or_default())
+                    cat!(out; what, via, ": ", own.unwrap_or_default(), ": ", e)
                 }
-                (Some(m), _) => format!("{what}{via}: {m}"),
-                (None, Some(v)) => format!("{what}{via}: supports CNI versions {v}"),
-                (None, None) if f.success == Some(true) => format!("{what}{via}: ok"),
-                (None, None) => format!("{what}{via}"),
+                (Some(m), _) => cat!(out; what, via, ": ", m),
+                (None, Some(v)) => cat!(out; what, via, ": supports CNI versions ", v),
+                (None, None) if f.success == Some(true) => cat!(out; what, via, ": ok"),
+                (None, None) => cat!(out; what, via),
             }
         }
         _ => {
@@ -364,8 +480,8 @@ fn sentence(f: &Facts, plugin: Option<&str>, category: Category) -> String {
                 .unwrap_or("CNI");
             let text = err.or(own).unwrap_or("log record");
             match &pod {
-                Some(p) => format!("{who} ({p}): {text}"),
-                None => format!("{who}: {text}"),
+                Some(p) => cat!(out; who, " (", p, "): ", text),
+                None => cat!(out; who, ": ", text),
             }
         }
     }
@@ -415,7 +531,31 @@ fn gist(msg: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::gist;
+    use super::{gist, push_int, push_uint};
+
+    #[test]
+    fn integers_are_written_as_format_writes_them() {
+        for n in [
+            0,
+            7,
+            -7,
+            10,
+            99,
+            100,
+            101,
+            1_000_000,
+            1_768_478_400_000_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let mut out = String::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        let mut out = String::new();
+        push_uint(&mut out, u64::MAX);
+        assert_eq!(out, u64::MAX.to_string());
+    }
 
     #[test]
     fn gist_drops_request_dumps() {

@@ -183,9 +183,15 @@ impl Collector {
         };
         let next_offset = line.offset + line.bytes.len() as u64 + 1;
 
-        let mut state = self.sources.remove(line.source).unwrap_or_default();
+        // The source's state is looked up in place: taking it out and putting it back would
+        // hash twice and copy the source name on every line.
+        let state = match self.sources.get_mut(line.source) {
+            Some(state) => state,
+            None => self.sources.entry(line.source.to_owned()).or_default(),
+        };
         state.format = line.format;
         state.next_offset = next_offset;
+        let format = state.format;
         if let Some(mut pending) = state.pending.take() {
             match pending.offer(
                 &text,
@@ -195,7 +201,6 @@ impl Collector {
             ) {
                 Offer::Absorbed => {
                     state.pending = Some(pending);
-                    self.sources.insert(line.source.to_owned(), state);
                     return;
                 }
                 Offer::Completed => {
@@ -204,26 +209,28 @@ impl Collector {
                         line.source,
                         &pending.text,
                         pending.first_line,
-                        state.format,
+                        format,
                     );
                     self.checkpoint(line.source, next_offset);
-                    self.sources.insert(line.source.to_owned(), state);
                     return;
                 }
                 Offer::Rejected => {
-                    self.flush(line.source, pending, state.format);
+                    self.flush(line.source, pending, format);
                     self.checkpoint(line.source, line.offset);
                 }
             }
         }
         match Pending::start(&text, line.line_no, now) {
-            Some(p) => state.pending = Some(p),
+            Some(p) => {
+                if let Some(state) = self.sources.get_mut(line.source) {
+                    state.pending = Some(p);
+                }
+            }
             None => {
-                self.emit_record(now, line.source, &text, line.line_no, state.format);
+                self.emit_record(now, line.source, &text, line.line_no, format);
                 self.checkpoint(line.source, next_offset);
             }
         }
-        self.sources.insert(line.source.to_owned(), state);
     }
 
     /// One record of the eBPF probes' ring buffer, as the ring buffer handed it out.

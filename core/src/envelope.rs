@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::unescape;
+use crate::text::{unescape, Words};
 use crate::time::{parse_iso, parse_klog_time, parse_syslog, LineTime};
 
 /// A klog header: `Lmmdd hh:mm:ss.uuuuuu threadid file:line] `.
@@ -36,6 +36,11 @@ pub struct Envelope<'a> {
     /// A lone level word after a syslog prefix (`info time=...`).
     pub level_word: Option<&'a str>,
 }
+
+/// The end of a syslog tag (`kubelet[2783]: `) and of a klog header (`file.go:12] `): searchers
+/// built once, not for every line.
+static TAG_END: Words = Words::new(&[": "]);
+static KLOG_SOURCE_END: Words = Words::new(&["] "]);
 
 /// How many layers we peel at most; real stacks are three deep.
 const MAX_LAYERS: usize = 8;
@@ -146,7 +151,7 @@ fn syslog_tail<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
     if host.is_empty() || host.contains(['=', '"', ':', '[', ']', '{', '(']) {
         return None;
     }
-    let colon = rest.find(": ")?;
+    let (colon, _) = TAG_END.earliest_in(rest)?;
     let tag = &rest[..colon];
     if tag.is_empty() || tag.contains(' ') {
         return None;
@@ -172,7 +177,12 @@ fn cri_stream(s: &str) -> Option<&str> {
 
 /// `some-file.log:` or `file.log:123:` in front of a line (grep over several files).
 fn grep_file_prefix(s: &str) -> Option<&str> {
-    let colon = s.find(':')?;
+    // A file name holds no whitespace, so the scan for its colon stops at the first blank
+    // instead of running through every line (and every layer) that has no colon early.
+    let colon = s
+        .bytes()
+        .position(|c| c == b':' || matches!(c, b' ' | b'\t'..=b'\r'))
+        .filter(|&i| s.as_bytes()[i] == b':')?;
     let name = &s[..colon];
     if !(name.ends_with(".log") || name.ends_with(".txt")) || name.contains(char::is_whitespace) {
         return None;
@@ -188,19 +198,18 @@ fn grep_file_prefix(s: &str) -> Option<&str> {
 /// `pod container 2024-...` (kubectl logs --prefix, k9s): one or two name tokens in front of a
 /// time or klog header. The last token is taken as the process (container) name.
 fn name_tokens_before_time<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
-    let is_name = |w: &str| {
-        !w.is_empty()
-            && w.len() <= 253
-            && w.bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
-    };
+    let is_name_byte =
+        |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.';
     let mut rest = s;
     for _ in 0..2 {
-        let (word, after) = rest.split_once(' ')?;
-        if !is_name(word) {
+        // The word ends at the first byte that cannot be in a name, which must be its space:
+        // no search for a space through the rest of a line that is not one of these.
+        let len = rest.bytes().take_while(|&c| is_name_byte(c)).count();
+        if len == 0 || len > 253 || rest.as_bytes().get(len) != Some(&b' ') {
             return None;
         }
-        rest = after;
+        let word = &rest[..len];
+        rest = &rest[len + 1..];
         if parse_iso(rest).is_some() || klog_header(rest).is_some() {
             env.process = env.process.or(Some(word));
             return Some(rest);
@@ -211,14 +220,17 @@ fn name_tokens_before_time<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a
 
 /// `info time="..." level=...`: a level word a syslog layer printed in front of logfmt.
 fn level_word_before_logfmt<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
-    let (word, rest) = s.split_once(' ')?;
+    // A level word has at most 7 letters: its space is among the first 8 bytes or there is none.
+    let space = s.bytes().take(8).position(|c| c == b' ')?;
+    let (word, rest) = (&s[..space], &s[space + 1..]);
     if !(rest.starts_with("time=") || rest.starts_with("level=")) {
         return None;
     }
-    if !matches!(
-        word.to_ascii_lowercase().as_str(),
-        "info" | "debug" | "warn" | "warning" | "err" | "error" | "notice" | "crit"
-    ) {
+    // Compared without case in place: no lowercase copy of every first word.
+    const LEVELS: [&str; 8] = [
+        "info", "debug", "warn", "warning", "err", "error", "notice", "crit",
+    ];
+    if !LEVELS.iter().any(|l| word.eq_ignore_ascii_case(l)) {
         return None;
     }
     env.level_word = Some(word);
@@ -239,8 +251,9 @@ pub fn klog_header(s: &str) -> Option<(Klog<'_>, LineTime, &str)> {
         }
         _ => (None, rest),
     };
-    let close = rest
-        .find("] ")
+    let close = KLOG_SOURCE_END
+        .earliest_in(rest)
+        .map(|(at, _)| at)
         .or_else(|| rest.strip_suffix(']').map(|r| r.len()))?;
     let source = &rest[..close];
     if source.contains(' ') || !source.contains(':') {

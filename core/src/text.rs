@@ -53,16 +53,17 @@ impl Words {
 
 /// Undoes Go / JSON backslash escapes (`\"`, `\\`, `\n`, `\t`, `\uXXXX`); other escapes are kept.
 pub fn unescape(s: &str) -> Cow<'_, str> {
-    if !s.contains('\\') {
+    // A backslash byte is never inside a multi-byte character, so the text between two
+    // backslashes is copied whole instead of character by character.
+    let Some(first) = memchr::memchr(b'\\', s.as_bytes()) else {
         return Cow::Borrowed(s);
-    }
+    };
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
+    let mut at = Some(first);
+    let mut rest = s;
+    while let Some(k) = at {
+        out.push_str(&rest[..k]);
+        let mut chars = rest[k + 1..].chars();
         match chars.next() {
             Some('"') => out.push('"'),
             Some('\\') => out.push('\\'),
@@ -71,14 +72,18 @@ pub fn unescape(s: &str) -> Cow<'_, str> {
             Some('t') => out.push('\t'),
             Some('r') => out.push('\r'),
             Some('u') => {
-                let hex: String = chars.by_ref().take(4).collect();
-                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                // Up to four characters, as many as there are.
+                let after = chars.as_str();
+                let len = after.char_indices().nth(4).map_or(after.len(), |(i, _)| i);
+                let hex = &after[..len];
+                match u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
                     Some(ch) => out.push(ch),
                     None => {
                         out.push_str("\\u");
-                        out.push_str(&hex);
+                        out.push_str(hex);
                     }
                 }
+                chars = after[len..].chars();
             }
             Some(other) => {
                 out.push('\\');
@@ -86,7 +91,10 @@ pub fn unescape(s: &str) -> Cow<'_, str> {
             }
             None => out.push('\\'),
         }
+        rest = chars.as_str();
+        at = memchr::memchr(b'\\', rest.as_bytes());
     }
+    out.push_str(rest);
     Cow::Owned(out)
 }
 
@@ -151,14 +159,19 @@ impl<'a> Logfmt<'a> {
                 i += 1;
                 let vstart = i;
                 let mut end = None;
-                while i < b.len() {
-                    match b[i] {
-                        b'\\' => i += 2,
-                        b'"' if next_pair_starts(b, i + 1) => {
-                            end = Some(i);
-                            break;
-                        }
-                        _ => i += 1,
+                // Only quotes and backslashes matter inside the value: jump between them.
+                while let Some(k) = b
+                    .get(i..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                {
+                    i += k;
+                    if b[i] == b'\\' {
+                        i += 2;
+                    } else if next_pair_starts(b, i + 1) {
+                        end = Some(i);
+                        break;
+                    } else {
+                        i += 1;
                     }
                 }
                 let vend = end.unwrap_or(b.len()).min(b.len());
@@ -167,9 +180,7 @@ impl<'a> Logfmt<'a> {
                 i = vend + 1;
             } else {
                 let vstart = i;
-                while i < b.len() && b[i] != b' ' {
-                    i += 1;
-                }
+                i = memchr::memchr(b' ', &b[i..]).map_or(b.len(), |k| i + k);
                 pairs.push((key, Cow::Borrowed(&line[vstart..i])));
             }
         }
@@ -664,6 +675,59 @@ pub fn masked(ip: &str, mask: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The character-by-character unescape that `unescape` must agree with.
+    fn unescape_by_chars(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('"') => out.push('"'),
+                Some('\\') => out.push('\\'),
+                Some('/') => out.push('/'),
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                        Some(ch) => out.push(ch),
+                        None => {
+                            out.push_str("\\u");
+                            out.push_str(&hex);
+                        }
+                    }
+                }
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn unescape_agrees_with_a_character_scan() {
+        for s in [
+            "plain",
+            r#"a \"quoted\" word"#,
+            r"tab\tnew\nline\\back\/slash",
+            r"\u00e9t\u00E9 \u12 \uZZZZ \u+041 \ud800 x",
+            r"\u",
+            r"\u00é9",
+            r"trailing \",
+            r"\q unknown \é",
+            "ünïcode \\\" ✓",
+        ] {
+            assert_eq!(unescape(s), unescape_by_chars(s), "{s}");
+        }
+    }
 
     fn pairs(line: &str) -> Vec<(String, String)> {
         Logfmt::parse(line)

@@ -246,59 +246,81 @@ pub fn parse_iso(s: &str) -> Option<(LineTime, usize)> {
 
 /// Month names in the languages journald prints them in on the nodes seen in public reports:
 /// English, Russian (abbreviated), CJK (`12月`), German, French and Spanish abbreviations.
+const MONTH_NAMES: &[(&str, u8)] = &[
+    ("Jan", 1),
+    ("Feb", 2),
+    ("Mar", 3),
+    ("Apr", 4),
+    ("May", 5),
+    ("Jun", 6),
+    ("Jul", 7),
+    ("Aug", 8),
+    ("Sep", 9),
+    ("Oct", 10),
+    ("Nov", 11),
+    ("Dec", 12),
+    ("янв", 1),
+    ("фев", 2),
+    ("мар", 3),
+    ("апр", 4),
+    ("май", 5),
+    ("мая", 5),
+    ("июн", 6),
+    ("июл", 7),
+    ("авг", 8),
+    ("сен", 9),
+    ("окт", 10),
+    ("ноя", 11),
+    ("дек", 12),
+    ("Mär", 3),
+    ("Mai", 5),
+    ("Okt", 10),
+    ("Dez", 12),
+    ("janv", 1),
+    ("févr", 2),
+    ("mars", 3),
+    ("avr", 4),
+    ("mai", 5),
+    ("juin", 6),
+    ("juil", 7),
+    ("août", 8),
+    ("sept", 9),
+    ("oct", 10),
+    ("nov", 11),
+    ("déc", 12),
+    ("ene", 1),
+    ("abr", 4),
+    ("ago", 8),
+    ("dic", 12),
+];
+
+/// The first bytes (either case) a month name can start with: most lines that reach the month
+/// names start with none of them and are turned away without trying each name.
+const MONTH_FIRST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < MONTH_NAMES.len() {
+        let c = MONTH_NAMES[i].0.as_bytes()[0];
+        table[c.to_ascii_lowercase() as usize] = true;
+        table[c.to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 fn month_name(s: &str) -> Option<(u8, usize)> {
-    const NAMES: &[(&str, u8)] = &[
-        ("Jan", 1),
-        ("Feb", 2),
-        ("Mar", 3),
-        ("Apr", 4),
-        ("May", 5),
-        ("Jun", 6),
-        ("Jul", 7),
-        ("Aug", 8),
-        ("Sep", 9),
-        ("Oct", 10),
-        ("Nov", 11),
-        ("Dec", 12),
-        ("янв", 1),
-        ("фев", 2),
-        ("мар", 3),
-        ("апр", 4),
-        ("май", 5),
-        ("мая", 5),
-        ("июн", 6),
-        ("июл", 7),
-        ("авг", 8),
-        ("сен", 9),
-        ("окт", 10),
-        ("ноя", 11),
-        ("дек", 12),
-        ("Mär", 3),
-        ("Mai", 5),
-        ("Okt", 10),
-        ("Dez", 12),
-        ("janv", 1),
-        ("févr", 2),
-        ("mars", 3),
-        ("avr", 4),
-        ("mai", 5),
-        ("juin", 6),
-        ("juil", 7),
-        ("août", 8),
-        ("sept", 9),
-        ("oct", 10),
-        ("nov", 11),
-        ("déc", 12),
-        ("ene", 1),
-        ("abr", 4),
-        ("ago", 8),
-        ("dic", 12),
-    ];
     let b = s.as_bytes();
-    for &(name, m) in NAMES {
+    let first = *b.first()?;
+    let names = if MONTH_FIRST_BYTES[usize::from(first)] {
+        MONTH_NAMES
+    } else {
+        &[]
+    };
+    for &(name, m) in names {
         // Bytes equal to a whole name (ASCII case aside) end on a character boundary.
-        if b.get(..name.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()))
+        if name.as_bytes()[0].eq_ignore_ascii_case(&first)
+            && b.get(..name.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()))
         {
             let rest = &s[name.len()..];
             // A trailing dot is common in abbreviated localized names.

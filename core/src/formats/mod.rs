@@ -95,7 +95,8 @@ pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
         facts.level = env
             .klog
             .as_ref()
-            .and_then(|k| Severity::from_level(&k.level.to_string()))
+            // The level letter is read in place, without a String for it.
+            .and_then(|k| Severity::from_level(k.level.encode_utf8(&mut [0; 4])))
             .or_else(|| env.level_word.and_then(Severity::from_level));
     }
     Some(facts)
