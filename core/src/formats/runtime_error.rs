@@ -30,7 +30,8 @@ pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
     if !mentions_network(text) {
         return false;
     }
-    let text = if text.contains("\\\"") {
+    static ESCAPED_QUOTE: Words = Words::new(&["\\\""]);
+    let text = if ESCAPED_QUOTE.any_in(text) {
         unescape(text)
     } else {
         Cow::Borrowed(text)
@@ -190,7 +191,8 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
     // A wrapper this reader does not know may sit between two it does: libcni's layer is
     // distinctive enough to be looked for further in.
     if f.plugin_type.is_none() {
-        if let Some(at) = rest.find("plugin type=\"") {
+        static LIBCNI: Words = Words::new(&["plugin type=\""]);
+        if let Some((at, _)) = LIBCNI.earliest_in(rest) {
             if let Some(l) = layer(&rest[at..], f) {
                 cni = true;
                 rest = l.rest;
@@ -242,7 +244,12 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
 
 /// The earliest position of an anchor in `s`.
 fn first_anchor(s: &str) -> Option<usize> {
-    ANCHORS.earliest_in(s).map(|(at, _)| at)
+    find(&ANCHORS, s)
+}
+
+/// The earliest position of any of `words` in `s`.
+fn find(words: &Words, s: &str) -> Option<usize> {
+    words.earliest_in(s).map(|(at, _)| at)
 }
 
 /// Splits a dockershim `[setup error, teardown error]` list at the teardown half.
@@ -260,6 +267,11 @@ fn split_list(s: &str) -> Option<(&str, &str)> {
 
 /// `s` without `prefix`, compared ignoring ASCII case.
 fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    // Most texts differ from most prefixes at the first byte: test it before slicing.
+    let first = *s.as_bytes().first()?;
+    if !first.eq_ignore_ascii_case(prefix.as_bytes().first()?) {
+        return None;
+    }
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
@@ -605,12 +617,12 @@ struct Found {
 fn classify(err: &str, f: &mut Facts) -> Found {
     let mut found = Found::default();
     let lower = err.to_ascii_lowercase();
-    let has = |w: &str| lower.contains(w);
 
     let mut missing = Vec::new();
     let mut tail = err;
     const NOT_FOUND: &str = "failed to find plugin ";
-    while let Some(at) = tail.find(NOT_FOUND) {
+    static NOT_FOUND_AT: Words = Words::new(&[NOT_FOUND]);
+    while let Some(at) = find(&NOT_FOUND_AT, tail) {
         let Some((name, rest)) = quoted_arg(&tail[at + NOT_FOUND.len()..]) else {
             break;
         };
@@ -639,7 +651,8 @@ fn classify(err: &str, f: &mut Facts) -> Found {
     }
 
     const EXHAUSTED: &str = "no IP addresses available in range set: ";
-    if let Some(at) = err.find(EXHAUSTED) {
+    static EXHAUSTED_AT: Words = Words::new(&[EXHAUSTED]);
+    if let Some(at) = find(&EXHAUSTED_AT, err) {
         let range = &err[at + EXHAUSTED.len()..];
         let range = range.split_whitespace().next().unwrap_or("");
         f.attr("ip_range", range);
@@ -670,7 +683,8 @@ fn classify(err: &str, f: &mut Facts) -> Found {
             set_op(f, Operation::from_word(word));
         }
     }
-    if err.contains("netplugin failed") {
+    static NETPLUGIN: Words = Words::new(&["netplugin failed"]);
+    if NETPLUGIN.any_in(err) {
         found.cni = true;
     }
 
@@ -684,6 +698,9 @@ fn classify(err: &str, f: &mut Facts) -> Found {
             "cilium agent",
             "putendpointidfailed",
         ]);
+        static AZURE: Words =
+            Words::new(&["failed to allocate pool", "no available address pools"]);
+        static HOST_LOCAL: Words = Words::new(&["no ip addresses available in range set"]);
         let cilium = CILIUM.any_in(&lower);
         let family = if aws {
             Some("aws-vpc-cni")
@@ -691,14 +708,14 @@ fn classify(err: &str, f: &mut Facts) -> Found {
             Some("multus")
         } else if cilium {
             Some("cilium")
-        } else if has("failed to allocate pool") || has("no available address pools") {
+        } else if AZURE.any_in(&lower) {
             Some("azure-cni")
-        } else if has("no ip addresses available in range set") {
+        } else if HOST_LOCAL.any_in(&lower) {
             Some("host-local")
         } else {
             REFERENCE_WORDING
                 .iter()
-                .find(|(w, _)| has(w))
+                .find(|(w, _)| w.any_in(&lower))
                 .map(|&(_, family)| family)
                 .or_else(|| infer_family(err))
         };
@@ -727,14 +744,15 @@ fn classify(err: &str, f: &mut Facts) -> Found {
 }
 
 /// Wording only one reference plugin (containernetworking/plugins) uses in its errors, lower
-/// case: its iptables chains and comments, its daemon, its link kinds.
-const REFERENCE_WORDING: &[(&str, &str)] = &[
-    ("cni-hostport-", "portmap"),
-    ("cni portfwd", "portmap"),
-    ("failed to set bridge addr", "bridge"),
-    ("error dialing dhcp daemon", "dhcp"),
-    ("failed to create macvlan", "macvlan"),
-    ("failed to create ipvlan", "ipvlan"),
+/// case: its iptables chains and comments, its daemon, its link kinds. The first listed that
+/// a text contains names its family.
+static REFERENCE_WORDING: [(Words, &str); 6] = [
+    (Words::new(&["cni-hostport-"]), "portmap"),
+    (Words::new(&["cni portfwd"]), "portmap"),
+    (Words::new(&["failed to set bridge addr"]), "bridge"),
+    (Words::new(&["error dialing dhcp daemon"]), "dhcp"),
+    (Words::new(&["failed to create macvlan"]), "macvlan"),
+    (Words::new(&["failed to create ipvlan"]), "ipvlan"),
 ];
 
 /// Host-side names of the veths plugins create: Calico `cali*`, Cilium `lxc*`, bridge/ptp
@@ -745,8 +763,9 @@ const HOST_IFACE_PREFIXES: &[&str] = &["cali", "lxc", "veth", "eni", "azv"];
 /// `interface "lxc12ab"`); other interfaces (`eth0`, `cni0`, `net1`) are not host-side veths.
 fn host_interface(err: &str) -> Option<&str> {
     const WORD: &str = "interface";
+    static WORD_AT: Words = Words::new(&[WORD]);
     let mut from = 0;
-    while let Some(at) = err[from..].find(WORD) {
+    while let Some(at) = find(&WORD_AT, &err[from..]) {
         from += at + WORD.len();
         let after = &err[from..];
         let after = after.strip_prefix(':').unwrap_or(after);
@@ -800,26 +819,32 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
     if let Some(name) = delegate_if_name(err) {
         Facts::set(&mut f.if_name, name);
     }
-    for (marker, key) in [
-        ("error adding container to network ", "delegate_network"),
-        ("Err adding pod to network ", "delegate_network"),
-        ("error invoking ConflistAdd - ", "delegate_network"),
-        ("error invoking ConflistDel - ", "delegate_network"),
-        ("error invoking DelegateAdd - ", "delegate_type"),
-        ("error invoking DelegateDel - ", "delegate_type"),
-        ("error in invoke Delegate add - ", "delegate_type"),
-        ("error in invoke Delegate del - ", "delegate_type"),
-    ] {
-        if let Some(at) = err.find(marker) {
-            if let Some((name, _)) = quoted_arg(&err[at + marker.len()..]) {
+    // (marker, its length, attribute key): `Words` keeps the marker text private.
+    static MARKERS: [(Words, usize, &str); 8] = {
+        const fn m(w: &'static [&'static str], key: &'static str) -> (Words, usize, &'static str) {
+            (Words::new(w), w[0].len(), key)
+        }
+        [
+            m(&["error adding container to network "], "delegate_network"),
+            m(&["Err adding pod to network "], "delegate_network"),
+            m(&["error invoking ConflistAdd - "], "delegate_network"),
+            m(&["error invoking ConflistDel - "], "delegate_network"),
+            m(&["error invoking DelegateAdd - "], "delegate_type"),
+            m(&["error invoking DelegateDel - "], "delegate_type"),
+            m(&["error in invoke Delegate add - "], "delegate_type"),
+            m(&["error in invoke Delegate del - "], "delegate_type"),
+        ]
+    };
+    for (marker, len, key) in &MARKERS {
+        if let Some(at) = find(marker, err) {
+            if let Some((name, _)) = quoted_arg(&err[at + len..]) {
                 f.attr(key, name);
             }
             seen = true;
         }
     }
-    seen || err.contains("Multus: ")
-        || err.contains("delegateAdd: ")
-        || err.contains("delegateDel: ")
+    static OWN: Words = Words::new(&["Multus: ", "delegateAdd: ", "delegateDel: "]);
+    seen || OWN.any_in(err)
 }
 
 /// The interface a Multus delegate was to get: `cannot set "<type>" interface name to
@@ -827,7 +852,8 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
 /// A value cut off by truncation gives what is there.
 pub(crate) fn delegate_if_name(err: &str) -> Option<&str> {
     const IF_NAME: &str = " interface name to ";
-    let at = err.find(IF_NAME)?;
+    static IF_NAME_AT: Words = Words::new(&[IF_NAME]);
+    let at = find(&IF_NAME_AT, err)?;
     quoted_arg(&err[at + IF_NAME.len()..]).map(|(name, _)| name)
 }
 
