@@ -266,6 +266,8 @@ fn split_list(s: &str) -> Option<(&str, &str)> {
 }
 
 /// `s` without `prefix`, compared ignoring ASCII case.
+// Inlined so that the first-byte test, which rejects most prefixes, costs no call.
+#[inline]
 fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     // Most texts differ from most prefixes at the first byte: test it before slicing.
     let first = *s.as_bytes().first()?;
@@ -382,7 +384,9 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         }
     }
     if let Some(rest) = s.strip_prefix("rpc error: code = ") {
-        let (code, rest) = rest.split_once(" desc = ")?;
+        static DESC: Words = Words::new(&[" desc = "]);
+        let at = find(&DESC, rest)?;
+        let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
         if code.contains(' ') {
             return None;
         }
@@ -589,13 +593,12 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             mark: Mark::NotReady,
         });
     }
-    // dockershim names the runtime first: `docker: network plugin is not ready: ...`.
-    if let Some((runtime, rest)) = s.split_once(": ") {
-        if !runtime.is_empty()
-            && runtime.bytes().all(|c| c.is_ascii_lowercase())
-            && strip_ci(rest, "network plugin is not ready: ").is_some()
-        {
-            f.attr("runtime", runtime);
+    // dockershim names the runtime first: `docker: network plugin is not ready: ...`. A lower
+    // case word up to the first `: ` is a byte scan, not a substring search.
+    let word = s.bytes().take_while(u8::is_ascii_lowercase).count();
+    if let Some(rest) = s[word..].strip_prefix(": ").filter(|_| word > 0) {
+        if strip_ci(rest, "network plugin is not ready: ").is_some() {
+            f.attr("runtime", &s[..word]);
             return Some(Layer {
                 rest,
                 mark: Mark::NotReady,
