@@ -266,14 +266,7 @@ fn split_list(s: &str) -> Option<(&str, &str)> {
 }
 
 /// `s` without `prefix`, compared ignoring ASCII case.
-// Inlined so that the first-byte test, which rejects most prefixes, costs no call.
-#[inline]
 fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    // Most texts differ from most prefixes at the first byte: test it before slicing.
-    let first = *s.as_bytes().first()?;
-    if !first.eq_ignore_ascii_case(prefix.as_bytes().first()?) {
-        return None;
-    }
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
@@ -377,7 +370,12 @@ pub(crate) fn not_ready_statement(text: &str) -> Option<&str> {
 
 /// One layer at the start of `s`, with what it states written into `f`.
 fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    // No layer is empty; the first byte rules out most prose before any comparison.
+    let first = *s.as_bytes().first()?;
     for &(prefix, op, mark) in PROSE {
+        if !prefix.as_bytes()[0].eq_ignore_ascii_case(&first) {
+            continue;
+        }
         if let Some(rest) = strip_ci(s, prefix) {
             set_op(f, op);
             return Some(Layer { rest, mark });
@@ -648,14 +646,19 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         "no cni configuration file",
         "networkpluginnotready",
     ]);
-    if NOT_READY.any_in(&lower) {
+    // Word lists below are searched only when a word every one of their entries contains is
+    // there: two searches rule out most plugin errors.
+    static NET: Words = Words::new(&["cni", "network"]);
+    static ADDR: Words = Words::new(&["alloc", "address"]);
+    let addr = ADDR.any_in(&lower);
+    if NET.any_in(&lower) && NOT_READY.any_in(&lower) {
         found.cni = true;
         found.not_ready = true;
     }
 
     const EXHAUSTED: &str = "no IP addresses available in range set: ";
     static EXHAUSTED_AT: Words = Words::new(&[EXHAUSTED]);
-    if let Some(at) = find(&EXHAUSTED_AT, err) {
+    if let Some(at) = addr.then(|| find(&EXHAUSTED_AT, err)).flatten() {
         let range = &err[at + EXHAUSTED.len()..];
         let range = range.split_whitespace().next().unwrap_or("");
         f.attr("ip_range", range);
@@ -669,7 +672,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         "no available address pools",
         "no available addresses",
     ]);
-    let ipam_failed = IPAM_FAILED.any_in(&lower);
+    let ipam_failed = addr && IPAM_FAILED.any_in(&lower);
     if ipam_failed {
         f.category.get_or_insert(Category::IpAllocation);
     }
@@ -704,16 +707,17 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         static AZURE: Words =
             Words::new(&["failed to allocate pool", "no available address pools"]);
         static HOST_LOCAL: Words = Words::new(&["no ip addresses available in range set"]);
-        let cilium = CILIUM.any_in(&lower);
+        static CILIUM_GATE: Words = Words::new(&["cilium", "endpoint"]);
+        let cilium = CILIUM_GATE.any_in(&lower) && CILIUM.any_in(&lower);
         let family = if aws {
             Some("aws-vpc-cni")
         } else if multus {
             Some("multus")
         } else if cilium {
             Some("cilium")
-        } else if AZURE.any_in(&lower) {
+        } else if addr && AZURE.any_in(&lower) {
             Some("azure-cni")
-        } else if HOST_LOCAL.any_in(&lower) {
+        } else if addr && HOST_LOCAL.any_in(&lower) {
             Some("host-local")
         } else {
             REFERENCE_WORDING
