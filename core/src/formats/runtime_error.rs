@@ -272,6 +272,16 @@ fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
+/// `s` without `prefix`. Most texts differ from most layer prefixes at the first byte, which
+/// is tested inline before the comparison call.
+#[inline(always)]
+fn strip<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    if s.as_bytes().first() != prefix.as_bytes().first() {
+        return None;
+    }
+    s.strip_prefix(prefix)
+}
+
 /// A `"quoted"` argument at the start of `s`: (inside, after the closing quote). A text cut
 /// off inside the quotes yields what is there.
 fn quoted_arg(s: &str) -> Option<(&str, &str)> {
@@ -381,7 +391,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             return Some(Layer { rest, mark });
         }
     }
-    if let Some(rest) = s.strip_prefix("rpc error: code = ") {
+    if let Some(rest) = strip(s, "rpc error: code = ") {
         static DESC: Words = Words::new(&[" desc = "]);
         let at = find(&DESC, rest)?;
         let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
@@ -420,7 +430,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             Mark::Generic,
         ),
     ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
+        if let Some(rest) = strip(s, prefix) {
             let (id, rest) = quoted_arg(rest)?;
             let rest = then(rest, tail)?;
             set_op(f, Some(op));
@@ -432,7 +442,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         ("failed to set up sandbox container ", Operation::Add),
         ("failed to clean up sandbox container ", Operation::Del),
     ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
+        if let Some(rest) = strip(s, prefix) {
             let (id, rest) = quoted_arg(rest)?;
             let rest = then(rest, " network for pod ")?;
             let (pod, rest) = match quoted_arg(rest) {
@@ -469,12 +479,10 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             mark: Mark::Cni,
         });
     }
-    let crio = s
-        .strip_prefix("failed to create pod network sandbox ")
+    let crio = strip(s, "failed to create pod network sandbox ")
         .map(|r| (r, Operation::Add))
         .or_else(|| {
-            s.strip_prefix("failed to destroy network for pod sandbox ")
-                .map(|r| (r, Operation::Del))
+            strip(s, "failed to destroy network for pod sandbox ").map(|r| (r, Operation::Del))
         });
     if let Some((rest, op)) = crio {
         // CRI-O names the sandbox `k8s_<pod>_<ns>_<uid>_<attempt>(<id>)`.
@@ -501,7 +509,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         ("error removing pod ", Operation::Del, " from CNI network "),
         ("error checking pod ", Operation::Check, " for CNI network "),
     ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
+        if let Some(rest) = strip(s, prefix) {
             let (pod, rest) = rest.split_once(joint)?;
             let (net, rest) = quoted_arg(rest)?;
             let rest = then(rest, ": ")?;
@@ -518,7 +526,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = s.strip_prefix("plugin type=") {
+    if let Some(rest) = strip(s, "plugin type=") {
         let (ty, mut rest) = quoted_arg(rest)?;
         if let Some(r) = rest.strip_prefix(" name=") {
             let (name, r) = quoted_arg(r)?;
@@ -539,7 +547,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         ("CreatePodSandbox for pod ", " failed: "),
         ("Failed to create sandbox for pod ", ": "),
     ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
+        if let Some(rest) = strip(s, prefix) {
             let (pod, rest) = quoted_arg(rest)?;
             let rest = then(rest, tail)?;
             set_op(f, Some(Operation::Add));
@@ -550,7 +558,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = s.strip_prefix("failed to ") {
+    if let Some(rest) = strip(s, "failed to ") {
         // Kubelet's sync result: `failed to "KillPodSandbox" for "<uid>" with KillPodSandboxError: `.
         let (verb, rest) = quoted_arg(rest)?;
         let rest = rest.strip_prefix(" for ")?;
@@ -567,14 +575,14 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         pod_ref(who, f);
         return Some(Layer { rest, mark });
     }
-    if let Some(rest) = s.strip_prefix("Error syncing pod ") {
+    if let Some(rest) = strip(s, "Error syncing pod ") {
         let (_, rest) = rest.split_once(", skipping: ")?;
         return Some(Layer {
             rest,
             mark: Mark::Generic,
         });
     }
-    if let Some(rest) = s.strip_prefix("NetworkReady=false") {
+    if let Some(rest) = strip(s, "NetworkReady=false") {
         let rest = rest.trim_start();
         let rest = match rest.strip_prefix("reason:") {
             Some(r) => {
