@@ -7,13 +7,11 @@
 //! Columns are separated by two or more spaces; a message may itself contain double spaces, so
 //! it is always the rest of the row.
 
-use memchr::memmem;
-
 use crate::envelope::Envelope;
 use crate::event::{Category, Format, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error;
-use crate::text::{family_of_type, looks_like_ip};
+use crate::text::{family_of_type, looks_like_ip, Words};
 
 /// How far into a row the TYPE column can start (after NAMESPACE and LAST SEEN).
 const TYPE_WITHIN: usize = 160;
@@ -32,8 +30,16 @@ struct Row<'a> {
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let body = env.body.as_ref();
-    let head = &body.as_bytes()[..body.len().min(TYPE_WITHIN)];
-    if memmem::find(head, b"Warning").is_none() && memmem::find(head, b"Normal").is_none() {
+    // Cut at a char boundary at or before the limit: the words are ASCII, so a match that
+    // ends within the limit ends at or before that boundary too.
+    let mut end = body.len().min(TYPE_WITHIN);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &body[..end];
+    // Every line not claimed before reaches this test: searchers built once, not per line.
+    static TYPES: Words = Words::new(&["Warning", "Normal"]);
+    if !TYPES.any_in(head) {
         return None;
     }
     let row = Row::split(body)?;

@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error::{self, mentions_network};
-use crate::text::{find_container_id, is_container_id, pod_slash, unescape, Logfmt};
+use crate::text::{find_container_id, is_container_id, pod_slash, unescape, Logfmt, Words};
 use crate::time::parse_iso;
 
 /// Confidence of a sandbox failure whose error text did not reach the log: it may be a CNI
@@ -21,6 +21,12 @@ const UNCAPTURED: f64 = 0.5;
 /// Confidence of kubelet's teardown warning, whose operation is known from where kubelet
 /// logs it rather than from its words.
 const TEARDOWN_INFERRED: f64 = 0.7;
+
+/// A message stating that an operation failed.
+static FAILED: Words = Words::new(&["failed"]);
+
+/// A message or error naming CNI.
+static CNI: Words = Words::new(&["CNI", "cni"]);
 
 /// A kubelet (or other klog) line about pod networking; the envelope removed the klog header.
 pub(crate) fn parse_klog(env: &Envelope<'_>) -> Option<Facts> {
@@ -82,14 +88,14 @@ fn structured_klog(s: &str, f: &mut Facts) -> bool {
     }
     // A multi-line `err=<` whose lines did not reach us still reports the sandbox failure.
     let opener_only = block("err").is_some_and(str::is_empty);
-    let content_less_failure = opener_only && op.is_some() && msg.contains("failed");
+    let content_less_failure = opener_only && op.is_some() && FAILED.any_in(&msg);
     if !(claimed || content_less_failure) {
         return false;
     }
     if f.operation.is_none() {
         f.operation = op;
     }
-    if f.operation.is_some() && msg.contains("failed") {
+    if f.operation.is_some() && FAILED.any_in(&msg) {
         f.success = Some(false);
     }
     if !claimed {
@@ -148,13 +154,15 @@ fn klog_message(s: &str) -> (Cow<'_, str>, &str) {
 /// Takes klog's multi-line values (`key=<` newline, tab-indented lines, ` >`) out of `s`:
 /// returns the one-line pairs that remain and each (key, value).
 fn klog_blocks(s: &str) -> (Cow<'_, str>, Vec<(String, String)>) {
-    if !s.contains("=<") {
+    static OPENER: Words = Words::new(&["=<"]);
+    let find = |s: &str| OPENER.earliest_in(s).map(|(at, _)| at);
+    if find(s).is_none() {
         return (Cow::Borrowed(s), Vec::new());
     }
     let mut pairs = String::new();
     let mut blocks = Vec::new();
     let mut rest = s;
-    while let Some(at) = rest.find("=<") {
+    while let Some(at) = find(rest) {
         let after = &rest[at + 2..];
         if !(after.is_empty() || after.starts_with('\n')) {
             pairs.push_str(&rest[..at + 2]);
@@ -191,16 +199,20 @@ fn klog_blocks(s: &str) -> (Cow<'_, str>, Vec<(String, String)>) {
 
 /// The operation a kubelet message about a sandbox names.
 fn sandbox_op(msg: &str) -> Option<Operation> {
-    if msg.contains("RunPodSandbox")
-        || msg.contains("CreatePodSandbox")
-        || msg.contains("create sandbox")
-    {
+    static ADD: Words = Words::new(&["RunPodSandbox", "CreatePodSandbox", "create sandbox"]);
+    static DEL: Words = Words::new(&[
+        "StopPodSandbox",
+        "KillPodSandbox",
+        "RemovePodSandbox",
+        "stop sandbox",
+    ]);
+    // Every wording names a sandbox: most messages are done with one search.
+    static SANDBOX: Words = Words::new(&["andbox"]);
+    if !SANDBOX.any_in(msg) {
+        None
+    } else if ADD.any_in(msg) {
         Some(Operation::Add)
-    } else if msg.contains("StopPodSandbox")
-        || msg.contains("KillPodSandbox")
-        || msg.contains("RemovePodSandbox")
-        || msg.contains("stop sandbox")
-    {
+    } else if DEL.any_in(msg) {
         Some(Operation::Del)
     } else {
         None
@@ -303,9 +315,8 @@ fn logrus_facts(level: Option<Severity>, msg: &str, pairs: &Logfmt<'_>) -> Optio
     let claimed = error.is_some_and(|e| runtime_error::read(e, &mut f))
         || logrus_message(msg, &mut f)
         || runtime_error::read(msg, &mut f)
-        || msg.contains("CNI")
-        || msg.contains("cni")
-        || error.is_some_and(|e| e.contains("CNI") || e.contains("cni"));
+        || CNI.any_in(msg)
+        || error.is_some_and(|e| CNI.any_in(e));
     if !claimed {
         return None;
     }
@@ -313,7 +324,7 @@ fn logrus_facts(level: Option<Severity>, msg: &str, pairs: &Logfmt<'_>) -> Optio
         if f.operation.is_none() {
             f.operation = Some(op);
         }
-        if msg.contains("failed") {
+        if FAILED.any_in(msg) {
             f.success = Some(false);
         }
     }

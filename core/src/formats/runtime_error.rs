@@ -30,7 +30,8 @@ pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
     if !mentions_network(text) {
         return false;
     }
-    let text = if text.contains("\\\"") {
+    static ESCAPED_QUOTE: Words = Words::new(&["\\\""]);
+    let text = if ESCAPED_QUOTE.any_in(text) {
         unescape(text)
     } else {
         Cow::Borrowed(text)
@@ -190,7 +191,8 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
     // A wrapper this reader does not know may sit between two it does: libcni's layer is
     // distinctive enough to be looked for further in.
     if f.plugin_type.is_none() {
-        if let Some(at) = rest.find("plugin type=\"") {
+        static LIBCNI: Words = Words::new(&["plugin type=\""]);
+        if let Some((at, _)) = LIBCNI.earliest_in(rest) {
             if let Some(l) = layer(&rest[at..], f) {
                 cni = true;
                 rest = l.rest;
@@ -242,7 +244,12 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
 
 /// The earliest position of an anchor in `s`.
 fn first_anchor(s: &str) -> Option<usize> {
-    ANCHORS.earliest_in(s).map(|(at, _)| at)
+    find(&ANCHORS, s)
+}
+
+/// The earliest position of any of `words` in `s`.
+fn find(words: &Words, s: &str) -> Option<usize> {
+    words.earliest_in(s).map(|(at, _)| at)
 }
 
 /// Splits a dockershim `[setup error, teardown error]` list at the teardown half.
@@ -263,6 +270,16 @@ fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
+}
+
+/// `s` without `prefix`. Most texts differ from most layer prefixes at the first byte, which
+/// is tested inline before the comparison call.
+#[inline(always)]
+fn strip<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    if s.as_bytes().first() != prefix.as_bytes().first() {
+        return None;
+    }
+    s.strip_prefix(prefix)
 }
 
 /// A `"quoted"` argument at the start of `s`: (inside, after the closing quote). A text cut
@@ -363,14 +380,21 @@ pub(crate) fn not_ready_statement(text: &str) -> Option<&str> {
 
 /// One layer at the start of `s`, with what it states written into `f`.
 fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    // No layer is empty; the first byte rules out most prose before any comparison.
+    let first = *s.as_bytes().first()?;
     for &(prefix, op, mark) in PROSE {
+        if !prefix.as_bytes()[0].eq_ignore_ascii_case(&first) {
+            continue;
+        }
         if let Some(rest) = strip_ci(s, prefix) {
             set_op(f, op);
             return Some(Layer { rest, mark });
         }
     }
-    if let Some(rest) = s.strip_prefix("rpc error: code = ") {
-        let (code, rest) = rest.split_once(" desc = ")?;
+    if let Some(rest) = strip(s, "rpc error: code = ") {
+        static DESC: Words = Words::new(&[" desc = "]);
+        let at = find(&DESC, rest)?;
+        let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
         if code.contains(' ') {
             return None;
         }
@@ -406,7 +430,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             Mark::Generic,
         ),
     ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
+        if let Some(rest) = strip(s, prefix) {
             let (id, rest) = quoted_arg(rest)?;
             let rest = then(rest, tail)?;
             set_op(f, Some(op));
@@ -418,7 +442,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         ("failed to set up sandbox container ", Operation::Add),
         ("failed to clean up sandbox container ", Operation::Del),
     ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
+        if let Some(rest) = strip(s, prefix) {
             let (id, rest) = quoted_arg(rest)?;
             let rest = then(rest, " network for pod ")?;
             let (pod, rest) = match quoted_arg(rest) {
@@ -455,12 +479,10 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             mark: Mark::Cni,
         });
     }
-    let crio = s
-        .strip_prefix("failed to create pod network sandbox ")
+    let crio = strip(s, "failed to create pod network sandbox ")
         .map(|r| (r, Operation::Add))
         .or_else(|| {
-            s.strip_prefix("failed to destroy network for pod sandbox ")
-                .map(|r| (r, Operation::Del))
+            strip(s, "failed to destroy network for pod sandbox ").map(|r| (r, Operation::Del))
         });
     if let Some((rest, op)) = crio {
         // CRI-O names the sandbox `k8s_<pod>_<ns>_<uid>_<attempt>(<id>)`.
@@ -487,7 +509,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         ("error removing pod ", Operation::Del, " from CNI network "),
         ("error checking pod ", Operation::Check, " for CNI network "),
     ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
+        if let Some(rest) = strip(s, prefix) {
             let (pod, rest) = rest.split_once(joint)?;
             let (net, rest) = quoted_arg(rest)?;
             let rest = then(rest, ": ")?;
@@ -504,7 +526,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = s.strip_prefix("plugin type=") {
+    if let Some(rest) = strip(s, "plugin type=") {
         let (ty, mut rest) = quoted_arg(rest)?;
         if let Some(r) = rest.strip_prefix(" name=") {
             let (name, r) = quoted_arg(r)?;
@@ -525,7 +547,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         ("CreatePodSandbox for pod ", " failed: "),
         ("Failed to create sandbox for pod ", ": "),
     ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
+        if let Some(rest) = strip(s, prefix) {
             let (pod, rest) = quoted_arg(rest)?;
             let rest = then(rest, tail)?;
             set_op(f, Some(Operation::Add));
@@ -536,7 +558,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = s.strip_prefix("failed to ") {
+    if let Some(rest) = strip(s, "failed to ") {
         // Kubelet's sync result: `failed to "KillPodSandbox" for "<uid>" with KillPodSandboxError: `.
         let (verb, rest) = quoted_arg(rest)?;
         let rest = rest.strip_prefix(" for ")?;
@@ -553,14 +575,14 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         pod_ref(who, f);
         return Some(Layer { rest, mark });
     }
-    if let Some(rest) = s.strip_prefix("Error syncing pod ") {
+    if let Some(rest) = strip(s, "Error syncing pod ") {
         let (_, rest) = rest.split_once(", skipping: ")?;
         return Some(Layer {
             rest,
             mark: Mark::Generic,
         });
     }
-    if let Some(rest) = s.strip_prefix("NetworkReady=false") {
+    if let Some(rest) = strip(s, "NetworkReady=false") {
         let rest = rest.trim_start();
         let rest = match rest.strip_prefix("reason:") {
             Some(r) => {
@@ -577,13 +599,12 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             mark: Mark::NotReady,
         });
     }
-    // dockershim names the runtime first: `docker: network plugin is not ready: ...`.
-    if let Some((runtime, rest)) = s.split_once(": ") {
-        if !runtime.is_empty()
-            && runtime.bytes().all(|c| c.is_ascii_lowercase())
-            && strip_ci(rest, "network plugin is not ready: ").is_some()
-        {
-            f.attr("runtime", runtime);
+    // dockershim names the runtime first: `docker: network plugin is not ready: ...`. A lower
+    // case word up to the first `: ` is a byte scan, not a substring search.
+    let word = s.bytes().take_while(u8::is_ascii_lowercase).count();
+    if let Some(rest) = s[word..].strip_prefix(": ").filter(|_| word > 0) {
+        if strip_ci(rest, "network plugin is not ready: ").is_some() {
+            f.attr("runtime", &s[..word]);
             return Some(Layer {
                 rest,
                 mark: Mark::NotReady,
@@ -605,12 +626,12 @@ struct Found {
 fn classify(err: &str, f: &mut Facts) -> Found {
     let mut found = Found::default();
     let lower = err.to_ascii_lowercase();
-    let has = |w: &str| lower.contains(w);
 
     let mut missing = Vec::new();
     let mut tail = err;
     const NOT_FOUND: &str = "failed to find plugin ";
-    while let Some(at) = tail.find(NOT_FOUND) {
+    static NOT_FOUND_AT: Words = Words::new(&[NOT_FOUND]);
+    while let Some(at) = find(&NOT_FOUND_AT, tail) {
         let Some((name, rest)) = quoted_arg(&tail[at + NOT_FOUND.len()..]) else {
             break;
         };
@@ -633,13 +654,19 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         "no cni configuration file",
         "networkpluginnotready",
     ]);
-    if NOT_READY.any_in(&lower) {
+    // Word lists below are searched only when a word every one of their entries contains is
+    // there: two searches rule out most plugin errors.
+    static NET: Words = Words::new(&["cni", "network"]);
+    static ADDR: Words = Words::new(&["alloc", "address"]);
+    let addr = ADDR.any_in(&lower);
+    if NET.any_in(&lower) && NOT_READY.any_in(&lower) {
         found.cni = true;
         found.not_ready = true;
     }
 
     const EXHAUSTED: &str = "no IP addresses available in range set: ";
-    if let Some(at) = err.find(EXHAUSTED) {
+    static EXHAUSTED_AT: Words = Words::new(&[EXHAUSTED]);
+    if let Some(at) = addr.then(|| find(&EXHAUSTED_AT, err)).flatten() {
         let range = &err[at + EXHAUSTED.len()..];
         let range = range.split_whitespace().next().unwrap_or("");
         f.attr("ip_range", range);
@@ -653,7 +680,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         "no available address pools",
         "no available addresses",
     ]);
-    let ipam_failed = IPAM_FAILED.any_in(&lower);
+    let ipam_failed = addr && IPAM_FAILED.any_in(&lower);
     if ipam_failed {
         f.category.get_or_insert(Category::IpAllocation);
     }
@@ -670,7 +697,8 @@ fn classify(err: &str, f: &mut Facts) -> Found {
             set_op(f, Operation::from_word(word));
         }
     }
-    if err.contains("netplugin failed") {
+    static NETPLUGIN: Words = Words::new(&["netplugin failed"]);
+    if NETPLUGIN.any_in(err) {
         found.cni = true;
     }
 
@@ -684,21 +712,25 @@ fn classify(err: &str, f: &mut Facts) -> Found {
             "cilium agent",
             "putendpointidfailed",
         ]);
-        let cilium = CILIUM.any_in(&lower);
+        static AZURE: Words =
+            Words::new(&["failed to allocate pool", "no available address pools"]);
+        static HOST_LOCAL: Words = Words::new(&["no ip addresses available in range set"]);
+        static CILIUM_GATE: Words = Words::new(&["cilium", "endpoint"]);
+        let cilium = CILIUM_GATE.any_in(&lower) && CILIUM.any_in(&lower);
         let family = if aws {
             Some("aws-vpc-cni")
         } else if multus {
             Some("multus")
         } else if cilium {
             Some("cilium")
-        } else if has("failed to allocate pool") || has("no available address pools") {
+        } else if addr && AZURE.any_in(&lower) {
             Some("azure-cni")
-        } else if has("no ip addresses available in range set") {
+        } else if addr && HOST_LOCAL.any_in(&lower) {
             Some("host-local")
         } else {
             REFERENCE_WORDING
                 .iter()
-                .find(|(w, _)| has(w))
+                .find(|(w, _)| w.any_in(&lower))
                 .map(|&(_, family)| family)
                 .or_else(|| infer_family(err))
         };
@@ -727,14 +759,15 @@ fn classify(err: &str, f: &mut Facts) -> Found {
 }
 
 /// Wording only one reference plugin (containernetworking/plugins) uses in its errors, lower
-/// case: its iptables chains and comments, its daemon, its link kinds.
-const REFERENCE_WORDING: &[(&str, &str)] = &[
-    ("cni-hostport-", "portmap"),
-    ("cni portfwd", "portmap"),
-    ("failed to set bridge addr", "bridge"),
-    ("error dialing dhcp daemon", "dhcp"),
-    ("failed to create macvlan", "macvlan"),
-    ("failed to create ipvlan", "ipvlan"),
+/// case: its iptables chains and comments, its daemon, its link kinds. The first listed that
+/// a text contains names its family.
+static REFERENCE_WORDING: [(Words, &str); 6] = [
+    (Words::new(&["cni-hostport-"]), "portmap"),
+    (Words::new(&["cni portfwd"]), "portmap"),
+    (Words::new(&["failed to set bridge addr"]), "bridge"),
+    (Words::new(&["error dialing dhcp daemon"]), "dhcp"),
+    (Words::new(&["failed to create macvlan"]), "macvlan"),
+    (Words::new(&["failed to create ipvlan"]), "ipvlan"),
 ];
 
 /// Host-side names of the veths plugins create: Calico `cali*`, Cilium `lxc*`, bridge/ptp
@@ -745,8 +778,9 @@ const HOST_IFACE_PREFIXES: &[&str] = &["cali", "lxc", "veth", "eni", "azv"];
 /// `interface "lxc12ab"`); other interfaces (`eth0`, `cni0`, `net1`) are not host-side veths.
 fn host_interface(err: &str) -> Option<&str> {
     const WORD: &str = "interface";
+    static WORD_AT: Words = Words::new(&[WORD]);
     let mut from = 0;
-    while let Some(at) = err[from..].find(WORD) {
+    while let Some(at) = find(&WORD_AT, &err[from..]) {
         from += at + WORD.len();
         let after = &err[from..];
         let after = after.strip_prefix(':').unwrap_or(after);
@@ -800,26 +834,32 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
     if let Some(name) = delegate_if_name(err) {
         Facts::set(&mut f.if_name, name);
     }
-    for (marker, key) in [
-        ("error adding container to network ", "delegate_network"),
-        ("Err adding pod to network ", "delegate_network"),
-        ("error invoking ConflistAdd - ", "delegate_network"),
-        ("error invoking ConflistDel - ", "delegate_network"),
-        ("error invoking DelegateAdd - ", "delegate_type"),
-        ("error invoking DelegateDel - ", "delegate_type"),
-        ("error in invoke Delegate add - ", "delegate_type"),
-        ("error in invoke Delegate del - ", "delegate_type"),
-    ] {
-        if let Some(at) = err.find(marker) {
-            if let Some((name, _)) = quoted_arg(&err[at + marker.len()..]) {
+    // (marker, its length, attribute key): `Words` keeps the marker text private.
+    static MARKERS: [(Words, usize, &str); 8] = {
+        const fn m(w: &'static [&'static str], key: &'static str) -> (Words, usize, &'static str) {
+            (Words::new(w), w[0].len(), key)
+        }
+        [
+            m(&["error adding container to network "], "delegate_network"),
+            m(&["Err adding pod to network "], "delegate_network"),
+            m(&["error invoking ConflistAdd - "], "delegate_network"),
+            m(&["error invoking ConflistDel - "], "delegate_network"),
+            m(&["error invoking DelegateAdd - "], "delegate_type"),
+            m(&["error invoking DelegateDel - "], "delegate_type"),
+            m(&["error in invoke Delegate add - "], "delegate_type"),
+            m(&["error in invoke Delegate del - "], "delegate_type"),
+        ]
+    };
+    for (marker, len, key) in &MARKERS {
+        if let Some(at) = find(marker, err) {
+            if let Some((name, _)) = quoted_arg(&err[at + len..]) {
                 f.attr(key, name);
             }
             seen = true;
         }
     }
-    seen || err.contains("Multus: ")
-        || err.contains("delegateAdd: ")
-        || err.contains("delegateDel: ")
+    static OWN: Words = Words::new(&["Multus: ", "delegateAdd: ", "delegateDel: "]);
+    seen || OWN.any_in(err)
 }
 
 /// The interface a Multus delegate was to get: `cannot set "<type>" interface name to
@@ -827,7 +867,8 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
 /// A value cut off by truncation gives what is there.
 pub(crate) fn delegate_if_name(err: &str) -> Option<&str> {
     const IF_NAME: &str = " interface name to ";
-    let at = err.find(IF_NAME)?;
+    static IF_NAME_AT: Words = Words::new(&[IF_NAME]);
+    let at = find(&IF_NAME_AT, err)?;
     quoted_arg(&err[at + IF_NAME.len()..]).map(|(name, _)| name)
 }
 
