@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use memchr::memmem::Finder;
+use memchr::memmem::{self, Finder};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
@@ -514,9 +514,9 @@ fn read_net_conf(f: &mut Facts, json: &str) {
 /// truncation runs to the end of the text.
 fn paren_value<'a>(s: &'a str, key: &str) -> Option<(&'a str, bool)> {
     let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = s.get(from..).and_then(|r| r.find(key)).map(|p| p + from) {
-        from = pos + key.len();
+    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
+    for pos in memmem::find_iter(b, key) {
+        let from = pos + key.len();
         let boundary = pos == 0 || b[pos - 1] == b' ';
         if !boundary || b.get(from) != Some(&b'(') {
             continue;
@@ -745,9 +745,9 @@ fn proto_field<'a>(s: &'a str, key: &str) -> Option<Cow<'a, str>> {
 fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
     let b = s.as_bytes();
     let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(pos) = s.get(from..).and_then(|r| r.find(key)).map(|p| p + from) {
-        from = pos + key.len();
+    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
+    for pos in memmem::find_iter(b, key) {
+        let from = pos + key.len();
         let boundary = pos == 0 || matches!(b[pos - 1], b' ' | b'{' | b'[' | b',');
         let mut i = from;
         match b.get(i) {

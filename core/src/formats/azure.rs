@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use memchr::memmem::Finder;
+use memchr::memmem::{self, Finder};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
@@ -536,14 +536,8 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
 /// Where `key` starts in `s` as a struct field (at the start or after a space).
 fn key_at(s: &str, key: &str) -> Option<usize> {
     let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(at) = s.get(from..).and_then(|r| r.find(key)).map(|p| p + from) {
-        if at == 0 || matches!(b[at - 1], b' ' | b'{') {
-            return Some(at);
-        }
-        from = at + key.len();
-    }
-    None
+    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
+    memmem::find_iter(b, key).find(|&at| at == 0 || matches!(b[at - 1], b' ' | b'{'))
 }
 
 /// The network config JSON: name, version, plugin type, and its `ipam` section.
@@ -697,9 +691,8 @@ fn read_dns(f: &mut Facts, s: &str) {
 /// (with the route's `Gw:`/`GW:`).
 fn read_masked_ips(f: &mut Facts, s: &str) {
     const ITEM: &str = "{IP:";
-    let mut from = 0;
-    while let Some(at) = s.get(from..).and_then(|r| r.find(ITEM)).map(|p| p + from) {
-        from = at + ITEM.len();
+    for at in memmem::find_iter(s.as_bytes(), ITEM) {
+        let from = at + ITEM.len();
         let rest = s.get(from..).unwrap_or_default();
         let end = rest.find('}').unwrap_or(rest.len());
         let item = rest.get(..end).unwrap_or_default();
@@ -739,9 +732,9 @@ fn add_masked(f: &mut Facts, ip: &str, mask: &str) {
 /// nested values state nothing here.
 fn go_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(at) = s.get(from..).and_then(|r| r.find(key)).map(|p| p + from) {
-        from = at + key.len();
+    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
+    for at in memmem::find_iter(b, key) {
+        let from = at + key.len();
         let boundary = at == 0 || matches!(b[at - 1], b' ' | b'{' | b'&');
         if !boundary || b.get(from) != Some(&b':') {
             continue;
