@@ -13,7 +13,7 @@
 
 use std::sync::LazyLock;
 
-use memchr::memmem::Finder;
+use memchr::memmem::{self, Finder};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
@@ -215,18 +215,13 @@ fn raw_error(tail: &str) -> Option<&str> {
         .iter()
         .filter(|k| **k != "error")
         .filter_map(|k| {
-            let mut from = 0;
-            while let Some(p) = value.get(from..)?.find(k) {
-                let start = from + p;
-                let bounded = start > 0
-                    && value.as_bytes()[start - 1] == b' '
-                    && value.as_bytes().get(start + k.len()) == Some(&b'=');
-                if bounded {
-                    return Some(start - 1);
-                }
-                from = start + k.len();
-            }
-            None
+            // One searcher for every occurrence of the key, not one per occurrence.
+            let b = value.as_bytes();
+            memmem::find_iter(b, k)
+                .find(|&start| {
+                    start > 0 && b[start - 1] == b' ' && b.get(start + k.len()) == Some(&b'=')
+                })
+                .map(|start| start - 1)
         })
         .min()
         .unwrap_or(value.len());
