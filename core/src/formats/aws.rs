@@ -173,7 +173,10 @@ fn apply_role(f: &mut Facts, role: Role) {
 
 /// seelog text, `[INFO] message` once the time is stripped; ours only with AWS words.
 fn parse_seelog(body: &str) -> Option<Facts> {
-    let (level, msg) = body.strip_prefix('[')?.split_once("] ")?;
+    // At the first `]`, which must end the level: a later `] ` would leave a `]` in the level,
+    // which no level word has. Every bracketed line of other plugins passes here.
+    let (level, msg) = body.strip_prefix('[')?.split_once(']')?;
+    let msg = msg.strip_prefix(' ')?;
     let level = Severity::from_level(level)?;
     if !has_aws_words(msg) {
         return None;

@@ -69,7 +69,10 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     if !body.starts_with('[') {
         return None;
     }
-    let (level, msg) = body[1..].split_once("] ")?;
+    // At the first `]`, which must end the level: a later `] ` would leave a `]` in the level,
+    // which none of the words below has.
+    let (level, msg) = body[1..].split_once(']')?;
+    let msg = msg.strip_prefix(' ')?;
     let level = match level {
         "debug" => Severity::Debug,
         "verbose" => Severity::Info,
