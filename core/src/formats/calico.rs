@@ -13,7 +13,7 @@
 
 use std::sync::LazyLock;
 
-use memchr::memmem::{self, Finder};
+use memchr::memmem::{self, Finder, FinderRev};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
@@ -61,6 +61,9 @@ static ASSIGN_ARGS: Phrase = LazyLock::new(|| Finder::new("assignArgs="));
 static SPACE_ERROR: Phrase = LazyLock::new(|| Finder::new(" error="));
 static CMD_ADD_K8S: Phrase = LazyLock::new(|| Finder::new("CmdAddK8s"));
 static CMD_DEL_K8S: Phrase = LazyLock::new(|| Finder::new("CmdDelK8s"));
+/// Searched from the end: the last `container: ` of a message names it.
+static LAST_CONTAINER: LazyLock<FinderRev<'static>> =
+    LazyLock::new(|| FinderRev::new("container: "));
 
 /// The text after the first `phrase` in `s`.
 fn after<'a>(s: &'a str, phrase: &Finder<'_>) -> Option<&'a str> {
@@ -463,7 +466,8 @@ fn read_message(msg: &str, f: &mut Facts) {
             Facts::set(&mut f.network_name, network);
         }
     }
-    if let Some((_, id)) = m.rsplit_once("container: ") {
+    if let Some(at) = LAST_CONTAINER.rfind(m.as_bytes()) {
+        let id = &m[at + LAST_CONTAINER.needle().len()..];
         if is_container_id(id.trim()) {
             Facts::set(&mut f.container_id, id.trim());
         }
