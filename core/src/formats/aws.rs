@@ -7,8 +7,9 @@
 //! (`Key:"value"`). The JSON envelope is decoded once, so the message read here is plain text.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
-use memchr::memmem;
+use memchr::memmem::{self, Finder};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
@@ -19,6 +20,32 @@ use crate::time::parse_iso;
 const FAMILY: &str = "aws-vpc-cni";
 /// The plugin binary and its config `type`.
 const PLUGIN_TYPE: &str = "aws-cni";
+
+/// A phrase looked for in the plugin's and ipamd's messages. Building a substring searcher costs
+/// more than searching one message, so each phrase's searcher is built once.
+type Phrase = LazyLock<Finder<'static>>;
+
+static CALLER_KEY: Phrase = LazyLock::new(|| Finder::new("\"caller\":\""));
+static COLON_SPACE: Phrase = LazyLock::new(|| Finder::new(": "));
+static ASSIGN_IP: Phrase = LazyLock::new(|| Finder::new("Assign IP "));
+static UNASSIGN: Phrase = LazyLock::new(|| Finder::new("UnassignPodIPAddress: sandbox "));
+static NO_FREE_IP: Phrase = LazyLock::new(|| Finder::new("no free IP available in the prefix - "));
+static POOL_STATS: Phrase = LazyLock::new(|| Finder::new("IP address pool stats: "));
+static CONTAINER: Phrase = LazyLock::new(|| Finder::new("container "));
+static INTERFACE: Phrase = LazyLock::new(|| Finder::new("interface "));
+static CONTAINER_ID_WORD: Phrase = LazyLock::new(|| Finder::new("containerID "));
+static IP_ADDR: Phrase = LazyLock::new(|| Finder::new("ipAddr "));
+static NETWORK_CARD: Phrase = LazyLock::new(|| Finder::new("network card "));
+static CONTAINER_ID_PHRASE: Phrase = LazyLock::new(|| Finder::new("container ID "));
+static POD: Phrase = LazyLock::new(|| Finder::new("pod "));
+static NAMESPACE: Phrase = LazyLock::new(|| Finder::new("namespace "));
+static SANDBOX: Phrase = LazyLock::new(|| Finder::new("sandbox "));
+
+/// `s` split around the first `phrase`, as `str::split_once` would.
+fn split_at_phrase<'a>(s: &'a str, phrase: &Finder<'_>) -> Option<(&'a str, &'a str)> {
+    let at = phrase.find(s.as_bytes())?;
+    Some((s.get(..at)?, s.get(at + phrase.needle().len()..)?))
+}
 
 /// Which program of the AWS VPC CNI wrote the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +92,7 @@ fn parse_zap(body: &str) -> Option<Facts> {
 
 /// The `caller` value, read without decoding the line.
 fn caller_in(body: &str) -> Option<&str> {
-    const KEY: &[u8] = b"\"caller\":\"";
-    let at = memmem::find(body.as_bytes(), KEY)? + KEY.len();
+    let at = CALLER_KEY.find(body.as_bytes())? + CALLER_KEY.needle().len();
     let rest = body.get(at..)?;
     rest.split('"').next()
 }
@@ -147,7 +173,10 @@ fn apply_role(f: &mut Facts, role: Role) {
 
 /// seelog text, `[INFO] message` once the time is stripped; ours only with AWS words.
 fn parse_seelog(body: &str) -> Option<Facts> {
-    let (level, msg) = body.strip_prefix('[')?.split_once("] ")?;
+    // At the first `]`, which must end the level: a later `] ` would leave a `]` in the level,
+    // which no level word has. Every bracketed line of other plugins passes here.
+    let (level, msg) = body.strip_prefix('[')?.split_once(']')?;
+    let msg = msg.strip_prefix(' ')?;
     let level = Severity::from_level(level)?;
     if !has_aws_words(msg) {
         return None;
@@ -205,7 +234,9 @@ fn read_message(f: &mut Facts, msg: &str) {
     {
         f.operation = Some(Operation::Del);
         read_groups(f, groups);
-    } else if let Some((name, list)) = msg.split_once(": ").filter(|(n, _)| is_driver_step(n)) {
+    } else if let Some((name, list)) =
+        split_at_phrase(msg, &COLON_SPACE).filter(|(n, _)| is_driver_step(n))
+    {
         let setup = name.starts_with("Setup") || name.starts_with("setup");
         f.operation = Some(if setup {
             Operation::Add
@@ -223,10 +254,10 @@ fn read_message(f: &mut Facts, msg: &str) {
         f.category = Some(Category::IpAllocation);
         let (head, reply) = rest.split_once(": ").unwrap_or((rest, ""));
         read_pod_words(f, head);
-        if let Some(id) = word_after(head, "container ") {
+        if let Some(id) = word_after(head, &CONTAINER) {
             Facts::set(&mut f.container_id, id);
         }
-        if let Some(ifname) = word_after(head, "interface ") {
+        if let Some(ifname) = word_after(head, &INTERFACE) {
             Facts::set(&mut f.if_name, ifname);
         }
         if !read_old_add_reply(f, reply) {
@@ -250,7 +281,7 @@ fn read_message(f: &mut Facts, msg: &str) {
         f.success = Some(false);
         let (head, err) = rest.split_once(": ").unwrap_or((rest, ""));
         if let Some(id) =
-            word_after(head, "container ").or_else(|| word_after(head, "containerID "))
+            word_after(head, &CONTAINER).or_else(|| word_after(head, &CONTAINER_ID_WORD))
         {
             Facts::set(&mut f.container_id, id);
         }
@@ -299,23 +330,23 @@ fn read_message(f: &mut Facts, msg: &str) {
     } else if let Some(reply) = msg.strip_prefix("Send DelNetworkReply: ") {
         f.category = Some(Category::IpDeallocation);
         read_reply(f, reply);
-    } else if let Some((_, rest)) = msg.split_once("Assign IP ") {
+    } else if let Some((_, rest)) = split_at_phrase(msg, &ASSIGN_IP) {
         // `assignPodIPAddressUnsafe: Assign IP 10.4.128.118 to sandbox aws-cni/<id>/eth0`
         f.category = Some(Category::IpAllocation);
         f.success = Some(true);
         let (ip, key) = rest.split_once(" to sandbox ").unwrap_or((rest, ""));
         add_ip_checked(f, ip);
         read_ipam_key(f, key);
-    } else if let Some((_, rest)) = msg.split_once("UnassignPodIPAddress: sandbox ") {
+    } else if let Some((_, rest)) = split_at_phrase(msg, &UNASSIGN) {
         // `UnassignPodIPAddress: sandbox aws-cni/<id>/eth0's ipAddr 192.168.1.5, DeviceNumber 0`
         f.category = Some(Category::IpDeallocation);
         f.success = Some(true);
         let (key, tail) = rest.split_once("'s ").unwrap_or((rest, ""));
         read_ipam_key(f, key);
-        if let Some(ip) = word_after(tail, "ipAddr ") {
+        if let Some(ip) = word_after(tail, &IP_ADDR) {
             add_ip_checked(f, ip.trim_end_matches(','));
         }
-    } else if let Some((_, tail)) = msg.split_once("no free IP available in the prefix - ") {
+    } else if let Some((_, tail)) = split_at_phrase(msg, &NO_FREE_IP) {
         // ipamd notes one exhausted prefix and goes on to the next: a step of the search, not a
         // failed allocation. The prefix (Go's hex netmask: `10.50.62.224/fffffff0`) is one
         // of the node's delegated blocks, not the pod's network.
@@ -324,7 +355,7 @@ fn read_message(f: &mut Facts, msg: &str) {
         if let Some(cidr) = cidr_with_hex_mask(prefix) {
             f.attr("ipam_block", &cidr);
         }
-    } else if let Some((_, stats)) = msg.split_once("IP address pool stats: ") {
+    } else if let Some((_, stats)) = split_at_phrase(msg, &POOL_STATS) {
         // `total 14, assigned 13` (before v1.7 `total: 10, assigned 10`)
         for (key, name) in [("total", "ip_pool_total"), ("assigned", "ip_pool_assigned")] {
             let n = stats.split(", ").find_map(|part| {
@@ -345,7 +376,7 @@ fn read_message(f: &mut Facts, msg: &str) {
         }
     }
     if let Some(card) =
-        word_after(msg, "network card ").filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+        word_after(msg, &NETWORK_CARD).filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
     {
         f.attr("network_card", card);
     }
@@ -401,7 +432,7 @@ fn is_driver_step(name: &str) -> bool {
 /// `Failed ...` lines of the plugin.
 fn read_plugin_failure(f: &mut Facts, msg: &str, rest: &str) {
     let (head, err) = rest.split_once(": ").unwrap_or((rest, ""));
-    let container = word_after(head, "container ID ").or_else(|| word_after(head, "container "));
+    let container = word_after(head, &CONTAINER_ID_PHRASE).or_else(|| word_after(head, &CONTAINER));
     if let Some(id) = container {
         Facts::set(&mut f.container_id, id);
     }
@@ -486,9 +517,9 @@ fn read_net_conf(f: &mut Facts, json: &str) {
 /// truncation runs to the end of the text.
 fn paren_value<'a>(s: &'a str, key: &str) -> Option<(&'a str, bool)> {
     let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = s.get(from..).and_then(|r| r.find(key)).map(|p| p + from) {
-        from = pos + key.len();
+    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
+    for pos in memmem::find_iter(b, key) {
+        let from = pos + key.len();
         let boundary = pos == 0 || b[pos - 1] == b' ';
         if !boundary || b.get(from) != Some(&b'(') {
             continue;
@@ -629,13 +660,13 @@ fn read_reply(f: &mut Facts, reply: &str) {
 
 /// `pod <name> namespace <ns> sandbox <id>`
 fn read_pod_words(f: &mut Facts, s: &str) {
-    if let Some(v) = word_after(s, "pod ") {
+    if let Some(v) = word_after(s, &POD) {
         Facts::set(&mut f.pod_name, v);
     }
-    if let Some(v) = word_after(s, "namespace ") {
+    if let Some(v) = word_after(s, &NAMESPACE) {
         Facts::set(&mut f.namespace, v);
     }
-    if let Some(v) = word_after(s, "sandbox ") {
+    if let Some(v) = word_after(s, &SANDBOX) {
         Facts::set(&mut f.container_id, v);
     }
 }
@@ -717,9 +748,9 @@ fn proto_field<'a>(s: &'a str, key: &str) -> Option<Cow<'a, str>> {
 fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
     let b = s.as_bytes();
     let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(pos) = s.get(from..).and_then(|r| r.find(key)).map(|p| p + from) {
-        from = pos + key.len();
+    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
+    for pos in memmem::find_iter(b, key) {
+        let from = pos + key.len();
         let boundary = pos == 0 || matches!(b[pos - 1], b' ' | b'{' | b'[' | b',');
         let mut i = from;
         match b.get(i) {
@@ -755,8 +786,8 @@ fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
 }
 
 /// The word after `marker` (up to a space, comma or colon).
-fn word_after<'a>(s: &'a str, marker: &str) -> Option<&'a str> {
-    let pos = s.find(marker)? + marker.len();
+fn word_after<'a>(s: &'a str, marker: &Finder<'_>) -> Option<&'a str> {
+    let pos = marker.find(s.as_bytes())? + marker.needle().len();
     let rest = s.get(pos..)?;
     let word = rest.split([' ', ',', ':']).next()?;
     (!word.is_empty()).then_some(word)

@@ -6,7 +6,9 @@
 //! JSON at its end, endpoint structs whose addresses carry hex netmasks (`Mask:ffff0000`), and
 //! results with `err:<nil>`. Both often reach us cut off mid-struct.
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::{self, Finder};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
@@ -29,6 +31,22 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         b'[' => parse_text(body),
         _ => None,
     }
+}
+
+/// A phrase looked for in every Azure record. Building a substring searcher costs more than
+/// searching one line, so each phrase's searcher is built once.
+type Phrase = LazyLock<Finder<'static>>;
+
+static COMPONENT_KEY: Phrase = LazyLock::new(|| Finder::new("\"component\":\""));
+static TAGGED_MSG: Phrase = LazyLock::new(|| Finder::new("\"msg\":\"["));
+static COMMAND_COMPLETED: Phrase = LazyLock::new(|| Finder::new(" command completed"));
+static SLASH_CONF: Phrase = LazyLock::new(|| Finder::new("/conf/"));
+static DOT_CONF: Phrase = LazyLock::new(|| Finder::new(".conf."));
+
+/// `s` split around the first `phrase`, as `str::split_once` would.
+fn split_at_phrase<'a>(s: &'a str, phrase: &Finder<'_>) -> Option<(&'a str, &'a str)> {
+    let at = phrase.find(s.as_bytes())?;
+    Some((s.get(..at)?, s.get(at + phrase.needle().len()..)?))
 }
 
 /// How surely a `[tag]` names Azure CNI.
@@ -74,13 +92,19 @@ fn tag_kind(tag: &str) -> Option<Tag> {
 
 /// The plugin binary a component tag belongs to.
 fn plugin_of_tag(tag: &str) -> Option<&'static str> {
-    let t = tag.to_ascii_lowercase();
-    Some(match t.as_str() {
-        "cni-net" | "azure-vnet" => "azure-vnet",
-        "cni-ipam" | "azure-vnet-ipam" => "azure-vnet-ipam",
-        "cni-ipamv6" | "azure-vnet-ipamv6" => "azure-vnet-ipamv6",
-        _ => return None,
-    })
+    // Compared without case and without a lowercased copy of the tag.
+    const PLUGINS: [(&str, &str); 6] = [
+        ("cni-net", "azure-vnet"),
+        ("azure-vnet", "azure-vnet"),
+        ("cni-ipam", "azure-vnet-ipam"),
+        ("azure-vnet-ipam", "azure-vnet-ipam"),
+        ("cni-ipamv6", "azure-vnet-ipamv6"),
+        ("azure-vnet-ipamv6", "azure-vnet-ipamv6"),
+    ];
+    PLUGINS
+        .iter()
+        .find(|(t, _)| tag.eq_ignore_ascii_case(t))
+        .map(|&(_, plugin)| plugin)
 }
 
 /// Words of Azure CNI lines that carry no component tag (`[78164] CNI_COMMAND ...`).
@@ -102,7 +126,13 @@ fn has_azure_words(text: &str) -> bool {
 
 /// `[1234] rest` → (pid, rest).
 fn pid_tag(s: &str) -> (Option<u32>, &str) {
-    let Some((inner, rest)) = s.strip_prefix('[').and_then(|r| r.split_once("] ")) else {
+    // At the first `]`, which must end the tag: a later `] ` would leave a `]` in it, which
+    // the digit check rejects anyway.
+    let Some((inner, rest)) = s
+        .strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(inner, r)| Some((inner, r.strip_prefix(' ')?)))
+    else {
         return (None, s);
     };
     if inner.is_empty() || inner.len() > 10 || !inner.bytes().all(|c| c.is_ascii_digit()) {
@@ -170,7 +200,7 @@ fn finish(f: &mut Facts) {
 /// zap JSON: ours when its `component` is an Azure one or its `msg` starts with an Azure tag.
 fn parse_zap(body: &str) -> Option<Facts> {
     let b = body.as_bytes();
-    if memmem::find(b, b"\"component\":\"").is_none() && memmem::find(b, b"\"msg\":\"[").is_none() {
+    if COMPONENT_KEY.find(b).is_none() && TAGGED_MSG.find(b).is_none() {
         return None;
     }
     let members = json_members(body)?;
@@ -182,7 +212,7 @@ fn parse_zap(body: &str) -> Option<Facts> {
         ["cni", "cns", "ipam", "net"]
             .iter()
             .any(|k| c.eq_ignore_ascii_case(k))
-            || c.to_ascii_lowercase().starts_with("azure")
+            || c.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("azure"))
     });
     if tagged.is_none() && !azure_component {
         return None;
@@ -269,8 +299,7 @@ fn read_text(f: &mut Facts, text: &str) {
         }
     } else if let Some(op) = text.strip_prefix("CNI_COMMAND environment variable set to ") {
         f.operation = Operation::from_word(op.trim());
-    } else if let Some((op, rest)) = text
-        .split_once(" command completed")
+    } else if let Some((op, rest)) = split_at_phrase(text, &COMMAND_COMPLETED)
         .and_then(|(op, rest)| Operation::from_word(op).map(|op| (op, rest)))
     {
         f.operation = Some(op);
@@ -324,9 +353,8 @@ fn read_text(f: &mut Facts, text: &str) {
 /// or `sysctl -w net.ipv6.conf.<if>.accept_ra=0`; other interfaces (`all`, `eth0`) are not the
 /// pod's.
 fn sysctl_interface(text: &str) -> Option<&str> {
-    let (_, rest) = text
-        .split_once("/conf/")
-        .or_else(|| text.split_once(".conf."))?;
+    let (_, rest) =
+        split_at_phrase(text, &SLASH_CONF).or_else(|| split_at_phrase(text, &DOT_CONF))?;
     let name = rest.split(['/', '.', ' ', '=']).next()?;
     is_host_veth(name).then_some(name)
 }
@@ -508,14 +536,8 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
 /// Where `key` starts in `s` as a struct field (at the start or after a space).
 fn key_at(s: &str, key: &str) -> Option<usize> {
     let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(at) = s.get(from..).and_then(|r| r.find(key)).map(|p| p + from) {
-        if at == 0 || matches!(b[at - 1], b' ' | b'{') {
-            return Some(at);
-        }
-        from = at + key.len();
-    }
-    None
+    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
+    memmem::find_iter(b, key).find(|&at| at == 0 || matches!(b[at - 1], b' ' | b'{'))
 }
 
 /// The network config JSON: name, version, plugin type, and its `ipam` section.
@@ -669,9 +691,8 @@ fn read_dns(f: &mut Facts, s: &str) {
 /// (with the route's `Gw:`/`GW:`).
 fn read_masked_ips(f: &mut Facts, s: &str) {
     const ITEM: &str = "{IP:";
-    let mut from = 0;
-    while let Some(at) = s.get(from..).and_then(|r| r.find(ITEM)).map(|p| p + from) {
-        from = at + ITEM.len();
+    for at in memmem::find_iter(s.as_bytes(), ITEM) {
+        let from = at + ITEM.len();
         let rest = s.get(from..).unwrap_or_default();
         let end = rest.find('}').unwrap_or(rest.len());
         let item = rest.get(..end).unwrap_or_default();
@@ -711,9 +732,9 @@ fn add_masked(f: &mut Facts, ip: &str, mask: &str) {
 /// nested values state nothing here.
 fn go_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(at) = s.get(from..).and_then(|r| r.find(key)).map(|p| p + from) {
-        from = at + key.len();
+    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
+    for at in memmem::find_iter(b, key) {
+        let from = at + key.len();
         let boundary = at == 0 || matches!(b[at - 1], b' ' | b'{' | b'&');
         if !boundary || b.get(from) != Some(&b':') {
             continue;

@@ -11,12 +11,16 @@
 //!   `<date> <time>,<ms> <pid> [<container id>] <LEVEL> <message>`.
 //! - the caller's one-line report `calico-k8s-network : error executing ADD: <error>`.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::{self, Finder, FinderRev};
+
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member,
-    quoted_after, Logfmt,
+    quoted_after, Logfmt, Words,
 };
 use crate::time::parse_iso;
 
@@ -48,6 +52,25 @@ const TAIL_KEYS: &[&str] = &[
     "workloadID",
 ];
 
+/// A phrase looked for in every record of Calico's text format. Building a substring searcher
+/// costs more than searching one line, so each phrase's searcher is built once.
+type Phrase = LazyLock<Finder<'static>>;
+
+static WEP_IDENTIFIERS: Phrase = LazyLock::new(|| Finder::new("WEPIdentifiers{"));
+static ASSIGN_ARGS: Phrase = LazyLock::new(|| Finder::new("assignArgs="));
+static SPACE_ERROR: Phrase = LazyLock::new(|| Finder::new(" error="));
+static CMD_ADD_K8S: Phrase = LazyLock::new(|| Finder::new("CmdAddK8s"));
+static CMD_DEL_K8S: Phrase = LazyLock::new(|| Finder::new("CmdDelK8s"));
+/// Searched from the end: the last `container: ` of a message names it.
+static LAST_CONTAINER: LazyLock<FinderRev<'static>> =
+    LazyLock::new(|| FinderRev::new("container: "));
+
+/// The text after the first `phrase` in `s`.
+fn after<'a>(s: &'a str, phrase: &Finder<'_>) -> Option<&'a str> {
+    let at = phrase.find(s.as_bytes())? + phrase.needle().len();
+    s.get(at..)
+}
+
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let body = env.body.as_ref();
     match body.as_bytes().first()? {
@@ -75,11 +98,15 @@ struct Header<'a> {
 impl<'a> Header<'a> {
     fn read(body: &'a str) -> Option<Header<'a>> {
         let r = body.strip_prefix('[')?;
-        let (level, r) = r.split_once("][")?;
+        // Split at the first `]`, which must open the next part: a later one would leave a
+        // `]` in the level or pid, which their byte checks reject anyway.
+        let (level, r) = r.split_once(']')?;
+        let r = r.strip_prefix('[')?;
         if level.is_empty() || !level.bytes().all(|c| c.is_ascii_uppercase()) {
             return None;
         }
-        let (pid, r) = r.split_once("] ")?;
+        let (pid, r) = r.split_once(']')?;
+        let r = r.strip_prefix(' ')?;
         if pid.is_empty() || !pid.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
@@ -118,10 +145,10 @@ fn text_record(body: &str) -> Option<Facts> {
         f.set_error(e);
     }
     read_pairs(&Logfmt::parse(tail), &mut f);
-    if tail.contains("WEPIdentifiers{") {
+    if WEP_IDENTIFIERS.find(tail.as_bytes()).is_some() {
         read_identifiers_dump(tail, &mut f);
     }
-    if let Some(args) = tail.split_once("assignArgs=").map(|(_, a)| a) {
+    if let Some(args) = after(tail, &ASSIGN_ARGS) {
         read_assign_args(args, &mut f);
     }
     read_message(msg, &mut f);
@@ -181,7 +208,7 @@ fn raw_error(tail: &str) -> Option<&str> {
     let at = if tail.starts_with("error=") {
         0
     } else {
-        tail.find(" error=")? + 1
+        SPACE_ERROR.find(tail.as_bytes())? + 1
     };
     let value = &tail[at + "error=".len()..];
     if value.starts_with('"') {
@@ -191,18 +218,13 @@ fn raw_error(tail: &str) -> Option<&str> {
         .iter()
         .filter(|k| **k != "error")
         .filter_map(|k| {
-            let mut from = 0;
-            while let Some(p) = value.get(from..)?.find(k) {
-                let start = from + p;
-                let bounded = start > 0
-                    && value.as_bytes()[start - 1] == b' '
-                    && value.as_bytes().get(start + k.len()) == Some(&b'=');
-                if bounded {
-                    return Some(start - 1);
-                }
-                from = start + k.len();
-            }
-            None
+            // One searcher for every occurrence of the key, not one per occurrence.
+            let b = value.as_bytes();
+            memmem::find_iter(b, k)
+                .find(|&start| {
+                    start > 0 && b[start - 1] == b' ' && b.get(start + k.len()) == Some(&b'=')
+                })
+                .map(|start| start - 1)
         })
         .min()
         .unwrap_or(value.len());
@@ -316,9 +338,9 @@ fn read_message(msg: &str, f: &mut Facts) {
     let m = msg;
     let starts = |p: &str| m.starts_with(p);
 
-    if m.contains("CmdAddK8s") {
+    if CMD_ADD_K8S.find(m.as_bytes()).is_some() {
         f.operation = Some(Add);
-    } else if m.contains("CmdDelK8s") {
+    } else if CMD_DEL_K8S.find(m.as_bytes()).is_some() {
         f.operation = Some(Del);
     }
     if let Some(dump) = m.strip_prefix("Calico CNI found existing endpoint:") {
@@ -444,7 +466,8 @@ fn read_message(msg: &str, f: &mut Facts) {
             Facts::set(&mut f.network_name, network);
         }
     }
-    if let Some((_, id)) = m.rsplit_once("container: ") {
+    if let Some(at) = LAST_CONTAINER.rfind(m.as_bytes()) {
+        let id = &m[at + LAST_CONTAINER.needle().len()..];
         if is_container_id(id.trim()) {
             Facts::set(&mut f.container_id, id.trim());
         }
@@ -647,21 +670,21 @@ fn caller_error(body: &str) -> Option<Facts> {
     Some(f)
 }
 
-/// Markers that only Calico's logrus lines carry.
-const LOGRUS_MARKERS: [&str; 6] = [
+/// Markers that only Calico's logrus lines carry (searched in every logrus line).
+static LOGRUS_MARKERS: Words = Words::new(&[
     " Workload=",
     " WorkloadEndpoint=",
     " HandleID=",
     "source=\"ipam_plugin.go",
     "source=\"calico",
     "msg=\"Calico ",
-];
+]);
 
 fn logrus_record(body: &str) -> Option<Facts> {
     if !(body.starts_with("time=") || body.starts_with("level=")) {
         return None;
     }
-    if !LOGRUS_MARKERS.iter().any(|m| body.contains(m)) {
+    if !LOGRUS_MARKERS.any_in(body) {
         return None;
     }
     let p = Logfmt::parse(body);

@@ -7,7 +7,7 @@
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{looks_like_ip, quoted_after};
+use crate::text::{looks_like_ip, quoted_after, Words};
 
 /// Process or container names flanneld runs under.
 const PROCESSES: [&str; 4] = ["kube-flannel", "flanneld", "flannel", "sdnotify-proxy"];
@@ -45,8 +45,9 @@ const SHARED_SOURCES: [&str; 12] = [
     "lease.go",
 ];
 
-/// Wording of flanneld's own log statements.
-const HINTS: [&str; 30] = [
+/// Wording of flanneld's own log statements (searchers built once: this runs on every klog
+/// line of a shared source file such as `main.go`).
+static HINTS: Words = Words::new(&[
     "valid interface",
     "FORWARD chain policy",
     "subnet lease",
@@ -77,16 +78,16 @@ const HINTS: [&str; 30] = [
     "kube-subnet-mgr",
     "FLANNEL",
     "flannel.1",
-];
+]);
 
 /// Text of a runtime quoting a plugin failure: another parser's record, whoever wrote it.
-const RUNTIME_WRAPPERS: [&str; 5] = [
+static RUNTIME_WRAPPERS: Words = Words::new(&[
     "failed to setup network for sandbox",
     "failed to set up sandbox container",
     "plugin type=",
     "NetworkPlugin cni failed",
     "error adding pod",
-];
+]);
 
 /// flanneld's statements of a failure it exits on (`main.go` returns them as fatal errors).
 const FATAL: [&str; 3] = [
@@ -118,11 +119,11 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     }
     if body.is_empty()
         || env.process.is_some_and(|p| RUNTIMES.contains(&p))
-        || RUNTIME_WRAPPERS.iter().any(|w| body.contains(w))
+        || RUNTIME_WRAPPERS.any_in(body)
     {
         return None;
     }
-    if !(by_process || by_source || HINTS.iter().any(|h| body.contains(h))) {
+    if !(by_process || by_source || HINTS.any_in(body)) {
         return None;
     }
     let failed = env

@@ -1,6 +1,10 @@
 //! kube-router: klog lines from its routing, policy and service controllers, and any line of
 //! its container (multi-line `ipset restore` input comes through one continuation per line).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 use crate::envelope::Envelope;
 use crate::event::{Category, Route, SecurityInfo};
 use crate::facts::Facts;
@@ -26,6 +30,28 @@ const SOURCE_PREFIXES: [&str; 3] = [
     "network_policy_controller",
     "network_services_controller",
 ];
+
+/// A phrase looked for in every claimed line. Building a substring searcher costs more than
+/// searching one line, so each phrase's searcher is built once.
+type Phrase = LazyLock<Finder<'static>>;
+
+static VERSION: Phrase = LazyLock::new(|| Finder::new(" version v"));
+static NODE_IP: Phrase = LazyLock::new(|| Finder::new("listen on node IP: "));
+static TOOK: Phrase = LazyLock::new(|| Finder::new(" took "));
+static NAMSPACE: Phrase = LazyLock::new(|| Finder::new("namspace:"));
+static NAMESPACE: Phrase = LazyLock::new(|| Finder::new("namespace:"));
+static POLICY_NAME: Phrase = LazyLock::new(|| Finder::new("policy name:"));
+static POD_NAME: Phrase = LazyLock::new(|| Finder::new("pod name:"));
+static UPDATE_TO_POD: Phrase = LazyLock::new(|| Finder::new("update to pod: "));
+static DELETE_FOR_POD: Phrase = LazyLock::new(|| Finder::new("delete for pod: "));
+static SYNC: Phrase = LazyLock::new(|| Finder::new("sync"));
+static SYNC_UPPER: Phrase = LazyLock::new(|| Finder::new("Sync"));
+
+/// The text after the first `phrase` in `s`.
+fn after<'a>(s: &'a str, phrase: &Finder<'_>) -> Option<&'a str> {
+    let at = phrase.find(s.as_bytes())? + phrase.needle().len();
+    s.get(at..)
+}
 
 /// `ipset restore` commands kube-router logs line by line when a restore fails.
 const IPSET_COMMANDS: [&str; 6] = ["flush", "create", "add", "del", "swap", "destroy"];
@@ -59,22 +85,21 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
             });
         }
     }
-    if let Some(rest) = body.split_once(" version v").map(|(_, r)| r) {
+    if let Some(rest) = after(body, &VERSION) {
         // `Running /usr/local/bin/kube-router version v1.5.3, built on ...`
         let version = rest.split([',', ' ']).next().unwrap_or("");
         if !version.is_empty() {
             f.attr("version", &format!("v{version}"));
         }
     }
-    if let Some(rest) = body.split_once("listen on node IP: ").map(|(_, r)| r) {
+    if let Some(rest) = after(body, &NODE_IP) {
         let ip = rest.split_whitespace().next().unwrap_or("");
         if looks_like_ip(ip) {
             f.attr("node_ip", ip);
         }
     }
-    if let Some(ms) = body
-        .split_once(" took ")
-        .and_then(|(_, r)| go_duration_ms(r.split_whitespace().next().unwrap_or("")))
+    if let Some(ms) =
+        after(body, &TOOK).and_then(|r| go_duration_ms(r.split_whitespace().next().unwrap_or("")))
     {
         f.metrics.insert("duration_ms".to_owned(), ms);
     }
@@ -86,7 +111,9 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         .klog
         .as_ref()
         .is_some_and(|k| matches!(k.level, 'E' | 'F'));
-    if policy_controller && (body.contains("sync") || body.contains("Sync")) {
+    if policy_controller
+        && (SYNC.find(body.as_bytes()).is_some() || SYNC_UPPER.find(body.as_bytes()).is_some())
+    {
         // The policy controller's full sync renders every network policy into iptables.
         f.category = Some(Category::PolicyApply);
         if logged_as_error {
@@ -159,12 +186,10 @@ fn go_duration_ms(s: &str) -> Option<f64> {
 /// spelling), `Received update to pod: ns/name`, and the same forms for network policies,
 /// whose namespace is the policy's, not a pod's.
 fn pod_facts(f: &mut Facts, body: &str) {
-    let value_after = |key: &str| {
-        body.split_once(key)
-            .map(|(_, r)| r.split_whitespace().next().unwrap_or(""))
-    };
-    let ns = value_after("namspace:").or_else(|| value_after("namespace:"));
-    if let Some(policy) = value_after("policy name:") {
+    let value_after =
+        |key: &Finder<'_>| after(body, key).map(|r| r.split_whitespace().next().unwrap_or(""));
+    let ns = value_after(&NAMSPACE).or_else(|| value_after(&NAMESPACE));
+    if let Some(policy) = value_after(&POLICY_NAME) {
         let present = |v: &str| Some(v.to_owned()).filter(|v| !v.is_empty());
         f.security = Some(SecurityInfo {
             policy_name: present(policy),
@@ -175,15 +200,11 @@ fn pod_facts(f: &mut Facts, body: &str) {
         if let Some(ns) = ns {
             Facts::set(&mut f.namespace, ns);
         }
-        if let Some(pod) = value_after("pod name:") {
+        if let Some(pod) = value_after(&POD_NAME) {
             Facts::set(&mut f.pod_name, pod);
         }
     }
-    if let Some(rest) = body
-        .split_once("update to pod: ")
-        .or_else(|| body.split_once("delete for pod: "))
-        .map(|(_, r)| r)
-    {
+    if let Some(rest) = after(body, &UPDATE_TO_POD).or_else(|| after(body, &DELETE_FOR_POD)) {
         if let Some((ns, name)) = pod_slash(rest.split_whitespace().next().unwrap_or("")) {
             Facts::set(&mut f.namespace, ns);
             Facts::set(&mut f.pod_name, name);

@@ -2,7 +2,7 @@
 //! the time, the body starts with one of Multus's levels in brackets. Events and runtime lines
 //! that quote Multus errors are the runtime parsers' records.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use memchr::memmem;
 use serde_json::Value;
@@ -12,6 +12,34 @@ use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json;
 use crate::text::{cni_args, is_uuid, pod_slash, quoted_after};
+
+/// A phrase looked for in every message Multus logs. Building a substring searcher costs more
+/// than searching one message, so each phrase's searcher is built once.
+type Phrase = LazyLock<memmem::Finder<'static>>;
+
+static SET_MAC: Phrase = LazyLock::new(|| memmem::Finder::new("set MAC address "));
+static IF_NAME_TO: Phrase = LazyLock::new(|| memmem::Finder::new(" interface name to "));
+static DELEGATE_MARKERS: [Phrase; 3] = [
+    LazyLock::new(|| memmem::Finder::new("DelegateAdd - ")),
+    LazyLock::new(|| memmem::Finder::new("DelegateDel - ")),
+    LazyLock::new(|| memmem::Finder::new("DelegateCheck - ")),
+];
+static ATTACHMENT: Phrase =
+    LazyLock::new(|| memmem::Finder::new("network-attachment-definition ("));
+static EXPECTED_UID: Phrase = LazyLock::new(|| memmem::Finder::new("expected pod UID "));
+static CMD_ARGS: Phrase = LazyLock::new(|| memmem::Finder::new("&{"));
+
+/// The text after the first `phrase` in `s`.
+fn after<'a>(s: &'a str, phrase: &memmem::Finder<'_>) -> Option<&'a str> {
+    let at = phrase.find(s.as_bytes())? + phrase.needle().len();
+    s.get(at..)
+}
+
+/// The double-quoted text right after the first `phrase` in `s` (as `text::quoted_after`).
+fn quoted_after_phrase<'a>(s: &'a str, phrase: &memmem::Finder<'_>) -> Option<&'a str> {
+    let rest = after(s, phrase)?.strip_prefix('"')?;
+    rest.split_once('"').map(|(quoted, _)| quoted)
+}
 
 /// The words of the functions and messages that name the CNI command they run in.
 const OPERATION_WORDS: [(&str, Operation); 17] = [
@@ -41,7 +69,10 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     if !body.starts_with('[') {
         return None;
     }
-    let (level, msg) = body[1..].split_once("] ")?;
+    // At the first `]`, which must end the level: a later `] ` would leave a `]` in the level,
+    // which none of the words below has.
+    let (level, msg) = body[1..].split_once(']')?;
+    let msg = msg.strip_prefix(' ')?;
     let level = match level {
         "debug" => Severity::Debug,
         "verbose" => Severity::Info,
@@ -105,30 +136,27 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
 /// Facts Multus's messages state in their own words, wherever they appear in the message.
 fn stated_facts(f: &mut Facts, msg: &str) {
     // `delegateAdd: set MAC address "ca:fe:c0:ff:ee:01" to "net1"`
-    if let Some(mac) = quoted_after(msg, "set MAC address ") {
+    if let Some(mac) = quoted_after_phrase(msg, &SET_MAC) {
         Facts::set(&mut f.mac, mac);
-        if let Some(ifname) = msg
-            .split_once("set MAC address ")
-            .and_then(|(_, r)| quoted_after(r, "\" to "))
-        {
+        if let Some(ifname) = after(msg, &SET_MAC).and_then(|r| quoted_after(r, "\" to ")) {
             Facts::set(&mut f.if_name, ifname);
         }
     }
-    // `cannot set "" interface name to "net1"`
-    if let Some(ifname) = super::runtime_error::delegate_if_name(msg) {
-        Facts::set(&mut f.if_name, ifname);
+    // `cannot set "" interface name to "net1"` (looked for here first: the reader's own search
+    // builds its searcher on every call).
+    if IF_NAME_TO.find(msg.as_bytes()).is_some() {
+        if let Some(ifname) = super::runtime_error::delegate_if_name(msg) {
+            Facts::set(&mut f.if_name, ifname);
+        }
     }
     // `error invoking DelegateDel - "macvlan"`: the delegate plugin's type.
-    for marker in ["DelegateAdd - ", "DelegateDel - ", "DelegateCheck - "] {
-        if let Some(t) = quoted_after(msg, marker) {
+    for marker in &DELEGATE_MARKERS {
+        if let Some(t) = quoted_after_phrase(msg, marker) {
             Facts::set(&mut f.plugin_type, t);
         }
     }
     // `cannot find a network-attachment-definition (macvlan-conf) in namespace (kube-system)`
-    if let Some(rest) = msg
-        .split_once("network-attachment-definition (")
-        .map(|(_, r)| r)
-    {
+    if let Some(rest) = after(msg, &ATTACHMENT) {
         if let Some((name, after)) = rest.split_once(')') {
             // `namespace/name`, as Multus's own events print an attachment.
             match after
@@ -141,12 +169,9 @@ fn stated_facts(f: &mut Facts, msg: &str) {
         }
     }
     // `warning: expected pod UID "<CNI_ARGS uid>" but got "<API uid>" from Kube API`
-    if let Some(expected) = quoted_after(msg, "expected pod UID ") {
+    if let Some(expected) = quoted_after_phrase(msg, &EXPECTED_UID) {
         Facts::set(&mut f.pod_uid, expected);
-        if let Some(got) = msg
-            .split_once("expected pod UID ")
-            .and_then(|(_, r)| quoted_after(r, "but got "))
-        {
+        if let Some(got) = after(msg, &EXPECTED_UID).and_then(|r| quoted_after(r, "but got ")) {
             f.attr("api_pod_uid", got);
         }
     }
@@ -248,7 +273,7 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
 /// `CmdAdd: &{<container id> <netns> <ifname> <CNI_ARGS> <path> [<stdin bytes>]}, ...`: Go's
 /// `%v` of the plugin's `skel.CmdArgs`.
 fn cmd_args(f: &mut Facts, msg: &str) {
-    let Some((_, rest)) = msg.split_once("&{") else {
+    let Some(rest) = after(msg, &CMD_ARGS) else {
         return;
     };
     let mut words = rest.split(' ');

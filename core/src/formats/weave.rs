@@ -2,7 +2,9 @@
 //! and the weave CNI plugin's IPAM failures as kubelet logs them, recognised by the router's
 //! IPAM URL (`127.0.0.1:6784/ip/<container id>`).
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::{self, Finder};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, SecurityInfo, Severity};
@@ -12,6 +14,15 @@ use crate::time::parse_iso;
 
 /// The router's HTTP API, which the weave CNI plugin asks for addresses.
 const IPAM_URL: &[u8] = b":6784/ip/";
+
+/// A phrase looked for in every router line. Building a substring searcher costs more than
+/// searching one line, so each phrase's searcher is built once.
+type Phrase = LazyLock<Finder<'static>>;
+
+static OUTGOING: Phrase = LazyLock::new(|| Finder::new("->["));
+static INCOMING: Phrase = LazyLock::new(|| Finder::new("<-["));
+static NPC_BLOCKED: Phrase = LazyLock::new(|| Finder::new(" blocked by Weave NPC"));
+static DUE_TO_ERROR: Phrase = LazyLock::new(|| Finder::new("due to error: "));
 
 /// Kubelet's prose around a CNI error (dockershim `cni.go`), and the operation it names.
 const KUBELET_PREFIXES: [(&str, Operation); 6] = [
@@ -91,13 +102,10 @@ fn router_line(body: &str) -> Option<Facts> {
         }
     } else if let Some(rest) = msg.strip_prefix("Bridge type is ") {
         f.attr("bridge_type", rest.trim());
-    } else if let Some(rest) = msg
-        .split_once(" blocked by Weave NPC")
-        .map(|(head, _)| head)
-    {
-        npc_block(&mut f, rest);
-    } else if let Some((_, err)) = msg.split_once("due to error: ") {
-        f.set_error(err);
+    } else if let Some(at) = NPC_BLOCKED.find(msg.as_bytes()) {
+        npc_block(&mut f, &msg[..at]);
+    } else if let Some(at) = DUE_TO_ERROR.find(msg.as_bytes()) {
+        f.set_error(&msg[at + DUE_TO_ERROR.needle().len()..]);
     } else if level >= Severity::Error {
         f.set_error(msg);
     }
@@ -107,7 +115,8 @@ fn router_line(body: &str) -> Option<Facts> {
 /// A connection's prefix `->[<address>|<peer>(<nick>)]: `, `->[<address>] `, or `<component>
 /// ->[<peer>(<nick>)] `: the remote end goes to attributes and the message is what follows.
 fn connection_prefix<'m>(f: &mut Facts, msg: &'m str) -> &'m str {
-    let Some(at) = msg.find("->[").or_else(|| msg.find("<-[")) else {
+    let bytes = msg.as_bytes();
+    let Some(at) = OUTGOING.find(bytes).or_else(|| INCOMING.find(bytes)) else {
         return msg;
     };
     let head = msg.get(..at).unwrap_or("").trim();
