@@ -747,7 +747,7 @@ fn go_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
-/// A gateway worth reporting: an address, not the unspecified placeholder.
+/// A gateway worth reporting: an address, not the unspecified one plugins print for "none".
 fn is_gateway(g: &str) -> bool {
     looks_like_ip(g) && g != "0.0.0.0" && g != "::"
 }
