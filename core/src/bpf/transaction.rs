@@ -355,11 +355,7 @@ impl Transactions {
         let Some(mut proc) = self.remove(pid) else {
             return;
         };
-        proc.env.finish();
-        if proc.env.incomplete {
-            stats.env_incomplete += 1;
-        }
-        self.close_children(&mut proc, limits, stats);
+        self.wind_up(&mut proc, limits, stats);
         if let Some(p) = proc.parent.and_then(|pp| self.procs.get_mut(&pp)) {
             p.open_children.retain(|&c| c != pid);
             push_chain(&mut p.chain, entry_of(&mut proc, end), limits, stats);
@@ -370,6 +366,16 @@ impl Transactions {
             End::Expired => stats.transactions_expired += 1,
         }
         self.finished.push_back(Finished { proc, end });
+    }
+
+    /// What every ending process goes through, top-level or child: its environment is
+    /// complete (or counted as not) and its own open children end with it.
+    fn wind_up(&mut self, proc: &mut Proc, limits: &Limits, stats: &mut Stats) {
+        proc.env.finish();
+        if proc.env.incomplete {
+            stats.env_incomplete += 1;
+        }
+        self.close_children(proc, limits, stats);
     }
 
     fn remove(&mut self, pid: u32) -> Option<Proc> {
@@ -386,11 +392,7 @@ impl Transactions {
             let Some(mut c) = self.remove(child) else {
                 continue;
             };
-            c.env.finish();
-            if c.env.incomplete {
-                stats.env_incomplete += 1;
-            }
-            self.close_children(&mut c, limits, stats);
+            self.wind_up(&mut c, limits, stats);
             push_chain(
                 &mut proc.chain,
                 entry_of(&mut c, End::Expired),

@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json;
-use crate::text::{cni_args, is_uuid, pod_slash, quoted_after};
+use crate::text::{is_uuid, pod_slash, quoted_after};
 
 /// A phrase looked for in every message Multus logs. Building a substring searcher costs more
 /// than searching one message, so each phrase's searcher is built once.
@@ -288,16 +288,7 @@ fn cmd_args(f: &mut Facts, msg: &str) {
     Facts::set(&mut f.container_id, id);
     Facts::set(&mut f.netns, netns);
     Facts::set(&mut f.if_name, ifname);
-    f.args = cni_args(args);
-    let arg = |k: &str| f.args.get(k).cloned().unwrap_or_default();
-    let (ns, pod, uid) = (
-        arg("K8S_POD_NAMESPACE"),
-        arg("K8S_POD_NAME"),
-        arg("K8S_POD_UID"),
-    );
-    Facts::set(&mut f.namespace, &ns);
-    Facts::set(&mut f.pod_name, &pod);
-    Facts::set(&mut f.pod_uid, &uid);
+    f.read_cni_args(args);
 }
 
 /// `Multus: [ns/pod/uid]: <error>` and `[ns/pod/uid:network]: error adding container to
