@@ -19,14 +19,16 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
-use nix::time::{clock_gettime, ClockId};
-use proto::{Collector, MonoClock, Timestamp};
+use proto::{Collector, MonoClock};
 use tapio_cni_bpf::Probes;
 
 use crate::config::Config;
-use crate::offline::now;
+use crate::runloop::{
+    handle_due_timeout, handle_record, install_stop_signals, is_broken_pipe, sample_clock, start,
+    until, warn_queue_drops, write_events, Summary,
+};
 
 /// How long the poller waits on the ring buffer before it looks at the shutdown flag.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -57,62 +59,14 @@ pub struct Drops {
     pub channel_full: AtomicU64,
 }
 
-/// What a run saw, reported at the end.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub records: u64,
-    pub events: u64,
-    pub invalid_records: u64,
-    pub ring_buffer_full: u64,
-    pub channel_full: u64,
-    pub events_dropped_queue_full: u64,
-    pub open_transactions_at_exit: usize,
-}
-
-/// `CLOCK_REALTIME - CLOCK_MONOTONIC` now.
-///
-/// # Errors
-/// When a clock cannot be read (never on Linux).
-pub fn sample_clock() -> anyhow::Result<MonoClock> {
-    let mono = clock_gettime(ClockId::CLOCK_MONOTONIC).context("reading CLOCK_MONOTONIC")?;
-    let real = clock_gettime(ClockId::CLOCK_REALTIME).context("reading CLOCK_REALTIME")?;
-    let ns = |t: nix::sys::time::TimeSpec| t.tv_sec() * 1_000_000_000 + t.tv_nsec();
-    Ok(MonoClock {
-        realtime_minus_monotonic_ns: ns(real) - ns(mono),
-    })
-}
-
 /// Runs the daemon until `stop` is set, writing events to `out`.
 ///
 /// # Errors
 /// Probes that cannot be loaded, or an output that cannot be written.
 pub fn run(config: &Config, stop: &Arc<AtomicBool>, out: impl Write) -> anyhow::Result<Summary> {
-    if !config.enabled {
-        tracing::warn!("enabled: false; nothing to do");
+    let Some(probes) = start(config)? else {
         return Ok(Summary::default());
-    }
-    if !(config.enable_process_monitoring && config.use_ebpf) {
-        bail!(
-            "enable_process_monitoring and use_ebpf must be on: the eBPF process monitor is the \
-             only monitor of this build so far (the /proc fallback is not implemented yet)"
-        );
-    }
-    let inactive = config.inactive();
-    if !inactive.is_empty() {
-        tracing::info!(
-            "configured but not active yet in this daemon: {}",
-            inactive.join("; ")
-        );
-    }
-    let probes = Probes::load(&config.probes()).context("loading the eBPF probes (try `check`)")?;
-    for missing in probes.missing() {
-        tracing::warn!("degraded: {missing}");
-    }
-    tracing::info!(
-        plugin_dirs = ?config.cni_bin_path,
-        ring_buffer_bytes = config.ring_buffer_size,
-        "eBPF process monitor running"
-    );
+    };
 
     let drops = Arc::new(Drops::default());
     let (tx, rx) = crossbeam_channel::bounded(config.record_channel_capacity);
@@ -135,16 +89,11 @@ pub fn run(config: &Config, stop: &Arc<AtomicBool>, out: impl Write) -> anyhow::
     result?;
     polled?;
 
-    let stats = collector.stats();
-    Ok(Summary {
-        records: stats.bpf.records,
-        events: stats.events,
-        invalid_records: stats.bpf.invalid_records,
-        ring_buffer_full: drops.ring_buffer_full.load(Ordering::Relaxed),
-        channel_full: drops.channel_full.load(Ordering::Relaxed),
-        events_dropped_queue_full: stats.events_dropped_queue_full,
-        open_transactions_at_exit: collector.open_transactions(),
-    })
+    Ok(Summary::of(
+        &collector,
+        drops.ring_buffer_full.load(Ordering::Relaxed),
+        drops.channel_full.load(Ordering::Relaxed),
+    ))
 }
 
 /// The poller thread: ring buffer → channel, until `stop`; then a last drain, and hang up.
@@ -261,10 +210,7 @@ fn drive(
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
         };
-        let now = now();
-        if collector.poll_timeout().is_some_and(|(at, _)| at <= now) {
-            collector.handle_timeout(now);
-        }
+        handle_due_timeout(collector);
         write_events(collector, &mut out)?;
         out.flush().context("writing events")?;
 
@@ -277,14 +223,7 @@ fn drive(
             );
             channel_drops_seen = channel_drops;
         }
-        let queue_drops = collector.stats().events_dropped_queue_full;
-        if queue_drops > queue_drops_seen {
-            tracing::warn!(
-                total = queue_drops,
-                "events dropped: the event queue was full"
-            );
-            queue_drops_seen = queue_drops;
-        }
+        warn_queue_drops(collector, &mut queue_drops_seen);
         if hung_up {
             return Ok(());
         }
@@ -292,25 +231,7 @@ fn drive(
 }
 
 fn handle(collector: &mut Collector, record: &RecordReceived) {
-    if let Err(e) = collector.handle_bpf_record(now(), record.clock, &record.bytes) {
-        tracing::debug!("invalid ring-buffer record skipped: {e}");
-    }
-}
-
-fn write_events(collector: &mut Collector, out: &mut impl Write) -> anyhow::Result<()> {
-    while let Some(event) = collector.poll_event() {
-        serde_json::to_writer(&mut *out, &event).context("writing events")?;
-        out.write_all(b"\n").context("writing events")?;
-    }
-    // Offset checkpoints concern log tailing, which this daemon does not run yet.
-    while collector.poll_request().is_some() {}
-    Ok(())
-}
-
-/// Time from now until `deadline` (zero when it has passed).
-fn until(deadline: Timestamp) -> Duration {
-    let nanos = deadline.unix_nanos().saturating_sub(now().unix_nanos());
-    Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
+    handle_record(collector, record.clock, &record.bytes);
 }
 
 /// Runs `run` for the binary: signals, logging, the summary; standard output for events.
@@ -318,14 +239,7 @@ fn until(deadline: Timestamp) -> Duration {
 /// # Errors
 /// As [`run`]; a signal handler that cannot be installed.
 pub fn main(config: &Config) -> anyhow::Result<()> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The first signal asks for a clean stop; a second one, while stopping, exits at once.
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
-            .context("installing the signal handlers")?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing the signal handlers")?;
-    }
+    let stop = install_stop_signals()?;
     let stdout = io::stdout().lock();
     let summary = match run(config, &stop, stdout) {
         Err(e) if is_broken_pipe(&e) => {
@@ -334,29 +248,8 @@ pub fn main(config: &Config) -> anyhow::Result<()> {
         }
         other => other?,
     };
-    tracing::info!(
-        records = summary.records,
-        events = summary.events,
-        invalid_records = summary.invalid_records,
-        dropped_ring_buffer_full = summary.ring_buffer_full,
-        dropped_channel_full = summary.channel_full,
-        dropped_event_queue_full = summary.events_dropped_queue_full,
-        open_transactions = summary.open_transactions_at_exit,
-        "stopped"
-    );
-    if summary.open_transactions_at_exit > 0 {
-        tracing::warn!(
-            "{} plugin executions were still running at shutdown and are not reported",
-            summary.open_transactions_at_exit
-        );
-    }
+    summary.log();
     Ok(())
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<io::Error>())
-        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
 /// Sends the daemon's own logs to stderr at `level`.
@@ -372,16 +265,6 @@ pub fn init_logging(level: tracing::Level) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_clock_offset_is_close_to_now() {
-        let clock = sample_clock().unwrap();
-        let mono = clock_gettime(ClockId::CLOCK_MONOTONIC).unwrap();
-        let mono_ns = u64::try_from(mono.tv_sec() * 1_000_000_000 + mono.tv_nsec()).unwrap();
-        let wall = clock.to_wall(mono_ns);
-        let skew = (wall.unix_nanos() - now().unix_nanos()).abs();
-        assert!(skew < 100_000_000, "{skew} ns");
-    }
 
     fn record(n: u8) -> RecordReceived {
         RecordReceived {
@@ -408,12 +291,5 @@ mod tests {
         drop(rx);
         assert_eq!(forward(&tx, record(4), &drops), Forwarded::HungUp);
         assert_eq!(drops.channel_full.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn deadlines_in_the_past_do_not_wait() {
-        assert_eq!(until(Timestamp::from_unix_nanos(0)), Duration::ZERO);
-        let soon = until(now().add_nanos(500_000_000));
-        assert!(soon <= Duration::from_millis(500) && soon > Duration::from_millis(400));
     }
 }

@@ -1,0 +1,225 @@
+//! What both daemons' run loops share, so that `tapio-cni-collector-lite run` (threads) and
+//! `tapio-cni-collector run` (tokio) start, feed the core, write and stop the same way:
+//! the probes' start-up, the clock sample, the drain step (events, then requests), the
+//! signal handling and the end-of-run summary.
+
+use std::io::{self, Write};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use nix::time::{clock_gettime, ClockId};
+use proto::{Collector, MonoClock, Timestamp};
+use tapio_cni_bpf::Probes;
+
+use crate::config::Config;
+use crate::offline::now;
+
+/// What a run saw, reported at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub records: u64,
+    pub events: u64,
+    pub invalid_records: u64,
+    pub ring_buffer_full: u64,
+    /// Records dropped on the threaded runtime's poller → core channel. Always 0 on tokio,
+    /// where the task that owns the core reads the ring buffer itself.
+    pub channel_full: u64,
+    pub events_dropped_queue_full: u64,
+    pub open_transactions_at_exit: usize,
+}
+
+impl Summary {
+    /// The summary of `collector`'s run, with the drop counters the runtime kept.
+    pub fn of(collector: &Collector, ring_buffer_full: u64, channel_full: u64) -> Summary {
+        let stats = collector.stats();
+        Summary {
+            records: stats.bpf.records,
+            events: stats.events,
+            invalid_records: stats.bpf.invalid_records,
+            ring_buffer_full,
+            channel_full,
+            events_dropped_queue_full: stats.events_dropped_queue_full,
+            open_transactions_at_exit: collector.open_transactions(),
+        }
+    }
+
+    /// Logs the summary (the last lines a daemon writes on stderr).
+    pub fn log(&self) {
+        tracing::info!(
+            records = self.records,
+            events = self.events,
+            invalid_records = self.invalid_records,
+            dropped_ring_buffer_full = self.ring_buffer_full,
+            dropped_channel_full = self.channel_full,
+            dropped_event_queue_full = self.events_dropped_queue_full,
+            open_transactions = self.open_transactions_at_exit,
+            "stopped"
+        );
+        if self.open_transactions_at_exit > 0 {
+            tracing::warn!(
+                "{} plugin executions were still running at shutdown and are not reported",
+                self.open_transactions_at_exit
+            );
+        }
+    }
+}
+
+/// `CLOCK_REALTIME - CLOCK_MONOTONIC` now.
+///
+/// # Errors
+/// When a clock cannot be read (never on Linux).
+pub fn sample_clock() -> anyhow::Result<MonoClock> {
+    let mono = clock_gettime(ClockId::CLOCK_MONOTONIC).context("reading CLOCK_MONOTONIC")?;
+    let real = clock_gettime(ClockId::CLOCK_REALTIME).context("reading CLOCK_REALTIME")?;
+    let ns = |t: nix::sys::time::TimeSpec| t.tv_sec() * 1_000_000_000 + t.tv_nsec();
+    Ok(MonoClock {
+        realtime_minus_monotonic_ns: ns(real) - ns(mono),
+    })
+}
+
+/// Checks that `config` asks for what this build can run, and loads and attaches the probes.
+/// `None` when the collector is disabled (`enabled: false`): nothing to do.
+///
+/// # Errors
+/// A configuration this build cannot run, or probes that cannot be loaded.
+pub fn start(config: &Config) -> anyhow::Result<Option<Probes>> {
+    if !config.enabled {
+        tracing::warn!("enabled: false; nothing to do");
+        return Ok(None);
+    }
+    if !(config.enable_process_monitoring && config.use_ebpf) {
+        bail!(
+            "enable_process_monitoring and use_ebpf must be on: the eBPF process monitor is the \
+             only monitor of this build so far (the /proc fallback is not implemented yet)"
+        );
+    }
+    let inactive = config.inactive();
+    if !inactive.is_empty() {
+        tracing::info!(
+            "configured but not active yet in this daemon: {}",
+            inactive.join("; ")
+        );
+    }
+    let probes = Probes::load(&config.probes()).context("loading the eBPF probes (try `check`)")?;
+    for missing in probes.missing() {
+        tracing::warn!("degraded: {missing}");
+    }
+    tracing::info!(
+        plugin_dirs = ?config.cni_bin_path,
+        ring_buffer_bytes = config.ring_buffer_size,
+        "eBPF process monitor running"
+    );
+    Ok(Some(probes))
+}
+
+/// Hands one ring-buffer record to the core; an invalid one is counted there and skipped.
+pub fn handle_record(collector: &mut Collector, clock: MonoClock, bytes: &[u8]) {
+    if let Err(e) = collector.handle_bpf_record(now(), clock, bytes) {
+        tracing::debug!("invalid ring-buffer record skipped: {e}");
+    }
+}
+
+/// Fires the core's deadline if it has passed.
+pub fn handle_due_timeout(collector: &mut Collector) {
+    let now = now();
+    if collector.poll_timeout().is_some_and(|(at, _)| at <= now) {
+        collector.handle_timeout(now);
+    }
+}
+
+/// The drain step after every input: the events as JSON Lines into `out`, then the requests.
+///
+/// # Errors
+/// When `out` cannot be written.
+pub fn write_events(collector: &mut Collector, out: &mut impl Write) -> anyhow::Result<()> {
+    while let Some(event) = collector.poll_event() {
+        serde_json::to_writer(&mut *out, &event).context("writing events")?;
+        out.write_all(b"\n").context("writing events")?;
+    }
+    // Offset checkpoints concern log tailing, which the daemons do not run yet.
+    while collector.poll_request().is_some() {}
+    Ok(())
+}
+
+/// Time from now until `deadline` (zero when it has passed).
+pub fn until(deadline: Timestamp) -> Duration {
+    let nanos = deadline.unix_nanos().saturating_sub(now().unix_nanos());
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
+}
+
+/// Warns when the core's event queue dropped events since `seen`, and updates `seen`.
+pub fn warn_queue_drops(collector: &Collector, seen: &mut u64) {
+    let dropped = collector.stats().events_dropped_queue_full;
+    if dropped > *seen {
+        tracing::warn!(total = dropped, "events dropped: the event queue was full");
+        *seen = dropped;
+    }
+}
+
+/// Installs the SIGINT/SIGTERM policy of both daemons and returns the flag the first signal
+/// sets: the first one asks for a clean stop, a second one while stopping exits at once.
+///
+/// # Errors
+/// A handler that cannot be installed.
+pub fn install_stop_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first, so it sees the flag before the second registration sets it.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// Whether `e` comes from writing to a closed pipe (the reader of standard output went away).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_offset_is_close_to_now() {
+        let clock = sample_clock().unwrap();
+        let mono = clock_gettime(ClockId::CLOCK_MONOTONIC).unwrap();
+        let mono_ns = u64::try_from(mono.tv_sec() * 1_000_000_000 + mono.tv_nsec()).unwrap();
+        let wall = clock.to_wall(mono_ns);
+        let skew = (wall.unix_nanos() - now().unix_nanos()).abs();
+        assert!(skew < 100_000_000, "{skew} ns");
+    }
+
+    #[test]
+    fn deadlines_in_the_past_do_not_wait() {
+        assert_eq!(until(Timestamp::from_unix_nanos(0)), Duration::ZERO);
+        let soon = until(now().add_nanos(500_000_000));
+        assert!(soon <= Duration::from_millis(500) && soon > Duration::from_millis(400));
+    }
+
+    #[test]
+    fn a_broken_pipe_is_recognised_through_context() {
+        let e = anyhow::Error::from(io::Error::from(io::ErrorKind::BrokenPipe))
+            .context("writing events");
+        assert!(is_broken_pipe(&e));
+        let other = anyhow::Error::from(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(!is_broken_pipe(&other.context("writing events")));
+    }
+
+    #[test]
+    fn an_invalid_record_is_counted_and_the_drain_writes_nothing() {
+        let mut collector = Collector::new(proto::Config::default());
+        handle_record(&mut collector, MonoClock::default(), &[1, 2, 3]);
+        assert_eq!(collector.stats().bpf.invalid_records, 1);
+        let mut out = Vec::new();
+        write_events(&mut collector, &mut out).unwrap();
+        assert!(out.is_empty());
+        assert_eq!(Summary::of(&collector, 2, 0).ring_buffer_full, 2);
+    }
+}

@@ -1,0 +1,243 @@
+//! The real `tapio-cni-collector run` on tokio: the probes in the running kernel and the
+//! reference bridge + host-local plugins in a network namespace. Needs root, kernel BTF and the
+//! plugins; fails (never skips) without them.
+
+#[path = "../../runtime-sync/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::{require_root, Sandbox};
+use nix::sys::signal::Signal;
+use serde_json::{json, Value};
+use support::{config_file, events_in, mask, Daemon, TempFile, TOKIO_BIN};
+
+/// The masked event `tapio-cni-collector` must write for a bridge `op` in `sandbox`.
+fn expected(sandbox: &Sandbox, op: &str, network: Value) -> Value {
+    let netns = sandbox.netns_path();
+    let inode = std::fs::metadata(&netns).expect("the netns file").ino();
+    let (category, message) = match op {
+        "ADD" => (
+            "network_setup",
+            format!(
+                "CNI ADD succeeded for pod shop/web-0 via bridge with IP {}",
+                network["ip_address"].as_str().expect("an IP")
+            ),
+        ),
+        _ => (
+            "network_teardown",
+            "CNI DEL succeeded for pod shop/web-0 via bridge".to_owned(),
+        ),
+    };
+    let mut attributes = json!({
+        "ipam_type": "host-local",
+        "netns_inode": inode.to_string(),
+        "plugin_path": "/usr/lib/cni/bridge",
+    });
+    if op == "ADD" {
+        attributes["bridge"] = Value::from(sandbox.bridge.as_str());
+    }
+    json!({
+        "attributes": attributes,
+        "category": category,
+        "cni": {
+            "args": {"K8S_POD_NAME": "web-0", "K8S_POD_NAMESPACE": "shop"},
+            "chain": [{
+                "duration_ms": "<ms>",
+                "exit_code": 0,
+                "operation": op,
+                "plugin_type": "host-local",
+            }],
+            "cni_version": "1.0.0",
+            "container_id": sandbox.container_id,
+            "exit_code": 0,
+            "if_name": "eth0",
+            "network_name": "tapio-rt-test",
+            "operation": op,
+            "plugin_type": "bridge",
+        },
+        "confidence": 1.0,
+        "id": format!("cni_bridge_{op}_<nanos>_<seq>"),
+        "kubernetes": {
+            "container_id": sandbox.container_id,
+            "namespace": "shop",
+            "node_name": "tokio-test-node",
+            "pod_name": "web-0",
+        },
+        "message": message,
+        "network": network,
+        "origin": {"monitor": "ebpf"},
+        "performance": {
+            "latency_ms": "<ms>",
+            "metrics": {"execution_time_ms": "<ms>"},
+            "success": true,
+        },
+        "severity": "info",
+        "source": "cni",
+        "system": {
+            "comm": "bridge",
+            "network_ns": netns,
+            "node_name": "tokio-test-node",
+            "pid": "<pid>",
+            "ppid": std::process::id(),
+        },
+        "tags": ["cni", "bridge", op, "namespace:shop"],
+        "timestamp": "<timestamp>",
+        "type": "network",
+    })
+}
+
+#[test]
+fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
+    require_root();
+    let config = config_file("run.yaml");
+    let mut daemon = Daemon::start(
+        Path::new(TOKIO_BIN),
+        &config,
+        &[("TAPIO_CNI_NODE_NAME", "tokio-test-node")],
+    );
+    assert!(
+        daemon.stderr().contains("not active yet"),
+        "the inactive keys are logged once: {}",
+        daemon.stderr()
+    );
+    let sandbox = Sandbox::new();
+    let add = sandbox.run("ADD");
+    assert!(add.status.success(), "bridge ADD: {add:?}");
+    let result: Value = serde_json::from_slice(&add.stdout).expect("ADD result JSON");
+    let del = sandbox.run("DEL");
+    assert!(del.status.success(), "bridge DEL: {del:?}");
+
+    let events = daemon.events_of(&sandbox.container_id, 2);
+    let address = result["ips"][0]["address"].as_str().expect("an address");
+    let ip = address.split('/').next().expect("address/prefix");
+    assert!(ip.starts_with("192.0.2."), "{ip}");
+    let added = expected(
+        &sandbox,
+        "ADD",
+        json!({
+            "cni_version": "1.0.0",
+            "gateway": "192.0.2.1",
+            "host_interface": "<veth>",
+            "interface_name": "eth0",
+            "ip_address": ip,
+            "mac": "<mac>",
+            "plugin_name": "bridge",
+            "subnet": "192.0.2.0/24",
+        }),
+    );
+    assert_eq!(mask(&events[0]), added, "{:#}", events[0]);
+    // The masked MAC and veth are the result's own.
+    let interfaces = result["interfaces"].as_array().expect("interfaces");
+    let host_veth = interfaces
+        .iter()
+        .find(|i| i.get("sandbox").is_none() && i["name"] != sandbox.bridge.as_str())
+        .expect("the host-side veth in the result");
+    assert_eq!(events[0]["network"]["host_interface"], host_veth["name"]);
+    let eth0 = interfaces
+        .iter()
+        .find(|i| i["name"] == "eth0")
+        .expect("eth0 in the result");
+    assert_eq!(events[0]["network"]["mac"], eth0["mac"]);
+    let deleted = expected(
+        &sandbox,
+        "DEL",
+        json!({"cni_version": "1.0.0", "interface_name": "eth0", "plugin_name": "bridge"}),
+    );
+    assert_eq!(mask(&events[1]), deleted, "{:#}", events[1]);
+    drop(sandbox);
+
+    let (status, rest) = daemon.stop(Signal::SIGTERM);
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status}: {}",
+        daemon.stderr()
+    );
+    // The sandbox's clean-up DEL came after; every line is whole.
+    events_in(&rest, "");
+    let stderr = daemon.stderr();
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains(" stopped "))
+        .unwrap_or_else(|| panic!("the summary is logged: {stderr}"));
+    for field in [
+        "invalid_records=0",
+        "dropped_ring_buffer_full=0",
+        "dropped_channel_full=0",
+        "dropped_event_queue_full=0",
+        "open_transactions=0",
+    ] {
+        assert!(summary.contains(field), "{field} in {summary}");
+    }
+    let count = |key: &str| -> u64 {
+        let Some(at) = summary.find(&format!(" {key}=")) else {
+            panic!("{key} in {summary}");
+        };
+        summary[at + key.len() + 2..]
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{key} is a number in {summary}"))
+    };
+    // ADD, DEL and the clean-up DEL at least (other tests' plugins may run meanwhile), each
+    // from several records (exec, env, stdin, stdout, exit of bridge and host-local).
+    assert!(count("events") >= 3, "{summary}");
+    assert!(count("records") >= 10 * count("events"), "{summary}");
+}
+
+#[test]
+fn what_happened_before_sigint_is_written_before_exit() {
+    require_root();
+    let config = config_file("sigint.yaml");
+    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
+    let sandbox = Sandbox::new();
+    assert!(sandbox.run("ADD").status.success());
+    assert!(sandbox.run("DEL").status.success());
+    // At once: the records may still be in the ring buffer.
+    let (status, lines) = daemon.stop(Signal::SIGINT);
+    assert!(
+        status.success(),
+        "exit after SIGINT: {status}: {}",
+        daemon.stderr()
+    );
+    let ops: Vec<Value> = events_in(&lines, &sandbox.container_id)
+        .into_iter()
+        .map(|e| e["cni"]["operation"].clone())
+        .collect();
+    assert_eq!(ops, ["ADD", "DEL"], "stderr: {}", daemon.stderr());
+}
+
+#[test]
+fn an_unknown_key_fails_at_start_up_naming_it() {
+    let config = TempFile::new("unknown.yaml", "name: x\nevent_bufer_size: 10\n");
+    let out = Command::new(TOKIO_BIN)
+        .args(["run", "--config"])
+        .arg(&config.0)
+        .output()
+        .expect("running the daemon");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("tapio-cni-collector: ") && stderr.contains("event_bufer_size"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_disabled_collector_exits_at_once_and_says_so() {
+    let config = TempFile::new("disabled.yaml", "enabled: false\n");
+    let out = Command::new(TOKIO_BIN)
+        .args(["run", "--config"])
+        .arg(&config.0)
+        .output()
+        .expect("running the daemon");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("enabled: false; nothing to do"), "{stderr}");
+    assert!(stderr.contains(" stopped records=0 events=0 "), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
