@@ -249,7 +249,12 @@ pub fn mask(event: &Value) -> Value {
     ] {
         mask_ms(&mut event, path);
     }
-    if let Some(chain) = event["cni"]["chain"].as_array_mut() {
+    // Looked up with `get_mut`: indexing a missing key would add it.
+    let chain = event
+        .get_mut("cni")
+        .and_then(|cni| cni.get_mut("chain"))
+        .and_then(Value::as_array_mut);
+    if let Some(chain) = chain {
         for child in chain {
             mask_ms(child, &["duration_ms"]);
         }
