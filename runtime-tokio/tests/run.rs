@@ -13,7 +13,7 @@ use std::process::Command;
 use common::{require_root, Sandbox};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
-use support::{config_file, events_in, mask, Daemon, TempFile, TOKIO_BIN};
+use support::{config_file, config_with, events_in, mask, Daemon, TempDir, TempFile, TOKIO_BIN};
 
 /// The masked event `tapio-cni-collector` must write for a bridge `op` in `sandbox`.
 fn expected(sandbox: &Sandbox, op: &str, network: Value) -> Value {
@@ -240,4 +240,105 @@ fn a_disabled_collector_exits_at_once_and_says_so() {
     assert!(stderr.contains("enabled: false; nothing to do"), "{stderr}");
     assert!(stderr.contains(" stopped records=0 events=0 "), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn parallel_add_del_pairs_are_all_reported_and_kept_apart() {
+    require_root();
+    const PAIRS: usize = 12;
+    let config = config_file("parallel.yaml");
+    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
+    let sandboxes: Vec<Sandbox> = (0..PAIRS).map(|_| Sandbox::new()).collect();
+    std::thread::scope(|s| {
+        for sandbox in &sandboxes {
+            s.spawn(move || {
+                let add = sandbox.run("ADD");
+                assert!(add.status.success(), "ADD: {add:?}");
+                let del = sandbox.run("DEL");
+                assert!(del.status.success(), "DEL: {del:?}");
+            });
+        }
+    });
+    let ids: Vec<&str> = sandboxes.iter().map(|s| s.container_id.as_str()).collect();
+    let events = daemon.events_where(2 * PAIRS, |e| {
+        ids.iter().any(|id| e["cni"]["container_id"] == *id)
+    });
+    for sandbox in &sandboxes {
+        let mine: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["cni"]["container_id"] == sandbox.container_id.as_str())
+            .collect();
+        let ops: Vec<&Value> = mine.iter().map(|e| &e["cni"]["operation"]).collect();
+        assert_eq!(ops, ["ADD", "DEL"], "{}", sandbox.container_id);
+        for e in mine {
+            assert_eq!(e["performance"]["success"], true, "{e:#}");
+            assert_eq!(e["system"]["network_ns"], sandbox.netns_path().as_str());
+            assert_eq!(e["cni"]["chain"][0]["plugin_type"], "host-local");
+        }
+    }
+    drop(sandboxes);
+    let (status, _) = daemon.stop(Signal::SIGTERM);
+    assert!(status.success(), "{}", daemon.stderr());
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains("dropped_ring_buffer_full=0") && stderr.contains("invalid_records=0"),
+        "{stderr}"
+    );
+}
+
+/// A plugin whose exit does not come within `transaction_timeout` is reported by the core's
+/// deadline, which only the loop's timer branch fires: no other input arrives meanwhile.
+#[test]
+fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
+    require_root();
+    let bin = TempDir::new("slow-plugins");
+    let slow = bin.0.join("slow");
+    // A plugin that outlives the timeout: sleep(1) under a plugin's name, in a plugin dir.
+    std::fs::copy("/bin/sleep", &slow).expect("copying /bin/sleep");
+    let config = config_with(
+        "timeout.yaml",
+        &format!(
+            "cni_bin_path: [{}]\ntransaction_timeout: 1s\n",
+            bin.0.display()
+        ),
+    );
+    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
+    let container_id = format!("tapio-tokio-slow-{}", std::process::id());
+    let mut plugin = Command::new(&slow)
+        .arg("4")
+        .env_clear()
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", container_id.as_str()),
+            ("CNI_NETNS", "/var/run/netns/none"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("starting the slow plugin");
+    let started = std::time::Instant::now();
+    let events = daemon.events_of(&container_id, 1);
+    let waited = started.elapsed();
+    let _ = plugin.wait();
+    let event = &events[0];
+    assert_eq!(
+        event["message"],
+        // No network config on its stdin, so no plugin type to name.
+        "CNI ADD for pod shop/web-0: exit not seen within 1 s, the process vanished or its \
+         records were lost",
+        "{event:#}"
+    );
+    assert_eq!(event["severity"], "warning");
+    assert_eq!(
+        event["attributes"]["plugin_path"],
+        slow.to_str().expect("UTF-8")
+    );
+    assert!(event.get("performance").is_none(), "{event:#}");
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "reported by the deadline, not by the exit at 4 s: {waited:?}"
+    );
+    let (status, _) = daemon.stop(Signal::SIGTERM);
+    assert!(status.success(), "{}", daemon.stderr());
 }

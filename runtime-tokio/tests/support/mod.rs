@@ -50,16 +50,42 @@ impl Drop for TempFile {
     }
 }
 
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("tapio-tokio-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("creating a temporary directory");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The configuration of the daemons under test: only the reference plugins' directory.
 pub fn config_file(name: &str) -> TempFile {
+    config_with(
+        name,
+        "cni_bin_path: [/usr/lib/cni]\ntransaction_timeout: 30s\n",
+    )
+}
+
+/// The configuration of the daemons under test with `keys` (YAML lines) of its own.
+pub fn config_with(name: &str, keys: &str) -> TempFile {
     TempFile::new(
         name,
-        "name: runtime-tokio-test\n\
-         preset: development\n\
-         cni_bin_path: [/usr/lib/cni]\n\
-         transaction_timeout: 30s\n\
-         enable_log_monitoring: false\n\
-         log_level: info\n",
+        &format!(
+            "name: runtime-tokio-test\n\
+             preset: development\n\
+             enable_log_monitoring: false\n\
+             log_level: info\n\
+             {keys}"
+        ),
     )
 }
 
@@ -147,19 +173,25 @@ impl Daemon {
 
     /// Reads events until `n` of them are about `container_id`, or fails after 15 s.
     pub fn events_of(&self, container_id: &str, n: usize) -> Vec<Value> {
+        self.events_where(n, |e| e["cni"]["container_id"] == container_id)
+    }
+
+    /// Reads events until `n` of them match `wanted` (the others are skipped), or fails after
+    /// 15 s.
+    pub fn events_where(&self, n: usize, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut found = Vec::new();
         while found.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
                 panic!(
-                    "timed out waiting for events of {container_id}; got {found:#?}; stderr: {}",
+                    "timed out waiting for {n} events; got {found:#?}; stderr: {}",
                     self.stderr()
                 )
             });
             let event: Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
-            if event["cni"]["container_id"] == container_id {
+            if wanted(&event) {
                 found.push(event);
             }
         }
