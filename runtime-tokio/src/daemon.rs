@@ -39,6 +39,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 /// How often the clock offset is resampled (NTP slews it; a step moves it) and the BPF drop
 /// counter read.
 const TICK: Duration = Duration::from_secs(1);
+/// The output buffer kept between turns; a burst may grow it, and it shrinks back after.
+const PENDING_KEPT: usize = 64 << 10;
 
 /// Runs the daemon until `shutdown` completes, writing events to `out`; then takes what the
 /// ring buffer still holds, closes expired transactions and flushes.
@@ -87,7 +89,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
             clock: sample_clock()?,
             ring_buffer_full: 0,
             queue_drops_seen: 0,
-            pending: Vec::with_capacity(64 << 10),
+            pending: Vec::with_capacity(PENDING_KEPT),
             out,
         })
     }
@@ -174,6 +176,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
             .context("writing events")?;
         self.out.flush().await.context("writing events")?;
         self.pending.clear();
+        self.pending.shrink_to(PENDING_KEPT);
         Ok(())
     }
 }
@@ -206,5 +209,111 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    use tapio_cni_bpf::Options;
+    use tokio::time::timeout;
+
+    use super::*;
+
+    /// A plugin directory of its own holding a copy of `true(1)`: only this test's execs of it
+    /// reach the ring buffer, whatever else runs on the host.
+    struct PluginDir(PathBuf);
+
+    impl PluginDir {
+        fn new() -> PluginDir {
+            let dir = std::env::temp_dir().join(format!("tapio-tokio-unit-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("creating the plugin dir");
+            std::fs::copy("/bin/true", dir.join("noop")).expect("copying /bin/true");
+            PluginDir(dir)
+        }
+
+        fn run(&self) {
+            let status = Command::new(self.0.join("noop"))
+                .status()
+                .expect("running the plugin");
+            assert!(status.success());
+        }
+    }
+
+    impl Drop for PluginDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    async fn is_ready(ring: &mut AsyncFd<Probes>, within: Duration) -> bool {
+        match timeout(within, ring.readable_mut()).await {
+            Ok(ready) => {
+                // Dropped without clearing: a look that changes nothing.
+                let _guard = ready.expect("waiting on the ring buffer");
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The readiness protocol on the real ring buffer: ready when records come, still ready
+    /// while a poll finds some, cleared once a poll finds it empty, and ready again with the
+    /// next records. Needs root and kernel BTF; fails (never skips) without them.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ring_buffer_readiness_is_cleared_only_when_empty_and_comes_back() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test loads BPF programs and must run as root"
+        );
+        let plugins = PluginDir::new();
+        let probes = Probes::load(&Options {
+            plugin_dirs: vec![plugins.0.clone()],
+            ring_buffer_bytes: 256 << 10,
+        })
+        .expect("loading the probes");
+        // SAFETY: as in `Daemon::new`: `AsyncFd` owns the `Probes`, which own the fd.
+        let mut ring = unsafe { AsyncFd::register_with_interest(probes, Interest::READABLE) }
+            .map_err(std::io::Error::from)
+            .expect("registering the ring buffer");
+        let mut collector = Collector::new(proto::Config::default());
+        let mut pending = Vec::new();
+        let clock = sample_clock().expect("the clock");
+        let short = Duration::from_millis(300);
+        assert!(!is_ready(&mut ring, short).await, "nothing ran yet");
+
+        let mut total = 0;
+        for round in 0..2 {
+            plugins.run();
+            let mut guard = timeout(Duration::from_secs(5), ring.readable_mut())
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: no readiness after the exec"))
+                .expect("waiting on the ring buffer");
+            let n = consume(guard.get_inner_mut(), &mut collector, clock, &mut pending)
+                .expect("polling");
+            // At least its exec and its exit.
+            assert!(n >= 2, "round {round}: {n} records");
+            total += n;
+            drop(guard);
+            assert!(
+                is_ready(&mut ring, Duration::ZERO).await,
+                "round {round}: still ready until a poll finds the ring empty"
+            );
+            let mut guard = ring
+                .readable_mut()
+                .await
+                .expect("waiting on the ring buffer");
+            assert_eq!(
+                consume(guard.get_inner_mut(), &mut collector, clock, &mut pending)
+                    .expect("polling"),
+                0
+            );
+            guard.clear_ready();
+            assert!(!is_ready(&mut ring, short).await, "round {round}: cleared");
+        }
+        assert_eq!(collector.stats().bpf.records, u64::try_from(total).unwrap());
+        assert_eq!(ring.get_ref().dropped().expect("the drop counter"), 0);
     }
 }
