@@ -8,7 +8,9 @@ mod support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use common::{require_root, Sandbox};
 use nix::sys::signal::Signal;
@@ -249,7 +251,7 @@ fn parallel_add_del_pairs_are_all_reported_and_kept_apart() {
     let config = config_file("parallel.yaml");
     let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
     let sandboxes: Vec<Sandbox> = (0..PAIRS).map(|_| Sandbox::new()).collect();
-    std::thread::scope(|s| {
+    thread::scope(|s| {
         for sandbox in &sandboxes {
             s.spawn(move || {
                 let add = sandbox.run("ADD");
@@ -314,10 +316,10 @@ fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
             ("CNI_IFNAME", "eth0"),
             ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
         ])
-        .stdin(std::process::Stdio::null())
+        .stdin(Stdio::null())
         .spawn()
         .expect("starting the slow plugin");
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let events = daemon.events_of(&container_id, 1);
     let waited = started.elapsed();
     let _ = plugin.wait();
@@ -336,9 +338,51 @@ fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
     );
     assert!(event.get("performance").is_none(), "{event:#}");
     assert!(
-        waited < std::time::Duration::from_secs(3),
+        waited < Duration::from_secs(3),
         "reported by the deadline, not by the exit at 4 s: {waited:?}"
     );
     let (status, _) = daemon.stop(Signal::SIGTERM);
     assert!(status.success(), "{}", daemon.stderr());
+}
+
+#[test]
+fn a_closed_stdout_stops_the_daemon_quietly() {
+    require_root();
+    let config = config_file("closed-stdout.yaml");
+    let stderr = TempFile::new("closed-stdout.log", "");
+    let mut child = Command::new(TOKIO_BIN)
+        .args(["run", "--config"])
+        .arg(&config.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr.0).expect("the stderr file"))
+        .spawn()
+        .expect("starting the daemon");
+    // The reader goes away before anything is written.
+    drop(child.stdout.take());
+    let log = || std::fs::read_to_string(&stderr.0).unwrap_or_default();
+    let started = Instant::now();
+    while !log().contains("eBPF process monitor running") {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", log());
+        thread::sleep(Duration::from_millis(50));
+    }
+    let sandbox = Sandbox::new();
+    assert!(sandbox.run("ADD").status.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the daemon") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the daemon kept running with its stdout closed: {}", log());
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}: {}", log());
+    assert!(
+        log().contains("standard output closed; stopping"),
+        "{}",
+        log()
+    );
 }
