@@ -10,7 +10,8 @@
 //!   standard output, flushed after each batch.
 //!
 //! SIGINT/SIGTERM set a flag; the poller drains what the ring buffer holds and hangs up; the
-//! core handles everything still in the channel, closes expired transactions, flushes and
+//! core handles everything still in the channel, closes every transaction still open (its exit
+//! unknown, [`Collector::handle_shutdown`]), flushes and
 //! returns.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -264,6 +265,9 @@ fn drive(
         let now = now();
         if collector.poll_timeout().is_some_and(|(at, _)| at <= now) {
             collector.handle_timeout(now);
+        }
+        if hung_up {
+            collector.handle_shutdown(now);
         }
         write_events(collector, &mut out)?;
         out.flush().context("writing events")?;

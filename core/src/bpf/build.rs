@@ -30,7 +30,7 @@ pub(crate) fn event(
     let mut facts = facts_of(&proc, node_name);
     let status = match end {
         End::Exited { status, .. } => Some(status),
-        End::Expired => None,
+        End::Expired | End::Stopped => None,
     };
     match status {
         Some(ExitStatus::Exited(code)) => {
@@ -44,13 +44,7 @@ pub(crate) fn event(
         None => {
             facts.level = Some(Severity::Warning);
             facts.success = None;
-            let within = match (timeout_ms / 1000, timeout_ms % 1000) {
-                (s, 0) => format!("{s} s"),
-                _ => format!("{timeout_ms} ms"),
-            };
-            facts.message = Some(format!(
-                "exit not seen within {within}, the process vanished or its records were lost"
-            ));
+            facts.message = Some(unknown_exit(end, timeout_ms));
         }
     }
     let success = facts.success;
@@ -91,6 +85,18 @@ pub(crate) fn event(
         cni.chain = std::mem::take(&mut proc.chain);
     }
     event
+}
+
+/// Why a transaction's exit is unknown.
+fn unknown_exit(end: End, timeout_ms: u64) -> String {
+    if end == End::Stopped {
+        return "still running when the collector stopped, exit unknown".to_owned();
+    }
+    let within = match (timeout_ms / 1000, timeout_ms % 1000) {
+        (s, 0) => format!("{s} s"),
+        _ => format!("{timeout_ms} ms"),
+    };
+    format!("exit not seen within {within}, the process vanished or its records were lost")
 }
 
 fn facts_of(p: &Proc, node_name: Option<&str>) -> Facts {
@@ -143,6 +149,13 @@ fn facts_of(p: &Proc, node_name: Option<&str>) -> Facts {
     }
     if p.env.incomplete {
         incomplete.push("environment incomplete".to_owned());
+    }
+    if p.env.over_budget
+        || [&p.stdin, &p.stdout, &p.stderr]
+            .iter()
+            .any(|s| s.over_budget)
+    {
+        incomplete.push("memory budget full".to_owned());
     }
     if p.path_truncated {
         incomplete.push("path cut".to_owned());
