@@ -114,6 +114,10 @@ fn facts_of(p: &Proc, node_name: Option<&str>) -> Facts {
     Facts::set(&mut f.netns, var("CNI_NETNS"));
     f.read_cni_args(var("CNI_ARGS"));
     f.attr("plugin_path", &p.path);
+    if f.operation.is_none() {
+        // A command no CNI version defines: the event still says what the runtime asked.
+        f.attr("cni_command", var("CNI_COMMAND"));
+    }
 
     let config = json_object(&p.stdin.bytes);
     let config_type = config.as_ref().and_then(|c| str_of(c, "type"));

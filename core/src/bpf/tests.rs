@@ -297,6 +297,32 @@ fn del_check_version_and_others_get_their_categories() {
 }
 
 #[test]
+fn an_unknown_command_is_kept_as_an_attribute() {
+    let mut run = Run::new();
+    run.exec(7, 1, 0, 2, BRIDGE, &refs(&request("FROB")));
+    run.stream(
+        7,
+        1,
+        1,
+        r#"{"code":4,"msg":"unknown CNI_COMMAND: FROB"}"#,
+        4096,
+    );
+    run.exit(7, 1, 3, 256);
+    let e = run.only_event();
+    assert_eq!(e.cni.as_ref().and_then(|c| c.operation), None);
+    assert_eq!(e.attributes["cni_command"], "FROB");
+    assert_eq!(
+        e.message,
+        "bridge (pod shop/web-7d4b9): unknown CNI_COMMAND: FROB"
+    );
+    // A known command is the operation, not an attribute.
+    let mut run = Run::new();
+    run.exec(7, 1, 0, 2, BRIDGE, &refs(&request("DEL")));
+    run.exit(7, 1, 3, 0);
+    assert_eq!(run.only_event().attributes.get("cni_command"), None);
+}
+
+#[test]
 fn a_failure_carries_the_plugins_error_and_exit_status() {
     let mut run = Run::new();
     let vars = request("ADD");
