@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{load_probes, run_plugin, serial, Sandbox, BRIDGE};
@@ -507,5 +508,246 @@ fn failures_carry_the_plugins_own_error() {
     assert_eq!(error.msg, "unknown CNI_COMMAND: FROB");
     assert_eq!(e.attributes["cni_command"], "FROB");
 
+    live.assert_nothing_lost();
+}
+
+/// One container's ADD and DEL, as a runtime runs them.
+struct Pair {
+    container: String,
+    pod: String,
+    netns: String,
+    add: (u32, Output),
+    del: (u32, Output),
+}
+
+/// A pod's ADD then DEL on `host`, with its own pod name in `CNI_ARGS`.
+fn add_then_del(host: &Netns, pod_ns: &Netns, config: &[u8], container: String) -> Pair {
+    let pod = format!("pod-{container}");
+    let cni_args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=load;K8S_POD_NAME={pod}");
+    let netns = pod_ns.path();
+    let run = |op| {
+        let mut env = cni_env(op, &container, &netns, "eth0");
+        env[5] = ("CNI_ARGS", &cni_args);
+        run_in(host, BRIDGE, &env, config)
+    };
+    let add = run("ADD");
+    let del = run("DEL");
+    Pair {
+        container,
+        pod,
+        netns,
+        add,
+        del,
+    }
+}
+
+#[test]
+fn many_add_del_pairs_at_once_are_all_captured_and_kept_apart() {
+    const HOSTS: usize = 8;
+    const PODS: usize = 6;
+    let _serial = serial();
+    let mut live = Live::new();
+    // Eight "nodes", each a namespace of this test with its own bridge and IPAM store, and six
+    // pods each: 48 ADD/DEL pairs, all started at once.
+    let hosts: Vec<(Netns, TempDir)> = (0..HOSTS)
+        .map(|_| (Netns::new("node"), TempDir::new("ipam")))
+        .collect();
+    let pods: Vec<Vec<Netns>> = (0..HOSTS)
+        .map(|_| (0..PODS).map(|_| Netns::new("pod")).collect())
+        .collect();
+    let configs: Vec<Vec<u8>> = hosts
+        .iter()
+        .map(|(_, data_dir)| {
+            json!({
+                "cniVersion": "1.0.0", "name": "tapio-load", "type": "bridge",
+                "bridge": "tpload0", "isGateway": true, "ipMasq": false,
+                "ipam": {"type": "host-local", "subnet": "192.0.2.0/24", "dataDir": data_dir.0},
+            })
+            .to_string()
+            .into_bytes()
+        })
+        .collect();
+    let start = Barrier::new(HOSTS * PODS);
+    let pairs: Vec<Pair> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..HOSTS)
+            .flat_map(|h| (0..PODS).map(move |p| (h, p)))
+            .map(|(h, p)| {
+                let (host, pod_ns, config, start) = (&hosts[h].0, &pods[h][p], &configs[h], &start);
+                scope.spawn(move || {
+                    start.wait();
+                    add_then_del(host, pod_ns, config, format!("tapio-sc-{h}-{p}"))
+                })
+            })
+            .collect();
+        // Meanwhile, as a runtime's poller does, keep the ring buffer drained.
+        while !workers.iter().all(|w| w.is_finished()) {
+            live.poll(Duration::from_millis(20));
+        }
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a worker panicked"))
+            .collect()
+    });
+
+    let pids: Vec<u32> = pairs.iter().flat_map(|p| [p.add.0, p.del.0]).collect();
+    let mut events = live.events_of(&pids);
+    for pair in &pairs {
+        let (add_pid, add_out) = &pair.add;
+        let (del_pid, del_out) = &pair.del;
+        assert!(
+            add_out.status.success(),
+            "{} ADD: {add_out:?}",
+            pair.container
+        );
+        assert!(
+            del_out.status.success(),
+            "{} DEL: {del_out:?}",
+            pair.container
+        );
+        let result = json_of(&add_out.stdout);
+        let ip = result["ips"][0]["address"]
+            .as_str()
+            .and_then(|a| a.split('/').next())
+            .expect("an address");
+        for (pid, op) in [(*add_pid, Operation::Add), (*del_pid, Operation::Del)] {
+            let e = events.remove(&pid).expect("one event per pid");
+            let cni = e.cni.as_ref().expect("cni block");
+            assert_eq!(cni.operation, Some(op), "{e:#?}");
+            assert_eq!(cni.container_id.as_deref(), Some(pair.container.as_str()));
+            assert_eq!(cni.exit_code, Some(0));
+            let [child] = &cni.chain[..] else {
+                panic!("one delegated host-local: {e:#?}")
+            };
+            assert_eq!(child.plugin_type, "host-local");
+            assert_eq!(child.operation, Some(op));
+            assert_eq!(child.exit_code, Some(0));
+            let k8s = e.kubernetes.as_ref().expect("kubernetes block");
+            assert_eq!(k8s.pod_name.as_deref(), Some(pair.pod.as_str()));
+            let sys = e.system.as_ref().expect("system block");
+            assert_eq!(sys.network_ns.as_deref(), Some(pair.netns.as_str()));
+            let event_ip = e.network.as_ref().and_then(|n| n.ip_address.as_deref());
+            match op {
+                Operation::Add => assert_eq!(event_ip, Some(ip), "{e:#?}"),
+                _ => assert_eq!(event_ip, None),
+            }
+        }
+    }
+    assert!(events.is_empty());
+    // Nothing else about these containers: no event merged, split or repeated.
+    let ours: HashSet<&str> = pairs.iter().map(|p| p.container.as_str()).collect();
+    live.poll(Duration::from_millis(200));
+    let extra: Vec<_> = live
+        .events
+        .iter()
+        .filter(|e| {
+            e.cni
+                .as_ref()
+                .and_then(|c| c.container_id.as_deref())
+                .is_some_and(|c| ours.contains(c))
+        })
+        .collect();
+    assert!(extra.is_empty(), "{extra:#?}");
+    live.assert_nothing_lost();
+}
+
+#[test]
+fn plugin_runs_amid_thousands_of_unrelated_execs_are_the_only_events() {
+    const STORM_THREADS: usize = 3;
+    const EXECS_PER_THREAD: usize = 1000;
+    let _serial = serial();
+    let mut live = Live::new();
+    let host = Netns::new("node");
+    let pod = Netns::new("pod");
+    let data_dir = TempDir::new("ipam");
+    let config = json!({
+        "cniVersion": "1.0.0", "name": "tapio-noise", "type": "bridge",
+        "bridge": "tpnoise0", "isGateway": true, "ipMasq": false,
+        "ipam": {"type": "host-local", "subnet": "192.0.2.0/24", "dataDir": data_dir.0},
+    })
+    .to_string()
+    .into_bytes();
+
+    let (storm, plugin_runs) = std::thread::scope(|scope| {
+        let storms: Vec<_> = (0..STORM_THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..EXECS_PER_THREAD)
+                        .map(|_| {
+                            let mut child = Command::new("/bin/true")
+                                .spawn()
+                                .expect("spawning /bin/true");
+                            let pid = child.id();
+                            assert!(child.wait().expect("waiting for /bin/true").success());
+                            pid
+                        })
+                        .collect::<Vec<u32>>()
+                })
+            })
+            .collect();
+        // A few plugin runs while the storm goes on: ADD/DEL pairs and VERSION queries.
+        let plugins = scope.spawn(|| {
+            let mut runs = Vec::new();
+            for i in 0..3 {
+                std::thread::sleep(Duration::from_millis(50));
+                let pair = add_then_del(&host, &pod, &config, format!("tapio-sc-noise-{i}"));
+                assert!(pair.add.1.status.success(), "ADD: {:?}", pair.add.1);
+                assert!(pair.del.1.status.success(), "DEL: {:?}", pair.del.1);
+                runs.push((pair.add.0, Operation::Add));
+                runs.push((pair.del.0, Operation::Del));
+                let (pid, out) = run_plugin(
+                    BRIDGE,
+                    &cni_env("VERSION", "", "", ""),
+                    br#"{"cniVersion":"1.0.0"}"#,
+                );
+                assert!(out.status.success(), "VERSION: {out:?}");
+                runs.push((pid, Operation::Version));
+            }
+            runs
+        });
+        let all = || storms.iter().all(|s| s.is_finished()) && plugins.is_finished();
+        while !all() {
+            live.poll(Duration::from_millis(20));
+        }
+        let storm: HashSet<u32> = storms
+            .into_iter()
+            .flat_map(|s| s.join().expect("a storm thread panicked"))
+            .collect();
+        (storm, plugins.join().expect("the plugin thread panicked"))
+    });
+    assert_eq!(storm.len(), STORM_THREADS * EXECS_PER_THREAD, "pids reused");
+
+    let pids: Vec<u32> = plugin_runs.iter().map(|&(pid, _)| pid).collect();
+    let events = live.events_of(&pids);
+    for (pid, op) in &plugin_runs {
+        let e = &events[pid];
+        assert_eq!(
+            e.cni.as_ref().and_then(|c| c.operation),
+            Some(*op),
+            "{e:#?}"
+        );
+        assert_eq!(success(e), Some(true), "{e:#?}");
+        if *op == Operation::Version {
+            assert_eq!(e.category, Category::HealthCheck);
+            assert!(
+                e.message
+                    .starts_with("CNI VERSION via bridge: supports CNI versions 0.1.0"),
+                "{}",
+                e.message
+            );
+        }
+    }
+    live.poll(Duration::from_millis(200));
+    let unrelated: Vec<_> = live
+        .events
+        .iter()
+        .filter(|e| {
+            pid_of(e).is_some_and(|p| storm.contains(&p))
+                || e.system.as_ref().and_then(|s| s.comm.as_deref()) == Some("true")
+        })
+        .collect();
+    assert!(
+        unrelated.is_empty(),
+        "events of unrelated execs: {unrelated:#?}"
+    );
     live.assert_nothing_lost();
 }
