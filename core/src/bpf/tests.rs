@@ -702,6 +702,28 @@ fn a_child_still_running_when_its_parent_exits_ends_with_it() {
 }
 
 #[test]
+fn a_tool_a_plugin_runs_has_no_operation_of_its_own() {
+    let mut run = Run::new();
+    let vars = request("ADD");
+    run.exec(1, 0, 0, 2, "/opt/cni/bin/portmap", &refs(&vars));
+    // iptables inherits the request's environment, CNI_COMMAND included; it is no plugin.
+    run.exec(2, 1, 1, 1, "/usr/sbin/iptables", &refs(&vars));
+    run.exit(2, 1, 2, 0);
+    run.exit(1, 0, 3, 0);
+    let chain = &run.only_event().cni.as_ref().expect("cni").chain;
+    assert_eq!(
+        chain,
+        &[ChainEntry {
+            plugin_type: "iptables".to_owned(),
+            operation: None,
+            duration_ms: Some(1.0),
+            exit_code: Some(0),
+            children: Vec::new(),
+        }]
+    );
+}
+
+#[test]
 fn an_environment_cut_by_the_kernel_is_reported() {
     let mut run = Run::new();
     let vars = request("ADD");

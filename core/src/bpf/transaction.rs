@@ -206,6 +206,8 @@ pub(crate) struct Proc {
     pub comm: String,
     pub path: String,
     pub path_truncated: bool,
+    /// Its binary is in a plugin directory: a CNI plugin, not a tool a plugin runs.
+    pub plugin: bool,
     pub netns_ino: u32,
     pub env: Environment,
     pub stdin: Stream,
@@ -338,6 +340,7 @@ impl Transactions {
                 p.stdout.next_off = 0;
                 p.stderr.next_off = 0;
                 p.comm = String::from_utf8_lossy(e.comm).into_owned();
+                p.plugin = e.path_matched();
                 return;
             }
             // Another process with the pid of one whose EXIT never came.
@@ -377,6 +380,7 @@ impl Transactions {
                 comm: String::from_utf8_lossy(e.comm).into_owned(),
                 path: String::from_utf8_lossy(e.path).into_owned(),
                 path_truncated: e.path_truncated(),
+                plugin: e.path_matched(),
                 netns_ino: e.netns_ino,
                 env,
                 stdin: Stream::default(),
@@ -497,7 +501,8 @@ fn push_chain(chain: &mut Vec<ChainEntry>, entry: ChainEntry, limits: &Limits, s
 }
 
 /// A delegated child as a chain entry; its exit status only when it exited (not when a signal
-/// killed it or its end was not seen).
+/// killed it or its end was not seen); its operation only when it is a plugin (iptables run by
+/// portmap inherits `CNI_COMMAND` with the rest of the environment, but was asked nothing).
 fn entry_of(proc: &mut Proc, end: End) -> ChainEntry {
     let (duration_ms, exit_code) = match end {
         End::Exited { ts_ns, status } => (
@@ -511,7 +516,7 @@ fn entry_of(proc: &mut Proc, end: End) -> ChainEntry {
     };
     ChainEntry {
         plugin_type: proc.binary().to_owned(),
-        operation: proc.operation(),
+        operation: proc.operation().filter(|_| proc.plugin),
         duration_ms,
         exit_code,
         children: std::mem::take(&mut proc.chain),
