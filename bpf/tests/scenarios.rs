@@ -751,3 +751,60 @@ fn plugin_runs_amid_thousands_of_unrelated_execs_are_the_only_events() {
     );
     live.assert_nothing_lost();
 }
+
+/// A config of `size` bytes: the sandbox's, padded with a member the plugins ignore.
+fn padded_config(sandbox: &Sandbox, size: usize) -> Vec<u8> {
+    let mut config = json_of(&sandbox.config());
+    config["tapioPadding"] = json!("");
+    let base = config.to_string().len();
+    config["tapioPadding"] = json!("x".repeat(size - base));
+    let bytes = config.to_string().into_bytes();
+    assert_eq!(bytes.len(), size);
+    bytes
+}
+
+#[test]
+fn a_config_of_many_chunks_arrives_whole_and_one_beyond_the_limit_is_cut() {
+    let _serial = serial();
+    let mut live = Live::new();
+    let sandbox = Sandbox::new();
+    let netns = sandbox.netns_path();
+    let limit = Config::default().max_stream_bytes;
+
+    // Ten 4 KiB chunks, read by bridge and again by host-local.
+    let config = padded_config(&sandbox, 40_000);
+    let (pid, out) = run_plugin(
+        BRIDGE,
+        &cni_env("DEL", "tapio-sc-big", &netns, "eth0"),
+        &config,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let e = live.event_of(pid);
+    assert_eq!(success(&e), Some(true));
+    let cni = e.cni.as_ref().expect("cni block");
+    assert_eq!(cni.network_name.as_deref(), Some("tapio-test"), "{e:#?}");
+    assert_eq!(cni.chain.len(), 1);
+    assert_eq!(e.attributes.get("capture_incomplete"), None);
+    live.assert_nothing_lost();
+
+    // Beyond the limit: kept up to it, the rest counted, and the event says so.
+    let size = limit + 10_000;
+    let config = padded_config(&sandbox, size);
+    let (pid, out) = run_plugin(
+        BRIDGE,
+        &cni_env("DEL", "tapio-sc-huge", &netns, "eth0"),
+        &config,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let e = live.event_of(pid);
+    assert_eq!(success(&e), Some(true));
+    assert_eq!(e.attributes["capture_incomplete"], "stdin cut", "{e:#?}");
+    let cni = e.cni.as_ref().expect("cni block");
+    assert_eq!(cni.network_name, None, "a cut config is not read");
+    assert_eq!(cni.chain.len(), 1);
+    let stats = &live.collector.stats().bpf;
+    // Cut twice: host-local read the same config.
+    assert_eq!(stats.stream_bytes_cut, 2 * (size - limit) as u64);
+    assert_eq!(stats.stream_gaps, 0);
+    assert_eq!(live.probes.dropped().expect("reading drops"), 0);
+}
