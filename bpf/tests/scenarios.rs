@@ -273,6 +273,25 @@ fn assert_run(e: &UnifiedEvent, pid: u32, plugin: &str, op: Operation, container
     assert_eq!(k8s.namespace.as_deref(), Some("shop"));
 }
 
+/// The most plugin executions of `events` that were running at the same instant.
+fn most_at_once<'a>(events: impl Iterator<Item = &'a UnifiedEvent>) -> usize {
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    for e in events {
+        let start = e.timestamp.unix_nanos();
+        let latency = e.performance.as_ref().and_then(|p| p.latency_ms);
+        let end = start + (latency.expect("a latency") * 1e6) as i64;
+        edges.extend([(start, 1), (end, -1)]);
+    }
+    // Ends before starts at the same instant: touching runs did not overlap.
+    edges.sort_unstable();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or(0)
+}
+
 fn success(e: &UnifiedEvent) -> Option<bool> {
     e.performance.as_ref().and_then(|p| p.success)
 }
@@ -544,11 +563,11 @@ fn add_then_del(host: &Netns, pod_ns: &Netns, config: &[u8], container: String) 
 #[test]
 fn many_add_del_pairs_at_once_are_all_captured_and_kept_apart() {
     const HOSTS: usize = 8;
-    const PODS: usize = 6;
+    const PODS: usize = 8;
     let _serial = serial();
     let mut live = Live::new();
-    // Eight "nodes", each a namespace of this test with its own bridge and IPAM store, and six
-    // pods each: 48 ADD/DEL pairs, all started at once.
+    // Eight "nodes", each a namespace of this test with its own bridge and IPAM store, and eight
+    // pods each: 64 ADD/DEL pairs, all started at once.
     let hosts: Vec<(Netns, TempDir)> = (0..HOSTS)
         .map(|_| (Netns::new("node"), TempDir::new("ipam")))
         .collect();
@@ -591,6 +610,10 @@ fn many_add_del_pairs_at_once_are_all_captured_and_kept_apart() {
 
     let pids: Vec<u32> = pairs.iter().flat_map(|p| [p.add.0, p.del.0]).collect();
     let mut events = live.events_of(&pids);
+    assert!(
+        most_at_once(events.values()) >= 8,
+        "the runs hardly overlapped: the test proves nothing about interleaving"
+    );
     for pair in &pairs {
         let (add_pid, add_out) = &pair.add;
         let (del_pid, del_out) = &pair.del;
