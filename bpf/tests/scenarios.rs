@@ -694,7 +694,7 @@ fn plugin_runs_amid_thousands_of_unrelated_execs_are_the_only_events() {
         let storms: Vec<_> = (0..STORM_THREADS)
             .map(|_| {
                 scope.spawn(|| {
-                    (0..EXECS_PER_THREAD)
+                    let pids = (0..EXECS_PER_THREAD)
                         .map(|_| {
                             let mut child = Command::new("/bin/true")
                                 .spawn()
@@ -703,7 +703,8 @@ fn plugin_runs_amid_thousands_of_unrelated_execs_are_the_only_events() {
                             assert!(child.wait().expect("waiting for /bin/true").success());
                             pid
                         })
-                        .collect::<Vec<u32>>()
+                        .collect::<Vec<u32>>();
+                    (pids, Instant::now())
                 })
             })
             .collect();
@@ -725,17 +726,23 @@ fn plugin_runs_amid_thousands_of_unrelated_execs_are_the_only_events() {
                 assert!(out.status.success(), "VERSION: {out:?}");
                 runs.push((pid, Operation::Version));
             }
-            runs
+            (runs, Instant::now())
         });
         let all = || storms.iter().all(|s| s.is_finished()) && plugins.is_finished();
         while !all() {
             live.poll(Duration::from_millis(20));
         }
-        let storm: HashSet<u32> = storms
-            .into_iter()
-            .flat_map(|s| s.join().expect("a storm thread panicked"))
-            .collect();
-        (storm, plugins.join().expect("the plugin thread panicked"))
+        let (runs, plugins_done) = plugins.join().expect("the plugin thread panicked");
+        let mut storm = HashSet::new();
+        for s in storms {
+            let (pids, done) = s.join().expect("a storm thread panicked");
+            assert!(
+                plugins_done < done,
+                "the plugins ran after the storm: the test proves nothing"
+            );
+            storm.extend(pids);
+        }
+        (storm, runs)
     });
     assert_eq!(storm.len(), STORM_THREADS * EXECS_PER_THREAD, "pids reused");
 
