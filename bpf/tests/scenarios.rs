@@ -838,3 +838,46 @@ fn a_config_of_many_chunks_arrives_whole_and_one_beyond_the_limit_is_cut() {
     assert_eq!(stats.stream_gaps, 0);
     assert_eq!(live.probes.dropped().expect("reading drops"), 0);
 }
+
+#[test]
+fn a_plugin_the_runtime_kills_is_a_failure_by_signal() {
+    let _serial = serial();
+    let mut live = Live::new();
+    // bridge waits for its config; a runtime that gives up on it kills it.
+    let mut child = Command::new(BRIDGE)
+        .env_clear()
+        .envs(cni_env(
+            "ADD",
+            "tapio-sc-killed",
+            "/var/run/netns/tapio-sc-none",
+            "eth0",
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning bridge");
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().expect("killing bridge");
+    let status = child.wait().expect("waiting for bridge");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+
+    let e = live.event_of(pid);
+    assert_run(&e, pid, "bridge", Operation::Add, "tapio-sc-killed");
+    assert_eq!(success(&e), Some(false));
+    assert_eq!(e.severity, Severity::Error);
+    assert_eq!(e.attributes["exit_signal"], "9");
+    let cni = e.cni.as_ref().expect("cni block");
+    assert_eq!(cni.exit_code, None);
+    assert_eq!(cni.error, None);
+    assert_eq!(
+        e.message,
+        "CNI ADD failed for pod shop/web-0 via bridge: killed by signal 9"
+    );
+    let latency = e.performance.as_ref().and_then(|p| p.latency_ms);
+    assert!(latency.is_some_and(|l| l >= 100.0), "{latency:?}");
+}
