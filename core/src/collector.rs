@@ -33,8 +33,6 @@ pub struct Config {
     /// emitted without it (the process vanished or its records were lost).
     pub transaction_timeout_ms: u64,
     /// Tracked processes (plugins and their children) open at once; more are not tracked.
-    /// Together with the limits below this bounds the memory of the eBPF input: at most about
-    /// `max_open_transactions * (3 * max_stream_bytes + max_env_bytes)`.
     pub max_open_transactions: usize,
     /// Bytes kept of each of a process's stdin, stdout and stderr; more is cut.
     pub max_stream_bytes: usize,
@@ -42,6 +40,11 @@ pub struct Config {
     pub max_env_bytes: usize,
     /// Delegated executions kept in one process's chain.
     pub max_chain_entries: usize,
+    /// Stream and environment bytes kept over all open processes together; beyond, bytes are
+    /// cut (counted in [`bpf::Stats::budget_bytes_cut`], and the event says so). Without it
+    /// the eBPF input could hold `max_open_transactions * (3 * max_stream_bytes +
+    /// max_env_bytes)`, about 230 MB at the defaults.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             max_stream_bytes: 64 << 10,
             max_env_bytes: 32 << 10,
             max_chain_entries: 64,
+            max_buffered_bytes: 16 << 20,
         }
     }
 }
@@ -263,6 +267,34 @@ impl Collector {
         self.transactions.open()
     }
 
+    /// Stream and environment bytes the open processes hold, within `max_buffered_bytes`.
+    pub fn buffered_bytes(&self) -> usize {
+        self.transactions.buffered()
+    }
+
+    /// The runtime is stopping: whatever is due at `now` is handled as by
+    /// [`handle_timeout`](Self::handle_timeout), then every pending multi-line record is
+    /// emitted and every plugin execution still open is closed with an event saying the
+    /// collector stopped before its exit. Drain [`poll_event`](Self::poll_event) and
+    /// [`poll_request`](Self::poll_request) afterwards: nothing the core holds is lost.
+    pub fn handle_shutdown(&mut self, now: Timestamp) {
+        self.handle_timeout(now);
+        let mut pending: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| s.pending.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        // In a fixed order: the core's output never depends on a hash map's.
+        pending.sort_unstable();
+        for source in pending {
+            self.handle_log_end(&source);
+        }
+        let limits = self.limits();
+        self.transactions.shutdown(&limits, &mut self.stats.bpf);
+        self.emit_transactions();
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             max_open: self.config.max_open_transactions,
@@ -270,6 +302,7 @@ impl Collector {
             max_env_bytes: self.config.max_env_bytes,
             max_chain: self.config.max_chain_entries,
             timeout_ms: self.config.transaction_timeout_ms,
+            max_buffered: self.config.max_buffered_bytes,
         }
     }
 

@@ -240,6 +240,10 @@ pub struct FileConfig {
     pub transaction_timeout: Option<HumanDuration>,
     /// Plugin processes assembled at once.
     pub max_open_transactions: Option<usize>,
+    /// Bytes of stdin, stdout, stderr and environment kept over all plugin processes being
+    /// assembled; beyond it their streams are cut and their events say so
+    /// (`TAPIO_CNI_MAX_BUFFERED_BYTES`).
+    pub max_buffered_bytes: Option<usize>,
 }
 
 /// The resolved configuration of `run`.
@@ -279,6 +283,7 @@ pub struct Config {
     pub record_channel_capacity: usize,
     pub transaction_timeout: Duration,
     pub max_open_transactions: usize,
+    pub max_buffered_bytes: usize,
 }
 
 /// Well-known plugin log files, tailed when `log_paths` is not given.
@@ -333,6 +338,7 @@ impl Config {
             record_channel_capacity: 1 << 16,
             transaction_timeout: Duration::from_secs(300),
             max_open_transactions: 1024,
+            max_buffered_bytes: proto::Config::default().max_buffered_bytes,
         };
         match preset {
             Preset::Production => {}
@@ -430,7 +436,8 @@ impl Config {
             metrics_address,
             ring_buffer_size,
             record_channel_capacity,
-            max_open_transactions
+            max_open_transactions,
+            max_buffered_bytes
         );
         if let Some(v) = f.cni_bin_path {
             self.cni_bin_path = v.dirs();
@@ -493,6 +500,7 @@ impl Config {
             transaction_timeout_ms: u64::try_from(self.transaction_timeout.as_millis())
                 .unwrap_or(u64::MAX),
             max_open_transactions: self.max_open_transactions,
+            max_buffered_bytes: self.max_buffered_bytes,
             ..proto::Config::default()
         }
     }
@@ -738,6 +746,7 @@ cni_collector:
                 ("TAPIO_CNI_IN_CLUSTER", "true"),
                 ("TAPIO_CNI_EVENT_BUFFER_SIZE", "77"),
                 ("TAPIO_CNI_PRESET", "minimal"),
+                ("TAPIO_CNI_MAX_BUFFERED_BYTES", "1048576"),
                 ("PATH", "/bin"),
             ]),
         )
@@ -752,6 +761,7 @@ cni_collector:
         assert_eq!(config.poll_interval, Duration::from_secs(3));
         assert!(config.in_cluster);
         assert_eq!(config.event_buffer_size, 77);
+        assert_eq!(config.core().max_buffered_bytes, 1 << 20);
         let e = Config::load(None, env(&[("TAPIO_CNI_NO_SUCH", "1")])).unwrap_err();
         assert!(format!("{e:#}").contains("TAPIO_CNI_NO_SUCH"), "{e:#}");
     }

@@ -10,7 +10,8 @@
 //!   standard output, flushed after each batch.
 //!
 //! SIGINT/SIGTERM set a flag; the poller drains what the ring buffer holds and hangs up; the
-//! core handles everything still in the channel, closes expired transactions, flushes and
+//! core handles everything still in the channel, closes every transaction still open (its exit
+//! unknown, [`Collector::handle_shutdown`]), flushes and
 //! returns.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -25,6 +26,7 @@ use proto::{Collector, MonoClock};
 use tapio_cni_bpf::Probes;
 
 use crate::config::Config;
+use crate::offline::now;
 use crate::runloop::{
     handle_due_timeout, handle_record, install_stop_signals, is_broken_pipe, sample_clock, start,
     until, warn_queue_drops, write_events, Summary,
@@ -211,6 +213,9 @@ fn drive(
             Err(RecvTimeoutError::Disconnected) => true,
         };
         handle_due_timeout(collector);
+        if hung_up {
+            collector.handle_shutdown(now());
+        }
         write_events(collector, &mut out)?;
         out.flush().context("writing events")?;
 

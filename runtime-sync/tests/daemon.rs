@@ -284,6 +284,72 @@ fn what_happened_before_sigint_is_written_before_exit() {
 }
 
 #[test]
+fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
+    require_root();
+    let config = config_file("stopped.yaml");
+    let mut daemon = Daemon::start(&config, &[]);
+    daemon.wait_ready();
+    let container_id = format!("tapio-rt-stopped-{}", std::process::id());
+    // bridge waits for its config on stdin, which stays open until the daemon has stopped;
+    // it then reads nothing, fails on the empty config and touches no network.
+    let mut plugin = Command::new("/usr/lib/cni/bridge")
+        .env_clear()
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", container_id.as_str()),
+            ("CNI_NETNS", "/var/run/netns/tapio-rt-none"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/usr/lib/cni"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bridge");
+    let (status, lines) = daemon.stop(Signal::SIGTERM);
+    drop(plugin.stdin.take());
+    let plugin_status = plugin.wait().expect("waiting for bridge");
+    assert!(
+        !plugin_status.success(),
+        "bridge with no config: {plugin_status}"
+    );
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status}: {}",
+        daemon.stderr()
+    );
+
+    let events: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON lines"))
+        .filter(|e| e["cni"]["container_id"] == container_id.as_str())
+        .collect();
+    let [event] = &events[..] else {
+        panic!(
+            "one event for the running plugin: {events:#?}; stderr: {}",
+            daemon.stderr()
+        )
+    };
+    assert_eq!(event["cni"]["operation"], "ADD");
+    assert_eq!(event["cni"]["plugin_type"], "bridge");
+    assert_eq!(event["severity"], "warning");
+    assert_eq!(event["cni"]["exit_code"], Value::Null);
+    assert_eq!(
+        event["message"],
+        format!(
+            "CNI ADD for container {} via bridge: still running when the collector stopped, \
+             exit unknown",
+            &container_id[..12]
+        )
+    );
+    assert!(
+        daemon.stderr().contains("open_transactions=0"),
+        "{}",
+        daemon.stderr()
+    );
+}
+
+#[test]
 fn an_unknown_key_fails_at_start_up_naming_it() {
     let config = TempFile::new("unknown.yaml", "name: x\nevent_bufer_size: 10\n");
     let out = Command::new(BIN)

@@ -28,6 +28,7 @@ use anyhow::Context;
 use proto::{Collector, MonoClock};
 use tapio_cni_bpf::Probes;
 use tapio_cni_collector_lite::config::Config;
+use tapio_cni_collector_lite::offline::now;
 use tapio_cni_collector_lite::runloop::{
     handle_due_timeout, handle_record, sample_clock, start, until, warn_queue_drops, write_events,
     Summary,
@@ -43,7 +44,8 @@ const TICK: Duration = Duration::from_secs(1);
 const PENDING_KEPT: usize = 64 << 10;
 
 /// Runs the daemon until `shutdown` completes, writing events to `out`; then takes what the
-/// ring buffer still holds, closes expired transactions and flushes.
+/// ring buffer still holds, closes every transaction still open (exit unknown,
+/// [`Collector::handle_shutdown`]) and flushes.
 ///
 /// # Errors
 /// Probes that cannot be loaded or registered with the reactor, a failing ring buffer, or an
@@ -127,7 +129,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         }
     }
 
-    /// After the stop: what the ring buffer still holds, then the expired transactions.
+    /// After the stop: what the ring buffer still holds, then everything the core still holds.
     async fn finish(&mut self) -> anyhow::Result<()> {
         while consume(
             self.ring.get_mut(),
@@ -137,7 +139,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         )? > 0
         {}
         self.read_drops();
-        handle_due_timeout(&mut self.collector);
+        self.collector.handle_shutdown(now());
         self.drain().await?;
         self.out.shutdown().await.context("writing events")
     }

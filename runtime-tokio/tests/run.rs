@@ -386,3 +386,63 @@ fn a_closed_stdout_stops_the_daemon_quietly() {
         log()
     );
 }
+
+#[test]
+fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
+    require_root();
+    let config = config_file("stopped.yaml");
+    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
+    let container_id = format!("tapio-tokio-stopped-{}", std::process::id());
+    // bridge waits for its config on stdin, which stays open until the daemon has stopped;
+    // it then reads nothing, fails on the empty config and touches no network.
+    let mut plugin = Command::new("/usr/lib/cni/bridge")
+        .env_clear()
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", container_id.as_str()),
+            ("CNI_NETNS", "/var/run/netns/tapio-tokio-none"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/usr/lib/cni"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bridge");
+    // `spawn` returns once exec has closed the CLOEXEC pipe, which is before the exec
+    // tracepoint fires: a signal sent at once may stop the daemon before the exec exists.
+    thread::sleep(Duration::from_millis(300));
+    let (status, lines) = daemon.stop(Signal::SIGTERM);
+    drop(plugin.stdin.take());
+    let plugin_status = plugin.wait().expect("waiting for bridge");
+    assert!(!plugin_status.success(), "bridge with no config");
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status}: {}",
+        daemon.stderr()
+    );
+    let events = events_in(&lines, &container_id);
+    let [event] = &events[..] else {
+        panic!(
+            "one event for the running plugin: {events:#?}; stderr: {}",
+            daemon.stderr()
+        )
+    };
+    assert_eq!(event["cni"]["operation"], "ADD");
+    assert_eq!(event["cni"]["plugin_type"], "bridge");
+    assert_eq!(event["severity"], "warning");
+    assert_eq!(event["cni"]["exit_code"], Value::Null);
+    assert_eq!(
+        event["message"],
+        format!(
+            "CNI ADD for container {} via bridge: still running when the collector stopped, \
+             exit unknown",
+            &container_id[..12]
+        )
+    );
+    assert!(
+        daemon.stderr().contains("open_transactions=0"),
+        "{}",
+        daemon.stderr()
+    );
+}

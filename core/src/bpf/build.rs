@@ -30,7 +30,7 @@ pub(crate) fn event(
     let mut facts = facts_of(&proc, node_name);
     let status = match end {
         End::Exited { status, .. } => Some(status),
-        End::Expired => None,
+        End::Expired | End::Stopped => None,
     };
     match status {
         Some(ExitStatus::Exited(code)) => {
@@ -44,13 +44,7 @@ pub(crate) fn event(
         None => {
             facts.level = Some(Severity::Warning);
             facts.success = None;
-            let within = match (timeout_ms / 1000, timeout_ms % 1000) {
-                (s, 0) => format!("{s} s"),
-                _ => format!("{timeout_ms} ms"),
-            };
-            facts.message = Some(format!(
-                "exit not seen within {within}, the process vanished or its records were lost"
-            ));
+            facts.message = Some(unknown_exit(end, timeout_ms));
         }
     }
     let success = facts.success;
@@ -93,6 +87,18 @@ pub(crate) fn event(
     event
 }
 
+/// Why a transaction's exit is unknown.
+fn unknown_exit(end: End, timeout_ms: u64) -> String {
+    if end == End::Stopped {
+        return "still running when the collector stopped, exit unknown".to_owned();
+    }
+    let within = match (timeout_ms / 1000, timeout_ms % 1000) {
+        (s, 0) => format!("{s} s"),
+        _ => format!("{timeout_ms} ms"),
+    };
+    format!("exit not seen within {within}, the process vanished or its records were lost")
+}
+
 fn facts_of(p: &Proc, node_name: Option<&str>) -> Facts {
     let var = |k: &str| p.env.vars.get(k).map_or("", String::as_str);
     let mut f = Facts {
@@ -108,6 +114,10 @@ fn facts_of(p: &Proc, node_name: Option<&str>) -> Facts {
     Facts::set(&mut f.netns, var("CNI_NETNS"));
     f.read_cni_args(var("CNI_ARGS"));
     f.attr("plugin_path", &p.path);
+    if f.operation.is_none() {
+        // A command no CNI version defines: the event still says what the runtime asked.
+        f.attr("cni_command", var("CNI_COMMAND"));
+    }
 
     let config = json_object(&p.stdin.bytes);
     let config_type = config.as_ref().and_then(|c| str_of(c, "type"));
@@ -143,6 +153,13 @@ fn facts_of(p: &Proc, node_name: Option<&str>) -> Facts {
     }
     if p.env.incomplete {
         incomplete.push("environment incomplete".to_owned());
+    }
+    if p.env.over_budget
+        || [&p.stdin, &p.stdout, &p.stderr]
+            .iter()
+            .any(|s| s.over_budget)
+    {
+        incomplete.push("memory budget full".to_owned());
     }
     if p.path_truncated {
         incomplete.push("path cut".to_owned());

@@ -52,12 +52,17 @@ pub struct Stats {
     pub transactions: u64,
     /// Top-level plugin executions emitted without an EXIT (timeout, or their pid was reused).
     pub transactions_expired: u64,
+    /// Top-level plugin executions emitted without an EXIT because the collector stopped.
+    pub transactions_stopped: u64,
     /// Processes not tracked because `max_open_transactions` were open.
     pub transactions_dropped: u64,
     /// Jumps in a stream's offsets: DATA records the kernel could not deliver.
     pub stream_gaps: u64,
     /// Stream bytes beyond `max_stream_bytes`, not kept.
     pub stream_bytes_cut: u64,
+    /// Stream and environment bytes not kept because all open processes together held
+    /// `max_buffered_bytes`.
+    pub budget_bytes_cut: u64,
     /// Processes whose environment was not seen whole (lost or capped chunks).
     pub env_incomplete: u64,
     /// Delegated executions beyond `max_chain_entries` of one parent, not kept.

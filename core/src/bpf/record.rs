@@ -135,6 +135,11 @@ impl Exec<'_> {
     pub fn path_truncated(&self) -> bool {
         self.flags & layout::flag::PATH_TRUNCATED != 0
     }
+
+    /// The exec'd binary is in a configured plugin directory.
+    pub fn path_matched(&self) -> bool {
+        self.flags & layout::flag::PATH_MATCHED != 0
+    }
 }
 
 /// A piece of the environment block of the exec just reported.

@@ -297,6 +297,32 @@ fn del_check_version_and_others_get_their_categories() {
 }
 
 #[test]
+fn an_unknown_command_is_kept_as_an_attribute() {
+    let mut run = Run::new();
+    run.exec(7, 1, 0, 2, BRIDGE, &refs(&request("FROB")));
+    run.stream(
+        7,
+        1,
+        1,
+        r#"{"code":4,"msg":"unknown CNI_COMMAND: FROB"}"#,
+        4096,
+    );
+    run.exit(7, 1, 3, 256);
+    let e = run.only_event();
+    assert_eq!(e.cni.as_ref().and_then(|c| c.operation), None);
+    assert_eq!(e.attributes["cni_command"], "FROB");
+    assert_eq!(
+        e.message,
+        "bridge (pod shop/web-7d4b9): unknown CNI_COMMAND: FROB"
+    );
+    // A known command is the operation, not an attribute.
+    let mut run = Run::new();
+    run.exec(7, 1, 0, 2, BRIDGE, &refs(&request("DEL")));
+    run.exit(7, 1, 3, 0);
+    assert_eq!(run.only_event().attributes.get("cni_command"), None);
+}
+
+#[test]
 fn a_failure_carries_the_plugins_error_and_exit_status() {
     let mut run = Run::new();
     let vars = request("ADD");
@@ -676,6 +702,28 @@ fn a_child_still_running_when_its_parent_exits_ends_with_it() {
 }
 
 #[test]
+fn a_tool_a_plugin_runs_has_no_operation_of_its_own() {
+    let mut run = Run::new();
+    let vars = request("ADD");
+    run.exec(1, 0, 0, 2, "/opt/cni/bin/portmap", &refs(&vars));
+    // iptables inherits the request's environment, CNI_COMMAND included; it is no plugin.
+    run.exec(2, 1, 1, 1, "/usr/sbin/iptables", &refs(&vars));
+    run.exit(2, 1, 2, 0);
+    run.exit(1, 0, 3, 0);
+    let chain = &run.only_event().cni.as_ref().expect("cni").chain;
+    assert_eq!(
+        chain,
+        &[ChainEntry {
+            plugin_type: "iptables".to_owned(),
+            operation: None,
+            duration_ms: Some(1.0),
+            exit_code: Some(0),
+            children: Vec::new(),
+        }]
+    );
+}
+
+#[test]
 fn an_environment_cut_by_the_kernel_is_reported() {
     let mut run = Run::new();
     let vars = request("ADD");
@@ -693,6 +741,182 @@ fn an_environment_cut_by_the_kernel_is_reported() {
     assert_eq!(
         e.cni.as_ref().and_then(|c| c.operation),
         Some(Operation::Add)
+    );
+    assert_eq!(run.c.stats().bpf.env_incomplete, 1);
+}
+
+#[test]
+fn a_shutdown_closes_open_transactions_with_their_exit_unknown() {
+    let mut run = Run::new();
+    // One ADD done, one still running with a child, when the collector stops.
+    bridge_add(&mut run, 100, 0, RESULT);
+    run.exec(300, 1, 40, 2, BRIDGE, &refs(&request("DEL")));
+    run.stream(300, 41, 0, CONFIG, 4096);
+    run.exec(301, 300, 42, 3, HOST_LOCAL, &refs(&request("DEL")));
+    assert_eq!(run.events.len(), 1);
+    assert_eq!(run.c.open_transactions(), 2);
+
+    run.c.handle_shutdown(run.now);
+    run.drain();
+    assert_eq!(run.events.len(), 2, "{:#?}", run.events);
+    let e = &run.events[1];
+    assert_eq!(e.category, Category::NetworkTeardown);
+    assert_eq!(e.severity, Severity::Warning);
+    assert_eq!(
+        e.message,
+        "CNI DEL for pod shop/web-7d4b9 via bridge: still running when the collector stopped, \
+         exit unknown"
+    );
+    assert_eq!(e.performance, None, "success and latency are unknown");
+    let cni = e.cni.as_ref().expect("cni");
+    assert_eq!(cni.exit_code, None);
+    assert_eq!(cni.network_name.as_deref(), Some("shop-net"));
+    assert_eq!(
+        cni.chain,
+        [ChainEntry {
+            plugin_type: "host-local".to_owned(),
+            operation: Some(Operation::Del),
+            duration_ms: None,
+            exit_code: None,
+            children: Vec::new(),
+        }]
+    );
+    let stats = &run.c.stats().bpf;
+    assert_eq!((stats.transactions, stats.transactions_stopped), (1, 1));
+    assert_eq!(stats.transactions_expired, 0);
+    assert_eq!(run.c.open_transactions(), 0);
+    assert_eq!(run.c.buffered_bytes(), 0);
+    assert_eq!(run.c.poll_timeout(), None);
+}
+
+#[test]
+fn a_shutdown_first_expires_what_is_due() {
+    let mut run = Run::with(Config {
+        transaction_timeout_ms: 1000,
+        ..Config::default()
+    });
+    run.exec(9, 1, 0, 2, BRIDGE, &refs(&request("ADD")));
+    run.c.handle_shutdown(run.now.add_nanos(2000 * MS as i64));
+    run.drain();
+    let e = run.only_event();
+    assert!(
+        e.message
+            .ends_with("exit not seen within 1 s, the process vanished or its records were lost"),
+        "{}",
+        e.message
+    );
+    assert_eq!(run.c.stats().bpf.transactions_expired, 1);
+    assert_eq!(run.c.stats().bpf.transactions_stopped, 0);
+}
+
+#[test]
+fn a_shutdown_flushes_a_pending_multi_line_log_record() {
+    let mut c = Collector::new(Config::default());
+    let now = Timestamp::from_unix_nanos(WALL);
+    let lines = [
+        r#"E0418 11:04:30.300000    4258 remote_runtime.go:193] "RunPodSandbox from runtime service failed" err=<"#,
+        "\trpc error: code = Unknown desc = failed to setup network for sandbox \"5db402ddcda9\": \
+         plugin type=\"bridge\" name=\"mynet\" failed (add): failed to allocate for range 0: \
+         no IP addresses available in range set: 10.22.0.1-10.22.0.254",
+    ];
+    let mut offset = 0;
+    for (i, text) in lines.iter().enumerate() {
+        c.handle_log_line(
+            now,
+            crate::LogLine {
+                source: "/var/log/kubelet.log",
+                line_no: i as u64 + 1,
+                offset,
+                bytes: text.as_bytes(),
+                format: None,
+            },
+        );
+        offset += text.len() as u64 + 1;
+    }
+    assert!(c.poll_event().is_none(), "the klog value is still open");
+    while c.poll_request().is_some() {}
+
+    c.handle_shutdown(now);
+    let e = c.poll_event().expect("the pending record, flushed");
+    assert_eq!(e.origin.line, Some(1));
+    assert!(
+        e.message.contains("no IP addresses available"),
+        "{}",
+        e.message
+    );
+    assert!(c.poll_event().is_none());
+    assert_eq!(
+        c.poll_request(),
+        Some(crate::Request::Checkpoint {
+            source: "/var/log/kubelet.log".to_owned(),
+            offset,
+        })
+    );
+    assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
+fn open_transactions_share_one_byte_budget() {
+    let mut run = Run::with(Config {
+        max_buffered_bytes: 1000,
+        ..Config::default()
+    });
+    let big = "x".repeat(700);
+    // Two plugins running at once, each writing 700 bytes: the second gets what is left.
+    run.exec(1, 0, 0, 2, BRIDGE, &[]);
+    run.exec(2, 0, 0, 2, BRIDGE, &[]);
+    run.stream(1, 1, 1, &big, 100);
+    assert_eq!(run.c.buffered_bytes(), 700);
+    run.stream(2, 1, 1, &big, 100);
+    assert_eq!(run.c.buffered_bytes(), 1000);
+    assert_eq!(run.c.stats().bpf.budget_bytes_cut, 400);
+    run.exit(2, 0, 2, 0);
+    assert_eq!(
+        run.c.buffered_bytes(),
+        700,
+        "the second's bytes are given back"
+    );
+    // Once given back, the budget serves again.
+    run.exec(3, 0, 3, 2, BRIDGE, &[]);
+    run.stream(3, 4, 1, "y".repeat(300).as_str(), 300);
+    assert_eq!(run.c.stats().bpf.budget_bytes_cut, 400);
+    run.exit(1, 0, 5, 0);
+    run.exit(3, 0, 5, 0);
+    assert_eq!(run.c.buffered_bytes(), 0);
+
+    let [first, second, third] = &run.events[..] else {
+        panic!("three events: {:#?}", run.events)
+    };
+    assert_eq!(first.system.as_ref().and_then(|s| s.pid), Some(2));
+    assert_eq!(
+        first.attributes["capture_incomplete"],
+        "stdout cut, memory budget full"
+    );
+    assert_eq!(second.system.as_ref().and_then(|s| s.pid), Some(1));
+    assert_eq!(third.system.as_ref().and_then(|s| s.pid), Some(3));
+    for e in [second, third] {
+        assert_eq!(e.attributes.get("capture_incomplete"), None, "{e:#?}");
+    }
+}
+
+#[test]
+fn the_environment_counts_against_the_budget() {
+    let mut run = Run::with(Config {
+        max_buffered_bytes: 64,
+        ..Config::default()
+    });
+    let vars = request("ADD");
+    let block: usize = vars.iter().map(|v| v.len() + 1).sum();
+    assert!(block > 64);
+    run.exec(1, 0, 0, 2, BRIDGE, &refs(&vars));
+    assert_eq!(run.c.buffered_bytes(), 64);
+    assert_eq!(run.c.stats().bpf.budget_bytes_cut, (block - 64) as u64);
+    run.exit(1, 0, 1, 0);
+    assert_eq!(run.c.buffered_bytes(), 0);
+    let e = run.only_event();
+    assert_eq!(
+        e.attributes["capture_incomplete"],
+        "environment incomplete, memory budget full"
     );
     assert_eq!(run.c.stats().bpf.env_incomplete, 1);
 }
@@ -771,13 +995,18 @@ mod properties {
         /// Whatever the records, in whatever order: no panic, the table stays within its
         /// limit, every record is counted, and the timeout closes everything left open.
         #[test]
-        fn any_record_sequence_is_handled(steps in prop::collection::vec(step(), 0..80)) {
+        fn any_record_sequence_is_handled(
+            steps in prop::collection::vec(step(), 0..80),
+            shutdown in any::<bool>(),
+        ) {
             let config = Config {
                 max_open_transactions: 4,
                 max_stream_bytes: 64,
                 max_env_bytes: 32,
                 max_chain_entries: 2,
                 transaction_timeout_ms: 100_000,
+                // Below what four processes may hold each (3 * 64 + 32).
+                max_buffered_bytes: 300,
                 ..Config::default()
             };
             let mut c = Collector::new(config);
@@ -807,14 +1036,25 @@ mod properties {
                 prop_assert_eq!(c.handle_bpf_record(now, CLOCK, &bytes).is_ok(), valid);
                 while c.poll_event().is_some() {}
                 prop_assert!(c.open_transactions() <= 4);
+                prop_assert!(c.buffered_bytes() <= 300);
             }
             prop_assert_eq!(c.stats().bpf.records, fed);
+            if shutdown {
+                c.handle_shutdown(now);
+            }
             while let Some((deadline, why)) = c.poll_timeout() {
+                prop_assert!(!shutdown, "nothing left to wait for after a shutdown");
                 prop_assert_eq!(why, TimeoutReason::TransactionExpired);
                 c.handle_timeout(deadline);
             }
             while c.poll_event().is_some() {}
             prop_assert_eq!(c.open_transactions(), 0);
+            prop_assert_eq!(c.buffered_bytes(), 0, "every byte given back to the budget");
+            let bpf = &c.stats().bpf;
+            prop_assert_eq!(
+                bpf.transactions + bpf.transactions_expired + bpf.transactions_stopped,
+                c.stats().events
+            );
         }
 
         #[test]

@@ -7,7 +7,10 @@
 //! [`Finished`] and becomes one event.
 //!
 //! Memory is bounded by [`Limits`]: a full table refuses new processes, streams and the
-//! environment are cut, chains are cut; each cut is counted in [`Stats`].
+//! environment are cut, chains are cut; each cut is counted in [`Stats`]. Over all open
+//! processes together, the bytes kept of streams and environments stay within one global
+//! budget ([`Limits::max_buffered`]), so a storm of plugins writing the most they may cannot
+//! make the collector hold `max_open` times the per-process limits.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -26,6 +29,28 @@ pub(crate) struct Limits {
     pub max_env_bytes: usize,
     pub max_chain: usize,
     pub timeout_ms: u64,
+    /// Stream and environment bytes kept over all open processes together.
+    pub max_buffered: usize,
+}
+
+/// The bytes kept of every open process's streams and environment, against
+/// [`Limits::max_buffered`].
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    used: usize,
+}
+
+impl Budget {
+    /// Takes up to `want` bytes of the budget; returns how many were granted.
+    fn take(&mut self, want: usize, max: usize) -> usize {
+        let granted = want.min(max.saturating_sub(self.used));
+        self.used += granted;
+        granted
+    }
+
+    fn give_back(&mut self, n: usize) {
+        self.used = self.used.saturating_sub(n);
+    }
 }
 
 /// One standard stream of a process, reassembled.
@@ -38,10 +63,19 @@ pub(crate) struct Stream {
     pub gaps: u32,
     /// Bytes beyond the limit were not kept.
     pub cut: bool,
+    /// Bytes were not kept because the global budget was spent.
+    pub over_budget: bool,
 }
 
 impl Stream {
-    fn push(&mut self, off: u64, mut data: &[u8], max: usize, stats: &mut Stats) {
+    fn push(
+        &mut self,
+        off: u64,
+        mut data: &[u8],
+        limits: &Limits,
+        budget: &mut Budget,
+        stats: &mut Stats,
+    ) {
         if off > self.next_off {
             self.gaps += 1;
             stats.stream_gaps += 1;
@@ -51,13 +85,24 @@ impl Stream {
             data = data.get(seen..).unwrap_or_default();
         }
         self.next_off = off.max(self.next_off) + data.len() as u64;
-        let room = max.saturating_sub(self.bytes.len());
+        let room = limits.max_stream_bytes.saturating_sub(self.bytes.len());
         if data.len() > room {
             self.cut = true;
             stats.stream_bytes_cut += (data.len() - room) as u64;
             data = &data[..room];
         }
+        let granted = budget.take(data.len(), limits.max_buffered);
+        if granted < data.len() {
+            self.cut = true;
+            self.over_budget = true;
+            stats.budget_bytes_cut += (data.len() - granted) as u64;
+            data = &data[..granted];
+        }
         self.bytes.extend_from_slice(data);
+    }
+
+    fn release(&mut self, budget: &mut Budget) {
+        budget.give_back(self.bytes.len());
     }
 }
 
@@ -72,33 +117,48 @@ pub(crate) struct Environment {
     next_off: u32,
     /// Part of the block was not seen (a lost chunk, the kernel's 32 KiB cap, our limit).
     pub incomplete: bool,
+    /// Part of the block was not kept because the global budget was spent.
+    pub over_budget: bool,
     /// `CNI_*` variables only; the first value of a key wins.
     pub vars: BTreeMap<String, String>,
 }
 
 impl Environment {
-    fn start(&mut self, expected: u32) {
-        self.finish();
+    fn start(&mut self, expected: u32, budget: &mut Budget) {
+        self.finish(budget);
         self.expected = expected;
     }
 
-    fn push(&mut self, env: &Env<'_>, max: usize) {
+    fn push(&mut self, env: &Env<'_>, limits: &Limits, budget: &mut Budget, stats: &mut Stats) {
         if env.offset != self.next_off {
             self.incomplete = true;
             // Keep the strings on either side of the gap apart.
-            self.block.push(0);
+            self.keep(&[0], limits, budget, stats);
         }
         self.next_off = env.offset.saturating_add(env.data.len() as u32);
-        let room = max.saturating_sub(self.block.len());
-        if env.data.len() > room {
-            self.incomplete = true;
-        }
-        self.block
-            .extend_from_slice(&env.data[..env.data.len().min(room)]);
+        self.keep(env.data, limits, budget, stats);
     }
 
-    /// Reads the `CNI_*` variables of the current block and forgets the rest of it.
-    fn finish(&mut self) {
+    /// Appends what the per-process limit and the global budget allow of `data`.
+    fn keep(&mut self, mut data: &[u8], limits: &Limits, budget: &mut Budget, stats: &mut Stats) {
+        let room = limits.max_env_bytes.saturating_sub(self.block.len());
+        if data.len() > room {
+            self.incomplete = true;
+            data = &data[..room];
+        }
+        let granted = budget.take(data.len(), limits.max_buffered);
+        if granted < data.len() {
+            self.incomplete = true;
+            self.over_budget = true;
+            stats.budget_bytes_cut += (data.len() - granted) as u64;
+            data = &data[..granted];
+        }
+        self.block.extend_from_slice(data);
+    }
+
+    /// Reads the `CNI_*` variables of the current block and forgets the rest of it, giving
+    /// its bytes back to the budget.
+    fn finish(&mut self, budget: &mut Budget) {
         if self.next_off < self.expected {
             self.incomplete = true;
         }
@@ -113,7 +173,9 @@ impl Environment {
             let value = String::from_utf8_lossy(&var[eq + 1..]).into_owned();
             self.vars.entry(key).or_insert(value);
         }
-        self.block.clear();
+        budget.give_back(self.block.len());
+        // Dropped, not cleared: a re-exec'd process keeps nothing of its old block's size.
+        self.block = Vec::new();
         self.next_off = 0;
         self.expected = 0;
     }
@@ -144,6 +206,8 @@ pub(crate) struct Proc {
     pub comm: String,
     pub path: String,
     pub path_truncated: bool,
+    /// Its binary is in a plugin directory: a CNI plugin, not a tool a plugin runs.
+    pub plugin: bool,
     pub netns_ino: u32,
     pub env: Environment,
     pub stdin: Stream,
@@ -178,6 +242,8 @@ pub(crate) enum End {
     },
     /// No EXIT came before the deadline (or the pid was reused by a new process).
     Expired,
+    /// The collector stopped while the process was still running.
+    Stopped,
 }
 
 /// A top-level plugin execution, complete.
@@ -194,11 +260,17 @@ pub(crate) struct Transactions {
     /// Deadlines of the open top-level processes.
     deadlines: BTreeSet<(Timestamp, u32)>,
     finished: VecDeque<Finished>,
+    budget: Budget,
 }
 
 impl Transactions {
     pub fn open(&self) -> usize {
         self.procs.len()
+    }
+
+    /// Stream and environment bytes held by the open processes.
+    pub fn buffered(&self) -> usize {
+        self.budget.used
     }
 
     pub fn handle(
@@ -212,7 +284,7 @@ impl Transactions {
         match record {
             Record::Exec(e) => self.exec(now, clock, e, limits, stats),
             Record::Env(e) => match self.procs.get_mut(&e.header.pid) {
-                Some(p) => p.env.push(e, limits.max_env_bytes),
+                Some(p) => p.env.push(e, limits, &mut self.budget, stats),
                 None => stats.orphan_records += 1,
             },
             Record::Data(d) => self.data(d, limits, stats),
@@ -241,6 +313,15 @@ impl Transactions {
         }
     }
 
+    /// Closes every open transaction, its exit unknown: the collector is stopping.
+    pub fn shutdown(&mut self, limits: &Limits, stats: &mut Stats) {
+        // Every top-level process has a deadline, oldest first; each takes its open
+        // children (every other open process) with it.
+        while let Some(&(_, pid)) = self.deadlines.first() {
+            self.close(pid, End::Stopped, limits, stats);
+        }
+    }
+
     fn exec(
         &mut self,
         now: Timestamp,
@@ -254,11 +335,12 @@ impl Transactions {
             if p.start_ns == e.start_ns {
                 // The same process exec'd again (a wrapper script exec'ing the real plugin):
                 // one transaction, new environment, streams counted from 0 again.
-                p.env.start(e.env_len);
+                p.env.start(e.env_len, &mut self.budget);
                 p.stdin.next_off = 0;
                 p.stdout.next_off = 0;
                 p.stderr.next_off = 0;
                 p.comm = String::from_utf8_lossy(e.comm).into_owned();
+                p.plugin = e.path_matched();
                 return;
             }
             // Another process with the pid of one whose EXIT never came.
@@ -284,7 +366,7 @@ impl Transactions {
             }
         };
         let mut env = Environment::default();
-        env.start(e.env_len);
+        env.start(e.env_len, &mut self.budget);
         self.procs.insert(
             pid,
             Proc {
@@ -298,6 +380,7 @@ impl Transactions {
                 comm: String::from_utf8_lossy(e.comm).into_owned(),
                 path: String::from_utf8_lossy(e.path).into_owned(),
                 path_truncated: e.path_truncated(),
+                plugin: e.path_matched(),
                 netns_ino: e.netns_ino,
                 env,
                 stdin: Stream::default(),
@@ -322,7 +405,7 @@ impl Transactions {
             // The kernel reports only the standard streams.
             _ => return,
         };
-        stream.push(d.stream_off, d.data, limits.max_stream_bytes, stats);
+        stream.push(d.stream_off, d.data, limits, &mut self.budget, stats);
     }
 
     fn netns(&mut self, n: &Netns, stats: &mut Stats) {
@@ -364,6 +447,7 @@ impl Transactions {
         match end {
             End::Exited { .. } => stats.transactions += 1,
             End::Expired => stats.transactions_expired += 1,
+            End::Stopped => stats.transactions_stopped += 1,
         }
         self.finished.push_back(Finished { proc, end });
     }
@@ -371,7 +455,7 @@ impl Transactions {
     /// What every ending process goes through, top-level or child: its environment is
     /// complete (or counted as not) and its own open children end with it.
     fn wind_up(&mut self, proc: &mut Proc, limits: &Limits, stats: &mut Stats) {
-        proc.env.finish();
+        proc.env.finish(&mut self.budget);
         if proc.env.incomplete {
             stats.env_incomplete += 1;
         }
@@ -379,9 +463,14 @@ impl Transactions {
     }
 
     fn remove(&mut self, pid: u32) -> Option<Proc> {
-        let proc = self.procs.remove(&pid)?;
+        let mut proc = self.procs.remove(&pid)?;
         if let Some(deadline) = proc.deadline {
             self.deadlines.remove(&(deadline, pid));
+        }
+        // The bytes leave the table with it: the finished transaction is built into its event
+        // right away, and a child's streams are dropped once it is a chain entry.
+        for stream in [&mut proc.stdin, &mut proc.stdout, &mut proc.stderr] {
+            stream.release(&mut self.budget);
         }
         Some(proc)
     }
@@ -412,7 +501,8 @@ fn push_chain(chain: &mut Vec<ChainEntry>, entry: ChainEntry, limits: &Limits, s
 }
 
 /// A delegated child as a chain entry; its exit status only when it exited (not when a signal
-/// killed it or its end was not seen).
+/// killed it or its end was not seen); its operation only when it is a plugin (iptables run by
+/// portmap inherits `CNI_COMMAND` with the rest of the environment, but was asked nothing).
 fn entry_of(proc: &mut Proc, end: End) -> ChainEntry {
     let (duration_ms, exit_code) = match end {
         End::Exited { ts_ns, status } => (
@@ -422,11 +512,11 @@ fn entry_of(proc: &mut Proc, end: End) -> ChainEntry {
                 ExitStatus::Signaled(_) => None,
             },
         ),
-        End::Expired => (None, None),
+        End::Expired | End::Stopped => (None, None),
     };
     ChainEntry {
         plugin_type: proc.binary().to_owned(),
-        operation: proc.operation(),
+        operation: proc.operation().filter(|_| proc.plugin),
         duration_ms,
         exit_code,
         children: std::mem::take(&mut proc.chain),
