@@ -4,7 +4,9 @@
 //! Each turn of the loop takes one input, hands it to the core, then runs the drain step
 //! (events to the output, then requests). The branches today:
 //! - the eBPF ring buffer, through [`AsyncFd`] on its epoll fd: on readiness one non-blocking
-//!   [`Probes::poll`] consumes a batch; readiness is cleared only once a poll finds nothing;
+//!   [`Probes::poll`] consumes a batch; readiness is cleared only once a poll finds nothing.
+//!   After a poll that took records the branch rests for [`GATHER`], so that the records of one
+//!   plugin execution are taken together;
 //! - the core's next deadline ([`Collector::poll_timeout`]) as a `sleep_until`;
 //! - a one-second tick: the `CLOCK_REALTIME - CLOCK_MONOTONIC` resample and the BPF drop
 //!   counter;
@@ -40,6 +42,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 /// How often the clock offset is resampled (NTP slews it; a step moves it) and the BPF drop
 /// counter read.
 const TICK: Duration = Duration::from_secs(1);
+/// After a poll took records, how long more may gather before the next poll: a plugin
+/// execution's records (exec, environment, stdin, stdout, exit, of it and its children) are then
+/// taken in about one wake-up instead of one per record, which was most of the daemon's CPU.
+/// Events come out as much later; the ring buffer holds what comes meanwhile. The threaded
+/// runtime's poller does the same.
+const GATHER: Duration = Duration::from_millis(50);
 /// The output buffer kept between turns; a burst may grow it, and it shrinks back after.
 const PENDING_KEPT: usize = 64 << 10;
 
@@ -69,6 +77,8 @@ struct Daemon<W> {
     collector: Collector,
     ring: AsyncFd<Probes>,
     clock: MonoClock,
+    /// Until when the ring buffer is left to gather records (see [`GATHER`]).
+    gathering: Option<Instant>,
     /// The BPF drop counter at its last reading.
     ring_buffer_full: u64,
     queue_drops_seen: u64,
@@ -88,6 +98,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         Ok(Daemon {
             collector,
             ring,
+            gathering: None,
             clock: sample_clock()?,
             ring_buffer_full: 0,
             queue_drops_seen: 0,
@@ -108,7 +119,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
                 .map(|(at, _)| Instant::now() + until(at));
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                ready = self.ring.readable_mut() => {
+                ready = self.ring.readable_mut(), if self.gathering.is_none() => {
                     let mut guard = ready.context("waiting on the ring buffer")?;
                     let consumed = consume(
                         guard.get_inner_mut(),
@@ -120,8 +131,11 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
                     // short of the end, and nothing would wake us for the rest.
                     if consumed == 0 {
                         guard.clear_ready();
+                    } else {
+                        self.gathering = Some(Instant::now() + GATHER);
                     }
                 }
+                () = sleep_until(self.gathering) => self.gathering = None,
                 () = sleep_until(deadline) => handle_due_timeout(&mut self.collector),
                 _ = tick.tick() => self.on_tick()?,
             }

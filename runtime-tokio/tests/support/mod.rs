@@ -141,6 +141,10 @@ impl Daemon {
             stderr_thread: Some(stderr_thread),
         };
         daemon.wait_ready();
+        // Measured on this kernel with both daemons: plugin executions in the first ~50 ms
+        // after the probes say they run can go unseen (2 of 6 runs of a script that starts
+        // plugins at once; none of 5 after a 300 ms pause). Reported; not this crate's to fix.
+        thread::sleep(Duration::from_millis(300));
         daemon
     }
 
