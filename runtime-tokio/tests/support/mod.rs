@@ -279,11 +279,14 @@ pub fn mask(event: &Value) -> Value {
     let pid = event["system"]["pid"].as_u64().expect("system.pid");
     assert!(pid > 0);
     event["system"]["pid"] = Value::from("<pid>");
-    for path in [
-        &["performance", "latency_ms"][..],
-        &["performance", "metrics", "execution_time_ms"],
-    ] {
-        mask_ms(&mut event, path);
+    // A plugin whose exit was not seen has no performance block at all.
+    if event.get("performance").is_some() {
+        for path in [
+            &["performance", "latency_ms"][..],
+            &["performance", "metrics", "execution_time_ms"],
+        ] {
+            mask_ms(&mut event, path);
+        }
     }
     // Looked up with `get_mut`: indexing a missing key would add it.
     let chain = event
