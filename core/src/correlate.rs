@@ -1,0 +1,608 @@
+//! Joins the events of one CNI transaction under one deterministic W3C trace id.
+//!
+//! The eBPF event of a top-level plugin execution is the authoritative record of a transaction.
+//! Its trace id is a hash of (container id, operation, start time), so the same inputs always give
+//! the same id. A log event that names the transaction's container id (in full, or a truncated
+//! prefix of at least [`MIN_PREFIX`] hex digits as Calico and the AWS VPC CNI print it), with a
+//! compatible operation and a time within `correlation_timeout` of the transaction, joins it: it
+//! takes the trace id, becomes a `plugin_log` event (its parsed category kept in
+//! `attributes["parsed_category"]`, so that a log line about a setup is not counted as a second
+//! setup) and points at the transaction's event in `attributes["transaction_event_id"]`.
+//!
+//! A finished transaction's event is held for `correlation_hold_ms` so that log lines read just
+//! after the plugin exited still add their facts to it (Cilium endpoint id, Calico workload
+//! endpoint, IPAM block, the plugin's own error text, addresses). A log line naming a container
+//! id that matches no known transaction is held just as long, because the eBPF event only exists
+//! once the plugin has exited and the plugin logs while it runs: when the transaction finishes
+//! within the hold, the line joins it; otherwise it leaves unchanged. While a line is held, the
+//! checkpoint of its source stays at the line's first byte, so a restart repeats the line rather
+//! than losing it.
+//!
+//! Memory is bounded: at most `max_transactions` transactions are kept for matching, each for at
+//! most `correlation_timeout`, and at most `max_held_lines` log events are held; what goes over is
+//! forgotten (or emitted at once) and counted.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::event::{Category, Monitor, Operation, TraceContext, UnifiedEvent};
+use crate::time::Timestamp;
+
+/// The shortest truncated container id that is matched as a prefix of a full one.
+pub const MIN_PREFIX: usize = 12;
+
+const MILLI: i64 = 1_000_000;
+
+/// What correlation does, from the core's [`Config`](crate::Config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub enabled: bool,
+    pub timeout_ms: u64,
+    pub hold_ms: u64,
+    pub max_transactions: usize,
+    pub max_held_lines: usize,
+}
+
+/// Counters of the correlation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Log events joined to a transaction.
+    pub correlated_lines: u64,
+    /// Of them, those whose facts were added to the transaction's event (it was still held).
+    pub enriching_lines: u64,
+    /// Log events that could belong to more than one transaction: joined to none.
+    pub ambiguous_lines: u64,
+    /// Transactions forgotten for matching `correlation_timeout` after they finished.
+    pub expired: u64,
+    /// Transactions forgotten early because `max_correlated_transactions` were kept.
+    pub evicted: u64,
+    /// Log events emitted without waiting for their transaction because
+    /// `max_held_log_events` were already held.
+    pub held_lines_overflow: u64,
+}
+
+/// A finished transaction, kept for matching.
+#[derive(Debug)]
+struct Known {
+    key: u64,
+    container_id: String,
+    operation: Option<Operation>,
+    start: Timestamp,
+    end: Timestamp,
+    trace_id: String,
+    event_id: String,
+    seen_at: Timestamp,
+}
+
+#[derive(Debug)]
+enum Waiting {
+    /// The event of [`Known`] `key`, waiting for log lines to enrich it.
+    Transaction { key: u64 },
+    /// A log event waiting for its transaction; `resume` is the offset of its first byte.
+    Line { source: String, resume: u64 },
+}
+
+#[derive(Debug)]
+struct Held {
+    deadline: Timestamp,
+    event: UnifiedEvent,
+    waiting: Waiting,
+}
+
+/// Checkpoints of a source that has held lines: the offset the collector last asked for.
+#[derive(Debug, Default)]
+struct Deferred {
+    wanted: Option<u64>,
+}
+
+/// Which known transaction a log event belongs to.
+#[derive(Debug, PartialEq, Eq)]
+enum Match {
+    None,
+    One(usize),
+    Ambiguous,
+}
+
+/// The correlation state of a [`Collector`](crate::Collector).
+#[derive(Debug)]
+pub(crate) struct Correlator {
+    settings: Settings,
+    /// Oldest first, so keys increase along it.
+    known: VecDeque<Known>,
+    /// Keys of the known transactions by [`index_key`] of their container id: a log line is
+    /// matched against a few candidates, not the whole table.
+    by_container: HashMap<String, Vec<u64>>,
+    held: VecDeque<Held>,
+    held_lines: usize,
+    deferred: HashMap<String, Deferred>,
+    released: VecDeque<UnifiedEvent>,
+    checkpoints: Vec<(String, u64)>,
+    next_key: u64,
+    /// Set once a log line has been handled: only then can a held transaction gain anything.
+    reads_logs: bool,
+    /// Set once a ring-buffer record has been handled: only then can a held line's transaction
+    /// come (a collector of logs alone never delays a line).
+    reads_bpf: bool,
+    pub stats: Stats,
+}
+
+impl Correlator {
+    pub fn new(settings: Settings) -> Correlator {
+        Correlator {
+            settings,
+            known: VecDeque::new(),
+            by_container: HashMap::new(),
+            held: VecDeque::new(),
+            held_lines: 0,
+            deferred: HashMap::new(),
+            released: VecDeque::new(),
+            checkpoints: Vec::new(),
+            next_key: 0,
+            reads_logs: false,
+            reads_bpf: false,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
+    /// The collector handles log input: transaction events are held from now on.
+    pub fn reads_logs(&mut self) {
+        self.reads_logs = true;
+    }
+
+    /// The collector handles eBPF input: lines naming an unknown container are held from now on.
+    pub fn reads_bpf(&mut self) {
+        self.reads_bpf = true;
+    }
+
+    fn hold_ns(&self) -> i64 {
+        ms_to_ns(self.settings.hold_ms)
+    }
+
+    /// A transaction's eBPF event: gets its trace id, and is held when logs may enrich it.
+    pub fn transaction(&mut self, now: Timestamp, mut event: UnifiedEvent) {
+        self.forget_old(now);
+        let (container_id, operation) = match &event.cni {
+            Some(cni) => (cni.container_id.clone().unwrap_or_default(), cni.operation),
+            None => (String::new(), None),
+        };
+        let trace_id = trace_id(&container_id, operation, event.timestamp);
+        event.trace_context = Some(TraceContext {
+            span_id: span_id(&trace_id, &event.id),
+            trace_id: trace_id.clone(),
+        });
+        // Nothing can name a transaction without a container id.
+        if container_id.is_empty() || self.settings.max_transactions == 0 {
+            self.released.push_back(event);
+            return;
+        }
+        let latency_ns = event
+            .performance
+            .as_ref()
+            .and_then(|p| p.latency_ms)
+            .map_or(0, |ms| (ms * 1e6) as i64);
+        if self.known.len() >= self.settings.max_transactions {
+            self.stats.evicted += 1;
+            self.forget_front();
+        }
+        self.next_key += 1;
+        let key = self.next_key;
+        self.by_container
+            .entry(index_key(&container_id).to_ascii_lowercase())
+            .or_default()
+            .push(key);
+        self.known.push_back(Known {
+            key,
+            container_id,
+            operation,
+            start: event.timestamp,
+            end: event.timestamp.add_nanos(latency_ns),
+            trace_id,
+            event_id: event.id.clone(),
+            seen_at: now,
+        });
+        if self.reads_logs && self.settings.hold_ms > 0 {
+            self.held.push_back(Held {
+                deadline: now.add_nanos(self.hold_ns()),
+                event,
+                waiting: Waiting::Transaction { key },
+            });
+            self.adopt_waiting_lines();
+        } else {
+            self.released.push_back(event);
+        }
+    }
+
+    /// A log event read from `source`, whose first byte is at `resume`.
+    pub fn log_event(
+        &mut self,
+        now: Timestamp,
+        mut event: UnifiedEvent,
+        source: &str,
+        resume: u64,
+    ) {
+        self.forget_old(now);
+        let Some((cid, op)) = joinable(&event) else {
+            self.released.push_back(event);
+            return;
+        };
+        match self.find(cid, op, event.timestamp) {
+            Match::One(i) => {
+                self.join(i, &mut event);
+                self.released.push_back(event);
+            }
+            Match::Ambiguous => {
+                self.stats.ambiguous_lines += 1;
+                self.released.push_back(event);
+            }
+            Match::None if self.settings.hold_ms == 0 || !self.reads_bpf => {
+                self.released.push_back(event)
+            }
+            Match::None if self.held_lines >= self.settings.max_held_lines => {
+                self.stats.held_lines_overflow += 1;
+                self.released.push_back(event);
+            }
+            Match::None => {
+                self.held_lines += 1;
+                self.deferred.entry(source.to_owned()).or_default();
+                self.held.push_back(Held {
+                    deadline: now.add_nanos(self.hold_ns()),
+                    event,
+                    waiting: Waiting::Line {
+                        source: source.to_owned(),
+                        resume,
+                    },
+                });
+            }
+        }
+    }
+
+    /// The offset to checkpoint `source` at when the collector asks for `offset`: held back at
+    /// the first held line of the source, if any.
+    pub fn checkpoint(&mut self, source: &str, offset: u64) -> u64 {
+        if self.deferred.is_empty() {
+            return offset;
+        }
+        let Some(d) = self.deferred.get_mut(source) else {
+            return offset;
+        };
+        d.wanted = Some(offset);
+        self.resume_of(source).map_or(offset, |r| r.min(offset))
+    }
+
+    /// Releases every held event whose window ended by `now`.
+    pub fn expire(&mut self, now: Timestamp) {
+        while self.held.front().is_some_and(|h| h.deadline <= now) {
+            self.release(0);
+        }
+        self.forget_old(now);
+    }
+
+    /// Releases every held event at once (the collector stops, or a replay ends).
+    pub fn release_all(&mut self) {
+        while !self.held.is_empty() {
+            self.release(0);
+        }
+    }
+
+    /// When the next held event is due.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.held.front().map(|h| h.deadline)
+    }
+
+    pub fn poll_released(&mut self) -> Option<UnifiedEvent> {
+        self.released.pop_front()
+    }
+
+    pub fn poll_checkpoint(&mut self) -> Option<(String, u64)> {
+        self.checkpoints.pop()
+    }
+
+    fn resume_of(&self, source: &str) -> Option<u64> {
+        self.held
+            .iter()
+            .filter_map(|h| match &h.waiting {
+                Waiting::Line { source: s, resume } if s == source => Some(*resume),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Emits held entry `i`.
+    fn release(&mut self, i: usize) {
+        if let Some(held) = self.take(i) {
+            self.released.push_back(held.event);
+        }
+    }
+
+    /// Takes held entry `i` out of the hold; a line's source may then checkpoint further.
+    fn take(&mut self, i: usize) -> Option<Held> {
+        let held = self.held.remove(i)?;
+        if let Waiting::Line { source, .. } = &held.waiting {
+            self.held_lines -= 1;
+            self.publish(source);
+        }
+        Some(held)
+    }
+
+    fn publish(&mut self, source: &str) {
+        let resume = self.resume_of(source);
+        let Some(d) = self.deferred.get(source) else {
+            return;
+        };
+        let wanted = d.wanted;
+        if resume.is_none() {
+            self.deferred.remove(source);
+        }
+        let offset = match (wanted, resume) {
+            (Some(w), Some(r)) => w.min(r),
+            (Some(w), None) => w,
+            (None, _) => return,
+        };
+        self.checkpoints.push((source.to_owned(), offset));
+    }
+
+    /// Held lines that the newest transaction settles: joined to it, or found ambiguous.
+    fn adopt_waiting_lines(&mut self) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let found = match &self.held[i] {
+                Held {
+                    event,
+                    waiting: Waiting::Line { .. },
+                    ..
+                } => joinable(event).map(|(cid, op)| self.find(cid, op, event.timestamp)),
+                _ => None,
+            };
+            match found {
+                Some(Match::One(k)) => {
+                    let Some(mut held) = self.take(i) else {
+                        return;
+                    };
+                    self.join(k, &mut held.event);
+                    self.released.push_back(held.event);
+                }
+                Some(Match::Ambiguous) => {
+                    self.stats.ambiguous_lines += 1;
+                    self.release(i);
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// Joins `line` to known transaction `i`, and adds its facts to the transaction's event
+    /// while that is held.
+    fn join(&mut self, i: usize, line: &mut UnifiedEvent) {
+        let k = &self.known[i];
+        let key = k.key;
+        let pointer = TraceContext {
+            trace_id: k.trace_id.clone(),
+            span_id: span_id(&k.trace_id, &line.id),
+        };
+        let event_id = k.event_id.clone();
+        self.stats.correlated_lines += 1;
+        let held = self
+            .held
+            .iter_mut()
+            .find(|h| matches!(h.waiting, Waiting::Transaction { key: hk } if hk == key));
+        if let Some(h) = held {
+            enrich(&mut h.event, line);
+            self.stats.enriching_lines += 1;
+        }
+        line.attributes.insert(
+            "parsed_category".to_owned(),
+            line.category.as_str().to_owned(),
+        );
+        line.attributes
+            .insert("transaction_event_id".to_owned(), event_id);
+        line.category = Category::PluginLog;
+        line.trace_context = Some(pointer);
+    }
+
+    /// The known transaction a log event naming `cid` (and `op`, when it states one) at `at`
+    /// belongs to: the one whose run is closest to `at`, within the timeout. Two transactions of
+    /// different containers (a prefix both share), or two equally close, are ambiguous.
+    fn find(&self, cid: &str, op: Option<Operation>, at: Timestamp) -> Match {
+        let window = ms_to_ns(self.settings.timeout_ms);
+        let mut best: Option<(usize, i64)> = None;
+        let mut tie = false;
+        let mut container: Option<&str> = None;
+        let Some(keys) = self.by_container.get(&index_key(cid).to_ascii_lowercase()) else {
+            return Match::None;
+        };
+        for &key in keys {
+            let Some(i) = self.position(key) else {
+                continue;
+            };
+            let k = &self.known[i];
+            if !names(cid, &k.container_id) || (op.is_some() && op != k.operation) {
+                continue;
+            }
+            let distance = distance(at, k.start, k.end);
+            if distance > window {
+                continue;
+            }
+            match container {
+                Some(c) if c != k.container_id => return Match::Ambiguous,
+                _ => container = Some(&k.container_id),
+            }
+            match best {
+                Some((_, d)) if d < distance => {}
+                Some((_, d)) if d == distance => tie = true,
+                _ => {
+                    best = Some((i, distance));
+                    tie = false;
+                }
+            }
+        }
+        match best {
+            None => Match::None,
+            Some(_) if tie => Match::Ambiguous,
+            Some((i, _)) => Match::One(i),
+        }
+    }
+
+    fn position(&self, key: u64) -> Option<usize> {
+        self.known.binary_search_by_key(&key, |k| k.key).ok()
+    }
+
+    /// Forgets transactions older than the timeout.
+    fn forget_old(&mut self, now: Timestamp) {
+        let window = ms_to_ns(self.settings.timeout_ms);
+        while self
+            .known
+            .front()
+            .is_some_and(|k| k.seen_at.add_nanos(window) <= now)
+        {
+            self.stats.expired += 1;
+            self.forget_front();
+        }
+    }
+
+    /// Forgets the oldest transaction; its event leaves now if it is still held.
+    fn forget_front(&mut self) {
+        let Some(k) = self.known.pop_front() else {
+            return;
+        };
+        let index = index_key(&k.container_id).to_ascii_lowercase();
+        if let Some(keys) = self.by_container.get_mut(&index) {
+            keys.retain(|&key| key != k.key);
+            if keys.is_empty() {
+                self.by_container.remove(&index);
+            }
+        }
+        let held = self
+            .held
+            .iter()
+            .position(|h| matches!(h.waiting, Waiting::Transaction { key } if key == k.key));
+        if let Some(i) = held {
+            self.release(i);
+        }
+    }
+}
+
+/// The container id and operation of a log event that may join a transaction.
+fn joinable(event: &UnifiedEvent) -> Option<(&str, Option<Operation>)> {
+    if event.origin.monitor != Monitor::Log
+        || matches!(event.category, Category::ConfigChange | Category::Collector)
+    {
+        return None;
+    }
+    let cni = event.cni.as_ref();
+    let cid = cni
+        .and_then(|c| c.container_id.as_deref())
+        .or_else(|| event.kubernetes.as_ref()?.container_id.as_deref())?;
+    Some((cid, cni.and_then(|c| c.operation)))
+}
+
+/// The part of a container id that every id naming it shares: its first [`MIN_PREFIX`] bytes.
+fn index_key(id: &str) -> &str {
+    id.get(..MIN_PREFIX).unwrap_or(id)
+}
+
+/// Whether a log's container id `named` names the transaction's `full` id.
+fn names(named: &str, full: &str) -> bool {
+    if named == full {
+        return true;
+    }
+    named.len() >= MIN_PREFIX
+        && named.len() < full.len()
+        && named.bytes().all(|b| b.is_ascii_hexdigit())
+        && full.as_bytes()[..named.len()].eq_ignore_ascii_case(named.as_bytes())
+}
+
+/// Nanoseconds from `at` to the run `[start, end]`; 0 inside it.
+fn distance(at: Timestamp, start: Timestamp, end: Timestamp) -> i64 {
+    let (at, start, end) = (at.unix_nanos(), start.unix_nanos(), end.unix_nanos());
+    if at < start {
+        start.saturating_sub(at)
+    } else if at > end {
+        at.saturating_sub(end)
+    } else {
+        0
+    }
+}
+
+/// Adds what `line` states and `txn` lacks; the kernel's facts always win.
+fn enrich(txn: &mut UnifiedEvent, line: &UnifiedEvent) {
+    for (k, v) in &line.attributes {
+        txn.attributes.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    if let Some(error) = line.cni.as_ref().and_then(|c| c.error.as_ref()) {
+        let failed = txn.performance.as_ref().and_then(|p| p.success) == Some(false);
+        match txn.cni.as_mut() {
+            Some(cni) if failed && cni.error.is_none() => cni.error = Some(error.clone()),
+            _ => {
+                txn.attributes
+                    .entry("log_error".to_owned())
+                    .or_insert_with(|| error.msg.clone());
+            }
+        }
+    }
+    if let Some(from) = &line.network {
+        let to = txn.network.get_or_insert_with(Default::default);
+        fill(&mut to.ip_address, &from.ip_address);
+        fill(&mut to.subnet, &from.subnet);
+        fill(&mut to.gateway, &from.gateway);
+        fill(&mut to.mac, &from.mac);
+        fill(&mut to.host_interface, &from.host_interface);
+    }
+    if let (Some(from), Some(to)) = (&line.kubernetes, txn.kubernetes.as_mut()) {
+        fill(&mut to.pod_name, &from.pod_name);
+        fill(&mut to.namespace, &from.namespace);
+        fill(&mut to.pod_uid, &from.pod_uid);
+    }
+}
+
+fn fill(slot: &mut Option<String>, from: &Option<String>) {
+    if slot.is_none() {
+        slot.clone_from(from);
+    }
+}
+
+fn ms_to_ns(ms: u64) -> i64 {
+    i64::try_from(ms)
+        .unwrap_or(i64::MAX / MILLI)
+        .saturating_mul(MILLI)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// A second offset basis for the high half of a 128-bit id: the high 64 bits of the FNV-128
+/// offset basis.
+const FNV_OFFSET_HIGH: u64 = 0x6c62_272e_07bb_0142;
+
+/// FNV-1a 64 over `parts`, each followed by a 0 byte so that ("ab","c") and ("a","bc") differ.
+/// Written out because `DefaultHasher` may change between Rust versions and ids must not.
+fn fnv1a(basis: u64, parts: &[&[u8]]) -> u64 {
+    let mut h = basis;
+    for part in parts {
+        for &b in part.iter().chain(&[0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(FNV_PRIME);
+        }
+    }
+    h
+}
+
+/// The W3C trace id (32 lower-case hex digits, never all zero) of a transaction.
+pub fn trace_id(container_id: &str, operation: Option<Operation>, start: Timestamp) -> String {
+    let nanos = start.unix_nanos().to_le_bytes();
+    let parts: [&[u8]; 3] = [
+        container_id.as_bytes(),
+        operation.map_or("", Operation::as_str).as_bytes(),
+        &nanos,
+    ];
+    let high = fnv1a(FNV_OFFSET_HIGH, &parts);
+    let low = fnv1a(FNV_OFFSET, &parts).max(1);
+    format!("{high:016x}{low:016x}")
+}
+
+/// The W3C span id (16 lower-case hex digits, never all zero) of one event of a trace.
+pub fn span_id(trace_id: &str, event_id: &str) -> String {
+    let h = fnv1a(FNV_OFFSET, &[trace_id.as_bytes(), event_id.as_bytes()]).max(1);
+    format!("{h:016x}")
+}
