@@ -32,6 +32,33 @@ pub const MIN_PREFIX: usize = 12;
 
 const MILLI: i64 = 1_000_000;
 
+/// Attributes of a log line that describe its transaction (rather than the line, as `caller`
+/// or `subsys` do), and so are added to the transaction's event.
+const TRANSACTION_ATTRIBUTES: [&str; 22] = [
+    "bridge",
+    "calico_namespace",
+    "chained_plugin",
+    "cilium_endpoint_name",
+    "container_veth",
+    "delegate_network",
+    "device_number",
+    "endpoint_id",
+    "eni_mac",
+    "identity",
+    "identity_labels",
+    "ipam_block",
+    "ipam_handle",
+    "ipam_pool",
+    "mtu",
+    "network_attachment",
+    "network_card",
+    "pod_sandbox_id",
+    "route_table",
+    "teardown_error",
+    "vlan_id",
+    "workload_endpoint",
+];
+
 /// What correlation does, from the core's [`Config`](crate::Config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
@@ -529,7 +556,9 @@ fn distance(at: Timestamp, start: Timestamp, end: Timestamp) -> i64 {
 /// Adds what `line` states and `txn` lacks; the kernel's facts always win.
 fn enrich(txn: &mut UnifiedEvent, line: &UnifiedEvent) {
     for (k, v) in &line.attributes {
-        txn.attributes.entry(k.clone()).or_insert_with(|| v.clone());
+        if TRANSACTION_ATTRIBUTES.contains(&k.as_str()) {
+            txn.attributes.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
     if let Some(error) = line.cni.as_ref().and_then(|c| c.error.as_ref()) {
         let failed = txn.performance.as_ref().and_then(|p| p.success) == Some(false);
@@ -606,3 +635,6 @@ pub fn span_id(trace_id: &str, event_id: &str) -> String {
     let h = fnv1a(FNV_OFFSET, &[trace_id.as_bytes(), event_id.as_bytes()]).max(1);
     format!("{h:016x}")
 }
+
+#[cfg(test)]
+mod tests;
