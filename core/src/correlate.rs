@@ -34,7 +34,7 @@ const MILLI: i64 = 1_000_000;
 
 /// Attributes of a log line that describe its transaction (rather than the line, as `caller`
 /// or `subsys` do), and so are added to the transaction's event.
-const TRANSACTION_ATTRIBUTES: [&str; 22] = [
+const TRANSACTION_ATTRIBUTES: [&str; 23] = [
     "bridge",
     "calico_namespace",
     "chained_plugin",
@@ -56,6 +56,7 @@ const TRANSACTION_ATTRIBUTES: [&str; 22] = [
     "route_table",
     "teardown_error",
     "vlan_id",
+    "workload",
     "workload_endpoint",
 ];
 
