@@ -22,6 +22,7 @@
 //! most `correlation_timeout`, and at most `max_held_lines` log events are held; what goes over is
 //! forgotten (or emitted at once) and counted.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 use crate::event::{Category, Monitor, Operation, TraceContext, UnifiedEvent};
@@ -218,7 +219,7 @@ impl Correlator {
         self.next_key += 1;
         let key = self.next_key;
         self.by_container
-            .entry(index_key(&container_id).to_ascii_lowercase())
+            .entry(index_key(&container_id).into_owned())
             .or_default()
             .push(key);
         self.known.push_back(Known {
@@ -438,7 +439,10 @@ impl Correlator {
         let mut best: Option<(usize, i64)> = None;
         let mut tie = false;
         let mut container: Option<&str> = None;
-        let Some(keys) = self.by_container.get(&index_key(cid).to_ascii_lowercase()) else {
+        if self.known.is_empty() {
+            return Match::None;
+        }
+        let Some(keys) = self.by_container.get(index_key(cid).as_ref()) else {
             return Match::None;
         };
         for &key in keys {
@@ -495,11 +499,11 @@ impl Correlator {
         let Some(k) = self.known.pop_front() else {
             return;
         };
-        let index = index_key(&k.container_id).to_ascii_lowercase();
-        if let Some(keys) = self.by_container.get_mut(&index) {
+        let index = index_key(&k.container_id);
+        if let Some(keys) = self.by_container.get_mut(index.as_ref()) {
             keys.retain(|&key| key != k.key);
             if keys.is_empty() {
-                self.by_container.remove(&index);
+                self.by_container.remove(index.as_ref());
             }
         }
         let held = self
@@ -526,9 +530,15 @@ fn joinable(event: &UnifiedEvent) -> Option<(&str, Option<Operation>)> {
     Some((cid, cni.and_then(|c| c.operation)))
 }
 
-/// The part of a container id that every id naming it shares: its first [`MIN_PREFIX`] bytes.
-fn index_key(id: &str) -> &str {
-    id.get(..MIN_PREFIX).unwrap_or(id)
+/// The part of a container id that every id naming it shares: its first [`MIN_PREFIX`] bytes,
+/// in lower case (copied only when it is not already, which ids rarely are).
+fn index_key(id: &str) -> Cow<'_, str> {
+    let key = id.get(..MIN_PREFIX).unwrap_or(id);
+    if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(key.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(key)
+    }
 }
 
 /// Whether a log's container id `named` names the transaction's `full` id.
