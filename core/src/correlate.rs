@@ -23,7 +23,7 @@
 //! forgotten (or emitted at once) and counted.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::event::{Category, Monitor, Operation, TraceContext, UnifiedEvent};
 use crate::time::Timestamp;
@@ -117,10 +117,23 @@ struct Held {
     waiting: Waiting,
 }
 
-/// Checkpoints of a source that has held lines: the offset the collector last asked for.
+/// The checkpoint of a source that has held lines.
 #[derive(Debug, Default)]
 struct Deferred {
+    /// The offset the collector last asked for.
     wanted: Option<u64>,
+    /// First-byte offsets of the source's held lines, with how many start there.
+    held: BTreeMap<u64, usize>,
+}
+
+impl Deferred {
+    /// Where a restart must resume: the first held line, else what the collector asked for;
+    /// nothing while the collector has asked for no checkpoint.
+    fn offset(&self) -> Option<u64> {
+        let wanted = self.wanted?;
+        let first = self.held.first_key_value().map(|(&at, _)| at);
+        Some(first.map_or(wanted, |f| f.min(wanted)))
+    }
 }
 
 /// Which known transaction a log event belongs to.
@@ -144,7 +157,7 @@ pub(crate) struct Correlator {
     held_lines: usize,
     deferred: HashMap<String, Deferred>,
     released: VecDeque<UnifiedEvent>,
-    checkpoints: Vec<(String, u64)>,
+    checkpoints: VecDeque<(String, u64)>,
     next_key: u64,
     /// Set once a log line has been handled: only then can a held transaction gain anything.
     reads_logs: bool,
@@ -164,7 +177,7 @@ impl Correlator {
             held_lines: 0,
             deferred: HashMap::new(),
             released: VecDeque::new(),
-            checkpoints: Vec::new(),
+            checkpoints: VecDeque::new(),
             next_key: 0,
             reads_logs: false,
             reads_bpf: false,
@@ -275,7 +288,8 @@ impl Correlator {
             }
             Match::None => {
                 self.held_lines += 1;
-                self.deferred.entry(source.to_owned()).or_default();
+                let deferred = self.deferred.entry(source.to_owned()).or_default();
+                *deferred.held.entry(resume).or_default() += 1;
                 self.held.push_back(Held {
                     deadline: now.add_nanos(self.hold_ns()),
                     event,
@@ -298,7 +312,7 @@ impl Correlator {
             return offset;
         };
         d.wanted = Some(offset);
-        self.resume_of(source).map_or(offset, |r| r.min(offset))
+        d.offset().unwrap_or(offset)
     }
 
     /// Releases every held event whose window ended by `now`.
@@ -326,17 +340,7 @@ impl Correlator {
     }
 
     pub fn poll_checkpoint(&mut self) -> Option<(String, u64)> {
-        self.checkpoints.pop()
-    }
-
-    fn resume_of(&self, source: &str) -> Option<u64> {
-        self.held
-            .iter()
-            .filter_map(|h| match &h.waiting {
-                Waiting::Line { source: s, resume } if s == source => Some(*resume),
-                _ => None,
-            })
-            .min()
+        self.checkpoints.pop_front()
     }
 
     /// Emits held entry `i`.
@@ -349,28 +353,31 @@ impl Correlator {
     /// Takes held entry `i` out of the hold; a line's source may then checkpoint further.
     fn take(&mut self, i: usize) -> Option<Held> {
         let held = self.held.remove(i)?;
-        if let Waiting::Line { source, .. } = &held.waiting {
+        if let Waiting::Line { source, resume } = &held.waiting {
             self.held_lines -= 1;
-            self.publish(source);
+            self.publish(source, *resume);
         }
         Some(held)
     }
 
-    fn publish(&mut self, source: &str) {
-        let resume = self.resume_of(source);
-        let Some(d) = self.deferred.get(source) else {
+    /// A held line of `source` starting at `resume` has left: the checkpoint may move on.
+    fn publish(&mut self, source: &str, resume: u64) {
+        let Some(d) = self.deferred.get_mut(source) else {
             return;
         };
-        let wanted = d.wanted;
-        if resume.is_none() {
+        if let Some(n) = d.held.get_mut(&resume) {
+            *n -= 1;
+            if *n == 0 {
+                d.held.remove(&resume);
+            }
+        }
+        let offset = d.offset();
+        if d.held.is_empty() {
             self.deferred.remove(source);
         }
-        let offset = match (wanted, resume) {
-            (Some(w), Some(r)) => w.min(r),
-            (Some(w), None) => w,
-            (None, _) => return,
-        };
-        self.checkpoints.push((source.to_owned(), offset));
+        if let Some(offset) = offset {
+            self.checkpoints.push_back((source.to_owned(), offset));
+        }
     }
 
     /// Held lines that the newest transaction settles: joined to it, or found ambiguous.

@@ -433,16 +433,18 @@ fn a_held_line_keeps_its_sources_checkpoint_until_it_leaves() {
     run.line(1, CILIUM_LOG, first);
     let held_at = first.len() as u64 + 1;
     run.line(2, CILIUM_LOG, &cilium_created(OTHER));
+    run.line(2, CILIUM_LOG, &cilium_created(TWIN));
     run.line(3, CILIUM_LOG, first);
     let last = run.checkpoints.last().cloned();
     assert_eq!(last, Some((CILIUM_LOG.to_owned(), held_at)));
+    // Both held lines leave in one step; the checkpoint ends past them all.
     run.tick(1002);
     let end = run.offsets[CILIUM_LOG].1;
     assert_eq!(
         run.checkpoints.last().cloned(),
         Some((CILIUM_LOG.to_owned(), end))
     );
-    assert_eq!(run.of(Monitor::Log).len(), 3);
+    assert_eq!(run.of(Monitor::Log).len(), 4);
 }
 
 #[test]
