@@ -455,8 +455,12 @@ impl Collector {
         self.seq += 1;
         let event = build::event(facts, origin, Some(text), now, self.seq);
         if self.correlator.enabled() {
-            self.correlator.log_event(now, event, source, offset);
+            let out = self.correlator.log_event(now, event, source, offset);
+            // What the correlator released on the way (transactions it forgot) came first.
             self.drain_correlator();
+            if let Some(event) = out {
+                self.push_event(event);
+            }
         } else {
             self.push_event(event);
         }

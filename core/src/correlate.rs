@@ -100,6 +100,8 @@ struct Known {
     trace_id: String,
     event_id: String,
     seen_at: Timestamp,
+    /// The id of its event's [`Held`] entry while that is held.
+    held: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -112,6 +114,8 @@ enum Waiting {
 
 #[derive(Debug)]
 struct Held {
+    /// Increasing along the hold queue.
+    id: u64,
     deadline: Timestamp,
     event: UnifiedEvent,
     waiting: Waiting,
@@ -153,8 +157,12 @@ pub(crate) struct Correlator {
     /// Keys of the known transactions by [`index_key`] of their container id: a log line is
     /// matched against a few candidates, not the whole table.
     by_container: HashMap<String, Vec<u64>>,
+    /// Oldest first, so ids increase along it.
     held: VecDeque<Held>,
     held_lines: usize,
+    /// Ids of the held lines by [`index_key`] of the container they name: a finished
+    /// transaction looks only at the lines that may be its own.
+    lines_by_container: HashMap<String, Vec<u64>>,
     deferred: HashMap<String, Deferred>,
     released: VecDeque<UnifiedEvent>,
     checkpoints: VecDeque<(String, u64)>,
@@ -175,6 +183,7 @@ impl Correlator {
             by_container: HashMap::new(),
             held: VecDeque::new(),
             held_lines: 0,
+            lines_by_container: HashMap::new(),
             deferred: HashMap::new(),
             released: VecDeque::new(),
             checkpoints: VecDeque::new(),
@@ -244,60 +253,58 @@ impl Correlator {
             trace_id,
             event_id: event.id.clone(),
             seen_at: now,
+            held: None,
         });
         if self.reads_logs && self.settings.hold_ms > 0 {
-            self.held.push_back(Held {
-                deadline: now.add_nanos(self.hold_ns()),
-                event,
-                waiting: Waiting::Transaction { key },
-            });
+            let id = self.hold(now, event, Waiting::Transaction { key });
+            if let Some(k) = self.known.back_mut() {
+                k.held = Some(id);
+            }
             self.adopt_waiting_lines();
         } else {
             self.released.push_back(event);
         }
     }
 
-    /// A log event read from `source`, whose first byte is at `resume`.
+    /// A log event read from `source`, whose first byte is at `resume`: the event to emit now
+    /// (joined when it could be), or `None` when it is held for its transaction to finish.
     pub fn log_event(
         &mut self,
         now: Timestamp,
         mut event: UnifiedEvent,
         source: &str,
         resume: u64,
-    ) {
+    ) -> Option<UnifiedEvent> {
         self.forget_old(now);
         let Some((cid, op)) = joinable(&event) else {
-            self.released.push_back(event);
-            return;
+            return Some(event);
         };
         match self.find(cid, op, event.timestamp) {
             Match::One(i) => {
                 self.join(i, &mut event);
-                self.released.push_back(event);
+                Some(event)
             }
             Match::Ambiguous => {
                 self.stats.ambiguous_lines += 1;
-                self.released.push_back(event);
+                Some(event)
             }
-            Match::None if self.settings.hold_ms == 0 || !self.reads_bpf => {
-                self.released.push_back(event)
-            }
+            Match::None if self.settings.hold_ms == 0 || !self.reads_bpf => Some(event),
             Match::None if self.held_lines >= self.settings.max_held_lines => {
                 self.stats.held_lines_overflow += 1;
-                self.released.push_back(event);
+                Some(event)
             }
             Match::None => {
                 self.held_lines += 1;
                 let deferred = self.deferred.entry(source.to_owned()).or_default();
                 *deferred.held.entry(resume).or_default() += 1;
-                self.held.push_back(Held {
-                    deadline: now.add_nanos(self.hold_ns()),
-                    event,
-                    waiting: Waiting::Line {
-                        source: source.to_owned(),
-                        resume,
-                    },
-                });
+                let index = index_key(cid).into_owned();
+                let waiting = Waiting::Line {
+                    source: source.to_owned(),
+                    resume,
+                };
+                let id = self.hold(now, event, waiting);
+                self.lines_by_container.entry(index).or_default().push(id);
+                None
             }
         }
     }
@@ -343,6 +350,23 @@ impl Correlator {
         self.checkpoints.pop_front()
     }
 
+    /// Holds `event` for the hold window; returns its entry's id.
+    fn hold(&mut self, now: Timestamp, event: UnifiedEvent, waiting: Waiting) -> u64 {
+        self.next_key += 1;
+        let id = self.next_key;
+        self.held.push_back(Held {
+            id,
+            deadline: now.add_nanos(self.hold_ns()),
+            event,
+            waiting,
+        });
+        id
+    }
+
+    fn held_position(&self, id: u64) -> Option<usize> {
+        self.held.binary_search_by_key(&id, |h| h.id).ok()
+    }
+
     /// Emits held entry `i`.
     fn release(&mut self, i: usize) {
         if let Some(held) = self.take(i) {
@@ -353,9 +377,25 @@ impl Correlator {
     /// Takes held entry `i` out of the hold; a line's source may then checkpoint further.
     fn take(&mut self, i: usize) -> Option<Held> {
         let held = self.held.remove(i)?;
-        if let Waiting::Line { source, resume } = &held.waiting {
-            self.held_lines -= 1;
-            self.publish(source, *resume);
+        match &held.waiting {
+            Waiting::Transaction { key } => {
+                if let Some(k) = self.position(*key) {
+                    self.known[k].held = None;
+                }
+            }
+            Waiting::Line { source, resume } => {
+                self.held_lines -= 1;
+                self.publish(source, *resume);
+                if let Some((cid, _)) = joinable(&held.event) {
+                    let index = index_key(cid);
+                    if let Some(ids) = self.lines_by_container.get_mut(index.as_ref()) {
+                        ids.retain(|&id| id != held.id);
+                        if ids.is_empty() {
+                            self.lines_by_container.remove(index.as_ref());
+                        }
+                    }
+                }
+            }
         }
         Some(held)
     }
@@ -381,21 +421,25 @@ impl Correlator {
     }
 
     /// Held lines that the newest transaction settles: joined to it, or found ambiguous.
+    /// Only lines naming its container can be: a new candidate changes no other line's match.
     fn adopt_waiting_lines(&mut self) {
-        let mut i = 0;
-        while i < self.held.len() {
-            let found = match &self.held[i] {
-                Held {
-                    event,
-                    waiting: Waiting::Line { .. },
-                    ..
-                } => joinable(event).map(|(cid, op)| self.find(cid, op, event.timestamp)),
-                _ => None,
+        let Some(newest) = self.known.back() else {
+            return;
+        };
+        let index = index_key(&newest.container_id);
+        let Some(ids) = self.lines_by_container.get(index.as_ref()).cloned() else {
+            return;
+        };
+        for id in ids {
+            let Some(i) = self.held_position(id) else {
+                continue;
             };
+            let line = &self.held[i].event;
+            let found = joinable(line).map(|(cid, op)| self.find(cid, op, line.timestamp));
             match found {
                 Some(Match::One(k)) => {
                     let Some(mut held) = self.take(i) else {
-                        return;
+                        continue;
                     };
                     self.join(k, &mut held.event);
                     self.released.push_back(held.event);
@@ -404,7 +448,7 @@ impl Correlator {
                     self.stats.ambiguous_lines += 1;
                     self.release(i);
                 }
-                _ => i += 1,
+                _ => {}
             }
         }
     }
@@ -413,19 +457,15 @@ impl Correlator {
     /// while that is held.
     fn join(&mut self, i: usize, line: &mut UnifiedEvent) {
         let k = &self.known[i];
-        let key = k.key;
+        let held = k.held;
         let pointer = TraceContext {
             trace_id: k.trace_id.clone(),
             span_id: span_id(&k.trace_id, &line.id),
         };
         let event_id = k.event_id.clone();
         self.stats.correlated_lines += 1;
-        let held = self
-            .held
-            .iter_mut()
-            .find(|h| matches!(h.waiting, Waiting::Transaction { key: hk } if hk == key));
-        if let Some(h) = held {
-            enrich(&mut h.event, line);
+        if let Some(i) = held.and_then(|id| self.held_position(id)) {
+            enrich(&mut self.held[i].event, line);
             self.stats.enriching_lines += 1;
         }
         line.attributes.insert(
@@ -513,11 +553,7 @@ impl Correlator {
                 self.by_container.remove(index.as_ref());
             }
         }
-        let held = self
-            .held
-            .iter()
-            .position(|h| matches!(h.waiting, Waiting::Transaction { key } if key == k.key));
-        if let Some(i) = held {
+        if let Some(i) = k.held.and_then(|id| self.held_position(id)) {
             self.release(i);
         }
     }
