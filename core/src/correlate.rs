@@ -9,18 +9,21 @@
 //! `attributes["parsed_category"]`, so that a log line about a setup is not counted as a second
 //! setup) and points at the transaction's event in `attributes["transaction_event_id"]`.
 //!
-//! A finished transaction's event is held for `correlation_hold_ms` so that log lines read just
-//! after the plugin exited still add their facts to it (Cilium endpoint id, Calico workload
-//! endpoint, IPAM block, the plugin's own error text, addresses). A log line naming a container
-//! id that matches no known transaction is held just as long, because the eBPF event only exists
-//! once the plugin has exited and the plugin logs while it runs: when the transaction finishes
-//! within the hold, the line joins it; otherwise it leaves unchanged. While a line is held, the
-//! checkpoint of its source stays at the line's first byte, so a restart repeats the line rather
-//! than losing it.
+//! Once the collector reads logs, a finished transaction's event is held for
+//! `correlation_hold_ms` so that log lines read just after the plugin exited still add their
+//! facts to it (Cilium endpoint id, Calico workload endpoint, IPAM block, the plugin's own error
+//! text, addresses); a line read later still joins it, but its event has left. Once the collector
+//! reads eBPF records, a log line naming a container that no known transaction matches is held
+//! just as long, because a transaction's event only exists once the plugin has exited, while the
+//! plugin logs as it runs: when the transaction finishes within the hold, the line joins it;
+//! otherwise it leaves unchanged. While a line is held, the checkpoint of its source stays at the
+//! line's first byte, so a restart repeats the line rather than losing it. When the input ends,
+//! [`Collector::release_held`](crate::Collector::release_held) lets everything held leave.
 //!
-//! Memory is bounded: at most `max_transactions` transactions are kept for matching, each for at
-//! most `correlation_timeout`, and at most `max_held_lines` log events are held; what goes over is
-//! forgotten (or emitted at once) and counted.
+//! Memory is bounded: at most `max_correlated_transactions` transactions are kept for matching,
+//! each for at most `correlation_timeout`, and at most `max_held_log_events` log events are
+//! held; what goes over is forgotten (its event, if held, leaves at once) or emitted at once, and
+//! counted. Nothing depends on anything but the inputs and their order.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -163,9 +166,13 @@ pub(crate) struct Correlator {
     /// Ids of the held lines by [`index_key`] of the container they name: a finished
     /// transaction looks only at the lines that may be its own.
     lines_by_container: HashMap<String, Vec<u64>>,
+    /// Sources with held lines.
     deferred: HashMap<String, Deferred>,
+    /// Events that left the hold, for the collector to emit.
     released: VecDeque<UnifiedEvent>,
+    /// Checkpoints the collector may now publish, in order.
     checkpoints: VecDeque<(String, u64)>,
+    /// The last key of a known transaction or id of a held entry (one counter for both).
     next_key: u64,
     /// Set once a log line has been handled: only then can a held transaction gain anything.
     reads_logs: bool,
@@ -420,8 +427,8 @@ impl Correlator {
         }
     }
 
-    /// Held lines that the newest transaction settles: joined to it, or found ambiguous.
-    /// Only lines naming its container can be: a new candidate changes no other line's match.
+    /// Held lines that the newest transaction settles. Only lines naming its container can be,
+    /// and for them it is the only candidate: no transaction known before matched them.
     fn adopt_waiting_lines(&mut self) {
         let Some(newest) = self.known.back() else {
             return;
@@ -436,19 +443,12 @@ impl Correlator {
             };
             let line = &self.held[i].event;
             let found = joinable(line).map(|(cid, op)| self.find(cid, op, line.timestamp));
-            match found {
-                Some(Match::One(k)) => {
-                    let Some(mut held) = self.take(i) else {
-                        continue;
-                    };
-                    self.join(k, &mut held.event);
-                    self.released.push_back(held.event);
-                }
-                Some(Match::Ambiguous) => {
-                    self.stats.ambiguous_lines += 1;
-                    self.release(i);
-                }
-                _ => {}
+            if let Some(Match::One(k)) = found {
+                let Some(mut held) = self.take(i) else {
+                    continue;
+                };
+                self.join(k, &mut held.event);
+                self.released.push_back(held.event);
             }
         }
     }
