@@ -290,6 +290,11 @@ impl Collector {
         self.transactions
             .handle(now, clock, &record, &limits, &mut self.stats.bpf);
         self.emit_transactions(now);
+        if self.correlator.enabled() {
+            // An exit may end the wait of log lines read while that plugin ran.
+            self.correlator.expire(now, self.oldest_open());
+            self.drain_correlator();
+        }
         Ok(())
     }
 
@@ -324,6 +329,14 @@ impl Collector {
                 self.push_event(event);
             }
         }
+    }
+
+    /// When the oldest plugin execution still open was handled (its deadline is that plus the
+    /// transaction timeout).
+    fn oldest_open(&self) -> Option<Timestamp> {
+        let ms = i64::try_from(self.config.transaction_timeout_ms).unwrap_or(i64::MAX / MILLI);
+        let deadline = self.transactions.next_deadline()?;
+        Some(deadline.add_nanos(-ms.saturating_mul(MILLI)))
     }
 
     /// Emits every event held for correlation now, without waiting for its window: the
@@ -373,7 +386,7 @@ impl Collector {
         let limits = self.limits();
         self.transactions.expire(now, &limits, &mut self.stats.bpf);
         self.emit_transactions(now);
-        self.correlator.expire(now);
+        self.correlator.expire(now, self.oldest_open());
         self.drain_correlator();
     }
 
@@ -396,7 +409,7 @@ impl Collector {
             .map(|t| (t, TimeoutReason::TransactionExpired));
         let held = self
             .correlator
-            .next_deadline()
+            .next_deadline(self.oldest_open())
             .map(|t| (t, TimeoutReason::CorrelationWindow));
         self.sources
             .values()

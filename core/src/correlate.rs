@@ -117,7 +117,7 @@ enum Waiting {
 
 #[derive(Debug)]
 struct Held {
-    /// Increasing along the hold queue.
+    /// Increasing along its hold queue.
     id: u64,
     deadline: Timestamp,
     event: UnifiedEvent,
@@ -160,9 +160,10 @@ pub(crate) struct Correlator {
     /// Keys of the known transactions by [`index_key`] of their container id: a log line is
     /// matched against a few candidates, not the whole table.
     by_container: HashMap<String, Vec<u64>>,
-    /// Oldest first, so ids increase along it.
-    held: VecDeque<Held>,
-    held_lines: usize,
+    /// Held transaction events, oldest first, so ids increase along it.
+    txns: VecDeque<Held>,
+    /// Held log events, oldest first, so ids increase along it.
+    lines: VecDeque<Held>,
     /// Ids of the held lines by [`index_key`] of the container they name: a finished
     /// transaction looks only at the lines that may be its own.
     lines_by_container: HashMap<String, Vec<u64>>,
@@ -188,8 +189,8 @@ impl Correlator {
             settings,
             known: VecDeque::new(),
             by_container: HashMap::new(),
-            held: VecDeque::new(),
-            held_lines: 0,
+            txns: VecDeque::new(),
+            lines: VecDeque::new(),
             lines_by_container: HashMap::new(),
             deferred: HashMap::new(),
             released: VecDeque::new(),
@@ -296,12 +297,11 @@ impl Correlator {
                 Some(event)
             }
             Match::None if self.settings.hold_ms == 0 || !self.reads_bpf => Some(event),
-            Match::None if self.held_lines >= self.settings.max_held_lines => {
+            Match::None if self.lines.len() >= self.settings.max_held_lines => {
                 self.stats.held_lines_overflow += 1;
                 Some(event)
             }
             Match::None => {
-                self.held_lines += 1;
                 let deferred = self.deferred.entry(source.to_owned()).or_default();
                 *deferred.held.entry(resume).or_default() += 1;
                 let index = index_key(cid).into_owned();
@@ -329,24 +329,50 @@ impl Correlator {
         d.offset().unwrap_or(offset)
     }
 
-    /// Releases every held event whose window ended by `now`.
-    pub fn expire(&mut self, now: Timestamp) {
-        while self.held.front().is_some_and(|h| h.deadline <= now) {
-            self.release(0);
+    /// Releases every held event whose window ended by `now`. `oldest_open` is when the
+    /// oldest plugin execution still running was seen to start: a line read while it ran waits
+    /// for it to finish (it may be that run's), up to `correlation_timeout` after it was read.
+    pub fn expire(&mut self, now: Timestamp, oldest_open: Option<Timestamp>) {
+        while self.txns.front().is_some_and(|h| h.deadline <= now) {
+            self.release_txn(0);
+        }
+        while let Some(line) = self.lines.front() {
+            if line.deadline > now || now < self.line_wake(line, oldest_open) {
+                break;
+            }
+            self.release_line(0);
         }
         self.forget_old(now);
     }
 
     /// Releases every held event at once (the collector stops, or a replay ends).
     pub fn release_all(&mut self) {
-        while !self.held.is_empty() {
-            self.release(0);
+        while !self.txns.is_empty() {
+            self.release_txn(0);
+        }
+        while !self.lines.is_empty() {
+            self.release_line(0);
         }
     }
 
-    /// When the next held event is due.
-    pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.held.front().map(|h| h.deadline)
+    /// When the next held event is due, given `oldest_open` as for [`expire`](Self::expire).
+    pub fn next_deadline(&self, oldest_open: Option<Timestamp>) -> Option<Timestamp> {
+        let txn = self.txns.front().map(|h| h.deadline);
+        let line = self.lines.front().map(|l| self.line_wake(l, oldest_open));
+        txn.into_iter().chain(line).min()
+    }
+
+    /// When held line `l` may leave: at its deadline, unless a plugin that was running when it
+    /// was read still runs; then when the timeout since it was read ends (or earlier, when that
+    /// plugin's exit is handled).
+    fn line_wake(&self, l: &Held, oldest_open: Option<Timestamp>) -> Timestamp {
+        let arrived = l.deadline.add_nanos(-self.hold_ns());
+        if oldest_open.is_some_and(|o| o <= arrived) {
+            l.deadline
+                .max(arrived.add_nanos(ms_to_ns(self.settings.timeout_ms)))
+        } else {
+            l.deadline
+        }
     }
 
     pub fn poll_released(&mut self) -> Option<UnifiedEvent> {
@@ -361,46 +387,51 @@ impl Correlator {
     fn hold(&mut self, now: Timestamp, event: UnifiedEvent, waiting: Waiting) -> u64 {
         self.next_key += 1;
         let id = self.next_key;
-        self.held.push_back(Held {
+        let queue = match waiting {
+            Waiting::Transaction { .. } => &mut self.txns,
+            Waiting::Line { .. } => &mut self.lines,
+        };
+        queue.push_back(Held {
             id,
-            deadline: now.add_nanos(self.hold_ns()),
+            deadline: now.add_nanos(ms_to_ns(self.settings.hold_ms)),
             event,
             waiting,
         });
         id
     }
 
-    fn held_position(&self, id: u64) -> Option<usize> {
-        self.held.binary_search_by_key(&id, |h| h.id).ok()
+    /// Emits held transaction event `i`.
+    fn release_txn(&mut self, i: usize) {
+        let Some(held) = self.txns.remove(i) else {
+            return;
+        };
+        if let Waiting::Transaction { key } = held.waiting {
+            if let Some(k) = self.position(key) {
+                self.known[k].held = None;
+            }
+        }
+        self.released.push_back(held.event);
     }
 
-    /// Emits held entry `i`.
-    fn release(&mut self, i: usize) {
-        if let Some(held) = self.take(i) {
+    /// Emits held line `i`.
+    fn release_line(&mut self, i: usize) {
+        if let Some(held) = self.take_line(i) {
             self.released.push_back(held.event);
         }
     }
 
-    /// Takes held entry `i` out of the hold; a line's source may then checkpoint further.
-    fn take(&mut self, i: usize) -> Option<Held> {
-        let held = self.held.remove(i)?;
-        match &held.waiting {
-            Waiting::Transaction { key } => {
-                if let Some(k) = self.position(*key) {
-                    self.known[k].held = None;
-                }
-            }
-            Waiting::Line { source, resume } => {
-                self.held_lines -= 1;
-                self.publish(source, *resume);
-                if let Some((cid, _)) = joinable(&held.event) {
-                    let index = index_key(cid);
-                    if let Some(ids) = self.lines_by_container.get_mut(index.as_ref()) {
-                        ids.retain(|&id| id != held.id);
-                        if ids.is_empty() {
-                            self.lines_by_container.remove(index.as_ref());
-                        }
-                    }
+    /// Takes held line `i` out of the hold; its source may then checkpoint further.
+    fn take_line(&mut self, i: usize) -> Option<Held> {
+        let held = self.lines.remove(i)?;
+        if let Waiting::Line { source, resume } = &held.waiting {
+            self.publish(source, *resume);
+        }
+        if let Some((cid, _)) = joinable(&held.event) {
+            let index = index_key(cid);
+            if let Some(ids) = self.lines_by_container.get_mut(index.as_ref()) {
+                ids.retain(|&id| id != held.id);
+                if ids.is_empty() {
+                    self.lines_by_container.remove(index.as_ref());
                 }
             }
         }
@@ -438,13 +469,13 @@ impl Correlator {
             return;
         };
         for id in ids {
-            let Some(i) = self.held_position(id) else {
+            let Some(i) = position_of(&self.lines, id) else {
                 continue;
             };
-            let line = &self.held[i].event;
+            let line = &self.lines[i].event;
             let found = joinable(line).map(|(cid, op)| self.find(cid, op, line.timestamp));
             if let Some(Match::One(k)) = found {
-                let Some(mut held) = self.take(i) else {
+                let Some(mut held) = self.take_line(i) else {
                     continue;
                 };
                 self.join(k, &mut held.event);
@@ -464,8 +495,8 @@ impl Correlator {
         };
         let event_id = k.event_id.clone();
         self.stats.correlated_lines += 1;
-        if let Some(i) = held.and_then(|id| self.held_position(id)) {
-            enrich(&mut self.held[i].event, line);
+        if let Some(i) = held.and_then(|id| position_of(&self.txns, id)) {
+            enrich(&mut self.txns[i].event, line);
             self.stats.enriching_lines += 1;
         }
         line.attributes.insert(
@@ -553,10 +584,15 @@ impl Correlator {
                 self.by_container.remove(index.as_ref());
             }
         }
-        if let Some(i) = k.held.and_then(|id| self.held_position(id)) {
-            self.release(i);
+        if let Some(i) = k.held.and_then(|id| position_of(&self.txns, id)) {
+            self.release_txn(i);
         }
     }
+}
+
+/// Where the entry `id` is in `queue`, whose ids increase along it.
+fn position_of(queue: &VecDeque<Held>, id: u64) -> Option<usize> {
+    queue.binary_search_by_key(&id, |h| h.id).ok()
 }
 
 /// The container id and operation of a log event that may join a transaction.

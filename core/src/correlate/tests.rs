@@ -428,7 +428,9 @@ fn without_log_input_nothing_is_held_and_without_ebpf_input_no_line_is() {
 #[test]
 fn a_held_line_keeps_its_sources_checkpoint_until_it_leaves() {
     let mut run = Run::new();
+    // eBPF input, and no plugin running when the lines are read.
     run.record(0, &raw::exec(7, 1, MONO, MONO - 1, 2, 0, "x", "/x"));
+    run.record(0, &raw::exit(7, 1, MONO, 0));
     let first = "level=info msg=\"agent up\" subsys=cilium-cni";
     run.line(1, CILIUM_LOG, first);
     let held_at = first.len() as u64 + 1;
@@ -495,6 +497,55 @@ fn ids_are_stable_w3c_hex() {
         super::fnv1a(super::FNV_OFFSET_HIGH, &[b"a", b"bc"]),
         0xcf1a_5903_aad2_f738
     );
+}
+
+#[test]
+fn a_line_read_while_a_plugin_runs_waits_for_its_exit() {
+    let mut run = Run::new();
+    run.reading_logs();
+    let vars = [
+        "CNI_COMMAND=ADD".to_owned(),
+        format!("CNI_CONTAINERID={CONTAINER}"),
+    ];
+    let block: Vec<u8> = vars.iter().flat_map(|v| v.bytes().chain([0])).collect();
+    let len = block.len() as u32;
+    let bridge = "/opt/cni/bin/bridge";
+    run.record(
+        0,
+        &raw::exec(100, 1, MONO, MONO - 1, 2, len, "bridge", bridge),
+    );
+    run.record(0, &raw::env(100, MONO, len, 0, &block));
+    // A slow ADD: its lines and another container's are read long before it exits.
+    run.line(100, CILIUM_LOG, &cilium_created(CONTAINER));
+    run.line(200, CILIUM_LOG, &cilium_created(OTHER));
+    run.tick(2900);
+    assert!(run.events.is_empty(), "{:#?}", run.events);
+    assert_eq!(run.c.poll_timeout().map(|(t, _)| t), Some(at(30_100)));
+    run.record(3000, &raw::exit(100, 1, MONO + 3000 * MS, 0));
+    // The exit settles both: one joins, the other leaves unjoined at once.
+    let lines = run.of(Monitor::Log);
+    assert_eq!(lines.len(), 2, "{:#?}", run.events);
+    assert!(lines[0].trace_context.is_some());
+    assert_eq!(lines[1].trace_context, None);
+    let joined = lines[0].trace_context.clone();
+    run.tick(4000);
+    let txn = run.transaction();
+    assert_eq!(txn.attributes["endpoint_id"], "5436");
+    assert_eq!(
+        txn.trace_context.as_ref().map(|t| &t.trace_id),
+        joined.as_ref().map(|t| &t.trace_id)
+    );
+}
+
+#[test]
+fn a_line_waits_for_a_running_plugin_no_longer_than_the_timeout() {
+    let mut run = Run::new();
+    run.record(0, &raw::exec(100, 1, MONO, MONO - 1, 2, 0, "bridge", "/x"));
+    run.line(100, CILIUM_LOG, &cilium_created(OTHER));
+    run.tick(30_099);
+    assert!(run.of(Monitor::Log).is_empty());
+    run.tick(30_100);
+    assert_eq!(run.of(Monitor::Log).len(), 1);
 }
 
 proptest! {
