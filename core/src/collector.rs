@@ -51,7 +51,9 @@ pub struct Config {
     pub correlation_timeout_ms: u64,
     /// Once the collector reads logs, a finished transaction's event is held this long for log
     /// lines read just after the plugin exited to add their facts to it; a log event naming a
-    /// container that no transaction matches yet is held as long for its transaction to finish.
+    /// container that no transaction matches yet is held as long (or while a plugin that was
+    /// running when it was read still runs, up to `correlation_timeout_ms`) for its transaction
+    /// to finish.
     pub correlation_hold_ms: u64,
     /// Transactions kept for matching at once; the oldest is forgotten beyond it.
     pub max_correlated_transactions: usize,

@@ -14,10 +14,12 @@
 //! facts to it (Cilium endpoint id, Calico workload endpoint, IPAM block, the plugin's own error
 //! text, addresses); a line read later still joins it, but its event has left. Once the collector
 //! reads eBPF records, a log line naming a container that no known transaction matches is held
-//! just as long, because a transaction's event only exists once the plugin has exited, while the
-//! plugin logs as it runs: when the transaction finishes within the hold, the line joins it;
-//! otherwise it leaves unchanged. While a line is held, the checkpoint of its source stays at the
-//! line's first byte, so a restart repeats the line rather than losing it. When the input ends,
+//! too, because a transaction's event only exists once the plugin has exited, while the plugin
+//! logs as it runs: for `correlation_hold_ms`, or longer while a plugin execution that was already
+//! running when the line was read still runs (at most `correlation_timeout` after the line was
+//! read). When its transaction finishes meanwhile, the line joins it; otherwise it leaves
+//! unchanged. While a line is held, the checkpoint of its source stays at the line's first byte,
+//! so a restart repeats the line rather than losing it. When the input ends,
 //! [`Collector::release_held`](crate::Collector::release_held) lets everything held leave.
 //!
 //! Memory is bounded: at most `max_correlated_transactions` transactions are kept for matching,
