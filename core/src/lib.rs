@@ -27,6 +27,7 @@ pub mod assemble;
 pub mod bpf;
 pub mod build;
 pub mod collector;
+pub mod correlate;
 pub mod envelope;
 pub mod event;
 pub mod facts;
