@@ -8,6 +8,7 @@ use crate::bpf::record::Record;
 use crate::bpf::transaction::{Limits, Transactions};
 use crate::bpf::{self, MonoClock};
 use crate::build;
+use crate::conf::{self, FileChange, Files};
 use crate::event::{Format, Monitor, Origin, UnifiedEvent};
 use crate::formats::parse_record;
 use crate::time::Timestamp;
@@ -42,6 +43,15 @@ pub struct Config {
     pub max_env_bytes: usize,
     /// Delegated executions kept in one process's chain.
     pub max_chain_entries: usize,
+    /// The collector's own process id. The runtime runs plugins itself (`CNI_COMMAND=VERSION`
+    /// when a plugin binary changes), and the eBPF monitor sees those executions like any
+    /// other: executions whose parent is this pid are dropped (and counted), not reported as
+    /// CNI operations.
+    pub own_pid: Option<u32>,
+    /// Config files and plugin binaries tracked at once (their last good state is kept).
+    pub max_tracked_files: usize,
+    /// Flattened keys kept of one config file for its key-by-key diff.
+    pub max_config_keys: usize,
 }
 
 impl Default for Config {
@@ -58,6 +68,9 @@ impl Default for Config {
             max_stream_bytes: 64 << 10,
             max_env_bytes: 32 << 10,
             max_chain_entries: 64,
+            own_pid: None,
+            max_tracked_files: 4096,
+            max_config_keys: 1024,
         }
     }
 }
@@ -112,6 +125,10 @@ pub struct Stats {
     pub events_by_format: BTreeMap<Format, u64>,
     /// The eBPF ring-buffer input.
     pub bpf: bpf::Stats,
+    /// Plugin executions of the collector itself (see [`Config::own_pid`]), not reported.
+    pub own_executions: u64,
+    /// The config and plugin-binary input.
+    pub files: conf::Stats,
 }
 
 #[derive(Debug, Default)]
@@ -137,6 +154,7 @@ pub struct Collector {
     stats: Stats,
     seq: u64,
     transactions: Transactions,
+    files: Files,
 }
 
 impl Collector {
@@ -149,6 +167,7 @@ impl Collector {
             stats: Stats::default(),
             seq: 0,
             transactions: Transactions::default(),
+            files: Files::default(),
         }
     }
 
@@ -275,6 +294,16 @@ impl Collector {
 
     fn emit_transactions(&mut self) {
         while let Some(finished) = self.transactions.poll_finished() {
+            // The runtime's own `VERSION` probes of changed plugin binaries: not a CNI
+            // operation of the node.
+            if self
+                .config
+                .own_pid
+                .is_some_and(|pid| finished.proc.ppid == pid)
+            {
+                self.stats.own_executions += 1;
+                continue;
+            }
             self.seq += 1;
             let event = bpf::build::event(
                 finished,
@@ -284,6 +313,34 @@ impl Collector {
             );
             self.push_event(event);
         }
+    }
+
+    /// A CNI config file or plugin binary changed on disk, as the runtime saw it.
+    ///
+    /// A change that leaves the content as it was gives no event; a config that does not parse
+    /// gives an `error` event and its last good version is kept; a change of the directory's
+    /// active config (libcni order) gives an event of its own. See [`conf`].
+    pub fn handle_file_change(&mut self, now: Timestamp, change: FileChange) {
+        let limits = conf::Limits {
+            max_files: self.config.max_tracked_files,
+            max_leaves: self.config.max_config_keys,
+        };
+        let events = self.files.handle(
+            now,
+            change,
+            limits,
+            &mut self.seq,
+            self.config.node_name.as_deref(),
+            &mut self.stats.files,
+        );
+        for event in events {
+            self.push_event(event);
+        }
+    }
+
+    /// The active config of a config directory: the file a container runtime would load.
+    pub fn active_config(&self, dir: &str) -> Option<&str> {
+        self.files.active(dir)
     }
 
     /// The source ended (end of file, or the runtime stops reading it): a pending multi-line
