@@ -118,13 +118,19 @@ impl fmt::Display for FileKind {
 /// # Errors
 /// What libcni would refuse the file for, or why it is not text at all.
 pub fn parse(kind: FileKind, bytes: &[u8], cut: bool, max_leaves: usize) -> Result<NetConf, Error> {
+    // Binary content is told apart first, so a large binary is not reported as a large config.
+    // A cut may split a character: only a sequence invalid before the cut is binary.
+    let utf8 = std::str::from_utf8(bytes);
+    let invalid = utf8
+        .as_ref()
+        .is_err_and(|e| !cut || e.error_len().is_some());
+    if bytes.contains(&0) || invalid {
+        return Err(Error::Binary);
+    }
     if cut {
         return Err(Error::TooLarge(bytes.len()));
     }
-    if bytes.contains(&0) {
-        return Err(Error::Binary);
-    }
-    let Ok(text) = std::str::from_utf8(bytes) else {
+    let Ok(text) = utf8 else {
         return Err(Error::Binary);
     };
     if text.trim().is_empty() {
@@ -437,6 +443,20 @@ mod tests {
         assert_eq!(
             parse(FileKind::Single, b"{}", true, 8),
             Err(Error::TooLarge(2))
+        );
+        // Cut inside a character: still text.
+        assert_eq!(
+            parse(
+                FileKind::Single,
+                "{\"a\":\"é".as_bytes().split_last().unwrap().1,
+                true,
+                8
+            ),
+            Err(Error::TooLarge(7))
+        );
+        assert_eq!(
+            parse(FileKind::Single, b"\x7fELF\x02\x01\x01\0", true, 8),
+            Err(Error::Binary)
         );
         assert_eq!(single("[1]"), Err(Error::NotObject));
         assert_eq!(single(r#"{"name":"x"}"#), Err(Error::MissingType(false)));
