@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inotify::{EventMask, Inotify, WatchMask};
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 use proto::conf::parse::is_config_name;
 use proto::{Body, ChangeKind, FileChange, PluginInfo, Role, Timestamp};
 use sha2::{Digest, Sha256};
@@ -114,7 +114,8 @@ pub struct FileStats {
     pub oversize: u64,
     /// Files that could not be read (reported as such).
     pub unreadable: u64,
-    /// Directory entries beyond `max_dir_entries`, not looked at.
+    /// Files not looked at: beyond `max_dir_entries` in one directory scan or in one drain,
+    /// or beyond that many per directory remembered in all.
     pub entries_skipped: u64,
     /// Plugins asked for `VERSION`, and how many of those failed.
     pub version_runs: u64,
@@ -158,7 +159,7 @@ pub struct FileMonitor {
     /// Why inotify is not used, when it is not.
     fallback: Option<String>,
     /// Watched path → watch descriptor, and back.
-    watched: BTreeMap<PathBuf, i32>,
+    watched: BTreeMap<PathBuf, WatchDescriptor>,
     by_wd: HashMap<i32, PathBuf>,
     known: BTreeMap<PathBuf, Known>,
     /// A first scan has run: files found later are created, not present.
@@ -341,22 +342,30 @@ impl FileMonitor {
         let Some(name) = name else { return };
         let path = dir.join(name);
         // An ancestor: only the next component toward a target matters.
-        if let Some(t) = self.targets.iter().position(|t| t.dir.starts_with(&path)) {
+        let below = self.targets_at_or_under(&path);
+        if !below.is_empty() {
             work.refresh = true;
-            work.dirs.insert(t);
-            work.dirs.extend(self.targets_at_or_under(&path));
+            work.dirs.extend(below);
         }
         let Some(t) = self.targets.iter().position(|t| t.dir == dir) else {
             return;
         };
-        if self.targets[t].role == Role::Config && !is_config_name(&name.to_string_lossy()) {
+        let role = self.targets[t].role;
+        if !wanted(role, name.as_os_str()) {
             // A symlink or directory swapped in (a Kubernetes ConfigMap's `..data`) changes
             // what the config names point at: look at the whole directory.
-            if mask.intersects(EventMask::MOVED_TO | EventMask::CREATE)
+            if role == Role::Config
+                && mask.intersects(EventMask::MOVED_TO | EventMask::CREATE)
                 && fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file())
             {
                 work.dirs.insert(t);
             }
+            return;
+        }
+        // A flood of names in one drain: one scan of the directory costs less than tracking
+        // each, and keeps this batch's memory bounded.
+        if work.paths.len() + work.moves_from.len() >= self.settings.max_dir_entries {
+            work.dirs.insert(t);
             return;
         }
         if mask.contains(EventMask::MOVED_FROM) {
@@ -411,6 +420,13 @@ impl FileMonitor {
             out.extend(self.sync_path(&path, self.targets[t].role, kind));
         }
         out
+    }
+
+    /// Files reported and remembered at once, over all directories.
+    fn max_known(&self) -> usize {
+        self.settings
+            .max_dir_entries
+            .saturating_mul(self.targets.len())
     }
 
     fn new_kind(&self) -> ChangeKind {
@@ -481,6 +497,10 @@ impl FileMonitor {
     /// Looks at one file and reports it when it differs from what was reported.
     fn sync_path(&mut self, path: &Path, role: Role, kind: ChangeKind) -> Option<FileChange> {
         let was_known = self.known.get(path).map(|k| k.fingerprint.clone());
+        if was_known.is_none() && self.known.len() >= self.max_known() {
+            self.stats.entries_skipped += 1;
+            return None;
+        }
         let renamed = matches!(kind, ChangeKind::Renamed { .. });
         let fingerprint = match (look(path), role) {
             (Found::File(f), _) => f,
@@ -639,7 +659,10 @@ impl FileMonitor {
             .collect();
         for path in stale {
             if let Some(wd) = self.watched.remove(&path) {
-                self.by_wd.remove(&wd);
+                self.by_wd.remove(&wd.get_watch_descriptor_id());
+                // A watch on a directory that moved away would report under its old name; one
+                // on a deleted directory is gone already, which makes this fail harmlessly.
+                let _ = inotify.watches().remove(wd);
             }
         }
         // Re-adding a watched path is cheap and returns the same descriptor; a directory
@@ -648,7 +671,8 @@ impl FileMonitor {
             match inotify.watches().add(&path, watch_mask()) {
                 Ok(wd) => {
                     let id = wd.get_watch_descriptor_id();
-                    if let Some(old) = self.watched.insert(path.clone(), id) {
+                    if let Some(old) = self.watched.insert(path.clone(), wd) {
+                        let old = old.get_watch_descriptor_id();
                         if old != id {
                             self.by_wd.remove(&old);
                         }

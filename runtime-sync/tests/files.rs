@@ -484,6 +484,58 @@ fn a_plugin_binary_replaced_is_hashed_and_asked_its_version() {
 }
 
 #[test]
+fn the_real_plugin_dir_at_start_up() {
+    let tmp = TempDir::new("realbin");
+    let mut m = FileMonitor::new(settings(&tmp.join("net.d"), Path::new("/usr/lib/cni"))).unwrap();
+    let started = Instant::now();
+    let changes = m.scan();
+    let elapsed = started.elapsed();
+    let mut names: Vec<String> = fs::read_dir("/usr/lib/cni")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        changes.iter().map(|c| name(&c.path)).collect::<Vec<_>>(),
+        names
+    );
+    let mut core = Core::new();
+    for c in &changes {
+        assert_eq!(c.kind, ChangeKind::Present);
+        let info = plugin_facts(c);
+        assert_eq!(
+            info.sha256.as_deref(),
+            Ok(sha256sum(Path::new(&c.path)).as_str()),
+            "{}",
+            c.path
+        );
+        let answer = info.version.clone().unwrap().unwrap();
+        assert!(
+            String::from_utf8(answer)
+                .unwrap()
+                .contains("\"supportedVersions\""),
+            "{}",
+            c.path
+        );
+    }
+    let bytes: u64 = changes.iter().map(|c| plugin_facts(c).size).sum();
+    eprintln!(
+        "start-up scan of /usr/lib/cni: {} plugins, {} MiB hashed, {} VERSION runs in {elapsed:?}",
+        changes.len(),
+        bytes >> 20,
+        m.stats().version_runs
+    );
+    let out = core.feed(changes);
+    assert_eq!(out.len(), names.len());
+    assert!(out
+        .iter()
+        .all(|e| e.id.starts_with("cni_config_PLUGIN_PRESENT_")));
+    // Nothing changed: the next scan neither hashes nor runs anything.
+    assert!(m.scan().is_empty());
+    assert_eq!(m.stats().version_runs, names.len() as u64);
+}
+
+#[test]
 fn a_plugin_that_hangs_on_version_is_killed_in_time() {
     let tmp = TempDir::new("hang");
     let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
