@@ -63,7 +63,7 @@ impl Default for FileSettings {
             max_read_bytes: 1 << 20,
             max_hash_bytes: 512 << 20,
             max_dir_entries: 4096,
-            version_timeout: Duration::from_secs(2),
+            version_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -672,9 +672,11 @@ impl FileMonitor {
                 Ok(wd) => {
                     let id = wd.get_watch_descriptor_id();
                     if let Some(old) = self.watched.insert(path.clone(), wd) {
-                        let old = old.get_watch_descriptor_id();
-                        if old != id {
-                            self.by_wd.remove(&old);
+                        // The path now names another directory (a symlink retargeted, a
+                        // directory replaced): the old one's watch would only add noise.
+                        if old.get_watch_descriptor_id() != id {
+                            self.by_wd.remove(&old.get_watch_descriptor_id());
+                            let _ = inotify.watches().remove(old);
                         }
                     }
                     self.by_wd.insert(id, path);

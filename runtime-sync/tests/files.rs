@@ -797,3 +797,73 @@ fn permission_denied_as_an_unprivileged_user() {
         ]
     );
 }
+
+#[test]
+fn a_config_dir_that_is_a_symlink_retargeted_and_a_move_between_dirs() {
+    let tmp = TempDir::new("retarget");
+    let bin = tmp.join("bin");
+    fs::create_dir_all(tmp.join("a")).unwrap();
+    fs::create_dir_all(tmp.join("b")).unwrap();
+    fs::create_dir_all(tmp.join("conf.d")).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(tmp.join("a/10-net.conflist"), CONTAINERD_NET).unwrap();
+    fs::write(
+        tmp.join("a/20-old.conf"),
+        r#"{"name":"old","type":"bridge"}"#,
+    )
+    .unwrap();
+    let v2 = CONTAINERD_NET.replace("cni0", "cni9");
+    fs::write(tmp.join("b/10-net.conflist"), &v2).unwrap();
+    fs::write(tmp.join("b/30-new.conf"), r#"{"name":"new","type":"ptp"}"#).unwrap();
+    symlink(tmp.join("a"), tmp.join("net.d")).unwrap();
+    let mut m = FileMonitor::new(FileSettings {
+        conf_dirs: vec![tmp.join("net.d"), tmp.join("conf.d")],
+        ..settings(&tmp.join("net.d"), &bin)
+    })
+    .unwrap();
+    assert_eq!(
+        shape(&m.scan()),
+        [s("Present", "10-net.conflist"), s("Present", "20-old.conf")]
+    );
+
+    // The directory symlink is swapped atomically to another directory.
+    symlink(tmp.join("b"), tmp.join("net.d.tmp")).unwrap();
+    fs::rename(tmp.join("net.d.tmp"), tmp.join("net.d")).unwrap();
+    let changes = drain(&mut m);
+    assert_eq!(
+        shape(&changes),
+        [
+            s("Deleted", "20-old.conf"),
+            s("Modified", "10-net.conflist"),
+            s("Created", "30-new.conf")
+        ]
+    );
+    assert_eq!(bytes_of(&changes[1]), v2.as_bytes());
+    // Only the new target is watched: a write in the old one is not reported.
+    fs::write(
+        tmp.join("a/40-stale.conf"),
+        r#"{"name":"x","type":"bridge"}"#,
+    )
+    .unwrap();
+    assert!(drain(&mut m).is_empty());
+
+    // Moved from one watched config dir to another: a rename across directories.
+    fs::rename(
+        tmp.join("net.d/30-new.conf"),
+        tmp.join("conf.d/30-new.conf"),
+    )
+    .unwrap();
+    let changes = drain(&mut m);
+    assert_eq!(
+        shape(&changes),
+        [s("renamed from 30-new.conf", "30-new.conf")]
+    );
+    let ChangeKind::Renamed { from } = &changes[0].kind else {
+        unreachable!()
+    };
+    assert_eq!(from, tmp.join("net.d/30-new.conf").to_str().unwrap());
+    assert_eq!(
+        changes[0].path,
+        tmp.join("conf.d/30-new.conf").to_str().unwrap()
+    );
+}

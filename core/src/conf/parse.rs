@@ -178,7 +178,7 @@ pub fn parse(kind: FileKind, bytes: &[u8], cut: bool, max_leaves: usize) -> Resu
         max: max_leaves,
         cut: 0,
     };
-    flat.walk("", &value, None, 0);
+    flat.walk("", &value, None, false, 0);
     conf.leaves = flat.leaves;
     conf.leaves_cut = flat.cut;
     Ok(conf)
@@ -312,7 +312,8 @@ struct Flattener {
 }
 
 impl Flattener {
-    fn walk(&mut self, path: &str, v: &Value, key: Option<&str>, depth: usize) {
+    /// `hidden`: a key above this value looks like a secret, so everything under it is one.
+    fn walk(&mut self, path: &str, v: &Value, key: Option<&str>, hidden: bool, depth: usize) {
         if depth > MAX_DEPTH {
             self.push(path, "<nested too deep>".to_owned());
             return;
@@ -325,22 +326,24 @@ impl Flattener {
                     } else {
                         format!("{path}.{k}")
                     };
-                    self.walk(&p, child, Some(k), depth + 1);
+                    let hidden = hidden || is_secret_key(k);
+                    self.walk(&p, child, Some(k), hidden, depth + 1);
                 }
             }
             Value::Array(items) => {
                 let labels = element_labels(items);
                 for (label, child) in labels.iter().zip(items) {
-                    self.walk(&format!("{path}[{label}]"), child, key, depth + 1);
+                    self.walk(&format!("{path}[{label}]"), child, key, hidden, depth + 1);
                 }
             }
             Value::Null => self.push(path, "null".to_owned()),
             scalar_value => {
                 let text = scalar(scalar_value).unwrap_or_default();
-                let text = match key {
-                    Some(k) if is_secret(k, &text) => super::REDACTED.to_owned(),
-                    _ if text.contains("-----BEGIN ") => super::REDACTED.to_owned(),
-                    _ => bounded(&text, MAX_VALUE_BYTES),
+                let secret = hidden || key.is_some_and(|k| is_secret(k, &text));
+                let text = if secret || text.contains("-----BEGIN ") {
+                    super::REDACTED.to_owned()
+                } else {
+                    bounded(&text, MAX_VALUE_BYTES)
                 };
                 self.push(path, text);
             }
@@ -379,9 +382,14 @@ fn element_labels(items: &[Value]) -> Vec<String> {
 /// secrets, keys and credentials, but not file paths to them, public keys, nor the handful of
 /// keys whose name merely contains "key".
 pub fn is_secret(key: &str, value: &str) -> bool {
+    value.contains("-----BEGIN ") || is_secret_key(key)
+}
+
+/// Whether a key's name says its value is a secret.
+fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     const PATHS: [&str; 4] = ["file", "path", "dir", "name"];
-    if PATHS.iter().any(|p| k.ends_with(p)) && !value.contains("-----BEGIN ") {
+    if PATHS.iter().any(|p| k.ends_with(p)) {
         return false;
     }
     if k.contains("public") {
@@ -488,10 +496,12 @@ mod tests {
     fn secrets_are_redacted_in_leaves() {
         let c = single(
             r#"{"type":"x","etcd_key_file":"/k.pem","apiKey":"s3cr3t","kubernetes":{"token":"abc","kubeconfig":"/etc/kc"},
-                "etcd_ca":"-----BEGIN CERTIFICATE-----\nMII","publicKey":"pub","mtu":9001,"datastore_type":"kubernetes"}"#,
+                "etcd_ca":"-----BEGIN CERTIFICATE-----\nMII","publicKey":"pub","mtu":9001,"credentials":{"user":"u"},"auth_tokens":["t"],"datastore_type":"kubernetes"}"#,
         )
         .unwrap();
         let get = |k: &str| c.leaves.get(k).map(String::as_str);
+        assert_eq!(get("credentials.user"), Some(REDACTED_TEXT));
+        assert_eq!(get("auth_tokens[0]"), Some(REDACTED_TEXT));
         assert_eq!(get("etcd_key_file"), Some("/k.pem"));
         assert_eq!(get("apiKey"), Some(REDACTED_TEXT));
         assert_eq!(get("kubernetes.token"), Some(REDACTED_TEXT));

@@ -815,3 +815,55 @@ fn the_collectors_own_version_probes_are_not_reported() {
     assert_eq!(run(Some(4243)), (1, 0));
     assert_eq!(run(None), (1, 0));
 }
+
+#[test]
+fn a_rename_across_directories_updates_both_active_configs() {
+    let mut c = Collector::new(Config::default());
+    feed(
+        &mut c,
+        0,
+        conf_change(
+            "10-mynet.conf",
+            ChangeKind::Present,
+            fixture("10-mynet.conf"),
+        ),
+    );
+    let moved = FileChange {
+        path: "/etc/cni/conf.d/10-mynet.conf".to_owned(),
+        ..conf_change(
+            "",
+            ChangeKind::Renamed {
+                from: format!("{DIR}/10-mynet.conf"),
+            },
+            fixture("10-mynet.conf"),
+        )
+    };
+    let events = feed(&mut c, 1, moved);
+    assert_eq!(
+        shape(&events),
+        [
+            (
+                "RENAMED".to_owned(),
+                "10-mynet.conf".to_owned(),
+                Severity::Warning
+            ),
+            (
+                "ACTIVE".to_owned(),
+                "10-mynet.conf".to_owned(),
+                Severity::Error
+            ),
+            (
+                "ACTIVE".to_owned(),
+                "10-mynet.conf".to_owned(),
+                Severity::Info
+            ),
+        ]
+    );
+    assert_eq!(attr(&events[1], "conf_dir"), Some(DIR));
+    assert_eq!(attr(&events[2], "conf_dir"), Some("/etc/cni/conf.d"));
+    assert_eq!(c.active_config(DIR), None);
+    assert_eq!(
+        c.active_config("/etc/cni/conf.d"),
+        Some("/etc/cni/conf.d/10-mynet.conf")
+    );
+}
