@@ -199,6 +199,12 @@ impl Files {
         } = change;
         let Some(file_kind) = kind_of_name(file_name(&path)) else {
             stats.ignored_names += 1;
+            // Renamed to a name libcni does not load (`x.conflist` → `x.conflist.disabled`):
+            // the config is gone as far as the container runtime is concerned.
+            if let ChangeKind::Renamed { from } = kind {
+                self.conf_deleted(&from, out);
+                self.update_active(dir_of(&from), out);
+            }
             return;
         };
         if matches!(kind, ChangeKind::Deleted) {

@@ -867,3 +867,145 @@ fn a_rename_across_directories_updates_both_active_configs() {
         Some("/etc/cni/conf.d/10-mynet.conf")
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, HashSet};
+
+    const NAMES: [&str; 6] = [
+        "05-a.conflist",
+        "10-b.conf",
+        "20-c.json",
+        "30-d.conflist",
+        "x.conf.tmp",
+        "99-e.conf",
+    ];
+    const DIRS: [&str; 2] = ["/etc/cni/net.d", "/opt/cni/conf"];
+
+    #[derive(Debug, Clone)]
+    enum Content {
+        Fixture(usize),
+        /// A fixture with one byte changed.
+        Mutated(usize, usize, u8),
+        Bytes(Vec<u8>),
+        Unreadable,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Write {
+            dir: usize,
+            name: usize,
+            content: Content,
+            created: bool,
+        },
+        Delete {
+            dir: usize,
+            name: usize,
+        },
+        Rename {
+            from: (usize, usize),
+            to: (usize, usize),
+            content: Content,
+        },
+    }
+
+    fn content() -> impl Strategy<Value = Content> {
+        let n = FIXTURES.len();
+        prop_oneof![
+            (0..n).prop_map(Content::Fixture),
+            (0..n, any::<usize>(), any::<u8>()).prop_map(|(f, at, b)| Content::Mutated(f, at, b)),
+            prop::collection::vec(any::<u8>(), 0..48).prop_map(Content::Bytes),
+            Just(Content::Unreadable),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let at = (0..DIRS.len(), 0..NAMES.len());
+        prop_oneof![
+            4 => (at.clone(), content(), any::<bool>()).prop_map(|((dir, name), content, created)| Step::Write { dir, name, content, created }),
+            1 => at.clone().prop_map(|(dir, name)| Step::Delete { dir, name }),
+            1 => (at.clone(), at, content()).prop_map(|(from, to, content)| Step::Rename { from, to, content }),
+        ]
+    }
+
+    fn body(c: &Content) -> Body {
+        match c {
+            Content::Fixture(i) => Body::Bytes {
+                bytes: FIXTURES[*i].1.to_vec(),
+                cut: false,
+            },
+            Content::Mutated(i, at, b) => {
+                let mut bytes = FIXTURES[*i].1.to_vec();
+                let at = at % bytes.len();
+                bytes[at] = *b;
+                Body::Bytes { bytes, cut: false }
+            }
+            Content::Bytes(b) => Body::Bytes {
+                bytes: b.clone(),
+                cut: false,
+            },
+            Content::Unreadable => Body::Unreadable("Permission denied (os error 13)".to_owned()),
+        }
+    }
+
+    /// Whether libcni would load `body` under `name`.
+    fn loads(name: &str, body: &Body) -> bool {
+        let (Some(kind), Body::Bytes { bytes, cut }) = (kind_of_name(name), body) else {
+            return false;
+        };
+        parse(kind, bytes, *cut, 0).is_ok()
+    }
+
+    proptest! {
+        /// Whatever is written, renamed and deleted: no panic, unique ids, and the active config
+        /// of each directory is always the first file by name whose current content loads.
+        #[test]
+        fn active_config_matches_a_model(steps in prop::collection::vec(step(), 0..60)) {
+            let mut c = Collector::new(Config::default());
+            let mut model: BTreeMap<String, bool> = BTreeMap::new();
+            let mut ids = HashSet::new();
+            for (i, step) in steps.into_iter().enumerate() {
+                let path = |(d, n): (usize, usize)| format!("{}/{}", DIRS[d], NAMES[n]);
+                let change = match step {
+                    Step::Write { dir, name, content, created } => {
+                        let p = path((dir, name));
+                        let body = body(&content);
+                        if kind_of_name(NAMES[name]).is_some() {
+                            model.insert(p.clone(), loads(NAMES[name], &body));
+                        }
+                        let kind = if created { ChangeKind::Created } else { ChangeKind::Modified };
+                        FileChange { path: p, role: Role::Config, kind, body }
+                    }
+                    Step::Delete { dir, name } => {
+                        let p = path((dir, name));
+                        model.remove(&p);
+                        FileChange { path: p, role: Role::Config, kind: ChangeKind::Deleted, body: Body::None }
+                    }
+                    Step::Rename { from, to, content } => {
+                        let (f, t) = (path(from), path(to));
+                        let body = body(&content);
+                        model.remove(&f);
+                        if kind_of_name(NAMES[to.1]).is_some() {
+                            model.insert(t.clone(), loads(NAMES[to.1], &body));
+                        }
+                        FileChange { path: t, role: Role::Config, kind: ChangeKind::Renamed { from: f }, body }
+                    }
+                };
+                c.handle_file_change(at(i as i64), change);
+                while let Some(e) = c.poll_event() {
+                    prop_assert!(ids.insert(e.id.clone()), "duplicate id {}", e.id);
+                    prop_assert_eq!(e.category, Category::ConfigChange);
+                }
+                for dir in DIRS {
+                    let expected = model
+                        .iter()
+                        .find(|(p, ok)| **ok && dir_of(p) == dir)
+                        .map(|(p, _)| p.as_str());
+                    prop_assert_eq!(c.active_config(dir), expected, "{}", dir);
+                }
+            }
+        }
+    }
+}
