@@ -120,7 +120,8 @@ pub struct FileStats {
     /// Plugins asked for `VERSION`, and how many of those failed.
     pub version_runs: u64,
     pub version_failures: u64,
-    /// Directories inotify could not watch (polled by the caller's scans only).
+    /// Directories inotify could not watch (permissions, `max_user_watches`), each counted
+    /// once: changes in them are seen by scans only.
     pub watch_errors: u64,
 }
 
@@ -161,6 +162,8 @@ pub struct FileMonitor {
     /// Watched path → watch descriptor, and back.
     watched: BTreeMap<PathBuf, WatchDescriptor>,
     by_wd: HashMap<i32, PathBuf>,
+    /// Directories inotify refused to watch (each counted once in `watch_errors`).
+    unwatchable: BTreeSet<PathBuf>,
     known: BTreeMap<PathBuf, Known>,
     /// A first scan has run: files found later are created, not present.
     started: bool,
@@ -234,6 +237,7 @@ impl FileMonitor {
             fallback,
             watched: BTreeMap::new(),
             by_wd: HashMap::new(),
+            unwatchable: BTreeSet::new(),
             known: BTreeMap::new(),
             started: false,
             stats: FileStats::default(),
@@ -252,6 +256,13 @@ impl FileMonitor {
     /// Why the monitor polls instead of using inotify, when it does.
     pub fn fallback(&self) -> Option<&str> {
         self.fallback.as_deref()
+    }
+
+    /// Whether the caller must call [`scan`](Self::scan) every `poll_interval`: inotify is
+    /// off or broken, or a directory could not be watched. (Scans of unchanged files read
+    /// nothing, so polling as well as watching costs a few stat calls.)
+    pub fn needs_polling(&self) -> bool {
+        self.inotify.is_none() || !self.unwatchable.is_empty()
     }
 
     pub fn stats(&self) -> &FileStats {
@@ -464,7 +475,22 @@ impl FileMonitor {
     fn sync_dir(&mut self, t: usize, out: &mut Vec<FileChange>) {
         let Target { dir, role } = self.targets[t].clone();
         let mut names = Vec::new();
-        if let Ok(entries) = fs::read_dir(&dir) {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => Some(entries),
+            // Gone (or replaced by a file): everything reported in it is deleted.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(nix::libc::ENOTDIR) =>
+            {
+                None
+            }
+            // Unreadable for now (permissions, out of fds): what was reported still stands.
+            Err(_) => {
+                self.stats.unreadable += 1;
+                return;
+            }
+        };
+        if let Some(entries) = entries {
             for entry in entries.map_while(Result::ok) {
                 if names.len() >= self.settings.max_dir_entries {
                     self.stats.entries_skipped += 1;
@@ -679,10 +705,15 @@ impl FileMonitor {
                             let _ = inotify.watches().remove(old);
                         }
                     }
+                    self.unwatchable.remove(&path);
                     self.by_wd.insert(id, path);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(_) => self.stats.watch_errors += 1,
+                Err(_) => {
+                    if self.unwatchable.insert(path) {
+                        self.stats.watch_errors += 1;
+                    }
+                }
             }
         }
     }

@@ -163,6 +163,7 @@ fn create_modify_atomic_replace_rename_delete() {
     let mut core = Core::new();
     assert!(m.scan().is_empty());
     assert!(m.fallback().is_none());
+    assert!(!m.needs_polling());
 
     // Create.
     fs::write(conf.join("10-net.conflist"), CONTAINERD_NET).unwrap();
@@ -708,6 +709,7 @@ fn stat_polling_without_inotify() {
     })
     .unwrap();
     assert!(m.fd().is_none());
+    assert!(m.needs_polling());
     assert_eq!(m.fallback(), Some("use_inotify is false"));
     assert!(m.scan().is_empty());
     fs::write(conf.join("10-net.conflist"), CONTAINERD_NET).unwrap();
@@ -730,7 +732,11 @@ fn stat_polling_without_inotify() {
 #[ignore = "run as another user by permission_denied_as_an_unprivileged_user"]
 fn scan_as_child() {
     let dir = PathBuf::from(std::env::var("TAPIO_FILES_TEST_DIR").unwrap());
-    let mut m = FileMonitor::new(settings(&dir.join("net.d"), &dir.join("bin"))).unwrap();
+    let mut m = FileMonitor::new(FileSettings {
+        conf_dirs: vec![dir.join("net.d"), dir.join("locked")],
+        ..settings(&dir.join("net.d"), &dir.join("bin"))
+    })
+    .unwrap();
     for c in m.scan() {
         let body = match &c.body {
             Body::Unreadable(why) => format!("unreadable: {why}"),
@@ -739,6 +745,13 @@ fn scan_as_child() {
         };
         println!("CHANGE\t{}\t{body}", name(&c.path));
     }
+    let st = m.stats();
+    println!(
+        "CHANGE\tstats\tunreadable {} watch_errors {} needs_polling {}",
+        st.unreadable,
+        st.watch_errors,
+        m.needs_polling()
+    );
 }
 
 #[test]
@@ -765,6 +778,12 @@ fn permission_denied_as_an_unprivileged_user() {
         fs::Permissions::from_mode(0o600),
     )
     .unwrap();
+    // A directory the user cannot list: nothing in it is reported (not as deleted either), and
+    // it cannot be watched.
+    let locked = tmp.join("locked");
+    fs::create_dir_all(&locked).unwrap();
+    fs::write(locked.join("10-hidden.conflist"), CONTAINERD_NET).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).unwrap();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(std::env::current_exe().unwrap())
@@ -794,6 +813,7 @@ fn permission_denied_as_an_unprivileged_user() {
         [
             format!("10-open.conflist\t{} bytes", CONTAINERD_NET.len()),
             "20-secret.conflist\tunreadable: Permission denied (os error 13)".to_owned(),
+            "stats\tunreadable 2 watch_errors 1 needs_polling true".to_owned(),
         ]
     );
 }
