@@ -141,11 +141,6 @@ enum Fingerprint {
 }
 
 #[derive(Debug, Clone)]
-struct Known {
-    fingerprint: Fingerprint,
-}
-
-#[derive(Debug, Clone)]
 struct Target {
     dir: PathBuf,
     role: Role,
@@ -164,12 +159,16 @@ pub struct FileMonitor {
     by_wd: HashMap<i32, PathBuf>,
     /// Directories inotify refused to watch (each counted once in `watch_errors`).
     unwatchable: BTreeSet<PathBuf>,
-    known: BTreeMap<PathBuf, Known>,
+    /// What was last reported of each file.
+    known: BTreeMap<PathBuf, Fingerprint>,
     /// A first scan has run: files found later are created, not present.
     started: bool,
     stats: FileStats,
     buffer: Vec<u8>,
 }
+
+/// Reads of the inotify fd (each up to 64 KiB of events) per `on_readable` call.
+const MAX_READS_PER_CALL: usize = 64;
 
 /// Every event any watched directory (target or ancestor) is watched for; one mask for all,
 /// since inotify keeps one mask per inode and a path can be both.
@@ -294,7 +293,9 @@ impl FileMonitor {
     /// when polling.
     pub fn on_readable(&mut self) -> Vec<FileChange> {
         let mut work = Work::default();
-        loop {
+        // Bounded, so that a flood in a watched ancestor (a busy `/etc`) cannot keep one call
+        // going forever: what is left keeps the fd readable for the next call.
+        for _ in 0..MAX_READS_PER_CALL {
             let Some(inotify) = self.inotify.as_mut() else {
                 return Vec::new();
             };
@@ -522,7 +523,7 @@ impl FileMonitor {
 
     /// Looks at one file and reports it when it differs from what was reported.
     fn sync_path(&mut self, path: &Path, role: Role, kind: ChangeKind) -> Option<FileChange> {
-        let was_known = self.known.get(path).map(|k| k.fingerprint.clone());
+        let was_known = self.known.get(path).cloned();
         if was_known.is_none() && self.known.len() >= self.max_known() {
             self.stats.entries_skipped += 1;
             return None;
@@ -573,7 +574,7 @@ impl FileMonitor {
                 self.read_plugin(path, *size, *mode, size_or_mtime_changed)?
             }
         };
-        self.known.insert(path.to_owned(), Known { fingerprint });
+        self.known.insert(path.to_owned(), fingerprint);
         Some(FileChange {
             path: path.to_string_lossy().into_owned(),
             role,
