@@ -48,8 +48,12 @@ pub struct Config {
     /// other: executions whose parent is this pid are dropped (and counted), not reported as
     /// CNI operations.
     pub own_pid: Option<u32>,
-    /// Config files and plugin binaries tracked at once (their last good state is kept).
-    pub max_tracked_files: usize,
+    /// Config files tracked at once. Each keeps its last good version: `max_config_keys` keys
+    /// of at most 0.5 KiB and a summary of at most ~150 KiB, so ~300 KiB at worst with the
+    /// defaults (a real config is a few KiB).
+    pub max_config_files: usize,
+    /// Plugin binaries tracked at once (a few hundred bytes each).
+    pub max_plugin_files: usize,
     /// Flattened keys kept of one config file for its key-by-key diff.
     pub max_config_keys: usize,
 }
@@ -69,8 +73,9 @@ impl Default for Config {
             max_env_bytes: 32 << 10,
             max_chain_entries: 64,
             own_pid: None,
-            max_tracked_files: 4096,
-            max_config_keys: 1024,
+            max_config_files: 256,
+            max_plugin_files: 1024,
+            max_config_keys: 256,
         }
     }
 }
@@ -322,7 +327,8 @@ impl Collector {
     /// active config (libcni order) gives an event of its own. See [`conf`].
     pub fn handle_file_change(&mut self, now: Timestamp, change: FileChange) {
         let limits = conf::Limits {
-            max_files: self.config.max_tracked_files,
+            max_configs: self.config.max_config_files,
+            max_plugins: self.config.max_plugin_files,
             max_leaves: self.config.max_config_keys,
         };
         let events = self.files.handle(

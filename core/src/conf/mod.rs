@@ -103,7 +103,7 @@ pub struct Stats {
     pub invalid: u64,
     /// Files that could not be read.
     pub unreadable: u64,
-    /// Files not tracked because `max_files` were tracked already.
+    /// Files not tracked because as many were tracked already (the limits of [`Limits`]).
     pub untracked: u64,
     /// Config-directory names libcni does not load (not `.conf`/`.conflist`/`.json`), ignored.
     pub ignored_names: u64,
@@ -139,8 +139,10 @@ pub struct Files {
 /// Limits of the file input.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Files (configs and plugins together) tracked at once.
-    pub max_files: usize,
+    /// Config files tracked at once.
+    pub max_configs: usize,
+    /// Plugin binaries tracked at once.
+    pub max_plugins: usize,
     /// Flattened keys kept of one config for the key-by-key diff.
     pub max_leaves: usize,
 }
@@ -183,10 +185,6 @@ impl Files {
         self.active.get(dir).map(String::as_str)
     }
 
-    fn tracked(&self) -> usize {
-        self.confs.len() + self.plugins.len()
-    }
-
     fn handle_conf(
         &mut self,
         change: FileChange,
@@ -221,7 +219,7 @@ impl Files {
         // A rename carries the old file's state to its new name, so its content is compared
         // with what the old name held.
         let previous = self.confs.remove(from.as_deref().unwrap_or(&path));
-        if previous.is_none() && self.tracked() >= limits.max_files {
+        if previous.is_none() && self.confs.len() >= limits.max_configs {
             stats.untracked += 1;
             return;
         }
@@ -327,7 +325,7 @@ impl Files {
             _ => None,
         };
         let previous = self.plugins.remove(from.unwrap_or(&path));
-        if previous.is_none() && self.tracked() >= limits.max_files {
+        if previous.is_none() && self.plugins.len() >= limits.max_plugins {
             stats.untracked += 1;
             return;
         }
@@ -489,6 +487,9 @@ fn conf_attributes(c: &NetConf, attrs: &mut BTreeMap<String, String>) {
         "config_kind",
         if c.is_list { "conflist" } else { "conf" }.to_owned(),
     );
+    if c.plugins_cut > 0 {
+        put("plugins_cut", c.plugins_cut.to_string());
+    }
 }
 
 fn diff_attributes(d: &Diff, attrs: &mut BTreeMap<String, String>) {

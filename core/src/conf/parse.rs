@@ -11,8 +11,14 @@ use serde_json::{Map, Value};
 
 use crate::text::bounded;
 
-/// The longest value kept of one flattened config key.
+/// The longest value, and the longest key path, kept of one flattened config key; also the
+/// longest name, type or range kept in the summary.
 const MAX_VALUE_BYTES: usize = 256;
+/// Plugins of a chain kept in the summary (all are validated), and entries of each of a
+/// plugin's lists (ranges, routes, capabilities, delegates): with the leaf limit this bounds a
+/// parsed config to a few hundred KiB whatever the file holds.
+const MAX_PLUGINS: usize = 16;
+const MAX_LIST: usize = 8;
 /// Nesting kept when flattening (real configs are under ten deep).
 const MAX_DEPTH: usize = 16;
 
@@ -31,6 +37,8 @@ pub struct NetConf {
     pub leaves: BTreeMap<String, String>,
     /// Leaves beyond the limit, not kept.
     pub leaves_cut: usize,
+    /// Plugins of the chain beyond [`MAX_PLUGINS`], validated but not kept.
+    pub plugins_cut: usize,
 }
 
 /// One plugin of the chain.
@@ -168,8 +176,12 @@ pub fn parse(kind: FileKind, bytes: &[u8], cut: bool, max_leaves: usize) -> Resu
                 let Value::Object(p) = p else {
                     return Err(Error::Plugin(i, Error::NotObject.to_string()));
                 };
-                conf.plugins
-                    .push(plugin_of(p).map_err(|e| Error::Plugin(i, e.to_string()))?);
+                let plugin = plugin_of(p).map_err(|e| Error::Plugin(i, e.to_string()))?;
+                if conf.plugins.len() < MAX_PLUGINS {
+                    conf.plugins.push(plugin);
+                } else {
+                    conf.plugins_cut += 1;
+                }
             }
         }
     }
@@ -187,7 +199,7 @@ pub fn parse(kind: FileKind, bytes: &[u8], cut: bool, max_leaves: usize) -> Resu
 fn string_of(m: &Map<String, Value>, key: &'static str) -> Result<Option<String>, Error> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(short(s))),
         Some(_) => Err(Error::NotString(key)),
     }
 }
@@ -199,20 +211,21 @@ fn plugin_of(p: &Map<String, Value>) -> Result<PluginConf, Error> {
     };
     let mut out = PluginConf {
         plugin_type,
-        bridge: p.get("bridge").and_then(Value::as_str).map(str::to_owned),
+        bridge: p.get("bridge").and_then(Value::as_str).map(short),
         is_gateway: p.get("isGateway").and_then(Value::as_bool),
-        mtu: p.get("mtu").and_then(scalar),
+        mtu: p.get("mtu").and_then(scalar).map(|m| short(&m)),
         ..PluginConf::default()
     };
     if let Some(Value::Object(caps)) = p.get("capabilities") {
         out.capabilities = caps
             .iter()
             .filter(|(_, on)| on.as_bool() == Some(true))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| short(k))
+            .take(MAX_LIST)
             .collect();
     }
     if let Some(Value::Object(ipam)) = p.get("ipam") {
-        out.ipam_type = ipam.get("type").and_then(Value::as_str).map(str::to_owned);
+        out.ipam_type = ipam.get("type").and_then(Value::as_str).map(short);
         read_ipam(ipam, &mut out);
     }
     // Calico states its pools next to `ipam`, not inside it.
@@ -224,7 +237,7 @@ fn plugin_of(p: &Map<String, Value>) -> Result<PluginConf, Error> {
     }
     match p.get("delegates").or_else(|| p.get("delegate")) {
         Some(Value::Array(ds)) => {
-            out.delegates = ds.iter().filter_map(delegate_type).collect();
+            out.delegates = ds.iter().filter_map(delegate_type).take(MAX_LIST).collect();
         }
         Some(d @ Value::Object(_)) => out.delegates.extend(delegate_type(d)),
         _ => {}
@@ -235,7 +248,7 @@ fn plugin_of(p: &Map<String, Value>) -> Result<PluginConf, Error> {
 /// A delegate's type, or the types of the list it is.
 fn delegate_type(d: &Value) -> Option<String> {
     if let Some(t) = d.get("type").and_then(Value::as_str) {
-        return Some(t.to_owned());
+        return Some(short(t));
     }
     let types: Vec<&str> = d
         .get("plugins")?
@@ -243,7 +256,7 @@ fn delegate_type(d: &Value) -> Option<String> {
         .iter()
         .filter_map(|p| p.get("type").and_then(Value::as_str))
         .collect();
-    (!types.is_empty()).then(|| types.join("+"))
+    (!types.is_empty()).then(|| short(&types.join("+")))
 }
 
 fn read_ipam(ipam: &Map<String, Value>, out: &mut PluginConf) {
@@ -256,43 +269,56 @@ fn read_ipam(ipam: &Map<String, Value>, out: &mut PluginConf) {
             (s, e) => format!("{subnet} [{}-{}]", s.unwrap_or(""), e.unwrap_or("")),
         })
     };
-    out.ranges.extend(range(ipam));
+    push_bounded(&mut out.ranges, range(ipam));
     if let Some(Value::Array(sets)) = ipam.get("ranges") {
-        for set in sets {
-            let Some(set) = set.as_array() else { continue };
-            out.ranges
-                .extend(set.iter().filter_map(Value::as_object).filter_map(range));
+        for set in sets.iter().filter_map(Value::as_array) {
+            for r in set.iter().filter_map(Value::as_object) {
+                push_bounded(&mut out.ranges, range(r));
+            }
         }
     }
     // whereabouts `range`, static `addresses`.
-    if let Some(r) = ipam.get("range").and_then(Value::as_str) {
-        out.ranges.push(r.to_owned());
-    }
+    push_bounded(
+        &mut out.ranges,
+        ipam.get("range").and_then(Value::as_str).map(str::to_owned),
+    );
     if let Some(Value::Array(addrs)) = ipam.get("addresses") {
-        out.ranges.extend(
-            addrs
-                .iter()
-                .filter_map(|a| a.get("address").and_then(Value::as_str))
-                .map(str::to_owned),
-        );
+        for a in addrs {
+            let address = a.get("address").and_then(Value::as_str);
+            push_bounded(&mut out.ranges, address.map(str::to_owned));
+        }
     }
     if let Some(Value::Array(routes)) = ipam.get("routes") {
         for r in routes {
             let Some(dst) = r.get("dst").and_then(Value::as_str) else {
                 continue;
             };
-            out.routes.push(match r.get("gw").and_then(Value::as_str) {
+            let route = match r.get("gw").and_then(Value::as_str) {
                 Some(gw) => format!("{dst} via {gw}"),
                 None => dst.to_owned(),
-            });
+            };
+            push_bounded(&mut out.routes, Some(route));
         }
     }
 }
 
 fn push_strings(v: Option<&Value>, out: &mut Vec<String>) {
     if let Some(Value::Array(items)) = v {
-        out.extend(items.iter().filter_map(Value::as_str).map(str::to_owned));
+        for item in items.iter().filter_map(Value::as_str) {
+            push_bounded(out, Some(item.to_owned()));
+        }
     }
+}
+
+/// Adds `item` (bounded) unless the list is full.
+fn push_bounded(list: &mut Vec<String>, item: Option<String>) {
+    if let Some(item) = item.filter(|_| list.len() < MAX_LIST) {
+        list.push(short(&item));
+    }
+}
+
+fn short(s: &str) -> String {
+    bounded(s, MAX_VALUE_BYTES)
 }
 
 /// A scalar as text (`1500`, `"1500"`, `true`).
@@ -343,7 +369,7 @@ impl Flattener {
                 let text = if secret || text.contains("-----BEGIN ") {
                     super::REDACTED.to_owned()
                 } else {
-                    bounded(&text, MAX_VALUE_BYTES)
+                    short(&text)
                 };
                 self.push(path, text);
             }
@@ -355,7 +381,7 @@ impl Flattener {
             self.cut += 1;
             return;
         }
-        self.leaves.insert(path.to_owned(), value);
+        self.leaves.insert(short(path), value);
     }
 }
 
@@ -513,6 +539,28 @@ mod tests {
     }
 
     const REDACTED_TEXT: &str = super::super::REDACTED;
+
+    #[test]
+    fn the_summary_is_bounded_whatever_the_file_holds() {
+        let ranges: Vec<String> = (0..100).map(|i| format!("\"10.{i}.0.0/16\"")).collect();
+        let plugins: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"type":"p{i}","ipv4_pools":[{}]}}"#, ranges.join(",")))
+            .collect();
+        let long_key = "k".repeat(10_000);
+        let text = format!(
+            r#"{{"name":"{}","plugins":[{}],"{long_key}":1}}"#,
+            "n".repeat(10_000),
+            plugins.join(",")
+        );
+        let c = list(&text).unwrap();
+        assert_eq!(
+            (c.plugins.len(), c.plugins_cut),
+            (MAX_PLUGINS, 40 - MAX_PLUGINS)
+        );
+        assert!(c.plugins.iter().all(|p| p.ranges.len() == MAX_LIST));
+        assert!(c.name.as_ref().unwrap().len() < MAX_VALUE_BYTES + 32);
+        assert!(c.leaves.keys().all(|k| k.len() < MAX_VALUE_BYTES + 32));
+    }
 
     #[test]
     fn leaves_are_bounded() {

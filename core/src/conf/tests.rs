@@ -656,7 +656,7 @@ fn unreadable_cut_and_binary_files_are_clear_errors() {
 #[test]
 fn tracked_files_are_bounded() {
     let mut c = Collector::new(Config {
-        max_tracked_files: 2,
+        max_config_files: 2,
         ..Config::default()
     });
     for (i, name) in ["10-a.conf", "10-b.conf", "10-c.conf"]
