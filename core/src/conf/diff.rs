@@ -143,10 +143,17 @@ pub fn diff(old: &NetConf, new: &NetConf) -> Diff {
     if old.name != new.name {
         d.name_before = Some(old.name.clone());
     }
+    // The keys of a plugin added or removed whole are said by `plugins_added` / `_removed`.
+    let whole: Vec<String> = d
+        .plugins_added
+        .iter()
+        .chain(&d.plugins_removed)
+        .map(|t| format!("plugins[{t}]"))
+        .collect();
     let keys: BTreeSet<&String> = old.leaves.keys().chain(new.leaves.keys()).collect();
     for key in keys {
         let (a, b) = (old.leaves.get(key), new.leaves.get(key));
-        if a == b {
+        if a == b || whole.iter().any(|w| key.starts_with(w.as_str())) {
             continue;
         }
         if d.changed_keys.len() >= MAX_LISTED_KEYS {
@@ -195,6 +202,13 @@ mod tests {
         assert!(d
             .changed_keys
             .contains(&"plugins[bridge].ipam.subnet: 10.1.0.0/16 → (absent)".to_owned()));
+        assert!(
+            d.changed_keys
+                .iter()
+                .all(|k| !k.starts_with("plugins[tuning]") && !k.starts_with("plugins[portmap]")),
+            "{:?}",
+            d.changed_keys
+        );
         assert_eq!(
             d.clauses(&new),
             [
