@@ -887,3 +887,64 @@ fn a_config_dir_that_is_a_symlink_retargeted_and_a_move_between_dirs() {
         tmp.join("conf.d/30-new.conf").to_str().unwrap()
     );
 }
+
+#[test]
+fn the_monitors_own_version_probe_is_seen_by_ebpf_and_dropped_by_the_core() {
+    // Real kernel probes on a temp plugin dir: the monitor's VERSION run of a new plugin is a
+    // plugin execution like any other to the kernel; the core must not report it.
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the eBPF tests run as root"
+    );
+    let tmp = TempDir::new("ebpf");
+    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
+    fs::create_dir_all(&conf).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    let mut probes = tapio_cni_bpf::Probes::load(&tapio_cni_bpf::Options {
+        plugin_dirs: vec![bin.clone()],
+        ..tapio_cni_bpf::Options::default()
+    })
+    .unwrap();
+    fs::copy("/usr/lib/cni/bridge", bin.join("bridge")).unwrap();
+    let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
+    let changes = m.scan();
+    assert_eq!(m.stats().version_runs, 1);
+    assert!(plugin_facts(&changes[0]).version.as_ref().unwrap().is_ok());
+
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let exited = |r: &Vec<u8>| {
+        proto::bpf::record::Record::parse(r)
+            .is_ok_and(|r| r.kind() == proto::bpf::record::Kind::Exit)
+    };
+    while Instant::now() < deadline && !records.iter().any(exited) {
+        probes
+            .poll(Duration::from_millis(100), |r| records.push(r.to_vec()))
+            .unwrap();
+    }
+    let clock = tapio_cni_collector_lite::daemon::sample_clock().unwrap();
+    let now = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
+    let run = |own_pid: Option<u32>| {
+        let mut c = Collector::new(Config {
+            own_pid,
+            ..Config::default()
+        });
+        for r in &records {
+            c.handle_bpf_record(now, clock, r).unwrap();
+        }
+        let events: Vec<UnifiedEvent> = std::iter::from_fn(|| c.poll_event()).collect();
+        (events, c.stats().own_executions)
+    };
+    let (events, dropped) = run(Some(std::process::id()));
+    assert_eq!((events.len(), dropped), (0, 1), "{events:?}");
+    let (events, dropped) = run(None);
+    assert_eq!(dropped, 0);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let cni = events[0].cni.as_ref().unwrap();
+    assert_eq!(cni.operation, Some(proto::Operation::Version));
+    assert_eq!(cni.plugin_type.as_deref(), Some("bridge"));
+    assert_eq!(
+        events[0].system.as_ref().unwrap().ppid,
+        Some(std::process::id())
+    );
+}
