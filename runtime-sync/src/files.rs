@@ -632,22 +632,33 @@ impl FileMonitor {
         };
         let meta = file.metadata().ok()?;
         self.stats.reads += 1;
-        let sha256 = if size > self.settings.max_hash_bytes {
+        let content = if size > self.settings.max_hash_bytes {
             Err(format!(
                 "larger than {} bytes, not hashed",
                 self.settings.max_hash_bytes
             ))
         } else {
-            sha256_of(file, self.settings.max_hash_bytes)
+            read_content(file, self.settings.max_hash_bytes)
         };
-        let version = (ask_version && mode & 0o111 != 0).then(|| {
-            self.stats.version_runs += 1;
-            let answer = ask_version_of(path, self.settings.version_timeout);
-            if answer.is_err() {
-                self.stats.version_failures += 1;
+        let executable = mode & 0o111 != 0;
+        let version = match &content {
+            _ if !(ask_version && executable) => None,
+            // Running whatever sits in a plugin directory would run any program a wrong
+            // `cni_bin_path` points at (`/usr/sbin`): only what reads CNI_COMMAND is run.
+            Ok(c) if !c.mentions_cni => Some(Err(
+                "not run: the file never mentions CNI_COMMAND, so it is no CNI plugin".to_owned(),
+            )),
+            Err(_) => Some(Err("not run: its content could not be checked".to_owned())),
+            Ok(_) => {
+                self.stats.version_runs += 1;
+                let answer = ask_version_of(path, self.settings.version_timeout);
+                if answer.is_err() {
+                    self.stats.version_failures += 1;
+                }
+                Some(answer)
             }
-            answer
-        });
+        };
+        let sha256 = content.map(|c| c.sha256);
         Some(Body::Plugin(PluginInfo {
             size,
             mtime: mtime_of(&meta),
@@ -816,24 +827,50 @@ fn mtime_of(meta: &Metadata) -> Timestamp {
     )
 }
 
-/// Streams the file through SHA-256, at most `max` bytes.
-fn sha256_of(file: File, max: u64) -> Result<String, String> {
+/// What every CNI plugin reads from its environment, so its name is in every plugin binary
+/// and script.
+const CNI_MARKER: &[u8] = b"CNI_COMMAND";
+
+/// A plugin file's content, as one streaming pass over it found it.
+struct Content {
+    sha256: String,
+    /// The content mentions [`CNI_MARKER`].
+    mentions_cni: bool,
+}
+
+/// Streams the file (at most `max` bytes) through SHA-256, looking for [`CNI_MARKER`] on the
+/// way.
+fn read_content(file: File, max: u64) -> Result<Content, String> {
+    let finder = memchr::memmem::Finder::new(CNI_MARKER);
     let mut hasher = Sha256::new();
     let mut reader = file.take(max);
-    let mut buf = [0u8; 64 << 10];
+    // The marker may straddle two reads: each search starts with the previous read's tail.
+    let keep = CNI_MARKER.len() - 1;
+    let mut buf = vec![0u8; keep + (64 << 10)];
+    let mut carried = 0;
+    let mut mentions_cni = false;
     loop {
-        match reader.read(&mut buf) {
+        let n = match reader.read(&mut buf[carried..]) {
             Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.to_string()),
-        }
+        };
+        hasher.update(&buf[carried..carried + n]);
+        let filled = carried + n;
+        mentions_cni = mentions_cni || finder.find(&buf[..filled]).is_some();
+        carried = keep.min(filled);
+        buf.copy_within(filled - carried..filled, 0);
     }
-    Ok(hasher
+    let sha256 = hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect())
+        .collect();
+    Ok(Content {
+        sha256,
+        mentions_cni,
+    })
 }
 
 /// The VERSION answer a plugin prints to stdout.
@@ -891,4 +928,38 @@ fn ask_version_of(path: &Path, timeout: Duration) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_is_found_across_reads() {
+        let dir = std::env::temp_dir().join(format!("tapio-marker-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        // Straddling the end of the first read (its buffer holds a marker's length - 1 more than
+        // 64 KiB), at the very end, and absent.
+        let first_read = (64 << 10) + CNI_MARKER.len() - 1;
+        for (at, len, expected) in [
+            (first_read - 5, 200_000, true),
+            (199_989, 200_000, true),
+            (0, 0, false),
+        ] {
+            let mut bytes = vec![b'x'; len];
+            if len > 0 {
+                bytes[at..at + CNI_MARKER.len()].copy_from_slice(CNI_MARKER);
+            }
+            let path = dir.join("f");
+            fs::write(&path, &bytes).unwrap();
+            let c = read_content(File::open(&path).unwrap(), 1 << 20).unwrap();
+            assert_eq!(c.mentions_cni, expected, "marker at {at} of {len}");
+            let digest: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(c.sha256, digest);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

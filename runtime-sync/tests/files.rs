@@ -543,7 +543,7 @@ fn a_plugin_that_hangs_on_version_is_killed_in_time() {
     fs::create_dir_all(&conf).unwrap();
     fs::create_dir_all(&bin).unwrap();
     let script = bin.join("slow");
-    fs::write(&script, "#!/bin/sh\nsleep 30\n").unwrap();
+    fs::write(&script, "#!/bin/sh\n# ignores CNI_COMMAND\nsleep 30\n").unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     let mut m = FileMonitor::new(FileSettings {
         version_timeout: Duration::from_millis(200),
@@ -562,6 +562,29 @@ fn a_plugin_that_hangs_on_version_is_killed_in_time() {
         Some(Err("no answer within 200 ms".to_owned()))
     );
     assert_eq!(m.stats().version_failures, 1);
+}
+
+#[test]
+fn an_executable_that_is_no_cni_plugin_is_not_run() {
+    let tmp = TempDir::new("notcni");
+    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
+    fs::create_dir_all(&conf).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    let marker = tmp.join("ran");
+    let script = bin.join("reboot");
+    fs::write(&script, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
+    let changes = m.scan();
+    assert_eq!(
+        plugin_facts(&changes[0]).version,
+        Some(Err(
+            "not run: the file never mentions CNI_COMMAND, so it is no CNI plugin".to_owned()
+        ))
+    );
+    assert!(plugin_facts(&changes[0]).sha256.is_ok());
+    assert!(!marker.exists());
+    assert_eq!(m.stats().version_runs, 0);
 }
 
 #[test]
