@@ -822,7 +822,7 @@ impl Out<'_> {
             message.push(')');
         }
         if let Some(Err(e)) = &state.versions {
-            message.push_str(&format!("; VERSION failed: {e}"));
+            message.push_str(&format!("; VERSION: {e}"));
             severity = severity.max(Severity::Warning);
         }
         let cni = CniInfo {

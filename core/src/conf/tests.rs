@@ -778,7 +778,7 @@ fn plugin_binaries_added_replaced_removed() {
     assert!(
         events[0]
             .message
-            .ends_with("; VERSION failed: timed out after 2 s"),
+            .ends_with("; VERSION: timed out after 2 s"),
         "{}",
         events[0].message
     );
