@@ -349,6 +349,12 @@ impl Collector {
         self.files.active(dir)
     }
 
+    /// Paths of the plugin binaries the file monitor reported present (health's
+    /// `cni_plugins_detected`).
+    pub fn plugins_detected(&self) -> impl Iterator<Item = &str> {
+        self.files.plugins()
+    }
+
     /// The source ended (end of file, or the runtime stops reading it): a pending multi-line
     /// record is complete.
     pub fn handle_log_end(&mut self, source: &str) {

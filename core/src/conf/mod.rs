@@ -185,6 +185,11 @@ impl Files {
         self.active.get(dir).map(String::as_str)
     }
 
+    /// Paths of the plugin binaries present now.
+    pub fn plugins(&self) -> impl Iterator<Item = &str> {
+        self.plugins.keys().map(String::as_str)
+    }
+
     fn handle_conf(
         &mut self,
         change: FileChange,

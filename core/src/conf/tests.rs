@@ -733,6 +733,10 @@ fn plugin_binaries_added_replaced_removed() {
         events[0].cni.as_ref().unwrap().plugin_type.as_deref(),
         Some("bridge")
     );
+    assert_eq!(
+        c.plugins_detected().collect::<Vec<_>>(),
+        ["/opt/cni/bin/bridge"]
+    );
     // Touched: same hash, VERSION not asked again: nothing.
     assert!(feed(
         &mut c,
@@ -765,6 +769,7 @@ fn plugin_binaries_added_replaced_removed() {
         events[0].message,
         "CNI plugin bridge removed from /opt/cni/bin, still used by /etc/cni/net.d/10-mynet.conf"
     );
+    assert_eq!(c.plugins_detected().count(), 0);
     // A VERSION that fails is said.
     let mut broken = plugin_change(ChangeKind::Created, "cccc", 5, None);
     if let Body::Plugin(info) = &mut broken.body {
