@@ -1,9 +1,13 @@
 //! The CNI config and plugin-directory monitor: inotify on the directories, stat polling when
 //! inotify is off or unavailable. Both runtimes use it the same way (it starts no thread and
-//! never waits for an event): wait until [`FileMonitor::fd`] is readable, call
-//! [`FileMonitor::on_readable`], and hand every [`FileChange`] to
-//! `Collector::handle_file_change`; without an fd, call [`FileMonitor::scan`] every
-//! `poll_interval`.
+//! never waits for an event): hand every [`FileChange`] of [`FileMonitor::scan`] to
+//! `Collector::handle_file_change` at start-up, then wait until [`FileMonitor::fd`] is
+//! readable and do the same with [`FileMonitor::on_readable`]; when
+//! [`FileMonitor::needs_polling`], call `scan` every `poll_interval` as well.
+//!
+//! One call can take up to `version_timeout` per changed plugin binary: a plugin is run with
+//! `CNI_COMMAND=VERSION` (only when its size or mtime changed, and only when its content
+//! mentions `CNI_COMMAND`). The reference plugins answer in a few milliseconds.
 //!
 //! The monitor reports what it sees, with a file's bytes (configs) or size, mtime, hash and
 //! `VERSION` answer (plugins); the core decides what changed. A stat fingerprint per file keeps
@@ -188,11 +192,17 @@ fn watch_mask() -> WatchMask {
 /// What one batch of inotify events asks for.
 #[derive(Debug, Default)]
 struct Work {
+    /// The queue overflowed: everything is scanned.
     rescan: bool,
+    /// A watched directory or an ancestor changed: the watches are set up again.
     refresh: bool,
+    /// Target directories (indexes) to compare whole.
     dirs: BTreeSet<usize>,
+    /// Files to look at, with their target.
     paths: BTreeMap<PathBuf, usize>,
+    /// MOVED_FROM halves by cookie, waiting for their MOVED_TO.
     moves_from: HashMap<u32, (PathBuf, usize)>,
+    /// Paired renames: (from, to).
     renames: Vec<((PathBuf, usize), (PathBuf, usize))>,
 }
 
