@@ -19,7 +19,7 @@ pub struct Diff {
     pub ranges_before: Option<Vec<String>>,
     pub cni_version_before: Option<Option<String>>,
     pub name_before: Option<Option<String>>,
-    /// `key: old → new` lines, at most [`MAX_LISTED_KEYS`], values already redacted.
+    /// `key: old → new` lines, at most 16, values already redacted.
     pub changed_keys: Vec<String>,
     /// Changed keys beyond those listed.
     pub more_keys: usize,

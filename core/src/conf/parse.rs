@@ -37,7 +37,7 @@ pub struct NetConf {
     pub leaves: BTreeMap<String, String>,
     /// Leaves beyond the limit, not kept.
     pub leaves_cut: usize,
-    /// Plugins of the chain beyond [`MAX_PLUGINS`], validated but not kept.
+    /// Plugins of the chain beyond the first 16, validated but not kept.
     pub plugins_cut: usize,
 }
 
