@@ -221,6 +221,16 @@ impl Files {
         };
         let was_active =
             self.is_active(&path) || from.as_deref().is_some_and(|f| self.is_active(f));
+        let seen = match &body {
+            Body::Bytes { bytes, cut } => hash(bytes, *cut),
+            Body::Unreadable(why) => hash(why.as_bytes(), true) ^ 1,
+            Body::None | Body::Plugin(_) => hash(b"", true) ^ 2,
+        };
+        // The same content as last time: nothing to parse, nothing to say.
+        if from.is_none() && self.confs.get(&path).is_some_and(|p| p.seen == seen) {
+            stats.unchanged += 1;
+            return;
+        }
         // A rename carries the old file's state to its new name, so its content is compared
         // with what the old name held.
         let previous = self.confs.remove(from.as_deref().unwrap_or(&path));
@@ -229,12 +239,6 @@ impl Files {
             return;
         }
         let kind = settled_kind(kind, previous.is_some());
-        let seen = match &body {
-            Body::Bytes { bytes, cut } => hash(bytes, *cut),
-            Body::Unreadable(why) => hash(why.as_bytes(), true) ^ 1,
-            Body::None | Body::Plugin(_) => hash(b"", true) ^ 2,
-        };
-        let unchanged = previous.as_ref().is_some_and(|p| p.seen == seen);
         let parsed = match body {
             Body::Bytes { bytes, cut } => {
                 parse::parse(file_kind, &bytes, cut, limits.max_leaves).map_err(|e| e.to_string())
@@ -256,10 +260,6 @@ impl Files {
                 .or_else(|| good_before.clone()),
         };
         self.confs.insert(path.clone(), state);
-        if unchanged && from.is_none() {
-            stats.unchanged += 1;
-            return;
-        }
         match parsed {
             Ok(new) => out.conf_changed(&path, &kind, good_before.as_ref(), &new, was_active),
             Err(error) => {
