@@ -971,3 +971,63 @@ fn the_monitors_own_version_probe_is_seen_by_ebpf_and_dropped_by_the_core() {
         Some(std::process::id())
     );
 }
+
+#[test]
+fn cilium_taking_over_from_calico() {
+    // What the Cilium agent does on a node that ran Calico: it writes its own config and moves
+    // the others aside under a name libcni does not load.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/conf");
+    let tmp = TempDir::new("cilium");
+    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
+    fs::create_dir_all(&conf).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    fs::copy(
+        fixtures.join("10-calico.conflist"),
+        conf.join("10-calico.conflist"),
+    )
+    .unwrap();
+    let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
+    let mut core = Core::new();
+    assert_eq!(
+        events(&core.feed(m.scan())),
+        [
+            ev("PRESENT", "10-calico.conflist", Severity::Info),
+            ev("ACTIVE", "10-calico.conflist", Severity::Info)
+        ]
+    );
+
+    fs::copy(
+        fixtures.join("05-cilium.conflist"),
+        conf.join("05-cilium.conflist"),
+    )
+    .unwrap();
+    fs::rename(
+        conf.join("10-calico.conflist"),
+        conf.join("10-calico.conflist.cilium_bak"),
+    )
+    .unwrap();
+    let changes = drain(&mut m);
+    assert_eq!(
+        shape(&changes),
+        [
+            s("Created", "05-cilium.conflist"),
+            s("Deleted", "10-calico.conflist")
+        ]
+    );
+    let out = core.feed(changes);
+    assert_eq!(
+        events(&out),
+        [
+            ev("CREATED", "05-cilium.conflist", Severity::Info),
+            ev("ACTIVE", "05-cilium.conflist", Severity::Warning),
+            ev("DELETED", "10-calico.conflist", Severity::Info),
+        ]
+    );
+    assert_eq!(
+        out[1].message,
+        format!(
+            "Active CNI config of {} is now 05-cilium.conflist (network cilium, cniVersion 0.3.1, plugin cilium-cni), was 10-calico.conflist",
+            conf.display()
+        )
+    );
+}
