@@ -807,9 +807,16 @@ fn permission_denied_as_an_unprivileged_user() {
     fs::create_dir_all(&locked).unwrap();
     fs::write(locked.join("10-hidden.conflist"), CONTAINERD_NET).unwrap();
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).unwrap();
+    // The test binary may sit under a directory nobody cannot enter (a checkout in /root):
+    // nobody runs a link or copy of it in the temp dir.
+    let exe = tmp.join("files-test");
+    let current = std::env::current_exe().unwrap();
+    if fs::hard_link(&current, &exe).is_err() {
+        fs::copy(&current, &exe).unwrap();
+    }
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
+        .arg(&exe)
         .args([
             "--exact",
             "scan_as_child",
