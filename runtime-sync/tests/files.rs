@@ -1038,3 +1038,42 @@ fn cilium_taking_over_from_calico() {
         )
     );
 }
+
+#[test]
+fn a_file_is_read_once_written_and_links_when_made() {
+    let tmp = TempDir::new("writes");
+    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
+    fs::create_dir_all(&conf).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
+    assert!(m.scan().is_empty());
+
+    // Half written and still open: not read (it would be invalid JSON).
+    let (first, rest) = CONTAINERD_NET.split_at(100);
+    let mut f = fs::File::create(conf.join("10-net.conflist")).unwrap();
+    std::io::Write::write_all(&mut f, first.as_bytes()).unwrap();
+    assert!(drain(&mut m).is_empty());
+    assert_eq!(m.stats().reads, 0);
+    // Closed after the rest: read once, whole.
+    std::io::Write::write_all(&mut f, rest.as_bytes()).unwrap();
+    drop(f);
+    let changes = drain(&mut m);
+    assert_eq!(shape(&changes), [s("Created", "10-net.conflist")]);
+    assert_eq!(bytes_of(&changes[0]), CONTAINERD_NET.as_bytes());
+    assert_eq!(m.stats().reads, 1);
+
+    // A symlink and a hard link are made without any write: seen at their creation.
+    symlink(conf.join("10-net.conflist"), conf.join("20-sym.conflist")).unwrap();
+    fs::hard_link(conf.join("10-net.conflist"), conf.join("30-hard.conflist")).unwrap();
+    let changes = drain(&mut m);
+    assert_eq!(
+        shape(&changes),
+        [
+            s("Created", "20-sym.conflist"),
+            s("Created", "30-hard.conflist")
+        ]
+    );
+    assert!(changes
+        .iter()
+        .all(|c| bytes_of(c) == CONTAINERD_NET.as_bytes()));
+}
