@@ -48,6 +48,9 @@ pub struct FileSettings {
     pub max_hash_bytes: u64,
     /// Entries looked at per directory scan; more are skipped (and counted).
     pub max_dir_entries: usize,
+    /// Config bytes one `scan` or `on_readable` call reads at most: the changes it returns hold
+    /// them all. Files beyond wait for the next scan (see [`FileMonitor::needs_polling`]).
+    pub max_bytes_per_call: u64,
     /// How long a plugin may take to answer `VERSION` before it is killed.
     pub version_timeout: Duration,
 }
@@ -67,6 +70,7 @@ impl Default for FileSettings {
             max_read_bytes: 1 << 20,
             max_hash_bytes: 512 << 20,
             max_dir_entries: 4096,
+            max_bytes_per_call: 64 << 20,
             version_timeout: Duration::from_secs(1),
         }
     }
@@ -124,6 +128,8 @@ pub struct FileStats {
     /// Plugins asked for `VERSION`, and how many of those failed.
     pub version_runs: u64,
     pub version_failures: u64,
+    /// Config files left for a later scan because a call had read `max_bytes_per_call`.
+    pub deferred: u64,
     /// Directories inotify could not watch (permissions, `max_user_watches`), each counted
     /// once: changes in them are seen by scans only.
     pub watch_errors: u64,
@@ -167,6 +173,10 @@ pub struct FileMonitor {
     known: BTreeMap<PathBuf, Fingerprint>,
     /// A first scan has run: files found later are created, not present.
     started: bool,
+    /// Config bytes the current call may still read.
+    budget: u64,
+    /// Files were deferred: a scan must follow.
+    incomplete: bool,
     stats: FileStats,
     buffer: Vec<u8>,
 }
@@ -249,6 +259,8 @@ impl FileMonitor {
             unwatchable: BTreeSet::new(),
             known: BTreeMap::new(),
             started: false,
+            budget: 0,
+            incomplete: false,
             stats: FileStats::default(),
             buffer: vec![0; 64 << 10],
         };
@@ -268,10 +280,11 @@ impl FileMonitor {
     }
 
     /// Whether the caller must call [`scan`](Self::scan) every `poll_interval`: inotify is
-    /// off or broken, or a directory could not be watched. (Scans of unchanged files read
+    /// off or broken, a directory could not be watched, or the last call left files unread
+    /// (`max_bytes_per_call`). (Scans of unchanged files read
     /// nothing, so polling as well as watching costs a few stat calls.)
     pub fn needs_polling(&self) -> bool {
-        self.inotify.is_none() || !self.unwatchable.is_empty()
+        self.inotify.is_none() || !self.unwatchable.is_empty() || self.incomplete
     }
 
     pub fn stats(&self) -> &FileStats {
@@ -290,6 +303,8 @@ impl FileMonitor {
     /// directory is seen in libcni's order.
     pub fn scan(&mut self) -> Vec<FileChange> {
         self.stats.scans += 1;
+        self.budget = self.settings.max_bytes_per_call;
+        self.incomplete = false;
         self.refresh_watches();
         let mut out = Vec::new();
         for t in 0..self.targets.len() {
@@ -302,6 +317,7 @@ impl FileMonitor {
     /// Drains the inotify queue without blocking and returns what changed. Returns nothing
     /// when polling.
     pub fn on_readable(&mut self) -> Vec<FileChange> {
+        self.budget = self.settings.max_bytes_per_call;
         let mut work = Work::default();
         // Bounded, so that a flood in a watched ancestor (a busy `/etc`) cannot keep one call
         // going forever: what is left keeps the fd readable for the next call.
@@ -571,7 +587,17 @@ impl FileMonitor {
                 self.stats.unreadable += 1;
                 Body::Unreadable(why.clone())
             }
-            (Fingerprint::Stat { .. }, Role::Config) => self.read_config(path)?,
+            (Fingerprint::Stat { size, .. }, Role::Config) => {
+                // Not remembered: the next scan looks at it again.
+                let cost = (*size).min(self.settings.max_read_bytes + 1);
+                if cost > self.budget {
+                    self.stats.deferred += 1;
+                    self.incomplete = true;
+                    return None;
+                }
+                self.budget -= cost;
+                self.read_config(path)?
+            }
             (Fingerprint::Stat { size, mode, .. }, _) => {
                 let size_or_mtime_changed = match &was_known {
                     Some(Fingerprint::Stat {

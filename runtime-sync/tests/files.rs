@@ -1077,3 +1077,40 @@ fn a_file_is_read_once_written_and_links_when_made() {
         .iter()
         .all(|c| bytes_of(c) == CONTAINERD_NET.as_bytes()));
 }
+
+#[test]
+fn one_call_reads_a_bounded_number_of_bytes() {
+    let tmp = TempDir::new("budget");
+    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
+    fs::create_dir_all(&conf).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    for i in 0..5 {
+        fs::write(conf.join(format!("{i}0-net.conflist")), CONTAINERD_NET).unwrap();
+    }
+    let len = CONTAINERD_NET.len() as u64;
+    let mut m = FileMonitor::new(FileSettings {
+        max_bytes_per_call: 2 * len + 1,
+        ..settings(&conf, &bin)
+    })
+    .unwrap();
+    // Two files per call; the rest wait, and the monitor asks to be scanned again.
+    let mut seen = Vec::new();
+    for expected in [2, 2, 1] {
+        let changes = m.scan();
+        assert_eq!(changes.len(), expected);
+        seen.extend(changes.iter().map(|c| name(&c.path).to_owned()));
+        assert_eq!(m.needs_polling(), expected == 2);
+    }
+    assert_eq!(
+        seen,
+        [
+            "00-net.conflist",
+            "10-net.conflist",
+            "20-net.conflist",
+            "30-net.conflist",
+            "40-net.conflist"
+        ]
+    );
+    assert_eq!(m.stats().deferred, 3 + 1);
+    assert!(m.scan().is_empty());
+}
