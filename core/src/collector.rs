@@ -30,19 +30,6 @@ pub struct Config {
     pub max_queued_events: usize,
     /// The node this collector runs on, stamped into events when known.
     pub node_name: Option<String>,
-    /// A plugin execution whose EXIT has not arrived this long after its EXEC was handled is
-    /// emitted without it (the process vanished or its records were lost).
-    pub transaction_timeout_ms: u64,
-    /// Tracked processes (plugins and their children) open at once; more are not tracked.
-    /// Together with the limits below this bounds the memory of the eBPF input: at most about
-    /// `max_open_transactions * (3 * max_stream_bytes + max_env_bytes)`.
-    pub max_open_transactions: usize,
-    /// Bytes kept of each of a process's stdin, stdout and stderr; more is cut.
-    pub max_stream_bytes: usize,
-    /// Bytes kept of a process's environment block (only `CNI_*` variables are read from it).
-    pub max_env_bytes: usize,
-    /// Delegated executions kept in one process's chain.
-    pub max_chain_entries: usize,
     /// The collector's own process id. The runtime runs plugins itself (`CNI_COMMAND=VERSION`
     /// when a plugin binary changes), and the eBPF monitor sees those executions like any
     /// other: executions whose parent is this pid are dropped (and counted), not reported as
@@ -56,6 +43,19 @@ pub struct Config {
     pub max_plugin_files: usize,
     /// Flattened keys kept of one config file for its key-by-key diff.
     pub max_config_keys: usize,
+    /// A plugin execution whose EXIT has not arrived this long after its EXEC was handled is
+    /// emitted without it (the process vanished or its records were lost).
+    pub transaction_timeout_ms: u64,
+    /// Tracked processes (plugins and their children) open at once; more are not tracked.
+    /// Together with the limits below this bounds the memory of the eBPF input: at most about
+    /// `max_open_transactions * (3 * max_stream_bytes + max_env_bytes)`.
+    pub max_open_transactions: usize,
+    /// Bytes kept of each of a process's stdin, stdout and stderr; more is cut.
+    pub max_stream_bytes: usize,
+    /// Bytes kept of a process's environment block (only `CNI_*` variables are read from it).
+    pub max_env_bytes: usize,
+    /// Delegated executions kept in one process's chain.
+    pub max_chain_entries: usize,
 }
 
 impl Default for Config {
@@ -67,15 +67,15 @@ impl Default for Config {
             multiline_timeout_ms: 1000,
             max_queued_events: 1 << 16,
             node_name: None,
+            own_pid: None,
+            max_config_files: 256,
+            max_plugin_files: 1024,
+            max_config_keys: 256,
             transaction_timeout_ms: 5 * 60 * 1000,
             max_open_transactions: 1024,
             max_stream_bytes: 64 << 10,
             max_env_bytes: 32 << 10,
             max_chain_entries: 64,
-            own_pid: None,
-            max_config_files: 256,
-            max_plugin_files: 1024,
-            max_config_keys: 256,
         }
     }
 }
