@@ -128,12 +128,12 @@ pub struct Stats {
     pub multiline_cut: u64,
     pub events_dropped_queue_full: u64,
     pub events_by_format: BTreeMap<Format, u64>,
-    /// The eBPF ring-buffer input.
-    pub bpf: bpf::Stats,
     /// Plugin executions of the collector itself (see [`Config::own_pid`]), not reported.
     pub own_executions: u64,
     /// The config and plugin-binary input.
     pub files: conf::Stats,
+    /// The eBPF ring-buffer input.
+    pub bpf: bpf::Stats,
 }
 
 #[derive(Debug, Default)]
@@ -158,8 +158,8 @@ pub struct Collector {
     checkpoints: BTreeMap<String, u64>,
     stats: Stats,
     seq: u64,
-    transactions: Transactions,
     files: Files,
+    transactions: Transactions,
 }
 
 impl Collector {
@@ -171,8 +171,8 @@ impl Collector {
             checkpoints: BTreeMap::new(),
             stats: Stats::default(),
             seq: 0,
-            transactions: Transactions::default(),
             files: Files::default(),
+            transactions: Transactions::default(),
         }
     }
 
