@@ -85,11 +85,9 @@ pub enum Error {
     NotString(&'static str),
 }
 
-/// How libcni reads a file, from its name; `None` for names it does not load.
+/// How libcni reads a file, from its name (only the extension counts: libcni loads hidden
+/// files too); `None` for names it does not load.
 pub fn kind_of_name(file_name: &str) -> Option<FileKind> {
-    if file_name.starts_with('.') {
-        return None;
-    }
     if file_name.ends_with(".conflist") {
         Some(FileKind::List)
     } else if file_name.ends_with(".conf") || file_name.ends_with(".json") {
@@ -451,6 +449,7 @@ mod tests {
         assert_eq!(kind_of_name("10-a.conflist"), Some(FileKind::List));
         assert_eq!(kind_of_name("10-a.conf"), Some(FileKind::Single));
         assert_eq!(kind_of_name("10-a.json"), Some(FileKind::Single));
+        assert_eq!(kind_of_name(".10-a.conf"), Some(FileKind::Single));
         for n in [
             "10-a.conflist.tmp",
             "README",
