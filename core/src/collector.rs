@@ -8,6 +8,7 @@ use crate::bpf::record::Record;
 use crate::bpf::transaction::{Limits, Transactions};
 use crate::bpf::{self, MonoClock};
 use crate::build;
+use crate::conf::{self, FileChange, Files};
 use crate::correlate::{self, Correlator};
 use crate::event::{Format, Monitor, Origin, UnifiedEvent};
 use crate::formats::parse_record;
@@ -30,6 +31,19 @@ pub struct Config {
     pub max_queued_events: usize,
     /// The node this collector runs on, stamped into events when known.
     pub node_name: Option<String>,
+    /// The collector's own process id. The runtime runs plugins itself (`CNI_COMMAND=VERSION`
+    /// when a plugin binary changes), and the eBPF monitor sees those executions like any
+    /// other: executions whose parent is this pid are dropped (and counted), not reported as
+    /// CNI operations.
+    pub own_pid: Option<u32>,
+    /// Config files tracked at once. Each keeps its last good version: `max_config_keys` keys
+    /// of at most 0.5 KiB and a summary of at most ~150 KiB, so ~300 KiB at worst with the
+    /// defaults (a real config is a few KiB).
+    pub max_config_files: usize,
+    /// Plugin binaries tracked at once (a few hundred bytes each).
+    pub max_plugin_files: usize,
+    /// Flattened keys kept of one config file for its key-by-key diff.
+    pub max_config_keys: usize,
     /// A plugin execution whose EXIT has not arrived this long after its EXEC was handled is
     /// emitted without it (the process vanished or its records were lost).
     pub transaction_timeout_ms: u64,
@@ -73,6 +87,10 @@ impl Default for Config {
             multiline_timeout_ms: 1000,
             max_queued_events: 1 << 16,
             node_name: None,
+            own_pid: None,
+            max_config_files: 256,
+            max_plugin_files: 1024,
+            max_config_keys: 256,
             transaction_timeout_ms: 5 * 60 * 1000,
             max_open_transactions: 1024,
             max_stream_bytes: 64 << 10,
@@ -138,6 +156,10 @@ pub struct Stats {
     pub multiline_cut: u64,
     pub events_dropped_queue_full: u64,
     pub events_by_format: BTreeMap<Format, u64>,
+    /// Plugin executions of the collector itself (see [`Config::own_pid`]), not reported.
+    pub own_executions: u64,
+    /// The config and plugin-binary input.
+    pub files: conf::Stats,
     /// The eBPF ring-buffer input.
     pub bpf: bpf::Stats,
     /// Joining log events to transactions.
@@ -168,6 +190,7 @@ pub struct Collector {
     checkpoints: BTreeMap<String, u64>,
     stats: Stats,
     seq: u64,
+    files: Files,
     transactions: Transactions,
     correlator: Correlator,
 }
@@ -188,6 +211,7 @@ impl Collector {
             checkpoints: BTreeMap::new(),
             stats: Stats::default(),
             seq: 0,
+            files: Files::default(),
             transactions: Transactions::default(),
             correlator,
         }
@@ -351,6 +375,16 @@ impl Collector {
 
     fn emit_transactions(&mut self, now: Timestamp) {
         while let Some(finished) = self.transactions.poll_finished() {
+            // The runtime's own `VERSION` probes of changed plugin binaries: not a CNI
+            // operation of the node.
+            if self
+                .config
+                .own_pid
+                .is_some_and(|pid| finished.proc.ppid == pid)
+            {
+                self.stats.own_executions += 1;
+                continue;
+            }
             self.seq += 1;
             let event = bpf::build::event(
                 finished,
@@ -391,6 +425,41 @@ impl Collector {
             self.checkpoints.insert(source, offset);
         }
         self.stats.correlation.clone_from(&self.correlator.stats);
+    }
+
+    /// A CNI config file or plugin binary changed on disk, as the runtime saw it.
+    ///
+    /// A change that leaves the content as it was gives no event; a config that does not parse
+    /// gives an `error` event and its last good version is kept; a change of the directory's
+    /// active config (libcni order) gives an event of its own. See [`conf`].
+    pub fn handle_file_change(&mut self, now: Timestamp, change: FileChange) {
+        let limits = conf::Limits {
+            max_configs: self.config.max_config_files,
+            max_plugins: self.config.max_plugin_files,
+            max_leaves: self.config.max_config_keys,
+        };
+        let events = self.files.handle(
+            now,
+            change,
+            limits,
+            &mut self.seq,
+            self.config.node_name.as_deref(),
+            &mut self.stats.files,
+        );
+        for event in events {
+            self.push_event(event);
+        }
+    }
+
+    /// The active config of a config directory: the file a container runtime would load.
+    pub fn active_config(&self, dir: &str) -> Option<&str> {
+        self.files.active(dir)
+    }
+
+    /// Paths of the plugin binaries the file monitor reported present (health's
+    /// `cni_plugins_detected`).
+    pub fn plugins_detected(&self) -> impl Iterator<Item = &str> {
+        self.files.plugins()
     }
 
     /// The source ended (end of file, or the runtime stops reading it): a pending multi-line

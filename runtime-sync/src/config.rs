@@ -497,6 +497,9 @@ impl Config {
         proto::Config {
             max_queued_events: self.event_buffer_size,
             node_name: self.node_name.clone(),
+            // The file monitor runs changed plugins with `CNI_COMMAND=VERSION` from this
+            // process; the core drops those executions instead of reporting them.
+            own_pid: Some(std::process::id()),
             transaction_timeout_ms: u64::try_from(self.transaction_timeout.as_millis())
                 .unwrap_or(u64::MAX),
             max_open_transactions: self.max_open_transactions,

@@ -4,5 +4,6 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod files;
 pub mod lines;
 pub mod offline;
