@@ -8,6 +8,8 @@ use crate::bpf::record::Record;
 use crate::bpf::transaction::{Limits, Transactions};
 use crate::bpf::{self, MonoClock};
 use crate::build;
+use crate::conf::{self, FileChange, Files};
+use crate::correlate::{self, Correlator};
 use crate::event::{Format, Monitor, Origin, UnifiedEvent};
 use crate::formats::parse_record;
 use crate::time::Timestamp;
@@ -29,6 +31,19 @@ pub struct Config {
     pub max_queued_events: usize,
     /// The node this collector runs on, stamped into events when known.
     pub node_name: Option<String>,
+    /// The collector's own process id. The runtime runs plugins itself (`CNI_COMMAND=VERSION`
+    /// when a plugin binary changes), and the eBPF monitor sees those executions like any
+    /// other: executions whose parent is this pid are dropped (and counted), not reported as
+    /// CNI operations.
+    pub own_pid: Option<u32>,
+    /// Config files tracked at once. Each keeps its last good version: `max_config_keys` keys
+    /// of at most 0.5 KiB and a summary of at most ~150 KiB, so ~300 KiB at worst with the
+    /// defaults (a real config is a few KiB).
+    pub max_config_files: usize,
+    /// Plugin binaries tracked at once (a few hundred bytes each).
+    pub max_plugin_files: usize,
+    /// Flattened keys kept of one config file for its key-by-key diff.
+    pub max_config_keys: usize,
     /// A plugin execution whose EXIT has not arrived this long after its EXEC was handled is
     /// emitted without it (the process vanished or its records were lost).
     pub transaction_timeout_ms: u64,
@@ -45,6 +60,22 @@ pub struct Config {
     /// the eBPF input could hold `max_open_transactions * (3 * max_stream_bytes +
     /// max_env_bytes)`, about 230 MB at the defaults.
     pub max_buffered_bytes: usize,
+    /// Join log events to the eBPF transaction they are about (trace ids, `plugin_log`
+    /// events, facts added to the transaction's event). Off: events are as without it.
+    pub enable_trace_correlation: bool,
+    /// A log event joins a transaction whose run is at most this far from the log's time, and
+    /// a transaction is kept for matching this long after it finished.
+    pub correlation_timeout_ms: u64,
+    /// Once the collector reads logs, a finished transaction's event is held this long for log
+    /// lines read just after the plugin exited to add their facts to it; a log event naming a
+    /// container that no transaction matches yet is held as long (or while a plugin that was
+    /// running when it was read still runs, up to `correlation_timeout_ms`) for its transaction
+    /// to finish.
+    pub correlation_hold_ms: u64,
+    /// Transactions kept for matching at once; the oldest is forgotten beyond it.
+    pub max_correlated_transactions: usize,
+    /// Log events held for their transaction at once; beyond it they are emitted at once.
+    pub max_held_log_events: usize,
 }
 
 impl Default for Config {
@@ -56,12 +87,21 @@ impl Default for Config {
             multiline_timeout_ms: 1000,
             max_queued_events: 1 << 16,
             node_name: None,
+            own_pid: None,
+            max_config_files: 256,
+            max_plugin_files: 1024,
+            max_config_keys: 256,
             transaction_timeout_ms: 5 * 60 * 1000,
             max_open_transactions: 1024,
             max_stream_bytes: 64 << 10,
             max_env_bytes: 32 << 10,
             max_chain_entries: 64,
             max_buffered_bytes: 16 << 20,
+            enable_trace_correlation: true,
+            correlation_timeout_ms: 30_000,
+            correlation_hold_ms: 1000,
+            max_correlated_transactions: 4096,
+            max_held_log_events: 4096,
         }
     }
 }
@@ -98,6 +138,8 @@ pub enum TimeoutReason {
     MultilineFlush,
     /// A plugin execution has not exited `transaction_timeout_ms` after its exec.
     TransactionExpired,
+    /// An event held for correlation has waited `correlation_hold_ms`.
+    CorrelationWindow,
 }
 
 /// Counters of everything the collector saw, parsed, skipped or dropped.
@@ -114,8 +156,14 @@ pub struct Stats {
     pub multiline_cut: u64,
     pub events_dropped_queue_full: u64,
     pub events_by_format: BTreeMap<Format, u64>,
+    /// Plugin executions of the collector itself (see [`Config::own_pid`]), not reported.
+    pub own_executions: u64,
+    /// The config and plugin-binary input.
+    pub files: conf::Stats,
     /// The eBPF ring-buffer input.
     pub bpf: bpf::Stats,
+    /// Joining log events to transactions.
+    pub correlation: correlate::Stats,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +172,8 @@ struct SourceState {
     format: Option<Format>,
     /// Offset just after the last line received.
     next_offset: u64,
+    /// Offset of the pending record's first line.
+    pending_offset: u64,
 }
 
 /// The Sans-IO collector: inputs through `handle_*`, outputs through `poll_*`.
@@ -140,11 +190,20 @@ pub struct Collector {
     checkpoints: BTreeMap<String, u64>,
     stats: Stats,
     seq: u64,
+    files: Files,
     transactions: Transactions,
+    correlator: Correlator,
 }
 
 impl Collector {
     pub fn new(config: Config) -> Collector {
+        let correlator = Correlator::new(correlate::Settings {
+            enabled: config.enable_trace_correlation,
+            timeout_ms: config.correlation_timeout_ms,
+            hold_ms: config.correlation_hold_ms,
+            max_transactions: config.max_correlated_transactions,
+            max_held_lines: config.max_held_log_events,
+        });
         Collector {
             config,
             sources: HashMap::new(),
@@ -152,7 +211,9 @@ impl Collector {
             checkpoints: BTreeMap::new(),
             stats: Stats::default(),
             seq: 0,
+            files: Files::default(),
             transactions: Transactions::default(),
+            correlator,
         }
     }
 
@@ -168,6 +229,7 @@ impl Collector {
     /// One line of a plugin, kubelet or runtime log.
     pub fn handle_log_line(&mut self, now: Timestamp, line: LogLine<'_>) {
         self.stats.lines += 1;
+        self.correlator.reads_logs();
         let mut bytes = line.bytes;
         if let Some(stripped) = bytes.strip_suffix(b"\r") {
             bytes = stripped;
@@ -196,6 +258,7 @@ impl Collector {
         state.format = line.format;
         state.next_offset = next_offset;
         let format = state.format;
+        let pending_offset = state.pending_offset;
         if let Some(mut pending) = state.pending.take() {
             match pending.offer(
                 &text,
@@ -208,18 +271,13 @@ impl Collector {
                     return;
                 }
                 Offer::Completed => {
-                    self.emit_record(
-                        pending.first_at,
-                        line.source,
-                        &pending.text,
-                        pending.first_line,
-                        format,
-                    );
+                    let at = (line.source, pending.first_line, pending_offset);
+                    self.emit_record(pending.first_at, at, &pending.text, format);
                     self.checkpoint(line.source, next_offset);
                     return;
                 }
                 Offer::Rejected => {
-                    self.flush(line.source, pending, format);
+                    self.flush(line.source, pending_offset, pending, format);
                     self.checkpoint(line.source, line.offset);
                 }
             }
@@ -228,10 +286,12 @@ impl Collector {
             Some(p) => {
                 if let Some(state) = self.sources.get_mut(line.source) {
                     state.pending = Some(p);
+                    state.pending_offset = line.offset;
                 }
             }
             None => {
-                self.emit_record(now, line.source, &text, line.line_no, format);
+                let at = (line.source, line.line_no, line.offset);
+                self.emit_record(now, at, &text, format);
                 self.checkpoint(line.source, next_offset);
             }
         }
@@ -254,11 +314,17 @@ impl Collector {
         bytes: &[u8],
     ) -> Result<(), bpf::record::Error> {
         self.stats.bpf.records += 1;
+        self.correlator.reads_bpf();
         let record = Record::parse(bytes).inspect_err(|_| self.stats.bpf.invalid_records += 1)?;
         let limits = self.limits();
         self.transactions
             .handle(now, clock, &record, &limits, &mut self.stats.bpf);
-        self.emit_transactions();
+        self.emit_transactions(now);
+        if self.correlator.enabled() {
+            // An exit may end the wait of log lines read while that plugin ran.
+            self.correlator.expire(now, self.oldest_open());
+            self.drain_correlator();
+        }
         Ok(())
     }
 
@@ -292,7 +358,8 @@ impl Collector {
         }
         let limits = self.limits();
         self.transactions.shutdown(&limits, &mut self.stats.bpf);
-        self.emit_transactions();
+        self.emit_transactions(now);
+        self.release_held();
     }
 
     fn limits(&self) -> Limits {
@@ -306,8 +373,18 @@ impl Collector {
         }
     }
 
-    fn emit_transactions(&mut self) {
+    fn emit_transactions(&mut self, now: Timestamp) {
         while let Some(finished) = self.transactions.poll_finished() {
+            // The runtime's own `VERSION` probes of changed plugin binaries: not a CNI
+            // operation of the node.
+            if self
+                .config
+                .own_pid
+                .is_some_and(|pid| finished.proc.ppid == pid)
+            {
+                self.stats.own_executions += 1;
+                continue;
+            }
             self.seq += 1;
             let event = bpf::build::event(
                 finished,
@@ -315,8 +392,74 @@ impl Collector {
                 self.config.transaction_timeout_ms,
                 self.seq,
             );
+            if self.correlator.enabled() {
+                self.correlator.transaction(now, event);
+                self.drain_correlator();
+            } else {
+                self.push_event(event);
+            }
+        }
+    }
+
+    /// When the oldest plugin execution still open was handled (its deadline is that plus the
+    /// transaction timeout).
+    fn oldest_open(&self) -> Option<Timestamp> {
+        let ms = i64::try_from(self.config.transaction_timeout_ms).unwrap_or(i64::MAX / MILLI);
+        let deadline = self.transactions.next_deadline()?;
+        Some(deadline.add_nanos(-ms.saturating_mul(MILLI)))
+    }
+
+    /// Emits every event held for correlation now, without waiting for its window: the
+    /// collector stops, or a replay has no further input.
+    pub fn release_held(&mut self) {
+        self.correlator.release_all();
+        self.drain_correlator();
+    }
+
+    /// Moves what the correlator released into the event queue and the checkpoints.
+    fn drain_correlator(&mut self) {
+        while let Some(event) = self.correlator.poll_released() {
             self.push_event(event);
         }
+        while let Some((source, offset)) = self.correlator.poll_checkpoint() {
+            self.checkpoints.insert(source, offset);
+        }
+        self.stats.correlation.clone_from(&self.correlator.stats);
+    }
+
+    /// A CNI config file or plugin binary changed on disk, as the runtime saw it.
+    ///
+    /// A change that leaves the content as it was gives no event; a config that does not parse
+    /// gives an `error` event and its last good version is kept; a change of the directory's
+    /// active config (libcni order) gives an event of its own. See [`conf`].
+    pub fn handle_file_change(&mut self, now: Timestamp, change: FileChange) {
+        let limits = conf::Limits {
+            max_configs: self.config.max_config_files,
+            max_plugins: self.config.max_plugin_files,
+            max_leaves: self.config.max_config_keys,
+        };
+        let events = self.files.handle(
+            now,
+            change,
+            limits,
+            &mut self.seq,
+            self.config.node_name.as_deref(),
+            &mut self.stats.files,
+        );
+        for event in events {
+            self.push_event(event);
+        }
+    }
+
+    /// The active config of a config directory: the file a container runtime would load.
+    pub fn active_config(&self, dir: &str) -> Option<&str> {
+        self.files.active(dir)
+    }
+
+    /// Paths of the plugin binaries the file monitor reported present (health's
+    /// `cni_plugins_detected`).
+    pub fn plugins_detected(&self) -> impl Iterator<Item = &str> {
+        self.files.plugins()
     }
 
     /// The source ended (end of file, or the runtime stops reading it): a pending multi-line
@@ -324,7 +467,7 @@ impl Collector {
     pub fn handle_log_end(&mut self, source: &str) {
         if let Some(mut state) = self.sources.remove(source) {
             if let Some(p) = state.pending.take() {
-                self.flush(source, p, state.format);
+                self.flush(source, state.pending_offset, p, state.format);
                 self.checkpoint(source, state.next_offset);
             }
         }
@@ -347,7 +490,9 @@ impl Collector {
         }
         let limits = self.limits();
         self.transactions.expire(now, &limits, &mut self.stats.bpf);
-        self.emit_transactions();
+        self.emit_transactions(now);
+        self.correlator.expire(now, self.oldest_open());
+        self.drain_correlator();
     }
 
     /// The next event, oldest first.
@@ -367,11 +512,16 @@ impl Collector {
             .transactions
             .next_deadline()
             .map(|t| (t, TimeoutReason::TransactionExpired));
+        let held = self
+            .correlator
+            .next_deadline(self.oldest_open())
+            .map(|t| (t, TimeoutReason::CorrelationWindow));
         self.sources
             .values()
             .filter_map(|s| s.pending.as_ref())
             .map(|p| (self.flush_deadline(p), TimeoutReason::MultilineFlush))
             .chain(expiry)
+            .chain(held)
             .min_by_key(|(t, _)| *t)
     }
 
@@ -381,23 +531,25 @@ impl Collector {
     }
 
     /// Emits a pending record, dated (when it states no time) by its first line's arrival.
-    fn flush(&mut self, source: &str, p: Pending, format: Option<Format>) {
+    fn flush(&mut self, source: &str, offset: u64, p: Pending, format: Option<Format>) {
         if p.cut {
             self.stats.multiline_cut += 1;
         }
-        self.emit_record(p.first_at, source, &p.text, p.first_line, format);
+        self.emit_record(p.first_at, (source, p.first_line, offset), &p.text, format);
     }
 
     fn checkpoint(&mut self, source: &str, offset: u64) {
+        // A log event held for its transaction keeps the checkpoint at its first byte.
+        let offset = self.correlator.checkpoint(source, offset);
         self.checkpoints.insert(source.to_owned(), offset);
     }
 
+    /// Parses and emits one record that starts at `(source, line number, byte offset)`.
     fn emit_record(
         &mut self,
         now: Timestamp,
-        source: &str,
+        (source, line, offset): (&str, u64, u64),
         text: &str,
-        line: u64,
         only: Option<Format>,
     ) {
         self.stats.records += 1;
@@ -420,7 +572,16 @@ impl Collector {
         };
         self.seq += 1;
         let event = build::event(facts, origin, Some(text), now, self.seq);
-        self.push_event(event);
+        if self.correlator.enabled() {
+            let out = self.correlator.log_event(now, event, source, offset);
+            // What the correlator released on the way (transactions it forgot) came first.
+            self.drain_correlator();
+            if let Some(event) = out {
+                self.push_event(event);
+            }
+        } else {
+            self.push_event(event);
+        }
     }
 
     fn push_event(&mut self, event: UnifiedEvent) {

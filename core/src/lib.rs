@@ -2,7 +2,8 @@
 //!
 //! This crate is fully deterministic: it has no IO, reads no clock, environment or randomness,
 //! starts no threads and runs no async code. Raw inputs — log lines, BPF ring-buffer records
-//! (`handle_bpf_record`, see [`bpf`]), and in later stages file changes and Kubernetes objects —
+//! (`handle_bpf_record`, see [`bpf`]), CNI config and plugin-binary changes (`handle_file_change`,
+//! see [`conf`]), and in later stages Kubernetes objects —
 //! go in through `Collector::handle_*` with the current time as an argument; [`UnifiedEvent`]s, requests to
 //! the runtime and the next deadline come out through `poll_*`. Both runtimes drive it with the
 //! same small loop:
@@ -27,6 +28,8 @@ pub mod assemble;
 pub mod bpf;
 pub mod build;
 pub mod collector;
+pub mod conf;
+pub mod correlate;
 pub mod envelope;
 pub mod event;
 pub mod facts;
@@ -37,6 +40,7 @@ pub mod time;
 
 pub use bpf::MonoClock;
 pub use collector::{Collector, Config, LogLine, Request, Stats, TimeoutReason};
+pub use conf::{Body, ChangeKind, FileChange, PluginInfo, Role};
 pub use event::{Category, Format, Operation, Severity, UnifiedEvent};
 pub use formats::parse_record;
 pub use time::Timestamp;

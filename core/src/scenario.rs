@@ -233,6 +233,8 @@ impl Scenario {
         for source in sources {
             collector.handle_log_end(source);
         }
+        // Nothing more can join an event held for correlation.
+        collector.release_held();
         drain(collector, &mut events);
         events
     }

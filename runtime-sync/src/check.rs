@@ -68,8 +68,8 @@ pub fn run_checks(config: &Config) -> Vec<Finding> {
     let mut findings = vec![kernel(), btf(), tracefs(), privileges()];
     findings.push(probes(config));
     findings.extend(plugin_dirs(config));
-    findings.push(conf_dir(config));
-    findings.push(inotify());
+    findings.extend(conf_dirs(config));
+    findings.push(inotify(config));
     findings.push(kubernetes());
     findings
 }
@@ -271,46 +271,98 @@ fn plugin_dirs(config: &Config) -> Vec<Finding> {
     findings
 }
 
-fn conf_dir(config: &Config) -> Finding {
-    let dir = &config.cni_conf_path;
-    match fs::read_dir(dir) {
-        Ok(entries) => {
+/// Each config directory the file monitor watches, and the config a container runtime would
+/// load from it (libcni: the first file by name that loads).
+fn conf_dirs(config: &Config) -> Vec<Finding> {
+    let dirs = crate::files::FileSettings::from_config(config).conf_dirs;
+    dirs.iter()
+        .map(|dir| {
+            let Ok(entries) = fs::read_dir(dir) else {
+                return finding(
+                    Status::Info,
+                    "CNI config dir",
+                    format!("{} absent (picked up when it appears)", dir.display()),
+                );
+            };
             let mut names: Vec<String> = entries
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| {
-                    Path::new(n)
-                        .extension()
-                        .is_some_and(|x| x == "conf" || x == "conflist" || x == "json")
-                })
+                .filter(|n| proto::conf::parse::is_config_name(n))
                 .collect();
             names.sort();
-            finding(
-                Status::Info,
-                "CNI config dir",
-                format!(
-                    "{}: {}",
-                    dir.display(),
-                    if names.is_empty() {
-                        "no network configs".to_owned()
-                    } else {
-                        names.join(" ")
-                    }
+            if names.is_empty() {
+                return finding(
+                    Status::Info,
+                    "CNI config dir",
+                    format!("{}: no network configs", dir.display()),
+                );
+            }
+            let mut lines = vec![format!("{}: {}", dir.display(), names.join(" "))];
+            let mut active = None;
+            for name in &names {
+                match load(&dir.join(name), name) {
+                    Ok(()) => active = active.or(Some(name.as_str())),
+                    Err(e) => lines.push(format!("{name} does not load: {e}")),
+                }
+            }
+            match active {
+                Some(a) => {
+                    lines[0] = format!("{}: active {a}; all: {}", dir.display(), names.join(" "));
+                    finding(Status::Info, "CNI config dir", lines.join("\n"))
+                }
+                None => finding(
+                    Status::Info,
+                    "CNI config dir",
+                    format!(
+                        "{}: no loadable network config\n{}",
+                        dir.display(),
+                        lines[1..].join("\n")
+                    ),
                 ),
-            )
-        }
-        Err(_) => finding(
-            Status::Info,
-            "CNI config dir",
-            format!(
-                "{} absent (config watching is not active in this build yet)",
-                dir.display()
-            ),
-        ),
-    }
+            }
+        })
+        .collect()
 }
 
-fn inotify() -> Finding {
+/// Whether a config file loads, read with the monitor's bound.
+fn load(path: &Path, name: &str) -> Result<(), String> {
+    use std::io::Read;
+    let Some(kind) = proto::conf::parse::kind_of_name(name) else {
+        return Err("not a config name".to_owned());
+    };
+    let limit = crate::files::FileSettings::default().max_read_bytes;
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    let cut = bytes.len() as u64 > limit;
+    proto::conf::parse::parse(kind, &bytes, cut, 0)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn inotify(config: &Config) -> Finding {
+    if !config.use_inotify {
+        return finding(
+            Status::Info,
+            "inotify",
+            format!(
+                "off (use_inotify: false): config and plugin dirs are polled every {:?}",
+                config.poll_interval
+            ),
+        );
+    }
+    if let Err(e) = inotify::Inotify::init() {
+        return finding(
+            Status::Degraded,
+            "inotify",
+            format!(
+                "cannot start ({e}): config and plugin dirs will be polled every {:?}",
+                config.poll_interval
+            ),
+        )
+        .fix("raise fs.inotify.max_user_instances, or set use_inotify: false to poll on purpose");
+    }
     let read = |name: &str| {
         fs::read_to_string(format!("/proc/sys/fs/inotify/{name}"))
             .ok()

@@ -497,10 +497,16 @@ impl Config {
         proto::Config {
             max_queued_events: self.event_buffer_size,
             node_name: self.node_name.clone(),
+            // The file monitor runs changed plugins with `CNI_COMMAND=VERSION` from this
+            // process; the core drops those executions instead of reporting them.
+            own_pid: Some(std::process::id()),
             transaction_timeout_ms: u64::try_from(self.transaction_timeout.as_millis())
                 .unwrap_or(u64::MAX),
             max_open_transactions: self.max_open_transactions,
             max_buffered_bytes: self.max_buffered_bytes,
+            enable_trace_correlation: self.enable_trace_correlation,
+            correlation_timeout_ms: u64::try_from(self.correlation_timeout.as_millis())
+                .unwrap_or(u64::MAX),
             ..proto::Config::default()
         }
     }
@@ -520,7 +526,6 @@ impl Config {
             ("enable_log_monitoring (log_paths, state_dir)", self.enable_log_monitoring),
             ("enable_file_monitoring (cni_conf_path, use_inotify, poll_interval)", self.enable_file_monitoring),
             ("enable_event_monitoring (in_cluster, namespace, kubeconfig, use_k8s_informer: Kubernetes is the tokio runtime's)", self.enable_event_monitoring),
-            ("enable_trace_correlation (correlation_timeout)", self.enable_trace_correlation),
             ("metrics_address (no metrics endpoint yet)", !self.metrics_address.is_empty()),
             ("event_rate_limit", true),
             ("max_concurrent_watch", true),

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod files;
 pub mod lines;
 pub mod offline;
 pub mod runloop;

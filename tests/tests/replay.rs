@@ -16,3 +16,46 @@ fn scenario_fixtures() {
         });
     });
 }
+
+/// The same inputs in the same order give the same events, and the log lines that name the
+/// bridge ADD's container (one read while the plugin runs, others after its exit; in full and
+/// as a truncated prefix) share its trace id, while a line about another container and a DEL
+/// line do not.
+#[test]
+fn correlated_add_is_deterministic_and_shares_one_trace() {
+    let text = std::fs::read_to_string(fixtures().join("scenarios/correlated-add.jsonl"))
+        .expect("fixture readable");
+    let events = replay(&text);
+    assert_eq!(events, replay(&text));
+
+    let txn = events
+        .iter()
+        .find(|e| e.origin.monitor == proto::event::Monitor::Ebpf)
+        .expect("the bridge ADD");
+    let trace = txn
+        .trace_context
+        .as_ref()
+        .expect("a trace id")
+        .trace_id
+        .clone();
+    let traced: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.trace_context
+                .as_ref()
+                .is_some_and(|t| t.trace_id == trace)
+        })
+        .collect();
+    assert_eq!(traced.len(), 5, "{events:#?}");
+    for e in traced
+        .iter()
+        .filter(|e| e.origin.monitor == proto::event::Monitor::Log)
+    {
+        assert_eq!(e.category, proto::Category::PluginLog);
+        assert_eq!(e.attributes["transaction_event_id"], txn.id);
+    }
+    let untraced = events.iter().filter(|e| e.trace_context.is_none()).count();
+    assert_eq!(untraced, 2, "the other container's line and the DEL line");
+    assert_eq!(txn.attributes["workload_endpoint"], "node1-k8s-web--0-eth0");
+    assert_eq!(txn.attributes["ipam_block"], "192.0.2.0/24");
+}
