@@ -28,9 +28,11 @@ use tapio_cni_bpf::Probes;
 use crate::config::Config;
 use crate::offline::now;
 use crate::runloop::{
-    handle_due_timeout, handle_record, install_stop_signals, is_broken_pipe, sample_clock, start,
-    until, warn_queue_drops, write_events, Summary,
+    handle_due_timeout, handle_record, install_stop_signals, is_broken_pipe, start, until,
+    warn_queue_drops, write_events,
 };
+// Where they were before both daemons shared them.
+pub use crate::runloop::{sample_clock, Summary};
 
 /// How long the poller waits on the ring buffer before it looks at the shutdown flag.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -66,7 +68,7 @@ pub struct Drops {
 /// # Errors
 /// Probes that cannot be loaded, or an output that cannot be written.
 pub fn run(config: &Config, stop: &Arc<AtomicBool>, out: impl Write) -> anyhow::Result<Summary> {
-    let Some(probes) = start(config)? else {
+    let Some(probes) = start(config, &[])? else {
         return Ok(Summary::default());
     };
 

@@ -80,11 +80,13 @@ pub fn sample_clock() -> anyhow::Result<MonoClock> {
 }
 
 /// Checks that `config` asks for what this build can run, and loads and attaches the probes.
-/// `None` when the collector is disabled (`enabled: false`): nothing to do.
+/// `None` when the collector is disabled (`enabled: false`): nothing to do. `runs` are the
+/// `enable_*` keys of the monitors the calling daemon runs besides the eBPF one: the others
+/// are logged as configured but not active.
 ///
 /// # Errors
 /// A configuration this build cannot run, or probes that cannot be loaded.
-pub fn start(config: &Config) -> anyhow::Result<Option<Probes>> {
+pub fn start(config: &Config, runs: &[&str]) -> anyhow::Result<Option<Probes>> {
     if !config.enabled {
         tracing::warn!("enabled: false; nothing to do");
         return Ok(None);
@@ -95,7 +97,8 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Probes>> {
              only monitor of this build so far (the /proc fallback is not implemented yet)"
         );
     }
-    let inactive = config.inactive();
+    let mut inactive = config.inactive();
+    inactive.retain(|entry| !runs.iter().any(|key| entry.split(' ').next() == Some(key)));
     if !inactive.is_empty() {
         tracing::info!(
             "configured but not active yet in this daemon: {}",

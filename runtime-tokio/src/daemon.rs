@@ -7,13 +7,19 @@
 //!   [`Probes::poll`] consumes a batch; readiness is cleared only once a poll finds nothing.
 //!   After a poll that took records the branch rests for [`GATHER`], so that the records of one
 //!   plugin execution are taken together;
+//! - the CNI config and plugin-directory monitor ([`FileMonitor`]), through [`AsyncFd`] on its
+//!   inotify fd, and its `poll_interval` scan when it needs one;
 //! - the core's next deadline ([`Collector::poll_timeout`]) as a `sleep_until`;
 //! - a one-second tick: the `CLOCK_REALTIME - CLOCK_MONOTONIC` resample and the BPF drop
 //!   counter;
 //! - the stop signal.
 //!
-//! More monitors (the config watcher's and the log tailer's inotify fds, a Kubernetes watch
-//! stream) are more branches of the same loop: a new field of [`Daemon`] and its handler.
+//! More monitors (the log tailer's inotify fd, a Kubernetes watch stream) are more branches of
+//! the same loop: a new field of [`Daemon`] and its handler.
+//!
+//! The file monitor works inside its calls (reads, hashes, and a plugin's `VERSION` run of up
+//! to `version_timeout` when a binary changed); the loop waits meanwhile, and the ring buffer
+//! holds what comes.
 //!
 //! A current-thread runtime is enough, and the right size: the core is a single-owner state
 //! machine, so every input is handled on this one task anyway; worker threads would add memory
@@ -23,6 +29,7 @@
 //! cannot hold is counted by the BPF drop counter.
 
 use std::future::Future;
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::pin;
 use std::time::Duration;
 
@@ -30,6 +37,7 @@ use anyhow::Context;
 use proto::{Collector, MonoClock};
 use tapio_cni_bpf::Probes;
 use tapio_cni_collector_lite::config::Config;
+use tapio_cni_collector_lite::files::{FileMonitor, FileSettings};
 use tapio_cni_collector_lite::offline::now;
 use tapio_cni_collector_lite::runloop::{
     handle_due_timeout, handle_record, sample_clock, start, until, warn_queue_drops, write_events,
@@ -37,7 +45,10 @@ use tapio_cni_collector_lite::runloop::{
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+/// The monitors this daemon runs besides the eBPF one (`enable_*` keys of the config).
+const RUNS: &[&str] = &["enable_file_monitoring"];
 
 /// How often the clock offset is resampled (NTP slews it; a step moves it) and the BPF drop
 /// counter read.
@@ -63,10 +74,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     out: impl AsyncWrite + Unpin,
 ) -> anyhow::Result<Summary> {
-    let Some(probes) = start(config)? else {
+    let Some(probes) = start(config, RUNS)? else {
         return Ok(Summary::default());
     };
     let mut daemon = Daemon::new(Collector::new(config.core()), probes, out)?;
+    if config.enable_file_monitoring {
+        daemon.files = Some(Files::start(config, &mut daemon.collector)?);
+        daemon.files_poll = Some(every(config.poll_interval));
+    }
     daemon.serve(shutdown).await?;
     daemon.finish().await?;
     Ok(Summary::of(&daemon.collector, daemon.ring_buffer_full, 0))
@@ -77,6 +92,10 @@ struct Daemon<W> {
     collector: Collector,
     ring: AsyncFd<Probes>,
     clock: MonoClock,
+    /// The config and plugin-directory monitor, when `enable_file_monitoring`.
+    files: Option<Files>,
+    /// Every `poll_interval`: a scan, when the file monitor needs one.
+    files_poll: Option<Interval>,
     /// Until when the ring buffer is left to gather records (see [`GATHER`]).
     gathering: Option<Instant>,
     /// The BPF drop counter at its last reading.
@@ -98,6 +117,8 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         Ok(Daemon {
             collector,
             ring,
+            files: None,
+            files_poll: None,
             gathering: None,
             clock: sample_clock()?,
             ring_buffer_full: 0,
@@ -136,6 +157,16 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
                     }
                 }
                 () = sleep_until(self.gathering) => self.gathering = None,
+                ready = files_readable(self.files.as_ref()) => {
+                    // Cleared first: what comes during the drain sets it again; what a bounded
+                    // drain leaves is `Files::more`.
+                    ready.context("waiting on inotify")?.clear_ready();
+                    self.on_files_readable();
+                }
+                () = std::future::ready(()), if self.files.as_ref().is_some_and(|f| f.more) => {
+                    self.on_files_readable();
+                }
+                () = tick_of(self.files_poll.as_mut()) => self.on_files_tick(),
                 () = sleep_until(deadline) => handle_due_timeout(&mut self.collector),
                 _ = tick.tick() => self.on_tick()?,
             }
@@ -143,8 +174,12 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         }
     }
 
-    /// After the stop: what the ring buffer still holds, then everything the core still holds.
+    /// After the stop: what the ring buffer and the inotify queue still hold, then everything
+    /// the core still holds.
     async fn finish(&mut self) -> anyhow::Result<()> {
+        if self.files.as_ref().is_some_and(|f| f.fd.is_some()) {
+            self.on_files_readable();
+        }
         while consume(
             self.ring.get_mut(),
             &mut self.collector,
@@ -156,6 +191,26 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         self.collector.handle_shutdown(now());
         self.drain().await?;
         self.out.shutdown().await.context("writing events")
+    }
+
+    fn on_files_readable(&mut self) {
+        let Some(files) = self.files.as_mut() else {
+            return;
+        };
+        let changes = files.monitor.on_readable();
+        feed_files(&mut self.collector, changes);
+        files.after_read();
+    }
+
+    fn on_files_tick(&mut self) {
+        let Some(files) = self.files.as_mut() else {
+            return;
+        };
+        if files.monitor.needs_polling() {
+            let changes = files.monitor.scan();
+            feed_files(&mut self.collector, changes);
+            files.after_read();
+        }
     }
 
     fn on_tick(&mut self) -> anyhow::Result<()> {
@@ -194,6 +249,114 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         self.pending.clear();
         self.pending.shrink_to(PENDING_KEPT);
         Ok(())
+    }
+}
+
+/// The config and plugin-directory monitor, and its inotify fd in the reactor.
+struct Files {
+    monitor: FileMonitor,
+    /// A duplicate of the monitor's inotify fd (the same open file), owned here so that the
+    /// reactor never holds a number the monitor has closed; `None` while it polls.
+    fd: Option<AsyncFd<OwnedFd>>,
+    /// The last drain stopped at its bound with events still queued: drain again at once (no
+    /// new readiness would come for them).
+    more: bool,
+}
+
+impl Files {
+    /// Starts the monitor and hands the start-up state to the core.
+    fn start(config: &Config, collector: &mut Collector) -> anyhow::Result<Files> {
+        let mut monitor = FileMonitor::new(FileSettings::from_config(config))
+            .context("starting the CNI config monitor")?;
+        feed_files(collector, monitor.scan());
+        let fd = match monitor.fd() {
+            Some(fd) => Some(register(
+                fd.try_clone_to_owned()
+                    .context("duplicating the inotify fd")?,
+            )?),
+            None => None,
+        };
+        if let Some(why) = monitor.fallback() {
+            tracing::warn!(
+                "CNI config monitor polls every {:?}: {why}",
+                config.poll_interval
+            );
+        }
+        tracing::info!(
+            watched = monitor.watched().count(),
+            "CNI config monitor running"
+        );
+        Ok(Files {
+            monitor,
+            fd,
+            more: false,
+        })
+    }
+
+    /// After a drain or a scan: let go of the fd if the monitor fell back to polling, and see
+    /// whether events are still queued.
+    fn after_read(&mut self) {
+        if self.monitor.fd().is_none() && self.fd.take().is_some() {
+            tracing::warn!(
+                "CNI config monitor polls from now on: {}",
+                self.monitor.fallback().unwrap_or("inotify stopped")
+            );
+        }
+        self.more = self
+            .fd
+            .as_ref()
+            .is_some_and(|fd| still_readable(fd.get_ref()));
+    }
+}
+
+/// Registers an fd this process owns with the reactor, for readability.
+fn register(fd: OwnedFd) -> anyhow::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: an `OwnedFd` is open until it drops, which `AsyncFd` does only after
+    // deregistering it, and its number never changes.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+        .map_err(std::io::Error::from)
+        .context("registering an fd with the reactor")
+}
+
+/// Whether `fd` has input waiting right now.
+fn still_readable(fd: &OwnedFd) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
+fn feed_files(collector: &mut Collector, changes: Vec<proto::FileChange>) {
+    for change in changes {
+        collector.handle_file_change(now(), change);
+    }
+}
+
+/// Readiness of the file monitor's inotify fd; never without one.
+async fn files_readable(
+    files: Option<&Files>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, OwnedFd>> {
+    match files.and_then(|f| f.fd.as_ref()) {
+        Some(fd) => fd.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An interval whose first tick is one `period` from now.
+fn every(period: Duration) -> Interval {
+    let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
+}
+
+/// The next tick of `interval`; never without one.
+async fn tick_of(interval: Option<&mut Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

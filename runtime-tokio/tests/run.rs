@@ -88,6 +88,7 @@ fn expected(sandbox: &Sandbox, op: &str, network: Value) -> Value {
         },
         "tags": ["cni", "bridge", op, "namespace:shop"],
         "timestamp": "<timestamp>",
+        "trace_context": {"span_id": "<span_id>", "trace_id": "<trace_id>"},
         "type": "network",
     })
 }
@@ -445,4 +446,97 @@ fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
         "{}",
         daemon.stderr()
     );
+}
+
+/// The CNI config monitor on real inotify: a network config created, replaced atomically with
+/// another IPAM range and a plugin more, and a file that does not parse.
+#[test]
+fn config_changes_in_the_conf_dir_are_reported() {
+    require_root();
+    let conf = TempDir::new("net.d");
+    let bin = TempDir::new("conf-bin");
+    // A plugin dir of its own with one binary that is no CNI plugin (so no VERSION run).
+    std::fs::copy("/bin/true", bin.0.join("noop")).expect("copying /bin/true");
+    let config = TempFile::new(
+        "files.yaml",
+        &format!(
+            "name: runtime-tokio-test\n\
+             preset: development\n\
+             enable_log_monitoring: false\n\
+             cni_conf_path: {}\n\
+             cni_bin_path: [{}]\n\
+             log_level: info\n",
+            conf.0.display(),
+            bin.0.display()
+        ),
+    );
+    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
+    daemon.wait_ready("CNI config monitor running");
+    let dir = conf.0.to_str().expect("UTF-8").to_owned();
+    let file = conf.0.join("10-tapio.conflist");
+    let path = file.to_str().expect("UTF-8").to_owned();
+    let change = |kind: &'static str| {
+        let path = path.clone();
+        move |e: &Value| e["origin"]["file"] == path.as_str() && e["attributes"]["change"] == kind
+    };
+    let list = |subnet: &str, extra: &str| {
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"tapio-net","plugins":[{{"type":"bridge","bridge":"tp0","ipam":{{"type":"host-local","subnet":"{subnet}"}}}}{extra}]}}"#
+        )
+    };
+
+    std::fs::write(&file, list("10.99.0.0/16", "")).expect("writing the config");
+    let created = &daemon.events_where(1, change("created"))[0];
+    assert_eq!(created["category"], "config_change", "{created:#}");
+    assert_eq!(created["origin"]["monitor"], "file");
+    assert_eq!(created["cni"]["network_name"], "tapio-net");
+    assert_eq!(created["attributes"]["ipam_ranges"], "10.99.0.0/16");
+    assert_eq!(created["attributes"]["plugins"], "bridge");
+    assert_eq!(
+        created["message"],
+        format!(
+            "CNI config 10-tapio.conflist created in {dir}: network tapio-net, cniVersion 1.0.0, \
+             plugin bridge"
+        )
+    );
+    let active = &daemon.events_where(1, |e| e["attributes"]["active_config"] == path.as_str())[0];
+    assert_eq!(
+        active["message"],
+        format!(
+            "Active CNI config of {dir} is 10-tapio.conflist (network tapio-net, cniVersion \
+             1.0.0, plugin bridge)"
+        )
+    );
+
+    // Atomically, as config writers do: a temporary file renamed over the config.
+    let tmp = conf.0.join(".10-tapio.conflist.tmp");
+    std::fs::write(&tmp, list("10.98.0.0/16", r#",{"type":"portmap"}"#)).expect("writing");
+    std::fs::rename(&tmp, &file).expect("renaming over the config");
+    let modified = &daemon.events_where(1, change("modified"))[0];
+    assert_eq!(modified["severity"], "warning", "{modified:#}");
+    assert_eq!(modified["attributes"]["ipam_ranges"], "10.98.0.0/16");
+    assert_eq!(modified["attributes"]["ipam_ranges_before"], "10.99.0.0/16");
+    assert_eq!(modified["attributes"]["plugins_added"], "portmap");
+    assert_eq!(
+        modified["message"],
+        format!(
+            "CNI config 10-tapio.conflist modified in {dir}: network tapio-net, cniVersion \
+             1.0.0, plugins bridge → portmap; plugins added: portmap; IPAM ranges 10.99.0.0/16 \
+             → 10.98.0.0/16; settings of bridge changed"
+        )
+    );
+
+    let bad = conf.0.join("20-bad.conf");
+    std::fs::write(&bad, "{not json").expect("writing");
+    let bad_path = bad.to_str().expect("UTF-8").to_owned();
+    let invalid = &daemon.events_where(1, |e| e["origin"]["file"] == bad_path.as_str())[0];
+    assert_eq!(invalid["severity"], "error", "{invalid:#}");
+    assert_eq!(
+        invalid["message"],
+        "CNI config 20-bad.conf is invalid, the container runtime will skip it: invalid JSON: \
+         key must be a string at line 1 column 2; no earlier good version"
+    );
+
+    let (status, _) = daemon.stop(Signal::SIGTERM);
+    assert!(status.success(), "{}", daemon.stderr());
 }
