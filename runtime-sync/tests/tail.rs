@@ -529,7 +529,7 @@ fn a_corrupt_state_file_is_counted_and_files_are_read_from_their_start() {
 
 // ---- the property model ----
 
-/// What the writer (and logrotate) do to the one log file, and the tailer's restarts.
+/// What the writer (and logrotate) do to the one log file, and the tailer's stops and starts.
 #[derive(Debug, Clone)]
 enum Op {
     /// Append a complete line (finishing a pending partial one).
@@ -544,8 +544,10 @@ enum Op {
     Delete,
     /// The tailer reads what is there.
     Read,
-    /// Persist, drop the tailer, make a new one from the same state directory.
-    Restart,
+    /// Persist and drop the tailer; what follows happens while it is down.
+    Stop,
+    /// A new tailer from the same state directory.
+    Start,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -557,23 +559,32 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::CopyTruncate),
         1 => Just(Op::Delete),
         3 => Just(Op::Read),
-        2 => Just(Op::Restart),
+        1 => Just(Op::Stop),
+        2 => Just(Op::Start),
     ]
 }
 
-/// The expected lines, kept as the writer produces them.
+/// The expected lines, kept as the writer produces them, with the tailer stopped and started
+/// at any point (also between a write and the tailer's next look).
 ///
-/// Honest limits, which no tailer can do better on:
-/// - copytruncate loses whatever is written between the copy and the truncate, and an
-///   unterminated line the tailer holds is gone if it restarts before seeing the truncation:
-///   the model lets the tailer read just before the copy and look just after the truncate
-///   (logrotate's race is not the tailer's);
-/// - a deleted file can only be read to its end by a tailer that still has it open: the model
-///   lets the tailer read before the delete and look right after it;
-/// - a file created and rotated away between two looks of the tailer was never opened by it:
-///   the model lets the tailer look at a file before it is rotated for the first time;
-/// - a file is known again after a restart by its inode and its first bytes, so every chunk
-///   the writer writes starts with a unique sequence number.
+/// Honest limits, which no tailer can do better on; the model lets the tailer look where it
+/// would otherwise have no way to know:
+/// - copytruncate loses whatever is written between the tailer's last read and the copy, and an
+///   unterminated line the tailer holds in memory is gone if it stops before it sees the
+///   truncation (logrotate's race is not the tailer's): the tailer reads just before the copy
+///   and, when it holds such a line, looks just after the truncate; while the tailer is down,
+///   copytruncate only happens to a file it had read to the end;
+/// - a deleted file can only be read by a tailer that still has it open: the tailer looks at a
+///   new file before it is deleted and, when something is still unread, right after; while it is
+///   down only a file read to the end is deleted;
+/// - a file created and rotated away between two looks of the tailer was never opened by it: the
+///   tailer looks at a new file before it is rotated; while it is down, the file it read last is
+///   rotated at most once (a second rotated file would have an unknown name), and not after a
+///   truncation the tailer has not seen (a file whose first bytes changed is not taken for the
+///   one it read: that is how inode reuse is told apart); for the same reason the tailer looks
+///   before it stops when a file was truncated and then rotated away, both unseen;
+/// - a file is known again after a restart by its inode and its first bytes, so every chunk the
+///   writer writes starts with a unique sequence number.
 struct Model {
     dir: TempDir,
     log: PathBuf,
@@ -587,9 +598,17 @@ struct Model {
     size: u64,
     lines: u64,
     partial: Option<(u64, Vec<u8>)>,
-    /// Whether the tailer has looked at the current file since it was created.
-    seen: bool,
     exists: bool,
+    /// The tailer has looked at the current file since it was created.
+    seen: bool,
+    /// Bytes were written since the tailer's last read.
+    unread: bool,
+    /// The file was rotated since the tailer stopped.
+    rotated_while_down: bool,
+    /// The file was truncated since the tailer's last read.
+    truncated_unseen: bool,
+    /// A file truncated since the tailer's last read was rotated away.
+    truncated_rotated: bool,
     rotated: u32,
     seq: u32,
     tailer: Option<LogTailer>,
@@ -612,8 +631,12 @@ impl Model {
             size: 0,
             lines: 0,
             partial: None,
-            seen: false,
             exists: false,
+            seen: false,
+            unread: false,
+            rotated_while_down: false,
+            truncated_unseen: false,
+            truncated_rotated: false,
             rotated: 0,
             seq: 0,
             tailer: None,
@@ -624,17 +647,44 @@ impl Model {
     }
 
     fn start(&mut self) {
+        if self.tailer.is_some() {
+            return;
+        }
         let mut s = TailSettings::new(vec![(self.log.clone(), None)], self.state.clone());
         s.max_line_bytes = self.max_line;
         s.read_budget = self.budget;
         s.use_inotify = self.use_inotify;
         self.tailer = Some(LogTailer::new(s).expect("tailer"));
+        self.rotated_while_down = false;
+    }
+
+    fn stop(&mut self) {
+        if self.truncated_rotated {
+            self.read();
+        }
+        if let Some(mut tailer) = self.tailer.take() {
+            tailer.persist().expect("persist");
+        }
     }
 
     fn read(&mut self) {
-        let tailer = self.tailer.as_mut().expect("running");
+        let Some(tailer) = self.tailer.as_mut() else {
+            return;
+        };
         self.consumer.drain(tailer);
         self.seen = self.exists;
+        self.unread = false;
+        self.truncated_unseen = false;
+        self.truncated_rotated = false;
+    }
+
+    fn running(&self) -> bool {
+        self.tailer.is_some()
+    }
+
+    /// Everything in the file was read, and no unterminated line is held.
+    fn read_through(&self) -> bool {
+        !self.unread && self.partial.is_none()
     }
 
     fn write(&mut self, bytes: &[u8], newline: bool) {
@@ -642,6 +692,7 @@ impl Model {
             self.exists = true;
             self.seen = false;
         }
+        self.unread = true;
         let start = self.partial.as_ref().map_or(self.size, |(s, _)| *s);
         let mut text = self.partial.take().map_or_else(Vec::new, |(_, t)| t);
         text.extend_from_slice(bytes);
@@ -681,6 +732,61 @@ impl Model {
         format!("{}:{text}", self.seq).into_bytes()
     }
 
+    fn rotated_name(&mut self) -> PathBuf {
+        self.rotated += 1;
+        self.dir.join(&format!("cni.log.{}", self.rotated))
+    }
+
+    fn rotate(&mut self) {
+        if self.running() && !self.seen {
+            self.read();
+        }
+        if !self.running() && (!self.seen || self.rotated_while_down || self.truncated_unseen) {
+            return;
+        }
+        self.rotated_while_down = !self.running();
+        let to = self.rotated_name();
+        fs::rename(&self.log, to).unwrap();
+        File::create(&self.log).unwrap();
+        self.file_gone();
+        self.seen = false;
+        self.truncated_rotated |= self.truncated_unseen;
+        self.truncated_unseen = false;
+    }
+
+    fn copytruncate(&mut self) {
+        self.read();
+        if !self.read_through() && !self.running() {
+            return;
+        }
+        let held = self.partial.is_some();
+        let to = self.rotated_name();
+        fs::copy(&self.log, to).unwrap();
+        let file = OpenOptions::new().write(true).open(&self.log).unwrap();
+        file.set_len(0).unwrap();
+        self.file_gone();
+        self.truncated_unseen = true;
+        if held {
+            self.read();
+        }
+    }
+
+    fn delete(&mut self) {
+        if self.running() && !self.seen {
+            self.read();
+        }
+        if !self.running() && !self.read_through() {
+            return;
+        }
+        let unread = !self.read_through();
+        fs::remove_file(&self.log).unwrap();
+        self.exists = false;
+        self.file_gone();
+        if unread {
+            self.read();
+        }
+    }
+
     fn apply(&mut self, op: Op) {
         match op {
             Op::Line(text) => {
@@ -691,56 +797,18 @@ impl Model {
                 let bytes = self.chunk(&text);
                 self.write(&bytes, false);
             }
-            Op::Rotate if self.exists => {
-                if !self.seen {
-                    self.read();
-                }
-                self.rotated += 1;
-                fs::rename(
-                    &self.log,
-                    self.dir.join(&format!("cni.log.{}", self.rotated)),
-                )
-                .unwrap();
-                File::create(&self.log).unwrap();
-                self.file_gone();
-                self.seen = false;
-            }
-            Op::CopyTruncate if self.exists => {
-                self.read();
-                self.rotated += 1;
-                fs::copy(
-                    &self.log,
-                    self.dir.join(&format!("cni.log.{}", self.rotated)),
-                )
-                .unwrap();
-                OpenOptions::new()
-                    .write(true)
-                    .open(&self.log)
-                    .unwrap()
-                    .set_len(0)
-                    .unwrap();
-                self.file_gone();
-                self.read();
-            }
-            Op::Delete if self.exists => {
-                self.read();
-                fs::remove_file(&self.log).unwrap();
-                self.exists = false;
-                self.file_gone();
-                self.read();
-            }
+            Op::Rotate if self.exists => self.rotate(),
+            Op::CopyTruncate if self.exists => self.copytruncate(),
+            Op::Delete if self.exists => self.delete(),
             Op::Rotate | Op::CopyTruncate | Op::Delete => {}
             Op::Read => self.read(),
-            Op::Restart => {
-                let mut tailer = self.tailer.take().expect("running");
-                tailer.persist().expect("persist");
-                drop(tailer);
-                self.start();
-            }
+            Op::Stop => self.stop(),
+            Op::Start => self.start(),
         }
     }
 
     fn finish(mut self) -> (Vec<Got>, Vec<Got>) {
+        self.start();
         self.read();
         (self.expected, self.consumer.lines)
     }

@@ -81,7 +81,17 @@ pub struct Generation {
     /// Checkpointed: every line before this offset was fully handled.
     saved_offset: u64,
     saved_line: u64,
-    ended: bool,
+    ended: Option<Ended>,
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The path holds another file now, or none.
+    Replaced,
+    /// The file was truncated or rewritten from its start: the next generation reads the same
+    /// file again from 0 (even if it was also renamed meanwhile).
+    Truncated,
 }
 
 impl Generation {
@@ -113,7 +123,7 @@ impl Generation {
             unacked: VecDeque::new(),
             saved_offset: pos.offset,
             saved_line: pos.line,
-            ended: false,
+            ended: None,
         }
     }
 
@@ -129,7 +139,7 @@ impl Generation {
     }
 
     pub fn ended(&self) -> bool {
-        self.ended
+        self.ended.is_some()
     }
 
     /// Applies the core's checkpoint `offset`; false when it names no line handed out.
@@ -168,7 +178,7 @@ impl Generation {
         let size = self.file.metadata()?.len();
         if size < self.read_pos || !self.fingerprint.matches(&self.file)? {
             cx.stats.truncations += 1;
-            self.finish(cx);
+            self.finish(cx, Ended::Truncated);
             return Ok(Progress::Ended);
         }
         let mut left = cx.budget;
@@ -197,7 +207,7 @@ impl Generation {
         }
         if replaced {
             cx.stats.rotations += 1;
-            self.finish(cx);
+            self.finish(cx, Ended::Replaced);
             return Ok(Progress::Ended);
         }
         Ok(Progress::Idle)
@@ -281,7 +291,7 @@ impl Generation {
     }
 
     /// Ends the generation: an unterminated last line is handed out as it is.
-    fn finish(&mut self, cx: &mut Cx<'_>) {
+    fn finish(&mut self, cx: &mut Cx<'_>, why: Ended) {
         if self.partial_len > 0 {
             let begin = cx.batch.data.len();
             cx.batch.data.extend_from_slice(&self.partial);
@@ -290,7 +300,7 @@ impl Generation {
             self.emit(begin, end, 0, cx.batch, cx.stats, cx.source);
         }
         cx.batch.items.push(Item::End { source: cx.source });
-        self.ended = true;
+        self.ended = Some(why);
     }
 }
 
@@ -347,8 +357,10 @@ impl Tracked {
     /// Reads what is new: opens the path when it has no open generation, moves on from an
     /// ended one, and reads up to the budget.
     pub fn step(&mut self, cx: &mut Cx<'_>) {
-        if self.generation.as_ref().is_some_and(Generation::ended) {
-            self.generation = None;
+        if let Some(ended) = self.generation.take_if(|g| g.ended()) {
+            if ended.ended == Some(Ended::Truncated) && !self.reread(ended.file, cx.stats) {
+                return;
+            }
         }
         if self.generation.is_none() && !self.open(cx.stats) {
             return;
@@ -363,6 +375,20 @@ impl Tracked {
                 cx.batch.more = true;
             }
             Err(e) => self.read_failed(&e, cx.stats),
+        }
+    }
+
+    /// Starts a truncated file again from its start.
+    fn reread(&mut self, file: File, stats: &mut TailStats) -> bool {
+        match file.metadata() {
+            Ok(meta) => {
+                self.generation = Some(Generation::fresh(file, &meta));
+                true
+            }
+            Err(e) => {
+                self.read_failed(&e, stats);
+                false
+            }
         }
     }
 
