@@ -413,7 +413,12 @@ fn a_restart_resumes_exactly_at_the_checkpoint() {
     tailer.persist().unwrap();
     drop(tailer);
     append(&log, b"ial\nthree\n");
-    let mut tailer = LogTailer::new(settings(&[&log], &state)).expect("tailer");
+    // Made on another thread, as a runtime may: the tailer moves between threads.
+    let (log2, state2) = (log.clone(), state.clone());
+    let mut tailer = std::thread::spawn(move || LogTailer::new(settings(&[&log2], &state2)))
+        .join()
+        .expect("the thread")
+        .expect("tailer");
     consumer.drain(&mut tailer);
     assert_eq!(
         consumer.lines,

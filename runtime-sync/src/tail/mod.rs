@@ -264,6 +264,8 @@ pub struct LogTailer {
     budget: u64,
     stats: TailStats,
     persisted: Vec<u8>,
+    /// The last batch said `more` (or no batch was read yet).
+    more: bool,
 }
 
 impl LogTailer {
@@ -320,6 +322,8 @@ impl LogTailer {
             budget: settings.read_budget.max(1),
             stats,
             persisted: Vec::new(),
+            // What the files hold already is read by the first call, whichever it is.
+            more: true,
         };
         tailer.refresh_watches();
         tailer.persist().map_err(|e| match e {
@@ -335,20 +339,31 @@ impl LogTailer {
         self.watcher.as_ref().map(Watcher::fd)
     }
 
-    /// [`fd`](Self::fd) is readable (or a previous batch said [`Batch::more`]): drains the
-    /// inotify queue and reads what is new.
+    /// [`fd`](Self::fd) is readable (or the previous batch said [`Batch::more`]): drains the
+    /// inotify queue and reads what is new. Events about other files of a watched directory
+    /// read nothing.
     pub fn on_readable(&mut self) -> Batch {
-        let structural = match self.watcher.as_mut().map(Watcher::drain) {
-            Some(Ok(drained)) => drained.structural,
+        let drained = match self.watcher.as_mut().map(Watcher::drain) {
+            Some(Ok(drained)) => drained,
             Some(Err(e)) => {
                 self.stats.watch_errors += 1;
                 tracing::warn!(error = %e, "reading inotify events");
-                true
+                watch::Drained {
+                    structural: true,
+                    written: true,
+                }
             }
-            None => false,
+            // Polling: the caller only comes here to go on after a `more`.
+            None => watch::Drained {
+                structural: false,
+                written: true,
+            },
         };
-        if structural {
+        if drained.structural {
             self.refresh_watches();
+        }
+        if !(drained.structural || drained.written || self.more) {
+            return Batch::new(self.sources.clone());
         }
         self.read_all()
     }
@@ -431,6 +446,7 @@ impl LogTailer {
             };
             t.step(&mut cx);
         }
+        self.more = batch.more;
         batch
     }
 }

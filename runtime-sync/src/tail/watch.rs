@@ -4,9 +4,11 @@
 //! appends, renames, deletes and creation. A path whose directory does not exist yet is covered
 //! by a watch on its nearest existing ancestor, moved down as directories appear. Events are only
 //! a wake-up: the tailer then looks at every path itself, so a lost or coalesced event (or a queue
-//! overflow) costs nothing but latency.
+//! overflow) costs nothing but latency. Writes to other files of a busy directory (`/var/log`)
+//! wake nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -17,14 +19,18 @@ use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Drained {
     /// A directory entry changed (created, moved, deleted) or events were lost: the watched
-    /// directories may have to change.
+    /// directories may have to change, and every path is to be looked at.
     pub structural: bool,
+    /// A file with the name of a tailed file was written.
+    pub written: bool,
 }
 
 #[derive(Debug)]
 pub struct Watcher {
     inotify: Inotify,
     dirs: HashMap<PathBuf, WatchDescriptor>,
+    /// The file names of the tailed paths: writes to other files are not looked at.
+    names: HashSet<OsString>,
     buf: Vec<u8>,
 }
 
@@ -46,6 +52,7 @@ impl Watcher {
         Ok(Watcher {
             inotify: Inotify::init()?,
             dirs: HashMap::new(),
+            names: HashSet::new(),
             buf: vec![0; 16 << 10],
         })
     }
@@ -60,7 +67,13 @@ impl Watcher {
         &mut self,
         paths: impl Iterator<Item = &'a Path>,
     ) -> Vec<(PathBuf, io::Error)> {
-        let mut wanted: Vec<PathBuf> = paths.map(nearest_dir).collect();
+        let paths: Vec<&Path> = paths.collect();
+        self.names = paths
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(ToOwned::to_owned)
+            .collect();
+        let mut wanted: Vec<PathBuf> = paths.iter().map(|p| nearest_dir(p)).collect();
         wanted.sort();
         wanted.dedup();
         let mut failed = Vec::new();
@@ -104,6 +117,8 @@ impl Watcher {
             for event in events {
                 if event.mask != EventMask::MODIFY {
                     drained.structural = true;
+                } else if event.name.is_some_and(|n| self.names.contains(n)) {
+                    drained.written = true;
                 }
             }
         }
