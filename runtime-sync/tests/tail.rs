@@ -345,6 +345,10 @@ fn one_busy_file_does_not_starve_another() {
 
 #[test]
 fn unreadable_files_are_counted_and_retried() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test drops to nobody on one thread and must start as root"
+    );
     let dir = TempDir::new("errors");
     let not_a_file = dir.join("dir.log");
     fs::create_dir(&not_a_file).unwrap();

@@ -9,7 +9,6 @@
 //! checkpoints lines it has fully handled, a restart neither loses nor repeats a line.
 //!
 //! ```no_run
-//! use std::time::Duration;
 //! use proto::{Collector, Request};
 //! use tapio_cni_collector_lite::offline::now;
 //! use tapio_cni_collector_lite::tail::{Batch, Entry, LogTailer, TailSettings};
