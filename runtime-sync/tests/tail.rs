@@ -262,6 +262,39 @@ fn a_deleted_and_recreated_file_is_read_from_its_start() {
 }
 
 #[test]
+fn a_directory_removed_and_created_again_is_followed() {
+    let dir = TempDir::new("dir-again");
+    let sub = dir.join("calico");
+    let log = sub.join("cni.log");
+    fs::create_dir(&sub).unwrap();
+    append(&log, b"before\n");
+    let mut tailer = LogTailer::new(settings(&[&log], &dir.join("state"))).expect("tailer");
+    let mut consumer = Consumer::default();
+    consumer.drain(&mut tailer);
+    fs::remove_dir_all(&sub).unwrap();
+    consumer.wait_for(&mut tailer, |c| c.ends == 1);
+    fs::create_dir(&sub).unwrap();
+    append(&log, b"after\n");
+    consumer.wait_for(&mut tailer, |c| c.lines.len() == 2);
+    assert_eq!(
+        consumer.lines,
+        vec![got("before", 1, 0), got("after", 1, 0)]
+    );
+}
+
+#[test]
+fn a_fifo_at_the_path_is_an_error_not_a_hang() {
+    let dir = TempDir::new("fifo");
+    let fifo = dir.join("cni.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut tailer = LogTailer::new(settings(&[&fifo], &dir.join("state"))).expect("tailer");
+    let mut consumer = Consumer::default();
+    consumer.drain(&mut tailer);
+    assert!(consumer.lines.is_empty());
+    assert_eq!(tailer.stats().read_errors, 1);
+}
+
+#[test]
 fn a_partial_line_is_held_until_its_newline() {
     let dir = TempDir::new("partial");
     let log = dir.join("cni.log");
