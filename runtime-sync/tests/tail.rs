@@ -557,7 +557,7 @@ fn a_corrupt_state_file_is_counted_and_files_are_read_from_their_start() {
     let state = dir.join("state");
     fs::create_dir_all(&state).unwrap();
     fs::write(
-        state.join(tapio_cni_collector_lite::tail::state::STATE_FILE),
+        state.join(tapio_cni_collector_lite::tail::STATE_FILE),
         b"\0\0garbage",
     )
     .unwrap();

@@ -56,7 +56,7 @@
 //! [`persist`]: LogTailer::persist
 
 mod file;
-pub mod state;
+mod state;
 mod watch;
 
 use std::fs;
@@ -69,6 +69,7 @@ use serde::Serialize;
 
 use crate::config::{Config, LogPath};
 use file::{Cx, Tracked};
+pub use state::STATE_FILE;
 use watch::Watcher;
 
 /// What to tail and within which limits.
