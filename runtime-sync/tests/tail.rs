@@ -366,14 +366,39 @@ fn one_busy_file_does_not_starve_another() {
     fs::write(&busy, "y\n".repeat(2 << 20)).unwrap();
     fs::write(&quiet, "hello\n").unwrap();
     let mut s = settings(&[&busy, &quiet], &dir.join("state"));
-    s.read_budget = 64 << 10;
+    s.read_budget = 8 << 10;
     let mut tailer = LogTailer::new(s).expect("tailer");
     let mut consumer = Consumer::default();
     let batch = tailer.on_readable();
     consumer.feed(&mut tailer, &batch);
     assert!(batch.more());
     assert!(consumer.texts().contains(&"hello"));
-    assert_eq!(consumer.lines.len(), (64 << 10) / 2 + 1);
+    assert_eq!(consumer.lines.len(), (8 << 10) / 2 + 1);
+}
+
+#[test]
+fn a_file_of_empty_lines_comes_in_bounded_batches() {
+    let dir = TempDir::new("empty-lines");
+    let log = dir.join("cni.log");
+    fs::write(&log, "\n".repeat(1 << 20)).unwrap();
+    let mut tailer = LogTailer::new(settings(&[&log], &dir.join("state"))).expect("tailer");
+    let mut consumer = Consumer::default();
+    let mut largest = 0;
+    loop {
+        let batch = tailer.on_readable();
+        largest = largest.max(batch.len());
+        consumer.feed(&mut tailer, &batch);
+        if !batch.more() {
+            break;
+        }
+    }
+    assert_eq!(largest, 16 << 10);
+    assert_eq!(consumer.lines.len(), 1 << 20);
+    assert_eq!(
+        consumer.lines.last(),
+        Some(&got("", 1 << 20, (1 << 20) - 1))
+    );
+    assert_eq!(tailer.stats().untracked_lines, 0);
 }
 
 #[test]

@@ -23,6 +23,10 @@ use super::{Batch, Item, TailStats};
 /// not hand the core's checkpoints back makes older ones unmatched (and counted), not memory.
 const MAX_UNACKED: usize = 1 << 16;
 
+/// Lines handed out from one file per call: with the byte budget this bounds a batch's memory
+/// even for a file of empty lines.
+pub const MAX_LINES_PER_CALL: usize = 16 << 10;
+
 /// Directory entries looked at when searching for a file rotated away while the tailer was down.
 const MAX_SCAN: usize = 100_000;
 
@@ -35,6 +39,8 @@ pub struct Cx<'a> {
     pub source: u32,
     pub max_line: usize,
     pub budget: u64,
+    /// Lines this file may still hand out in this call.
+    pub lines_left: usize,
 }
 
 /// A line handed out and not yet covered by a checkpoint: how the core's view of its end maps to
@@ -144,11 +150,13 @@ impl Generation {
 
     /// Applies the core's checkpoint `offset`; false when it names no line handed out.
     pub fn checkpoint(&mut self, offset: u64) -> bool {
-        // The core keeps the latest checkpoint per source, so the match is near the back.
+        // Searched from the front: a checkpoint per line then matches at once, and one per
+        // batch (the core keeps the latest per source) costs one pass. At most one line can
+        // match, or two that mean the same offset (one's end is the next one's start).
         let Some(i) = self
             .unacked
             .iter()
-            .rposition(|u| u.core_next == offset || u.start == offset)
+            .position(|u| u.core_next == offset || u.start == offset)
         else {
             return false;
         };
@@ -182,7 +190,7 @@ impl Generation {
             return Ok(Progress::Ended);
         }
         let mut left = cx.budget;
-        while self.read_pos < size && left > 0 {
+        while self.read_pos < size && left > 0 && cx.lines_left > 0 {
             let want = (size - self.read_pos).min(left).min(cx.buf.len() as u64);
             // `want` is at most the buffer's length.
             let want = want as usize;
@@ -192,10 +200,13 @@ impl Generation {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            self.take(n, cx);
-            self.read_pos += n as u64;
-            left -= n as u64;
-            cx.stats.bytes += n as u64;
+            let used = self.take(n, cx);
+            self.read_pos += used as u64;
+            left -= used as u64;
+            cx.stats.bytes += used as u64;
+            if used < n {
+                break;
+            }
         }
         if self.fingerprint.len < self.read_pos.min(super::state::FINGERPRINT_BYTES) {
             if let Some(fp) = Fingerprint::of(&self.file, self.read_pos)? {
@@ -214,14 +225,16 @@ impl Generation {
     }
 
     /// Splits the first `n` bytes of the read buffer into lines, straight into the batch; the
-    /// unterminated rest goes back into `partial`.
-    fn take(&mut self, n: usize, cx: &mut Cx<'_>) {
+    /// unterminated rest goes back into `partial`. Returns the bytes used: fewer than `n` when
+    /// the call's line limit is reached (the rest is read again on the next call).
+    fn take(&mut self, n: usize, cx: &mut Cx<'_>) -> usize {
         let Cx {
             batch,
             stats,
             buf,
             source,
             max_line,
+            lines_left,
             ..
         } = cx;
         let mut begin = batch.data.len();
@@ -245,9 +258,14 @@ impl Generation {
             let end = batch.data.len();
             self.emit(begin, end, 1, batch, stats, *source);
             begin = end;
+            *lines_left -= 1;
+            if *lines_left == 0 {
+                return n - rest.len();
+            }
         }
         self.partial.extend_from_slice(&batch.data[begin..]);
         batch.data.truncate(begin);
+        n
     }
 
     /// Hands out the current line, held in `batch.data[begin..end]`; `newline` is 1 when it

@@ -83,7 +83,8 @@ pub struct TailSettings {
     pub use_inotify: bool,
     /// A longer line keeps its first `max_line_bytes` bytes; the rest is skipped (and counted).
     pub max_line_bytes: usize,
-    /// Bytes read from one file per call, so that one busy file cannot starve the others.
+    /// Bytes read from one file per call, so that one busy file cannot starve the others (and
+    /// at most 16384 lines).
     pub read_budget: u64,
 }
 
@@ -443,6 +444,7 @@ impl LogTailer {
                 source: i as u32,
                 max_line: self.max_line,
                 budget: self.budget,
+                lines_left: file::MAX_LINES_PER_CALL,
             };
             t.step(&mut cx);
         }
