@@ -283,6 +283,23 @@ fn a_directory_removed_and_created_again_is_followed() {
 }
 
 #[test]
+fn writes_through_a_symlinked_path_wake_the_tailer() {
+    let dir = TempDir::new("symlink");
+    fs::create_dir(dir.join("real")).unwrap();
+    fs::create_dir(dir.join("links")).unwrap();
+    let target = dir.join("real/plugin-0001.log");
+    let link = dir.join("links/cni.log");
+    append(&target, b"one\n");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let mut tailer = LogTailer::new(settings(&[&link], &dir.join("state"))).expect("tailer");
+    let mut consumer = Consumer::default();
+    consumer.drain(&mut tailer);
+    append(&target, b"two\n");
+    consumer.wait_for(&mut tailer, |c| c.lines.len() == 2);
+    assert_eq!(consumer.texts(), ["one", "two"]);
+}
+
+#[test]
 fn a_fifo_at_the_path_is_an_error_not_a_hang() {
     let dir = TempDir::new("fifo");
     let fifo = dir.join("cni.log");

@@ -61,13 +61,20 @@ impl Watcher {
         self.inotify.as_fd()
     }
 
-    /// Watches the nearest existing directory of each path and drops watches no path needs.
-    /// Returns the directories that could not be watched, with why.
+    /// Watches the nearest existing directory of each path (and of the file a symlink at the
+    /// path points to, where the writes happen) and drops watches no path needs. Returns the
+    /// directories that could not be watched, with why.
     pub fn refresh<'a>(
         &mut self,
         paths: impl Iterator<Item = &'a Path>,
     ) -> Vec<(PathBuf, io::Error)> {
-        let paths: Vec<&Path> = paths.collect();
+        let mut paths: Vec<PathBuf> = paths.map(Path::to_path_buf).collect();
+        let targets: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| p.is_symlink())
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        paths.extend(targets);
         self.names = paths
             .iter()
             .filter_map(|p| p.file_name())
