@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod files;
 pub mod lines;
 pub mod offline;
+pub mod tail;
