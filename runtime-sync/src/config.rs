@@ -287,11 +287,12 @@ pub struct Config {
 }
 
 /// Well-known plugin log files, tailed when `log_paths` is not given.
-pub const DEFAULT_LOG_PATHS: [&str; 4] = [
+pub const DEFAULT_LOG_PATHS: [&str; 5] = [
     "/var/log/calico/cni/cni.log",
     "/var/log/aws-routed-eni/plugin.log",
     "/var/log/azure-vnet.log",
     "/var/run/cilium/cilium-cni.log",
+    "/var/log/multus.log",
 ];
 
 impl Config {

@@ -8,3 +8,4 @@ pub mod files;
 pub mod lines;
 pub mod offline;
 pub mod runloop;
+pub mod tail;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use nix::time::{clock_gettime, ClockId};
-use proto::{Collector, MonoClock, Timestamp};
+use proto::{Collector, MonoClock, Request, Timestamp};
 use tapio_cni_bpf::Probes;
 
 use crate::config::Config;
@@ -132,7 +132,7 @@ pub fn handle_due_timeout(collector: &mut Collector) {
     }
 }
 
-/// The drain step after every input: the events as JSON Lines into `out`, then the requests.
+/// The core's events as JSON Lines into `out` (the requests stay for [`drain`]).
 ///
 /// # Errors
 /// When `out` cannot be written.
@@ -141,8 +141,26 @@ pub fn write_events(collector: &mut Collector, out: &mut impl Write) -> anyhow::
         serde_json::to_writer(&mut *out, &event).context("writing events")?;
         out.write_all(b"\n").context("writing events")?;
     }
-    // Offset checkpoints concern log tailing, which the daemons do not run yet.
-    while collector.poll_request().is_some() {}
+    Ok(())
+}
+
+/// The drain step after every input: the events as JSON Lines into `out`, then the requests:
+/// each offset checkpoint to `checkpoint` (the log tailer's).
+///
+/// # Errors
+/// When `out` cannot be written.
+pub fn drain(
+    collector: &mut Collector,
+    out: &mut impl Write,
+    mut checkpoint: impl FnMut(&str, u64),
+) -> anyhow::Result<()> {
+    write_events(collector, out)?;
+    while let Some(request) = collector.poll_request() {
+        match request {
+            Request::Checkpoint { source, offset } => checkpoint(&source, offset),
+            other => tracing::debug!("request not for this daemon: {other:?}"),
+        }
+    }
     Ok(())
 }
 
@@ -213,6 +231,37 @@ mod tests {
         assert!(is_broken_pipe(&e));
         let other = anyhow::Error::from(io::Error::from(io::ErrorKind::PermissionDenied));
         assert!(!is_broken_pipe(&other.context("writing events")));
+    }
+
+    #[test]
+    fn the_drain_hands_checkpoints_over_after_the_events() {
+        let mut collector = Collector::new(proto::Config::default());
+        let line = b"2026-11-22 18:13:08.338 [INFO][1] felix/daemon.go 300: Calico node up";
+        collector.handle_log_line(
+            now(),
+            proto::LogLine {
+                source: "/var/log/calico/cni/cni.log",
+                line_no: 1,
+                offset: 0,
+                bytes: line,
+                format: None,
+            },
+        );
+        let mut out = Vec::new();
+        let mut checkpoints = Vec::new();
+        drain(&mut collector, &mut out, |source, offset| {
+            checkpoints.push((source.to_owned(), offset));
+        })
+        .unwrap();
+        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+        assert!(
+            checkpoints
+                .iter()
+                .all(|(source, _)| source == "/var/log/calico/cni/cni.log"),
+            "{checkpoints:?}"
+        );
+        assert!(!checkpoints.is_empty());
+        assert_eq!(collector.poll_request(), None);
     }
 
     #[test]

@@ -9,13 +9,16 @@
 //!   plugin execution are taken together;
 //! - the CNI config and plugin-directory monitor ([`FileMonitor`]), through [`AsyncFd`] on its
 //!   inotify fd, and its `poll_interval` scan when it needs one;
+//! - the log tailer ([`LogTailer`]), through [`AsyncFd`] on its inotify fd, and its
+//!   `poll_interval` look (files that appeared, copytruncate); the core's checkpoints go back
+//!   to it in the drain step and are persisted every tick and at the stop;
 //! - the core's next deadline ([`Collector::poll_timeout`]) as a `sleep_until`;
 //! - a one-second tick: the `CLOCK_REALTIME - CLOCK_MONOTONIC` resample and the BPF drop
 //!   counter;
 //! - the stop signal.
 //!
-//! More monitors (the log tailer's inotify fd, a Kubernetes watch stream) are more branches of
-//! the same loop: a new field of [`Daemon`] and its handler.
+//! More monitors (a Kubernetes watch stream) are more branches of the same loop: a new field of
+//! [`Daemon`] and its handler.
 //!
 //! The file monitor works inside its calls (reads, hashes, and a plugin's `VERSION` run of up
 //! to `version_timeout` when a binary changed); the loop waits meanwhile, and the ring buffer
@@ -40,15 +43,16 @@ use tapio_cni_collector_lite::config::Config;
 use tapio_cni_collector_lite::files::{FileMonitor, FileSettings};
 use tapio_cni_collector_lite::offline::now;
 use tapio_cni_collector_lite::runloop::{
-    handle_due_timeout, handle_record, sample_clock, start, until, warn_queue_drops, write_events,
-    Summary,
+    drain, handle_due_timeout, handle_record, sample_clock, start, until, warn_queue_drops,
+    write_events, Summary,
 };
+use tapio_cni_collector_lite::tail::{Batch, Entry, LogTailer, TailSettings};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 /// The monitors this daemon runs besides the eBPF one (`enable_*` keys of the config).
-const RUNS: &[&str] = &["enable_file_monitoring"];
+const RUNS: &[&str] = &["enable_file_monitoring", "enable_log_monitoring"];
 
 /// How often the clock offset is resampled (NTP slews it; a step moves it) and the BPF drop
 /// counter read.
@@ -82,6 +86,10 @@ pub async fn run(
         daemon.files = Some(Files::start(config, &mut daemon.collector)?);
         daemon.files_poll = Some(every(config.poll_interval));
     }
+    if config.enable_log_monitoring {
+        daemon.logs = Some(Logs::start(config)?);
+        daemon.logs_poll = Some(every(config.poll_interval));
+    }
     daemon.serve(shutdown).await?;
     daemon.finish().await?;
     Ok(Summary::of(&daemon.collector, daemon.ring_buffer_full, 0))
@@ -96,6 +104,10 @@ struct Daemon<W> {
     files: Option<Files>,
     /// Every `poll_interval`: a scan, when the file monitor needs one.
     files_poll: Option<Interval>,
+    /// The plugin log tailer, when `enable_log_monitoring`.
+    logs: Option<Logs>,
+    /// Every `poll_interval`: the tailer's look at files inotify does not tell about.
+    logs_poll: Option<Interval>,
     /// Until when the ring buffer is left to gather records (see [`GATHER`]).
     gathering: Option<Instant>,
     /// The BPF drop counter at its last reading.
@@ -119,6 +131,8 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
             ring,
             files: None,
             files_poll: None,
+            logs: None,
+            logs_poll: None,
             gathering: None,
             clock: sample_clock()?,
             ring_buffer_full: 0,
@@ -167,6 +181,14 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
                     self.on_files_readable();
                 }
                 () = tick_of(self.files_poll.as_mut()) => self.on_files_tick(),
+                ready = logs_readable(self.logs.as_ref()) => {
+                    ready.context("waiting on inotify")?.clear_ready();
+                    self.on_logs(LogTailer::on_readable);
+                }
+                () = std::future::ready(()), if self.logs.as_ref().is_some_and(|l| l.more) => {
+                    self.on_logs(LogTailer::on_readable);
+                }
+                () = tick_of(self.logs_poll.as_mut()) => self.on_logs(LogTailer::poll),
                 () = sleep_until(deadline) => handle_due_timeout(&mut self.collector),
                 _ = tick.tick() => self.on_tick()?,
             }
@@ -180,6 +202,9 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         if self.files.as_ref().is_some_and(|f| f.fd.is_some()) {
             self.on_files_readable();
         }
+        if self.logs.is_some() {
+            self.on_logs(LogTailer::on_readable);
+        }
         while consume(
             self.ring.get_mut(),
             &mut self.collector,
@@ -190,6 +215,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         self.read_drops();
         self.collector.handle_shutdown(now());
         self.drain().await?;
+        self.persist_offsets();
         self.out.shutdown().await.context("writing events")
     }
 
@@ -200,6 +226,30 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         let changes = files.monitor.on_readable();
         feed_files(&mut self.collector, changes);
         files.after_read();
+    }
+
+    /// Reads with `read` (the tailer's drain or its periodic look) and feeds the lines.
+    fn on_logs(&mut self, read: fn(&mut LogTailer) -> Batch) {
+        let Some(logs) = self.logs.as_mut() else {
+            return;
+        };
+        let batch = read(&mut logs.tailer);
+        feed_lines(&mut self.collector, &batch);
+        logs.more = batch.more()
+            || logs
+                .fd
+                .as_ref()
+                .is_some_and(|fd| still_readable(fd.get_ref()));
+    }
+
+    /// Writes the tailer's checkpointed offsets (nothing when they did not move).
+    fn persist_offsets(&mut self) {
+        let Some(logs) = self.logs.as_mut() else {
+            return;
+        };
+        if let Err(e) = logs.tailer.persist() {
+            tracing::warn!("{e}: a restart may read some log lines again");
+        }
     }
 
     fn on_files_tick(&mut self) {
@@ -217,6 +267,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         self.clock = sample_clock()?;
         self.read_drops();
         warn_queue_drops(&self.collector, &mut self.queue_drops_seen);
+        self.persist_offsets();
         Ok(())
     }
 
@@ -235,9 +286,15 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         }
     }
 
-    /// The drain step: the events as JSON Lines, written and flushed; then the requests.
+    /// The drain step: the events as JSON Lines, written and flushed; then the requests (the
+    /// checkpoints, to the tailer).
     async fn drain(&mut self) -> anyhow::Result<()> {
-        write_events(&mut self.collector, &mut self.pending)?;
+        let mut tailer = self.logs.as_mut().map(|l| &mut l.tailer);
+        drain(&mut self.collector, &mut self.pending, |source, offset| {
+            if let Some(tailer) = tailer.as_mut() {
+                tailer.checkpoint(source, offset);
+            }
+        })?;
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -306,6 +363,61 @@ impl Files {
             .fd
             .as_ref()
             .is_some_and(|fd| still_readable(fd.get_ref()));
+    }
+}
+
+/// The plugin log tailer, and its inotify fd in the reactor.
+struct Logs {
+    tailer: LogTailer,
+    /// A duplicate of the tailer's inotify fd (see [`Files::fd`]); `None` when it polls.
+    fd: Option<AsyncFd<OwnedFd>>,
+    /// The last batch stopped at a budget or at the end of a file generation, or events are
+    /// still queued: read again at once.
+    more: bool,
+}
+
+impl Logs {
+    fn start(config: &Config) -> anyhow::Result<Logs> {
+        let tailer =
+            LogTailer::new(TailSettings::from_config(config)).context("starting the log tailer")?;
+        let fd = match tailer.fd() {
+            Some(fd) => Some(register(
+                fd.try_clone_to_owned()
+                    .context("duplicating the inotify fd")?,
+            )?),
+            None => None,
+        };
+        tracing::info!(
+            files = config.log_paths.len(),
+            state_dir = %config.state_dir.display(),
+            "log tailer running"
+        );
+        // The first look reads what the files already hold (from the saved offsets).
+        Ok(Logs {
+            tailer,
+            fd,
+            more: true,
+        })
+    }
+}
+
+/// Hands a batch of log lines and file ends to the core.
+fn feed_lines(collector: &mut Collector, batch: &Batch) {
+    for entry in batch.entries() {
+        match entry {
+            Entry::Line(line) => collector.handle_log_line(now(), line),
+            Entry::End(source) => collector.handle_log_end(source),
+        }
+    }
+}
+
+/// Readiness of the log tailer's inotify fd; never without one.
+async fn logs_readable(
+    logs: Option<&Logs>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, OwnedFd>> {
+    match logs.and_then(|l| l.fd.as_ref()) {
+        Some(fd) => fd.readable().await,
+        None => std::future::pending().await,
     }
 }
 
