@@ -183,12 +183,12 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
                 () = tick_of(self.files_poll.as_mut()) => self.on_files_tick(),
                 ready = logs_readable(self.logs.as_ref()) => {
                     ready.context("waiting on inotify")?.clear_ready();
-                    self.on_logs(LogTailer::on_readable);
+                    self.on_logs(LogTailer::on_readable)?;
                 }
                 () = std::future::ready(()), if self.logs.as_ref().is_some_and(|l| l.more) => {
-                    self.on_logs(LogTailer::on_readable);
+                    self.on_logs(LogTailer::on_readable)?;
                 }
-                () = tick_of(self.logs_poll.as_mut()) => self.on_logs(LogTailer::poll),
+                () = tick_of(self.logs_poll.as_mut()) => self.on_logs(LogTailer::poll)?,
                 () = sleep_until(deadline) => handle_due_timeout(&mut self.collector),
                 _ = tick.tick() => self.on_tick()?,
             }
@@ -203,7 +203,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
             self.on_files_readable();
         }
         if self.logs.is_some() {
-            self.on_logs(LogTailer::on_readable);
+            self.on_logs(LogTailer::on_readable)?;
         }
         while consume(
             self.ring.get_mut(),
@@ -229,17 +229,18 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
     }
 
     /// Reads with `read` (the tailer's drain or its periodic look) and feeds the lines.
-    fn on_logs(&mut self, read: fn(&mut LogTailer) -> Batch) {
+    fn on_logs(&mut self, read: fn(&mut LogTailer) -> Batch) -> anyhow::Result<()> {
         let Some(logs) = self.logs.as_mut() else {
-            return;
+            return Ok(());
         };
         let batch = read(&mut logs.tailer);
-        feed_lines(&mut self.collector, &batch);
+        feed_lines(&mut self.collector, &batch, &mut self.pending)?;
         logs.more = batch.more()
             || logs
                 .fd
                 .as_ref()
                 .is_some_and(|fd| still_readable(fd.get_ref()));
+        Ok(())
     }
 
     /// Writes the tailer's checkpointed offsets (nothing when they did not move).
@@ -401,14 +402,21 @@ impl Logs {
     }
 }
 
-/// Hands a batch of log lines and file ends to the core.
-fn feed_lines(collector: &mut Collector, batch: &Batch) {
+/// Hands a batch of log lines and file ends to the core, serialising the events after each
+/// (a batch of thousands of lines must not overflow the core's bounded event queue).
+fn feed_lines(
+    collector: &mut Collector,
+    batch: &Batch,
+    pending: &mut Vec<u8>,
+) -> anyhow::Result<()> {
     for entry in batch.entries() {
         match entry {
             Entry::Line(line) => collector.handle_log_line(now(), line),
             Entry::End(source) => collector.handle_log_end(source),
         }
+        write_events(collector, pending)?;
     }
+    Ok(())
 }
 
 /// Readiness of the log tailer's inotify fd; never without one.
