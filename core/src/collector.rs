@@ -10,6 +10,7 @@ use crate::bpf::{self, MonoClock};
 use crate::build;
 use crate::event::{Format, Monitor, Origin, UnifiedEvent};
 use crate::formats::parse_record;
+use crate::proc;
 use crate::time::Timestamp;
 
 const MILLI: i64 = 1_000_000;
@@ -112,6 +113,8 @@ pub struct Stats {
     pub events_by_format: BTreeMap<Format, u64>,
     /// The eBPF ring-buffer input.
     pub bpf: bpf::Stats,
+    /// The /proc scan input.
+    pub proc: proc::Stats,
 }
 
 #[derive(Debug, Default)]
@@ -137,6 +140,7 @@ pub struct Collector {
     stats: Stats,
     seq: u64,
     transactions: Transactions,
+    procs: proc::track::Tracker,
 }
 
 impl Collector {
@@ -149,6 +153,7 @@ impl Collector {
             stats: Stats::default(),
             seq: 0,
             transactions: Transactions::default(),
+            procs: proc::track::Tracker::default(),
         }
     }
 
@@ -258,9 +263,38 @@ impl Collector {
         Ok(())
     }
 
-    /// Processes of the eBPF input being assembled (top-level plugins and their children).
+    /// Processes being assembled from the eBPF input, or tracked by the /proc scans, that have
+    /// not been reported yet (top-level plugins and their children).
     pub fn open_transactions(&self) -> usize {
-        self.transactions.open()
+        self.transactions.open() + self.procs.open()
+    }
+
+    /// One scan of /proc: the CNI plugin processes running at `now` (the fallback of the eBPF
+    /// input, see [`proc`]).
+    ///
+    /// Consecutive snapshots are diffed: a process that appears is tracked, one that vanishes
+    /// has ended, and a top-level plugin execution then comes out of
+    /// [`poll_event`](Self::poll_event) as one event with `origin.monitor = "proc"`, with the
+    /// delegated plugins seen under it as its chain. One still running
+    /// `transaction_timeout_ms` after it started is reported then, once.
+    pub fn handle_proc_snapshot(&mut self, now: Timestamp, snapshot: &proc::Snapshot) {
+        let limits = proc::track::Limits {
+            max_open: self.config.max_open_transactions,
+            max_chain: self.config.max_chain_entries,
+            timeout_ms: self.config.transaction_timeout_ms,
+        };
+        self.procs
+            .handle(now, snapshot, &limits, &mut self.stats.proc);
+        while let Some(finished) = self.procs.poll_finished() {
+            self.seq += 1;
+            let event = proc::build::event(
+                finished,
+                self.config.node_name.as_deref(),
+                self.config.transaction_timeout_ms,
+                self.seq,
+            );
+            self.push_event(event);
+        }
     }
 
     fn limits(&self) -> Limits {
