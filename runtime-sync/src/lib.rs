@@ -6,3 +6,4 @@ pub mod config;
 pub mod daemon;
 pub mod lines;
 pub mod offline;
+pub mod proc;

@@ -26,7 +26,7 @@ pub(crate) fn event(
     f.read_cni_env(&proc.env);
     Facts::set(&mut f.plugin_type, proc.binary());
     f.attr("plugin_path", proc.path.as_deref().unwrap_or(""));
-    if let Some(ino) = proc.netns_ino {
+    if let Some(ino) = proc.entered_netns_ino {
         f.attr("netns_inode", &ino.to_string());
     }
     if proc.env_truncated {

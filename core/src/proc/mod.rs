@@ -58,8 +58,9 @@ pub struct Process {
     pub env: Option<BTreeMap<String, String>>,
     /// The environment was longer than the runtime reads: variables past the cut are missing.
     pub env_truncated: bool,
-    /// The inode of its network namespace (`/proc/PID/ns/net`).
-    pub netns_ino: Option<u64>,
+    /// The inode of a network namespace one of its threads was in, other than the process's
+    /// own: the container's, which a Go plugin enters on one thread (`task/*/ns/net`).
+    pub entered_netns_ino: Option<u64>,
 }
 
 /// Counters of the /proc input (part of [`crate::Stats`]).

@@ -49,7 +49,7 @@ fn process(pid: u32, ppid: u32, start_ms: u64, path: &str, command: &str) -> Pro
         path: Some(path.to_owned()),
         env: Some(env(command, "c0ffee")),
         env_truncated: false,
-        netns_ino: Some(4_026_531_840),
+        entered_netns_ino: Some(4_026_532_000),
     }
 }
 
@@ -64,7 +64,7 @@ fn zombie(p: &Process, status: i32) -> Process {
         path: None,
         env: None,
         env_truncated: false,
-        netns_ino: None,
+        entered_netns_ino: None,
     }
 }
 
@@ -119,7 +119,7 @@ fn a_plugin_and_its_delegate_become_one_event_when_they_vanish() {
     assert_eq!(e["system"]["ppid"], 1);
     assert_eq!(e["system"]["comm"], "bridge");
     assert_eq!(e["attributes"]["plugin_path"], "/usr/lib/cni/bridge");
-    assert_eq!(e["attributes"]["netns_inode"], "4026531840");
+    assert_eq!(e["attributes"]["netns_inode"], "4026532000");
     // Its exit was not seen: no success, no exit code, no latency; only bounds.
     assert_eq!(e["cni"].get("exit_code"), None);
     assert_eq!(e["performance"].get("success"), None);

@@ -41,7 +41,8 @@ pub(crate) struct Tracked {
     /// `CNI_*` variables of its latest exec that a scan could read.
     pub env: BTreeMap<String, String>,
     pub env_truncated: bool,
-    pub netns_ino: Option<u64>,
+    /// The last network namespace other than its own a scan saw a thread of it in.
+    pub entered_netns_ino: Option<u64>,
     /// Seen exited but not yet reaped: how it ended.
     pub exit: Option<ExitStatus>,
     /// Delegated children that have ended, in the order they were seen gone.
@@ -80,8 +81,8 @@ impl Tracked {
             self.env.clone_from(env);
             self.env_truncated = p.env_truncated;
         }
-        if p.netns_ino.is_some() {
-            self.netns_ino = p.netns_ino;
+        if p.entered_netns_ino.is_some() {
+            self.entered_netns_ino = p.entered_netns_ino;
         }
         if p.stat.is_zombie() {
             self.exit = p.stat.exit_status.map(decode_wait_status);
@@ -186,7 +187,7 @@ impl Tracker {
             path: None,
             env: BTreeMap::new(),
             env_truncated: false,
-            netns_ino: None,
+            entered_netns_ino: None,
             exit: None,
             chain: Vec::new(),
             reported: false,
