@@ -85,9 +85,14 @@ impl ProcessMonitor {
         }
         match Probes::load(&config.probes()) {
             Ok(probes) => ProcessMonitor::Ebpf(Box::new(probes)),
-            Err(e) => ProcessMonitor::Proc {
-                reason: format!("the eBPF probes cannot be loaded: {e:#}"),
-            },
+            Err(e) => {
+                // libbpf's own log lines follow the cause; the first line says it.
+                let cause = format!("{e:#}");
+                let cause = cause.lines().next().unwrap_or_default();
+                ProcessMonitor::Proc {
+                    reason: format!("the eBPF probes cannot be loaded: {cause}"),
+                }
+            }
         }
     }
 }

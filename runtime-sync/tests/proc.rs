@@ -39,13 +39,19 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// Starts the daemon with `use_ebpf: false`.
     fn start(extra_config: &str) -> Daemon {
+        Daemon::start_with(&format!("use_ebpf: false\n{extra_config}"), false)
+    }
+
+    /// Starts the daemon; `without_bpf_caps` takes CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN from
+    /// it (root without them cannot load BPF programs).
+    fn start_with(extra_config: &str, without_bpf_caps: bool) -> Daemon {
         let config = std::env::temp_dir().join(format!("tapio-proc-{}.yaml", std::process::id()));
         std::fs::write(
             &config,
             format!(
                 "name: proc-fallback-test\n\
-                 use_ebpf: false\n\
                  poll_interval: 1ms\n\
                  cni_bin_path: [/usr/lib/cni]\n\
                  enable_log_monitoring: false\n\
@@ -53,7 +59,14 @@ impl Daemon {
             ),
         )
         .expect("writing the config");
-        let mut child = Command::new(BIN)
+        let mut command = if without_bpf_caps {
+            let mut setpriv = Command::new("setpriv");
+            setpriv.args(["--bounding-set=-bpf,-perfmon,-sys_admin", BIN]);
+            setpriv
+        } else {
+            Command::new(BIN)
+        };
+        let mut child = command
             .args(["run", "--config"])
             .arg(&config)
             .env("TAPIO_CNI_NODE_NAME", "proc-node")
@@ -316,6 +329,58 @@ fn the_summary_names_the_fallback_and_its_counts() {
         .unwrap_or_else(|| panic!("no executions= in the summary: {stderr}"));
     assert!(executions >= 2, "{stderr}");
     assert!(stderr.contains("over_limit=0"), "{stderr}");
+}
+
+#[test]
+fn run_falls_back_when_the_probes_cannot_load() {
+    require_root();
+    let _serial = serial();
+    let daemon = Daemon::start_with("use_ebpf: true\n", true);
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains(
+            "degraded to /proc scans every 1ms, because the eBPF probes cannot be loaded: "
+        ),
+        "{stderr}"
+    );
+    let sandbox = Sandbox::new();
+    assert!(run_slowly(&sandbox, "ADD", false).status.success());
+    thread::sleep(Duration::from_millis(100));
+    let lines = daemon.stop();
+    let events = events_of(&lines, &sandbox.container_id);
+    assert_eq!(events.len(), 1, "{lines:#?}");
+    assert_eq!(events[0]["origin"]["monitor"], "proc");
+    assert_eq!(events[0]["cni"]["operation"], "ADD");
+    assert_eq!(events[0]["kubernetes"]["pod_name"], "web-0");
+}
+
+#[test]
+fn check_says_when_and_why_the_fallback_runs() {
+    require_root();
+    let out = Command::new("setpriv")
+        .args(["--bounding-set=-bpf,-perfmon,-sys_admin", BIN, "check"])
+        .output()
+        .expect("running check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for line in [
+        "degraded eBPF probes: cannot be loaded: ",
+        "degraded process monitor: /proc scans every 5s (the fallback), because the eBPF probes \
+         cannot be loaded: ",
+        "result: `run` works here on the /proc fallback only",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("FAILED"), "{stdout}");
+
+    let out = Command::new(BIN)
+        .arg("check")
+        .env("TAPIO_CNI_USE_EBPF", "false")
+        .output()
+        .expect("running check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("because use_ebpf is false"), "{stdout}");
 }
 
 #[test]
