@@ -59,10 +59,11 @@ pub struct RecordReceived {
 #[derive(Debug)]
 pub enum Input {
     Record(RecordReceived),
-    /// A scan of /proc, taken at `at`.
+    /// A scan of /proc, taken at `at`. Boxed: the channel allocates every slot up front, at
+    /// the size of the largest input.
     Snapshot {
         at: Timestamp,
-        snapshot: Snapshot,
+        snapshot: Box<Snapshot>,
     },
 }
 
@@ -257,7 +258,7 @@ fn scan_proc(
         let snapshot = scanner.scan().context("listing /proc")?;
         let mut input = Input::Snapshot {
             at: now(),
-            snapshot,
+            snapshot: Box::new(snapshot),
         };
         loop {
             match tx.send_timeout(input, POLL_TIMEOUT) {
@@ -559,6 +560,15 @@ mod tests {
         drop(rx);
         assert_eq!(forward(&tx, record(4), &drops), Forwarded::HungUp);
         assert_eq!(drops.channel_full.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_snapshot_does_not_grow_the_channel_slots() {
+        assert!(
+            std::mem::size_of::<Input>() <= std::mem::size_of::<RecordReceived>() + 8,
+            "{} bytes",
+            std::mem::size_of::<Input>()
+        );
     }
 
     #[test]
