@@ -198,7 +198,15 @@ impl Scanner {
         };
         let max_env = self.max_env_bytes;
         let (env, env_truncated) = match self.read_file(pid, "environ", max_env) {
-            Some((block, cut)) if !block.is_empty() => (Some(proc::parse_environ(block)), cut),
+            Some((block, cut)) if !block.is_empty() => {
+                // A variable cut short would be read as a wrong value: drop it whole.
+                let whole = match (cut, last_nul(block)) {
+                    (true, Some(end)) => &block[..end],
+                    (true, None) => &[][..],
+                    (false, _) => block,
+                };
+                (Some(proc::parse_environ(whole)), cut)
+            }
             _ => (None, false),
         };
         Some(Process {
@@ -284,6 +292,10 @@ impl Scanner {
     }
 }
 
+fn last_nul(block: &[u8]) -> Option<usize> {
+    block.iter().rposition(|&b| b == 0)
+}
+
 /// The wall-clock time of boot: `CLOCK_REALTIME - CLOCK_BOOTTIME`, the base of `starttime`.
 fn boot_time() -> Timestamp {
     let ns = |t: nix::sys::time::TimeSpec| t.tv_sec() * 1_000_000_000 + t.tv_nsec();
@@ -294,5 +306,258 @@ fn boot_time() -> Timestamp {
         (Ok(real), Ok(boot)) => Timestamp::from_unix_nanos(ns(real) - ns(boot)),
         // Linux always has both clocks; without them start times count from the epoch.
         _ => Timestamp::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A directory laid out like /proc, removed on drop.
+    struct FakeProc(PathBuf);
+
+    /// One process of a [`FakeProc`].
+    struct Fake<'a> {
+        pid: u32,
+        ppid: u32,
+        state: char,
+        start: u64,
+        exe: Option<&'a str>,
+        cmdline: &'a [u8],
+        environ: &'a [u8],
+        children: &'a [u32],
+        netns: u64,
+    }
+
+    impl Default for Fake<'_> {
+        fn default() -> Self {
+            Fake {
+                pid: 0,
+                ppid: 1,
+                state: 'S',
+                start: 500,
+                exe: None,
+                cmdline: b"",
+                environ: b"",
+                children: &[],
+                netns: 1,
+            }
+        }
+    }
+
+    impl FakeProc {
+        fn new() -> FakeProc {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let root =
+                std::env::temp_dir().join(format!("tapio-fakeproc-{}-{n}", std::process::id()));
+            fs::create_dir_all(&root).unwrap();
+            let fake = FakeProc(root);
+            // The parent of everything, in the host's namespace.
+            fake.add(&Fake {
+                pid: 1,
+                ppid: 0,
+                exe: Some("/sbin/init"),
+                ..Fake::default()
+            });
+            fs::create_dir_all(fake.0.join("self")).unwrap();
+            fake
+        }
+
+        fn add(&self, p: &Fake<'_>) {
+            let dir = self.0.join(p.pid.to_string());
+            let _ = fs::remove_dir_all(&dir);
+            let task = dir.join("task").join(p.pid.to_string());
+            fs::create_dir_all(task.join("ns")).unwrap();
+            fs::create_dir_all(dir.join("ns")).unwrap();
+            let stat = format!(
+                "{} (x y) {} {} 1 1 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 {} 0 0",
+                p.pid, p.state, p.ppid, p.start
+            );
+            fs::write(dir.join("stat"), stat).unwrap();
+            if let Some(exe) = p.exe {
+                symlink(exe, dir.join("exe")).unwrap();
+            }
+            fs::write(dir.join("cmdline"), p.cmdline).unwrap();
+            fs::write(dir.join("environ"), p.environ).unwrap();
+            symlink("net:[1]", dir.join("ns/net")).unwrap();
+            symlink(format!("net:[{}]", p.netns), task.join("ns/net")).unwrap();
+            let children: Vec<String> = p.children.iter().map(u32::to_string).collect();
+            fs::write(task.join("children"), children.join(" ")).unwrap();
+        }
+
+        fn scanner(&self, max_env: usize, max_processes: usize) -> Scanner {
+            Scanner::with_root(
+                &self.0,
+                &[PathBuf::from("/opt/cni/bin")],
+                max_env,
+                max_processes,
+            )
+        }
+    }
+
+    impl Drop for FakeProc {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn pids(s: &Snapshot) -> Vec<u32> {
+        s.processes.iter().map(|p| p.stat.pid).collect()
+    }
+
+    #[test]
+    fn plugins_and_their_children_are_kept_and_nothing_else() {
+        let fake = FakeProc::new();
+        fake.add(&Fake {
+            pid: 10,
+            exe: Some("/opt/cni/bin/bridge"),
+            cmdline: b"/opt/cni/bin/bridge\0",
+            environ: b"PATH=/bin\0CNI_COMMAND=ADD\0TOKEN=s3cret\0CNI_IFNAME=eth0\0",
+            children: &[11],
+            netns: 7,
+            ..Fake::default()
+        });
+        fake.add(&Fake {
+            pid: 11,
+            ppid: 10,
+            exe: Some("/usr/sbin/xtables-nft-multi"),
+            cmdline: b"iptables\0-L\0",
+            ..Fake::default()
+        });
+        fake.add(&Fake {
+            pid: 12,
+            exe: Some("/usr/bin/bash"),
+            environ: b"CNI_COMMAND=ADD\0",
+            ..Fake::default()
+        });
+        // A kernel thread: no exe.
+        fake.add(&Fake {
+            pid: 2,
+            ..Fake::default()
+        });
+        let mut scanner = fake.scanner(4096, 100);
+        let snapshot = scanner.scan().unwrap();
+        assert_eq!(pids(&snapshot), [10, 11]);
+        let bridge = &snapshot.processes[0];
+        assert_eq!(bridge.path.as_deref(), Some("/opt/cni/bin/bridge"));
+        assert_eq!(bridge.stat.comm, "x y");
+        let env: Vec<(&str, &str)> = bridge
+            .env
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(env, [("CNI_COMMAND", "ADD"), ("CNI_IFNAME", "eth0")]);
+        assert_eq!(bridge.entered_netns_ino, Some(7));
+        let child = &snapshot.processes[1];
+        assert_eq!(child.path.as_deref(), Some("/usr/sbin/xtables-nft-multi"));
+        assert_eq!(child.env, None, "an empty environment");
+        assert_eq!(child.entered_netns_ino, None, "in its parent's namespace");
+        assert!(snapshot.ticks_per_sec > 0);
+        assert_eq!(scanner.stats().scans, 1);
+    }
+
+    #[test]
+    fn argv0_names_a_plugin_symlinked_to_another() {
+        let fake = FakeProc::new();
+        fake.add(&Fake {
+            pid: 10,
+            exe: Some("/opt/cni/bin/calico"),
+            cmdline: b"/opt/cni/bin/calico-ipam\0",
+            ..Fake::default()
+        });
+        let snapshot = fake.scanner(4096, 100).scan().unwrap();
+        assert_eq!(
+            snapshot.processes[0].path.as_deref(),
+            Some("/opt/cni/bin/calico-ipam")
+        );
+    }
+
+    #[test]
+    fn gone_and_malformed_processes_are_skipped_and_counted() {
+        let fake = FakeProc::new();
+        fake.add(&Fake {
+            pid: 20,
+            exe: Some("/opt/cni/bin/bridge"),
+            ..Fake::default()
+        });
+        fs::remove_file(fake.0.join("20/stat")).unwrap();
+        fake.add(&Fake {
+            pid: 21,
+            exe: Some("/opt/cni/bin/bridge"),
+            ..Fake::default()
+        });
+        fs::write(fake.0.join("21/stat"), "21 (bridge S 1").unwrap();
+        let mut scanner = fake.scanner(4096, 100);
+        let snapshot = scanner.scan().unwrap();
+        assert!(snapshot.processes.is_empty());
+        assert_eq!(scanner.stats().vanished, 1);
+        assert_eq!(scanner.stats().malformed, 1);
+    }
+
+    #[test]
+    fn a_long_environment_is_cut_at_a_whole_variable() {
+        let fake = FakeProc::new();
+        fake.add(&Fake {
+            pid: 10,
+            exe: Some("/opt/cni/bin/bridge"),
+            environ: b"CNI_COMMAND=ADD\0CNI_ARGS=K8S_POD_NAME=a-long-name\0",
+            ..Fake::default()
+        });
+        let snapshot = fake.scanner(30, 100).scan().unwrap();
+        let p = &snapshot.processes[0];
+        assert!(p.env_truncated);
+        let env = p.env.as_ref().unwrap();
+        assert_eq!(env.get("CNI_COMMAND").map(String::as_str), Some("ADD"));
+        assert_eq!(env.get("CNI_ARGS"), None, "cut short, so left out");
+    }
+
+    #[test]
+    fn a_kept_process_is_followed_until_reaped_and_a_reused_pid_is_not() {
+        let fake = FakeProc::new();
+        fake.add(&Fake {
+            pid: 10,
+            exe: Some("/opt/cni/bin/bridge"),
+            ..Fake::default()
+        });
+        let mut scanner = fake.scanner(4096, 100);
+        assert_eq!(pids(&scanner.scan().unwrap()), [10]);
+        // Exited, not yet reaped: no exe any more.
+        fake.add(&Fake {
+            pid: 10,
+            state: 'Z',
+            ..Fake::default()
+        });
+        let snapshot = scanner.scan().unwrap();
+        assert_eq!(pids(&snapshot), [10]);
+        assert!(snapshot.processes[0].stat.is_zombie());
+        assert_eq!(snapshot.processes[0].path, None);
+        // Reaped, and the pid reused by a shell.
+        fake.add(&Fake {
+            pid: 10,
+            start: 900,
+            exe: Some("/usr/bin/bash"),
+            ..Fake::default()
+        });
+        assert!(scanner.scan().unwrap().processes.is_empty());
+    }
+
+    #[test]
+    fn a_scan_keeps_at_most_max_processes() {
+        let fake = FakeProc::new();
+        for pid in [10, 11, 12] {
+            fake.add(&Fake {
+                pid,
+                exe: Some("/opt/cni/bin/bridge"),
+                ..Fake::default()
+            });
+        }
+        let mut scanner = fake.scanner(4096, 2);
+        assert_eq!(scanner.scan().unwrap().processes.len(), 2);
+        assert_eq!(scanner.stats().over_limit, 1);
     }
 }
