@@ -160,6 +160,23 @@ impl Drop for Daemon {
 /// start. With `late_reap`, the exited plugin is reaped only 50 ms after it exited. The environment carries more
 /// than the request: none of it may leave the collector.
 fn run_slowly(sandbox: &Sandbox, command: &str, late_reap: bool) -> Output {
+    run_slowly_with(
+        sandbox,
+        command,
+        late_reap,
+        "/usr/lib/cni",
+        &sandbox.config(),
+    )
+}
+
+/// [`run_slowly`] with another `CNI_PATH` and config.
+fn run_slowly_with(
+    sandbox: &Sandbox,
+    command: &str,
+    late_reap: bool,
+    cni_path: &str,
+    config: &[u8],
+) -> Output {
     let netns = sandbox.netns_path();
     let mut child = Command::new(BRIDGE)
         .env_clear()
@@ -168,7 +185,7 @@ fn run_slowly(sandbox: &Sandbox, command: &str, late_reap: bool) -> Output {
             ("CNI_CONTAINERID", sandbox.container_id.as_str()),
             ("CNI_NETNS", netns.as_str()),
             ("CNI_IFNAME", "eth0"),
-            ("CNI_PATH", "/usr/lib/cni"),
+            ("CNI_PATH", cni_path),
             ("CNI_ARGS", sandbox.cni_args.as_str()),
             ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             ("SECRET_TOKEN", "hunter2"),
@@ -181,9 +198,7 @@ fn run_slowly(sandbox: &Sandbox, command: &str, late_reap: bool) -> Output {
         .expect("spawning bridge");
     thread::sleep(HOLD_STDIN);
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    stdin
-        .write_all(&sandbox.config())
-        .expect("writing the config");
+    stdin.write_all(config).expect("writing the config");
     drop(stdin);
     if late_reap {
         // The result fits in the pipe: the plugin exits without anyone reading it.
@@ -297,6 +312,48 @@ fn the_proc_fallback_reports_bridge_add_and_del() {
         "/usr/sbin:/usr/bin",
     ] {
         assert!(!all.contains(secret), "{secret} left the collector: {all}");
+    }
+}
+
+#[test]
+fn delegated_plugins_seen_by_a_scan_form_the_chain() {
+    require_root();
+    let _serial = serial();
+    // An IPAM plugin that takes its time, as a slow IPAM daemon would, before it becomes
+    // host-local: bridge → slow-ipam (sleep, then exec host-local).
+    let dir = std::env::temp_dir().join(format!("tapio-proc-ipam-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a plugin dir");
+    let script = dir.join("slow-ipam");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsleep 0.3\nexec /usr/lib/cni/host-local \"$@\"\n",
+    )
+    .expect("writing the plugin");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let daemon = Daemon::start("");
+    let sandbox = Sandbox::new();
+    let mut config: Value = serde_json::from_slice(&sandbox.config()).expect("JSON");
+    config["ipam"]["type"] = "slow-ipam".into();
+    let config = config.to_string().into_bytes();
+    let cni_path = format!("{}:/usr/lib/cni", dir.display());
+    let add = run_slowly_with(&sandbox, "ADD", false, &cni_path, &config);
+    let del = run_slowly_with(&sandbox, "DEL", false, &cni_path, &config);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(add.status.success(), "bridge ADD: {add:?}");
+    assert!(del.status.success(), "bridge DEL: {del:?}");
+    thread::sleep(Duration::from_millis(100));
+    let lines = daemon.stop();
+    let events = events_of(&lines, &sandbox.container_id);
+    assert_eq!(events.len(), 2, "{lines:#?}");
+    for (event, op) in events.iter().zip(["ADD", "DEL"]) {
+        let chain = event["cni"]["chain"].as_array().expect("a chain");
+        assert_eq!(chain.len(), 1, "{event:#}");
+        assert_eq!(chain[0]["plugin_type"], "host-local", "{event:#}");
+        assert_eq!(chain[0]["operation"], op);
+        assert!(chain[0]["duration_ms"].is_null(), "not measured");
+        let sleep = &chain[0]["children"][0];
+        assert_eq!(sleep["plugin_type"], "sleep", "{event:#}");
     }
 }
 
