@@ -37,6 +37,13 @@ use crate::proc::{ScanStats, Scanner};
 
 /// How long the poller waits on the ring buffer before it looks at the shutdown flag.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// After records came, how long the poller lets more gather before it takes them: a plugin
+/// execution's records then cross to the core in about one wake-up of each thread instead of
+/// one per record (those wake-ups were the daemon's main CPU cost: 0.75 ms of CPU per bridge
+/// ADD or DEL without this, 0.16 ms with it). Events come out as much later; the ring buffer
+/// holds what comes meanwhile (4 KiB records: the default 4 MiB ring takes 50 ms of about
+/// 1,500 plugin executions a second).
+const GATHER: Duration = Duration::from_millis(50);
 /// How long the poller waits on a full channel before it drops a record.
 const SEND_TIMEOUT: Duration = Duration::from_millis(20);
 /// How often `CLOCK_REALTIME - CLOCK_MONOTONIC` is re-sampled (NTP slews it; a step moves it).
@@ -323,6 +330,9 @@ fn poll_ring(
         }
         if stopping && n == 0 {
             return Ok(());
+        }
+        if n > 0 && !stopping {
+            thread::sleep(GATHER);
         }
     }
 }
