@@ -289,3 +289,73 @@ fn an_unreadable_environment_says_so() {
         "environment not read"
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn arbitrary_process() -> impl Strategy<Value = Process> {
+        (
+            0u32..12,
+            0u32..12,
+            0u64..4,
+            prop::sample::select(vec!['S', 'R', 'Z', 'X', 'D']),
+            prop::option::of(any::<i32>()),
+            prop::option::of("[a-z/]{0,12}"),
+            prop::option::of(prop::collection::btree_map(
+                "CNI_[A-Z]{1,8}",
+                ".{0,12}",
+                0..4,
+            )),
+        )
+            .prop_map(|(pid, ppid, start, state, exit, path, env)| Process {
+                stat: Stat {
+                    pid,
+                    comm: "p".to_owned(),
+                    state,
+                    ppid,
+                    utime_ticks: 0,
+                    stime_ticks: 0,
+                    start_ticks: start,
+                    exit_status: exit,
+                },
+                path,
+                env,
+                env_truncated: false,
+                entered_netns_ino: None,
+            })
+    }
+
+    proptest! {
+        /// Whatever the scans say (parents that are their own children, pids reused, times
+        /// going back), the collector neither panics nor holds more than its limits.
+        #[test]
+        fn any_snapshots_keep_the_collector_bounded(
+            scans in prop::collection::vec(
+                (0i64..10_000, prop::collection::vec(arbitrary_process(), 0..8)),
+                0..12,
+            )
+        ) {
+            let config = Config {
+                max_open_transactions: 5,
+                max_chain_entries: 2,
+                transaction_timeout_ms: 3_000,
+                ..Config::default()
+            };
+            let mut c = Collector::new(config);
+            for (ms, processes) in &scans {
+                let refs: Vec<&Process> = processes.iter().collect();
+                c.handle_proc_snapshot(at(*ms), &snapshot(&refs));
+                prop_assert!(c.open_transactions() <= 5);
+                for event in drain(&mut c) {
+                    prop_assert_eq!(event.origin.monitor, crate::event::Monitor::Proc);
+                    let chain = event.cni.map(|cni| cni.chain.len()).unwrap_or(0);
+                    prop_assert!(chain <= 2);
+                }
+            }
+            let stats = &c.stats().proc;
+            prop_assert!(stats.executions + stats.executions_expired <= stats.processes_tracked);
+        }
+    }
+}
