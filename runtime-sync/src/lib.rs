@@ -7,4 +7,5 @@ pub mod daemon;
 pub mod files;
 pub mod lines;
 pub mod offline;
+pub mod proc;
 pub mod tail;
