@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: run parse-fixtures test deps build-deps lint unit fuzz-smoke fuzz bench
+.PHONY: run parse-fixtures test deps build-deps lint unit fuzz-smoke fuzz bench bench-exec
 
 # The main job: the collector on this host with its defaults (eBPF process monitor; events as
 # JSON Lines on stdout, its own logs on stderr; stop with Ctrl-C). Needs root.
@@ -17,8 +17,10 @@ test: deps lint unit fuzz-smoke
 
 # Everything the suite needs beyond the Rust toolchain (CI runs as root on a fresh machine):
 # clang and libelf build the BPF programs, the reference CNI plugins and iproute2 drive the
-# kernel tests, tracefs serves the classic tracepoints.
-APT_PACKAGES = clang libelf-dev zlib1g-dev pkg-config make containernetworking-plugins iproute2
+# kernel tests, tracefs serves the classic tracepoints; libbpf-tools' execsnoop is the
+# exec-storm benchmark's baseline.
+APT_PACKAGES = clang libelf-dev zlib1g-dev pkg-config make containernetworking-plugins iproute2 \
+	libbpf-tools
 build-deps:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); }
@@ -49,3 +51,12 @@ fuzz:
 
 bench:
 	$(CARGO) bench -p tapio-cni-core --bench parse
+
+# The exec-storm benchmark (README "Exec-storm benchmark"), as root: the release collector, then
+# execsnoop, each observing BENCH_SECONDS of /bin/true spawned at full speed while bridge ADD/DEL
+# pairs run in a network namespace. Outputs in target/bench-exec/.
+BENCH_SECONDS ?= 60
+bench-exec: build-deps
+	$(CARGO) build --release -p tapio-cni-collector-lite --bin tapio-cni-collector-lite --example exec_storm
+	./target/release/examples/exec_storm --seconds $(BENCH_SECONDS) \
+		--collector target/release/tapio-cni-collector-lite --execsnoop /usr/sbin/execsnoop

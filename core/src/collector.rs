@@ -12,6 +12,7 @@ use crate::conf::{self, FileChange, Files};
 use crate::correlate::{self, Correlator};
 use crate::event::{Format, Monitor, Origin, UnifiedEvent};
 use crate::formats::parse_record;
+use crate::proc;
 use crate::time::Timestamp;
 
 const MILLI: i64 = 1_000_000;
@@ -164,6 +165,8 @@ pub struct Stats {
     pub bpf: bpf::Stats,
     /// Joining log events to transactions.
     pub correlation: correlate::Stats,
+    /// The /proc scan input.
+    pub proc: proc::Stats,
 }
 
 #[derive(Debug, Default)]
@@ -193,6 +196,7 @@ pub struct Collector {
     files: Files,
     transactions: Transactions,
     correlator: Correlator,
+    procs: proc::track::Tracker,
 }
 
 impl Collector {
@@ -214,6 +218,7 @@ impl Collector {
             files: Files::default(),
             transactions: Transactions::default(),
             correlator,
+            procs: proc::track::Tracker::default(),
         }
     }
 
@@ -328,9 +333,41 @@ impl Collector {
         Ok(())
     }
 
-    /// Processes of the eBPF input being assembled (top-level plugins and their children).
+    /// Processes being assembled from the eBPF input, or tracked by the /proc scans, that have
+    /// not been reported yet (top-level plugins and their children).
     pub fn open_transactions(&self) -> usize {
-        self.transactions.open()
+        self.transactions.open() + self.procs.open()
+    }
+
+    /// One scan of /proc: the CNI plugin processes running at `now` (the fallback of the eBPF
+    /// input, see [`proc`]).
+    ///
+    /// Consecutive snapshots are diffed: a process that appears is tracked, one that vanishes
+    /// has ended, and a top-level plugin execution then comes out of
+    /// [`poll_event`](Self::poll_event) as one event with `origin.monitor = "proc"`, with the
+    /// delegated plugins seen under it as its chain. One still running
+    /// `transaction_timeout_ms` after it started is reported then, once.
+    pub fn handle_proc_snapshot(&mut self, now: Timestamp, snapshot: &proc::Snapshot) {
+        let limits = proc::track::Limits {
+            max_open: self.config.max_open_transactions,
+            max_chain: self.config.max_chain_entries,
+            timeout_ms: self.config.transaction_timeout_ms,
+        };
+        self.procs
+            .handle(now, snapshot, &limits, &mut self.stats.proc);
+        while let Some(finished) = self.procs.poll_finished() {
+            if self.is_own(finished.proc.ppid) {
+                continue;
+            }
+            self.seq += 1;
+            let event = proc::build::event(
+                finished,
+                self.config.node_name.as_deref(),
+                self.config.transaction_timeout_ms,
+                self.seq,
+            );
+            self.transaction_event(now, event);
+        }
     }
 
     /// Stream and environment bytes the open processes hold, within `max_buffered_bytes`.
@@ -375,14 +412,7 @@ impl Collector {
 
     fn emit_transactions(&mut self, now: Timestamp) {
         while let Some(finished) = self.transactions.poll_finished() {
-            // The runtime's own `VERSION` probes of changed plugin binaries: not a CNI
-            // operation of the node.
-            if self
-                .config
-                .own_pid
-                .is_some_and(|pid| finished.proc.ppid == pid)
-            {
-                self.stats.own_executions += 1;
+            if self.is_own(finished.proc.ppid) {
                 continue;
             }
             self.seq += 1;
@@ -392,12 +422,28 @@ impl Collector {
                 self.config.transaction_timeout_ms,
                 self.seq,
             );
-            if self.correlator.enabled() {
-                self.correlator.transaction(now, event);
-                self.drain_correlator();
-            } else {
-                self.push_event(event);
-            }
+            self.transaction_event(now, event);
+        }
+    }
+
+    /// Whether a plugin execution is the runtime's own `VERSION` probe of a changed plugin
+    /// binary (its parent is the collector): not a CNI operation of the node, counted only.
+    fn is_own(&mut self, ppid: u32) -> bool {
+        let own = self.config.own_pid == Some(ppid);
+        if own {
+            self.stats.own_executions += 1;
+        }
+        own
+    }
+
+    /// A plugin execution's event, from the probes or the /proc scans: held for the log lines
+    /// about it when correlation is on.
+    fn transaction_event(&mut self, now: Timestamp, event: UnifiedEvent) {
+        if self.correlator.enabled() {
+            self.correlator.transaction(now, event);
+            self.drain_correlator();
+        } else {
+            self.push_event(event);
         }
     }
 

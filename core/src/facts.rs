@@ -114,6 +114,20 @@ impl Facts {
         }
     }
 
+    /// Reads a plugin's request from its `CNI_*` environment variables: the operation, container
+    /// id, interface, netns path, and the `K8S_*` keys of `CNI_ARGS` with the pod they name.
+    /// What is set already stays.
+    pub fn read_cni_env(&mut self, vars: &BTreeMap<String, String>) {
+        let var = |k: &str| vars.get(k).map_or("", String::as_str);
+        if self.operation.is_none() {
+            self.operation = Operation::from_word(var("CNI_COMMAND"));
+        }
+        Facts::set(&mut self.container_id, var("CNI_CONTAINERID"));
+        Facts::set(&mut self.if_name, var("CNI_IFNAME"));
+        Facts::set(&mut self.netns, var("CNI_NETNS"));
+        self.read_cni_args(var("CNI_ARGS"));
+    }
+
     /// Reads a `CNI_ARGS` string: its `K8S_*` keys into `args` and the pod identity they state.
     pub fn read_cni_args(&mut self, s: &str) {
         for (k, v) in crate::text::cni_args(s) {

@@ -2,9 +2,10 @@
 //!
 //! This crate is fully deterministic: it has no IO, reads no clock, environment or randomness,
 //! starts no threads and runs no async code. Raw inputs — log lines, BPF ring-buffer records
-//! (`handle_bpf_record`, see [`bpf`]), CNI config and plugin-binary changes (`handle_file_change`,
-//! see [`conf`]), and in later stages Kubernetes objects —
-//! go in through `Collector::handle_*` with the current time as an argument; [`UnifiedEvent`]s, requests to
+//! (`handle_bpf_record`, see [`bpf`]), /proc snapshots (`handle_proc_snapshot`, the fallback
+//! when the probes cannot load, see [`proc`]), CNI config and plugin-binary changes
+//! (`handle_file_change`, see [`conf`]), and in later stages Kubernetes objects — go in through
+//! `Collector::handle_*` with the current time as an argument; [`UnifiedEvent`]s, requests to
 //! the runtime and the next deadline come out through `poll_*`. Both runtimes drive it with the
 //! same small loop:
 //!
@@ -34,6 +35,7 @@ pub mod envelope;
 pub mod event;
 pub mod facts;
 mod formats;
+pub mod proc;
 pub mod scenario;
 pub mod text;
 pub mod time;

@@ -1,5 +1,6 @@
 //! `check`: preflight of this host. Says what works, what degrades and how to fix it; fails when
-//! the main job (the eBPF process monitor: there is no /proc fallback yet) cannot run.
+//! the main job, the process monitor, cannot run: neither the eBPF probes nor their /proc
+//! fallback.
 
 use std::fmt;
 use std::fs;
@@ -61,12 +62,37 @@ const BTF: &str = "/sys/kernel/btf/vmlinux";
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
+const CAP_SYS_PTRACE: u32 = 19;
 const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// What the process monitor is called in the report.
+const PROCESS_MONITOR: &str = "process monitor";
 
 /// Runs every check, in order.
 pub fn run_checks(config: &Config) -> Vec<Finding> {
     let mut findings = vec![kernel(), btf(), tracefs(), privileges()];
-    findings.push(probes(config));
+    let probes = probes(config);
+    let reason = match (config.use_ebpf, probes.status) {
+        (false, _) => Some("use_ebpf is false".to_owned()),
+        (true, Status::Failed) => Some(format!(
+            "the eBPF probes {}",
+            probes.detail.lines().next().unwrap_or_default()
+        )),
+        (true, _) => None,
+    };
+    findings.push(probes);
+    if let Some(reason) = reason {
+        let fallback = proc_fallback(config, &reason);
+        if fallback.status != Status::Failed {
+            // What only the probes need does not stop `run` any more: it degrades it.
+            for f in &mut findings {
+                if f.status == Status::Failed {
+                    f.status = Status::Degraded;
+                }
+            }
+        }
+        findings.push(fallback);
+    }
     findings.extend(plugin_dirs(config));
     findings.extend(conf_dirs(config));
     findings.push(inotify(config));
@@ -87,13 +113,20 @@ pub fn report(findings: &[Finding], out: &mut impl Write) -> std::io::Result<boo
         }
     }
     let ok = !findings.iter().any(|f| f.status == Status::Failed);
-    if ok {
-        writeln!(out, "result: `run` can observe CNI plugin executions here")?;
-    } else {
-        writeln!(
+    let fallback = findings
+        .iter()
+        .any(|f| f.what == PROCESS_MONITOR && f.status == Status::Degraded);
+    match (ok, fallback) {
+        (true, false) => writeln!(out, "result: `run` can observe CNI plugin executions here")?,
+        (true, true) => writeln!(
             out,
-            "result: `run` cannot work here (the eBPF process monitor is required; no /proc fallback yet)"
-        )?;
+            "result: `run` works here on the /proc fallback only: it misses short plugin \
+             executions and never sees their config, result or latency"
+        )?,
+        (false, _) => writeln!(
+            out,
+            "result: `run` cannot work here (neither the eBPF probes nor the /proc fallback)"
+        )?,
     }
     Ok(ok)
 }
@@ -222,6 +255,54 @@ fn probes(config: &Config) -> Finding {
             .fix("see the BTF, tracefs and privileges lines above")
         }
     }
+}
+
+/// Whether the /proc fallback can run: /proc listed, and the plugins' environments readable
+/// (their `CNI_*` request is there).
+fn proc_fallback(config: &Config, reason: &str) -> Finding {
+    if config.poll_interval.is_zero() {
+        return finding(
+            Status::Failed,
+            PROCESS_MONITOR,
+            "poll_interval is 0s: the /proc fallback cannot scan",
+        )
+        .fix("set poll_interval (e.g. 1s)");
+    }
+    if let Err(e) = fs::read_dir("/proc") {
+        return finding(
+            Status::Failed,
+            PROCESS_MONITOR,
+            format!("neither the eBPF probes nor the /proc fallback: /proc cannot be listed: {e}"),
+        )
+        .fix("mount proc at /proc (in a container: hostPID: true and the host's /proc)");
+    }
+    // The plugins run as root: reading their environment takes root's uid or CAP_SYS_PTRACE.
+    let ptrace = cap_eff().is_some_and(|c| c & (1 << CAP_SYS_PTRACE) != 0);
+    if !nix::unistd::geteuid().is_root() && !ptrace {
+        return finding(
+            Status::Failed,
+            PROCESS_MONITOR,
+            "neither the eBPF probes nor the /proc fallback: the plugins' environments (their \
+             CNI_* request) cannot be read without root or CAP_SYS_PTRACE",
+        )
+        .fix("run as root (or with CAP_SYS_PTRACE)");
+    }
+    finding(
+        Status::Degraded,
+        PROCESS_MONITOR,
+        format!(
+            "/proc scans every {:?} (the fallback), because {reason}: plugin executions shorter \
+             than a scan are missed; config, result and latency are not seen; events have \
+             origin.monitor \"proc\" and confidence {}",
+            config.poll_interval,
+            proto::proc::PROC_CONFIDENCE
+        ),
+    )
+    .fix(if config.use_ebpf {
+        "see the BTF, tracefs, privileges and eBPF probes lines above".to_owned()
+    } else {
+        "set use_ebpf: true (TAPIO_CNI_USE_EBPF=true) to observe every execution exactly".to_owned()
+    })
 }
 
 fn plugin_dirs(config: &Config) -> Vec<Finding> {

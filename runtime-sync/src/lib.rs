@@ -7,5 +7,6 @@ pub mod daemon;
 pub mod files;
 pub mod lines;
 pub mod offline;
+pub mod proc;
 pub mod runloop;
 pub mod tail;

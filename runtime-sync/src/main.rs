@@ -18,7 +18,8 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// The daemon: observe CNI plugin executions with eBPF and print UnifiedEvent JSON lines.
+    /// The daemon: observe CNI plugin executions with eBPF (or, when it cannot load, /proc
+    /// scans) and print UnifiedEvent JSON lines.
     Run {
         /// YAML configuration (the keys of the original `cni_collector` block); built-in
         /// defaults without it. `TAPIO_CNI_<KEY>` environment variables override it.

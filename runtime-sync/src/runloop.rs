@@ -15,6 +15,7 @@ use tapio_cni_bpf::Probes;
 
 use crate::config::Config;
 use crate::offline::now;
+use crate::proc::ScanStats;
 
 /// What a run saw, reported at the end.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,10 +29,17 @@ pub struct Summary {
     pub channel_full: u64,
     pub events_dropped_queue_full: u64,
     pub open_transactions_at_exit: usize,
+    /// Why the /proc fallback ran instead of the probes; `None` when the probes ran.
+    pub fallback_reason: Option<String>,
+    /// The /proc scans of the fallback.
+    pub scan: ScanStats,
+    /// Plugin executions the /proc fallback reported.
+    pub proc_executions: u64,
 }
 
 impl Summary {
-    /// The summary of `collector`'s run, with the drop counters the runtime kept.
+    /// The summary of `collector`'s run, with the drop counters the runtime kept (the
+    /// fallback's fields left empty: the eBPF monitor ran).
     pub fn of(collector: &Collector, ring_buffer_full: u64, channel_full: u64) -> Summary {
         let stats = collector.stats();
         Summary {
@@ -42,6 +50,9 @@ impl Summary {
             channel_full,
             events_dropped_queue_full: stats.events_dropped_queue_full,
             open_transactions_at_exit: collector.open_transactions(),
+            fallback_reason: None,
+            scan: ScanStats::default(),
+            proc_executions: stats.proc.executions + stats.proc.executions_expired,
         }
     }
 
@@ -57,6 +68,17 @@ impl Summary {
             open_transactions = self.open_transactions_at_exit,
             "stopped"
         );
+        if let Some(reason) = &self.fallback_reason {
+            tracing::warn!(
+                scans = self.scan.scans,
+                executions = self.proc_executions,
+                vanished_while_read = self.scan.vanished,
+                unreadable = self.scan.unreadable,
+                malformed_stat = self.scan.malformed,
+                over_limit = self.scan.over_limit,
+                "ran on the /proc fallback (lossy) because {reason}"
+            );
+        }
         if self.open_transactions_at_exit > 0 {
             tracing::warn!(
                 "{} plugin executions were still running at shutdown and are not reported",
@@ -79,22 +101,23 @@ pub fn sample_clock() -> anyhow::Result<MonoClock> {
     })
 }
 
-/// Checks that `config` asks for what this build can run, and loads and attaches the probes.
-/// `None` when the collector is disabled (`enabled: false`): nothing to do. `runs` are the
-/// `enable_*` keys of the monitors the calling daemon runs besides the eBPF one: the others
-/// are logged as configured but not active.
+/// Checks that `config` asks for what this build can run, and chooses the process monitor:
+/// the probes, loaded and attached, or the /proc fallback and why. `None` when the collector
+/// is disabled (`enabled: false`): nothing to do. `runs` are the `enable_*` keys of the
+/// monitors the calling daemon runs besides the process monitor: the others are logged as
+/// configured but not active.
 ///
 /// # Errors
-/// A configuration this build cannot run, or probes that cannot be loaded.
-pub fn start(config: &Config, runs: &[&str]) -> anyhow::Result<Option<Probes>> {
+/// A configuration this build cannot run.
+pub fn start(config: &Config, runs: &[&str]) -> anyhow::Result<Option<ProcessMonitor>> {
     if !config.enabled {
         tracing::warn!("enabled: false; nothing to do");
         return Ok(None);
     }
-    if !(config.enable_process_monitoring && config.use_ebpf) {
+    if !config.enable_process_monitoring {
         bail!(
-            "enable_process_monitoring and use_ebpf must be on: the eBPF process monitor is the \
-             only monitor of this build so far (the /proc fallback is not implemented yet)"
+            "enable_process_monitoring must be on: the process monitor is the only monitor of \
+             this build so far"
         );
     }
     let mut inactive = config.inactive();
@@ -105,16 +128,49 @@ pub fn start(config: &Config, runs: &[&str]) -> anyhow::Result<Option<Probes>> {
             inactive.join("; ")
         );
     }
-    let probes = Probes::load(&config.probes()).context("loading the eBPF probes (try `check`)")?;
-    for missing in probes.missing() {
-        tracing::warn!("degraded: {missing}");
+    let monitor = ProcessMonitor::choose(config);
+    if let ProcessMonitor::Ebpf(probes) = &monitor {
+        for missing in probes.missing() {
+            tracing::warn!("degraded: {missing}");
+        }
+        tracing::info!(
+            plugin_dirs = ?config.cni_bin_path,
+            ring_buffer_bytes = config.ring_buffer_size,
+            "eBPF process monitor running"
+        );
     }
-    tracing::info!(
-        plugin_dirs = ?config.cni_bin_path,
-        ring_buffer_bytes = config.ring_buffer_size,
-        "eBPF process monitor running"
-    );
-    Ok(Some(probes))
+    Ok(Some(monitor))
+}
+
+/// How `run` observes CNI plugin executions.
+#[derive(Debug)]
+pub enum ProcessMonitor {
+    /// The eBPF probes, loaded and attached.
+    Ebpf(Box<Probes>),
+    /// The /proc fallback, and why the probes are not used.
+    Proc { reason: String },
+}
+
+impl ProcessMonitor {
+    /// The probes when `use_ebpf` is on and they load; the /proc fallback otherwise.
+    pub fn choose(config: &Config) -> ProcessMonitor {
+        if !config.use_ebpf {
+            return ProcessMonitor::Proc {
+                reason: "use_ebpf is false".to_owned(),
+            };
+        }
+        match Probes::load(&config.probes()) {
+            Ok(probes) => ProcessMonitor::Ebpf(Box::new(probes)),
+            Err(e) => {
+                // libbpf's own log lines follow the cause; the first line says it.
+                let cause = format!("{e:#}");
+                let cause = cause.lines().next().unwrap_or_default();
+                ProcessMonitor::Proc {
+                    reason: format!("the eBPF probes cannot be loaded: {cause}"),
+                }
+            }
+        }
+    }
 }
 
 /// Hands one ring-buffer record to the core; an invalid one is counted there and skipped.

@@ -36,7 +36,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::pin::pin;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use proto::{Collector, MonoClock};
 use tapio_cni_bpf::Probes;
 use tapio_cni_collector_lite::config::Config;
@@ -44,7 +44,7 @@ use tapio_cni_collector_lite::files::{FileMonitor, FileSettings};
 use tapio_cni_collector_lite::offline::now;
 use tapio_cni_collector_lite::runloop::{
     drain, handle_due_timeout, handle_record, sample_clock, start, until, warn_queue_drops,
-    write_events, Summary,
+    write_events, ProcessMonitor, Summary,
 };
 use tapio_cni_collector_lite::tail::{Batch, Entry, LogTailer, TailSettings};
 use tokio::io::unix::AsyncFd;
@@ -78,8 +78,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     out: impl AsyncWrite + Unpin,
 ) -> anyhow::Result<Summary> {
-    let Some(probes) = start(config, RUNS)? else {
+    let Some(monitor) = start(config, RUNS)? else {
         return Ok(Summary::default());
+    };
+    let probes = match monitor {
+        ProcessMonitor::Ebpf(probes) => *probes,
+        ProcessMonitor::Proc { reason } => bail!(
+            "the eBPF probes are not used ({reason}), and the /proc fallback runs in \
+             tapio-cni-collector-lite only so far"
+        ),
     };
     let mut daemon = Daemon::new(Collector::new(config.core()), probes, out)?;
     if config.enable_file_monitoring {

@@ -11,9 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::bpf::record::ExitStatus;
 use crate::bpf::transaction::{End, Finished, Proc, Stream};
-use crate::event::{
-    CniError, Format, Monitor, Operation, Origin, PerformanceInfo, Severity, UnifiedEvent,
-};
+use crate::event::{CniError, Format, Monitor, Origin, PerformanceInfo, Severity, UnifiedEvent};
 use crate::facts::Facts;
 use crate::formats::parse_record;
 
@@ -33,14 +31,7 @@ pub(crate) fn event(
         End::Expired | End::Stopped => None,
     };
     match status {
-        Some(ExitStatus::Exited(code)) => {
-            facts.exit_code = Some(code);
-            facts.success = Some(code == 0 && facts.error.is_none());
-        }
-        Some(ExitStatus::Signaled(signal)) => {
-            facts.success = Some(false);
-            facts.attr("exit_signal", &signal.to_string());
-        }
+        Some(status) => read_exit(&mut facts, status),
         None => {
             facts.level = Some(Severity::Warning);
             facts.success = None;
@@ -57,17 +48,8 @@ pub(crate) fn event(
     };
     let mut event = crate::build::event(facts, origin, None, proc.exec_at, seq);
 
-    // The plugin's own error says why it failed; without one, its exit does.
-    if success == Some(false) && !has_error {
-        match status {
-            Some(ExitStatus::Exited(code)) => {
-                event.message.push_str(&format!(": exit status {code}"))
-            }
-            Some(ExitStatus::Signaled(signal)) => event
-                .message
-                .push_str(&format!(": killed by signal {signal}")),
-            None => {}
-        }
+    if let (Some(status), Some(false), false) = (status, success, has_error) {
+        explain_failure(&mut event, status);
     }
     if let End::Exited { ts_ns, .. } = end {
         let latency_ms = ts_ns.saturating_sub(proc.exec_ns) as f64 / 1e6;
@@ -99,24 +81,48 @@ fn unknown_exit(end: End, timeout_ms: u64) -> String {
     format!("exit not seen within {within}, the process vanished or its records were lost")
 }
 
+/// What an exit status says: the exit code and whether the execution succeeded (a plugin's
+/// error on stdout fails it whatever its code), or the signal that killed it.
+pub(crate) fn read_exit(facts: &mut Facts, status: ExitStatus) {
+    match status {
+        ExitStatus::Exited(code) => {
+            facts.exit_code = Some(code);
+            facts.success = Some(code == 0 && facts.error.is_none());
+        }
+        ExitStatus::Signaled(signal) => {
+            facts.success = Some(false);
+            facts.attr("exit_signal", &signal.to_string());
+        }
+    }
+}
+
+/// Completes the sentence of a failed execution whose plugin gave no error of its own: the
+/// plugin's error says why it failed; without one, its exit does.
+pub(crate) fn explain_failure(event: &mut UnifiedEvent, status: ExitStatus) {
+    match status {
+        ExitStatus::Exited(code) => event.message.push_str(&format!(": exit status {code}")),
+        ExitStatus::Signaled(signal) => event
+            .message
+            .push_str(&format!(": killed by signal {signal}")),
+    }
+}
+
 fn facts_of(p: &Proc, node_name: Option<&str>) -> Facts {
-    let var = |k: &str| p.env.vars.get(k).map_or("", String::as_str);
     let mut f = Facts {
-        operation: Operation::from_word(var("CNI_COMMAND")),
         pid: Some(p.pid),
         comm: Some(p.comm.clone()).filter(|c| !c.is_empty()),
         node_name: node_name.map(str::to_owned),
         confidence: Some(EBPF_CONFIDENCE),
         ..Facts::default()
     };
-    Facts::set(&mut f.container_id, var("CNI_CONTAINERID"));
-    Facts::set(&mut f.if_name, var("CNI_IFNAME"));
-    Facts::set(&mut f.netns, var("CNI_NETNS"));
-    f.read_cni_args(var("CNI_ARGS"));
+    f.read_cni_env(&p.env.vars);
     f.attr("plugin_path", &p.path);
     if f.operation.is_none() {
         // A command no CNI version defines: the event still says what the runtime asked.
-        f.attr("cni_command", var("CNI_COMMAND"));
+        f.attr(
+            "cni_command",
+            p.env.vars.get("CNI_COMMAND").map_or("", String::as_str),
+        );
     }
 
     let config = json_object(&p.stdin.bytes);

@@ -162,17 +162,7 @@ impl Environment {
         if self.next_off < self.expected {
             self.incomplete = true;
         }
-        for var in self.block.split(|&b| b == 0) {
-            let Some(var) = var.strip_prefix(b"CNI_") else {
-                continue;
-            };
-            let Some(eq) = memchr::memchr(b'=', var) else {
-                continue;
-            };
-            let key = format!("CNI_{}", String::from_utf8_lossy(&var[..eq]));
-            let value = String::from_utf8_lossy(&var[eq + 1..]).into_owned();
-            self.vars.entry(key).or_insert(value);
-        }
+        crate::proc::read_cni_vars(&self.block, &mut self.vars);
         budget.give_back(self.block.len());
         // Dropped, not cleared: a re-exec'd process keeps nothing of its old block's size.
         self.block = Vec::new();
