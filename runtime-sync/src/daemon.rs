@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 use proto::proc::Snapshot;
 use proto::{Collector, MonoClock, Timestamp};
@@ -35,8 +35,8 @@ use crate::config::Config;
 use crate::offline::now;
 use crate::proc::{ScanStats, Scanner};
 use crate::runloop::{
-    drain, handle_due_timeout, handle_record, install_stop_signals, is_broken_pipe, start, until,
-    warn_queue_drops, write_events,
+    drain, handle_due_timeout, handle_record, install_stop_signals, is_broken_pipe, proc_scanner,
+    start, until, warn_queue_drops, write_events,
 };
 // Where they were before both daemons shared them.
 pub use crate::runloop::{sample_clock, ProcessMonitor, Summary};
@@ -147,22 +147,7 @@ fn start_scanner(
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<thread::JoinHandle<anyhow::Result<ScanStats>>> {
     let interval = config.poll_interval;
-    if interval.is_zero() {
-        bail!("poll_interval: must be longer than 0s for the /proc process monitor");
-    }
-    tracing::warn!(
-        "process monitor degraded to /proc scans every {interval:?}, because {reason}: plugin \
-         executions shorter than a scan are missed, and their config, result and latency are \
-         not seen (events have origin.monitor \"proc\", confidence {}); `check` says how to \
-         fix it",
-        proto::proc::PROC_CONFIDENCE
-    );
-    tracing::info!(plugin_dirs = ?config.cni_bin_path, "/proc process monitor running");
-    let scanner = Scanner::new(
-        &config.cni_bin_path,
-        config.core().max_env_bytes,
-        config.max_open_transactions,
-    );
+    let scanner = proc_scanner(config, reason)?;
     let stop = Arc::clone(stop);
     thread::Builder::new()
         .name("proc-scanner".to_owned())

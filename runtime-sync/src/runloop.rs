@@ -15,7 +15,7 @@ use tapio_cni_bpf::Probes;
 
 use crate::config::Config;
 use crate::offline::now;
-use crate::proc::ScanStats;
+use crate::proc::{ScanStats, Scanner};
 
 /// What a run saw, reported at the end.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -171,6 +171,30 @@ impl ProcessMonitor {
             }
         }
     }
+}
+
+/// The /proc fallback's scanner, after saying (once, loudly) what the fallback costs.
+///
+/// # Errors
+/// A zero `poll_interval`.
+pub fn proc_scanner(config: &Config, reason: &str) -> anyhow::Result<Scanner> {
+    let interval = config.poll_interval;
+    if interval.is_zero() {
+        bail!("poll_interval: must be longer than 0s for the /proc process monitor");
+    }
+    tracing::warn!(
+        "process monitor degraded to /proc scans every {interval:?}, because {reason}: plugin \
+         executions shorter than a scan are missed, and their config, result and latency are \
+         not seen (events have origin.monitor \"proc\", confidence {}); `check` says how to \
+         fix it",
+        proto::proc::PROC_CONFIDENCE
+    );
+    tracing::info!(plugin_dirs = ?config.cni_bin_path, "/proc process monitor running");
+    Ok(Scanner::new(
+        &config.cni_bin_path,
+        config.core().max_env_bytes,
+        config.max_open_transactions,
+    ))
 }
 
 /// Hands one ring-buffer record to the core; an invalid one is counted there and skipped.

@@ -3,7 +3,9 @@
 //!
 //! Each turn of the loop takes one input, hands it to the core, then runs the drain step
 //! (events to the output, then requests). The branches today:
-//! - the eBPF ring buffer, through [`AsyncFd`] on its epoll fd: on readiness one non-blocking
+//! - the process monitor: the eBPF ring buffer, or the /proc fallback's scan every
+//!   `poll_interval` when the probes are not used. The ring buffer goes through [`AsyncFd`] on
+//!   its epoll fd: on readiness one non-blocking
 //!   [`Probes::poll`] consumes a batch; readiness is cleared only once a poll finds nothing.
 //!   After a poll that took records the branch rests for [`GATHER`], so that the records of one
 //!   plugin execution are taken together;
@@ -36,15 +38,16 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::pin::pin;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use proto::{Collector, MonoClock};
 use tapio_cni_bpf::Probes;
 use tapio_cni_collector_lite::config::Config;
 use tapio_cni_collector_lite::files::{FileMonitor, FileSettings};
 use tapio_cni_collector_lite::offline::now;
+use tapio_cni_collector_lite::proc::Scanner;
 use tapio_cni_collector_lite::runloop::{
-    drain, handle_due_timeout, handle_record, sample_clock, start, until, warn_queue_drops,
-    write_events, ProcessMonitor, Summary,
+    drain, handle_due_timeout, handle_record, proc_scanner, sample_clock, start, until,
+    warn_queue_drops, write_events, ProcessMonitor, Summary,
 };
 use tapio_cni_collector_lite::tail::{Batch, Entry, LogTailer, TailSettings};
 use tokio::io::unix::AsyncFd;
@@ -81,14 +84,15 @@ pub async fn run(
     let Some(monitor) = start(config, RUNS)? else {
         return Ok(Summary::default());
     };
-    let probes = match monitor {
-        ProcessMonitor::Ebpf(probes) => *probes,
-        ProcessMonitor::Proc { reason } => bail!(
-            "the eBPF probes are not used ({reason}), and the /proc fallback runs in \
-             tapio-cni-collector-lite only so far"
-        ),
-    };
-    let mut daemon = Daemon::new(Collector::new(config.core()), probes, out)?;
+    let mut daemon = Daemon::new(Collector::new(config.core()), out)?;
+    match monitor {
+        ProcessMonitor::Ebpf(probes) => daemon.ring = Some(register_probes(*probes)?),
+        ProcessMonitor::Proc { reason } => {
+            daemon.scanner = Some(proc_scanner(config, &reason)?);
+            daemon.scan_poll = Some(every(config.poll_interval));
+            daemon.fallback_reason = Some(reason);
+        }
+    }
     if config.enable_file_monitoring {
         daemon.files = Some(Files::start(config, &mut daemon.collector)?);
         daemon.files_poll = Some(every(config.poll_interval));
@@ -99,13 +103,26 @@ pub async fn run(
     }
     daemon.serve(shutdown).await?;
     daemon.finish().await?;
-    Ok(Summary::of(&daemon.collector, daemon.ring_buffer_full, 0))
+    Ok(Summary {
+        fallback_reason: daemon.fallback_reason.take(),
+        scan: daemon
+            .scanner
+            .as_ref()
+            .map(|s| s.stats().clone())
+            .unwrap_or_default(),
+        ..Summary::of(&daemon.collector, daemon.ring_buffer_full, 0)
+    })
 }
 
 /// The task's state: the core, its input sources and its output.
 struct Daemon<W> {
     collector: Collector,
-    ring: AsyncFd<Probes>,
+    /// The eBPF process monitor; `None` on the /proc fallback.
+    ring: Option<AsyncFd<Probes>>,
+    /// The /proc fallback's scanner, its `poll_interval` and why it runs.
+    scanner: Option<Scanner>,
+    scan_poll: Option<Interval>,
+    fallback_reason: Option<String>,
     clock: MonoClock,
     /// The config and plugin-directory monitor, when `enable_file_monitoring`.
     files: Option<Files>,
@@ -126,16 +143,13 @@ struct Daemon<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Daemon<W> {
-    fn new(collector: Collector, probes: Probes, out: W) -> anyhow::Result<Self> {
-        // SAFETY: the fd is the ring buffer's epoll instance, which `Probes` owns and closes
-        // only when it drops; `AsyncFd` owns the `Probes` and deregisters the fd before
-        // dropping it, and `as_raw_fd` returns that same fd for the whole life of the `Probes`.
-        let ring = unsafe { AsyncFd::register_with_interest(probes, Interest::READABLE) }
-            .map_err(std::io::Error::from)
-            .context("registering the ring buffer with the reactor")?;
+    fn new(collector: Collector, out: W) -> anyhow::Result<Self> {
         Ok(Daemon {
             collector,
-            ring,
+            ring: None,
+            scanner: None,
+            scan_poll: None,
+            fallback_reason: None,
             files: None,
             files_poll: None,
             logs: None,
@@ -161,7 +175,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
                 .map(|(at, _)| Instant::now() + until(at));
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                ready = self.ring.readable_mut(), if self.gathering.is_none() => {
+                ready = ring_readable(self.ring.as_mut()), if self.gathering.is_none() => {
                     let mut guard = ready.context("waiting on the ring buffer")?;
                     let consumed = consume(
                         guard.get_inner_mut(),
@@ -178,6 +192,7 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
                     }
                 }
                 () = sleep_until(self.gathering) => self.gathering = None,
+                () = tick_of(self.scan_poll.as_mut()) => self.on_scan()?,
                 ready = files_readable(self.files.as_ref()) => {
                     // Cleared first: what comes during the drain sets it again; what a bounded
                     // drain leaves is `Files::more`.
@@ -212,18 +227,30 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
         if self.logs.is_some() {
             self.on_logs(LogTailer::on_readable)?;
         }
-        while consume(
-            self.ring.get_mut(),
-            &mut self.collector,
-            self.clock,
-            &mut self.pending,
-        )? > 0
-        {}
+        if let Some(ring) = self.ring.as_mut() {
+            while consume(
+                ring.get_mut(),
+                &mut self.collector,
+                self.clock,
+                &mut self.pending,
+            )? > 0
+            {}
+        }
         self.read_drops();
         self.collector.handle_shutdown(now());
         self.drain().await?;
         self.persist_offsets();
         self.out.shutdown().await.context("writing events")
+    }
+
+    /// The /proc fallback: one scan, handed to the core.
+    fn on_scan(&mut self) -> anyhow::Result<()> {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return Ok(());
+        };
+        let snapshot = scanner.scan().context("listing /proc")?;
+        self.collector.handle_proc_snapshot(now(), &snapshot);
+        Ok(())
     }
 
     fn on_files_readable(&mut self) {
@@ -280,7 +307,10 @@ impl<W: AsyncWrite + Unpin> Daemon<W> {
     }
 
     fn read_drops(&mut self) {
-        match self.ring.get_ref().dropped() {
+        let Some(ring) = self.ring.as_ref() else {
+            return;
+        };
+        match ring.get_ref().dropped() {
             Ok(n) if n > self.ring_buffer_full => {
                 tracing::warn!(
                     lost = n - self.ring_buffer_full,
@@ -432,6 +462,26 @@ async fn logs_readable(
 ) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, OwnedFd>> {
     match logs.and_then(|l| l.fd.as_ref()) {
         Some(fd) => fd.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The probes in the reactor, for the readability of their ring buffer.
+fn register_probes(probes: Probes) -> anyhow::Result<AsyncFd<Probes>> {
+    // SAFETY: the fd is the ring buffer's epoll instance, which `Probes` owns and closes only
+    // when it drops; `AsyncFd` owns the `Probes` and deregisters the fd before dropping it, and
+    // `as_raw_fd` returns that same fd for the whole life of the `Probes`.
+    unsafe { AsyncFd::register_with_interest(probes, Interest::READABLE) }
+        .map_err(std::io::Error::from)
+        .context("registering the ring buffer with the reactor")
+}
+
+/// Readiness of the ring buffer; never without the probes.
+async fn ring_readable(
+    ring: Option<&mut AsyncFd<Probes>>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, Probes>> {
+    match ring {
+        Some(ring) => ring.readable_mut().await,
         None => std::future::pending().await,
     }
 }

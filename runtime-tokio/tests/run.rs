@@ -540,3 +540,52 @@ fn config_changes_in_the_conf_dir_are_reported() {
     let (status, _) = daemon.stop(Signal::SIGTERM);
     assert!(status.success(), "{}", daemon.stderr());
 }
+
+/// `use_ebpf: false`: the /proc fallback, a scan every `poll_interval` on the loop's timer.
+#[test]
+fn without_ebpf_the_proc_fallback_reports_a_running_plugin() {
+    require_root();
+    let bin = TempDir::new("proc-plugins");
+    let slow = bin.0.join("slow");
+    // A plugin that runs long enough for several scans: sleep(1) under a plugin's name.
+    std::fs::copy("/bin/sleep", &slow).expect("copying /bin/sleep");
+    let config = config_with(
+        "proc.yaml",
+        &format!(
+            "use_ebpf: false\npoll_interval: 100ms\ncni_bin_path: [{}]\n",
+            bin.0.display()
+        ),
+    );
+    let mut daemon = Daemon::start_until(
+        Path::new(TOKIO_BIN),
+        &config,
+        &[],
+        "/proc process monitor running",
+    );
+    let container_id = format!("tapio-tokio-proc-{}", std::process::id());
+    let status = Command::new(&slow)
+        .arg("1")
+        .env_clear()
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", container_id.as_str()),
+            ("CNI_NETNS", "/var/run/netns/none"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
+        ])
+        .status()
+        .expect("running the slow plugin");
+    assert!(status.success());
+    let event = &daemon.events_of(&container_id, 1)[0];
+    assert_eq!(event["origin"]["monitor"], "proc", "{event:#}");
+    assert_eq!(event["confidence"], 0.5);
+    assert_eq!(event["cni"]["operation"], "ADD");
+    assert_eq!(event["kubernetes"]["pod_name"], "web-0");
+    let (status, _) = daemon.stop(Signal::SIGTERM);
+    assert!(status.success(), "{}", daemon.stderr());
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains("ran on the /proc fallback (lossy) because use_ebpf is false"),
+        "{stderr}"
+    );
+}

@@ -102,6 +102,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `bin run --config <config>` and waits until its probes are attached.
     pub fn start(bin: &Path, config: &TempFile, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_until(bin, config, env, "eBPF process monitor running")
+    }
+
+    /// Starts `bin run --config <config>` and waits until it says `ready` on stderr.
+    pub fn start_until(bin: &Path, config: &TempFile, env: &[(&str, &str)], ready: &str) -> Daemon {
         let mut child = Command::new(bin)
             .args(["run", "--config"])
             .arg(&config.0)
@@ -141,7 +146,7 @@ impl Daemon {
             stderr,
             stderr_thread: Some(stderr_thread),
         };
-        daemon.wait_ready("eBPF process monitor running");
+        daemon.wait_ready(ready);
         // Measured on this kernel with both daemons: plugin executions in the first ~50 ms
         // after the probes say they run can go unseen (2 of 6 runs of a script that starts
         // plugins at once; none of 5 after a 300 ms pause). Reported; not this crate's to fix.
