@@ -8,4 +8,5 @@ pub mod files;
 pub mod lines;
 pub mod offline;
 pub mod proc;
+pub mod runloop;
 pub mod tail;

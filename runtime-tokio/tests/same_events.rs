@@ -1,0 +1,156 @@
+//! One scenario through both runtimes yields the same events: the same real plugin sequence
+//! (ADD, CHECK, DEL, an unknown command, and a plugin still running at SIGTERM) under
+//! `tapio-cni-collector-lite run` (threads), then under `tapio-cni-collector run` (tokio),
+//! compared field by field after masking only what differs between two executions
+//! (see `support::mask`). The namespace, bridge, container id and IPAM state are the same for
+//! both runs: one sandbox, reset between them. Needs root, kernel BTF and the plugins.
+
+#[path = "../../runtime-sync/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use common::{require_root, run_plugin, Sandbox, BRIDGE};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use support::{config_file, events_in, lite_bin, mask, Daemon, TOKIO_BIN};
+
+/// Runs bridge with `command` and `config` in `sandbox`, as a runtime does.
+fn bridge(sandbox: &Sandbox, command: &str, config: &[u8]) -> Output {
+    let netns = sandbox.netns_path();
+    run_plugin(
+        BRIDGE,
+        &[
+            ("CNI_COMMAND", command),
+            ("CNI_CONTAINERID", &sandbox.container_id),
+            ("CNI_NETNS", &netns),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/usr/lib/cni"),
+            ("CNI_ARGS", &sandbox.cni_args),
+            ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        ],
+        config,
+    )
+}
+
+/// ADD, CHECK (with the ADD's result as prevResult), DEL, and a command bridge refuses.
+/// Returns how many events the scenario must produce.
+fn scenario(sandbox: &Sandbox) -> usize {
+    let config = sandbox.config();
+    let add = bridge(sandbox, "ADD", &config);
+    assert!(add.status.success(), "ADD: {add:?}");
+    let mut check: Value = serde_json::from_slice(&config).expect("the config is JSON");
+    check["prevResult"] = serde_json::from_slice(&add.stdout).expect("the ADD result is JSON");
+    let check = bridge(sandbox, "CHECK", check.to_string().as_bytes());
+    assert!(check.status.success(), "CHECK: {check:?}");
+    let del = bridge(sandbox, "DEL", &config);
+    assert!(del.status.success(), "DEL: {del:?}");
+    let bogus = bridge(sandbox, "BOGUS", &config);
+    assert!(!bogus.status.success(), "BOGUS: {bogus:?}");
+    4
+}
+
+/// Back to the state before the scenario: the bridge and the IPAM allocations gone.
+fn reset(sandbox: &Sandbox) {
+    let _ = Command::new("ip")
+        .args(["link", "del", &sandbox.bridge])
+        .stderr(Stdio::null())
+        .status();
+    let _ = std::fs::remove_dir_all(&sandbox.data_dir);
+}
+
+/// A bridge ADD still waiting for its config on stdin (so touching no network); it fails once
+/// the returned stdin is dropped.
+fn waiting_bridge(sandbox: &Sandbox, container_id: &str) -> Child {
+    Command::new(BRIDGE)
+        .env_clear()
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", container_id),
+            ("CNI_NETNS", sandbox.netns_path().as_str()),
+            ("CNI_IFNAME", "eth1"),
+            ("CNI_PATH", "/usr/lib/cni"),
+            ("CNI_ARGS", sandbox.cni_args.as_str()),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bridge")
+}
+
+/// The scenario's events under `bin run`, masked; then the event of a plugin still running at
+/// SIGTERM (closed by the shutdown, its exit unknown).
+fn events_under(bin: &Path, sandbox: &Sandbox) -> Vec<Value> {
+    let config = config_file(&format!(
+        "same-{}.yaml",
+        bin.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
+    ));
+    let mut daemon = Daemon::start(bin, &config, &[("TAPIO_CNI_NODE_NAME", "same-node")]);
+    let n = scenario(sandbox);
+    let mut events = daemon.events_of(&sandbox.container_id, n);
+    let running_id = format!("{}-running", sandbox.container_id);
+    let mut running = waiting_bridge(sandbox, &running_id);
+    // Until the exec has surely reached the probes (see run.rs, the SIGTERM test).
+    thread::sleep(Duration::from_millis(300));
+    let (status, rest) = daemon.stop(Signal::SIGTERM);
+    drop(running.stdin.take());
+    let _ = running.wait();
+    assert!(status.success(), "{}: {status}", bin.display());
+    events.extend(events_in(&rest, &running_id));
+    reset(sandbox);
+    events.iter().map(mask).collect()
+}
+
+#[test]
+fn both_runtimes_yield_the_same_events_for_the_same_plugin_runs() {
+    require_root();
+    let lite = lite_bin();
+    let sandbox = Sandbox::new();
+    let threaded = events_under(&lite, &sandbox);
+    let tokio = events_under(Path::new(TOKIO_BIN), &sandbox);
+
+    // What the scenario is: not two empty or trivial lists that compare equal.
+    let shape: Vec<(Value, Value)> = tokio
+        .iter()
+        .map(|e| {
+            (
+                e["cni"]["operation"].clone(),
+                e["performance"]["success"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("ADD".into(), true.into()),
+            ("CHECK".into(), true.into()),
+            ("DEL".into(), true.into()),
+            // An unknown command is no operation; the plugin's error says which.
+            (Value::Null, false.into()),
+            // Still running at the stop: no performance block, no success.
+            ("ADD".into(), Value::Null),
+        ],
+        "{tokio:#?}"
+    );
+    assert_eq!(
+        tokio[3]["cni"]["error"]["msg"], "unknown CNI_COMMAND: BOGUS",
+        "{:#}",
+        tokio[3]
+    );
+    assert!(
+        tokio[4]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("still running when the collector stopped, exit unknown")),
+        "{:#}",
+        tokio[4]
+    );
+    for (n, (a, b)) in threaded.iter().zip(&tokio).enumerate() {
+        assert_eq!(a, b, "event {n} differs:\nthreaded: {a:#}\ntokio: {b:#}");
+    }
+    assert_eq!(threaded.len(), tokio.len());
+}
