@@ -5,12 +5,13 @@
 //! a run of `FileChange`s on a small set of paths in two config directories (one nested in the
 //! other) and a plugin directory — every change kind including renames, bodies that are
 //! arbitrary bytes, mutated real configs from fixtures/conf/, plugin facts, unreadable files —
-//! with time moving forward. After each step every event must serialize and read back
-//! unchanged, and the active config of each directory must be the first (by name) of the files
-//! last reported there with content that loads; with a small file limit, at least one of them.
+//! with time moving forward. After each step every event must have a new id and serialize and
+//! read back unchanged, every plugin the collector lists must be one reported present, and the
+//! active config of each directory must be the first (by name) of the files last reported
+//! there with content that loads; with a small file limit, at least one of them.
 #![no_main]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -184,16 +185,25 @@ fn body_of(body: BodyIn) -> Body {
     }
 }
 
-/// What the runtime last reported of each config-directory file libcni would load: whether
-/// its content loads.
+/// What the runtime last reported of each config-directory file libcni would load (whether
+/// its content loads), and of the plugin directory (the paths present).
 #[derive(Default)]
 struct Model {
     loads: BTreeMap<String, bool>,
+    plugins: BTreeSet<String>,
 }
 
 impl Model {
     fn apply(&mut self, change: &FileChange, max_keys: usize) {
-        if change.role != Role::Config {
+        if change.role == Role::Plugin {
+            if let ChangeKind::Renamed { from } = &change.kind {
+                self.plugins.remove(from);
+            }
+            if change.kind == ChangeKind::Deleted {
+                self.plugins.remove(&change.path);
+            } else {
+                self.plugins.insert(change.path.clone());
+            }
             return;
         }
         if let ChangeKind::Renamed { from } = &change.kind {
@@ -252,7 +262,8 @@ fn check_parse(data: &[u8]) {
     }
 }
 
-fn check_event(event: &UnifiedEvent) {
+fn check_event(event: &UnifiedEvent, ids: &mut HashSet<String>) {
+    assert!(ids.insert(event.id.clone()), "duplicate id {}", event.id);
     let json = serde_json::to_string(event).expect("events serialize");
     let back: UnifiedEvent = serde_json::from_str(&json).expect("events deserialize");
     assert_eq!(&back, event);
@@ -277,6 +288,7 @@ fuzz_target!(|data: &[u8]| {
     let max_keys = config.max_config_keys;
     let mut c = Collector::new(config);
     let mut model = Model::default();
+    let mut ids = HashSet::new();
     let mut now = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
     for step in run.steps {
         match step {
@@ -318,7 +330,13 @@ fuzz_target!(|data: &[u8]| {
         }
         c.release_held();
         while let Some(event) = c.poll_event() {
-            check_event(&event);
+            check_event(&event, &mut ids);
+        }
+        for p in c.plugins_detected() {
+            assert!(
+                model.plugins.contains(p),
+                "plugin {p} was not reported present"
+            );
         }
         for dir in CONF_DIRS {
             let active = c.active_config(dir);
