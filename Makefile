@@ -39,8 +39,9 @@ unit:
 
 # Each fuzz target briefly, starting from its regression inputs (stable toolchain: -s none).
 fuzz-smoke:
-	cd fuzz && for t in line_parser cni_json collector; do \
+	cd fuzz && for t in line_parser cni_json collector conf; do \
 		mkdir -p corpus/$$t && cp -r regressions/$$t/. corpus/$$t/ 2>/dev/null; \
+		[ $$t != conf ] || cp ../fixtures/conf/*.conf* corpus/conf/; \
 		$(CARGO) fuzz run -s none $$t corpus/$$t -- -max_total_time=$(FUZZ_SMOKE_SECONDS) || exit 1; \
 	done
 

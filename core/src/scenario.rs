@@ -16,6 +16,20 @@
 //! those given, up to `size`, are zero (a capture leaves out the unused tail of a 4 KiB chunk).
 //! Its `CLOCK_MONOTONIC` times are turned into wall-clock time with the offset of the latest
 //! `bpf_clock` input before it (0 before any).
+//!
+//! A `file_change` is one change the file monitor reported of a config file (`role` absent or
+//! `"config"`) or plugin binary (`"plugin"`). `change` is `"present"`, `"created"`,
+//! `"modified"`, `"deleted"` or `{"renamed":{"from":"<old path>"}}`; `body` is what was read:
+//! absent (a deletion), `{"text":"<UTF-8 content>"}`, `{"hex":"<bytes>"}` (content that is not
+//! text), `{"unreadable":"<why>"}` or `{"plugin":{...}}` with the binary's `size`, `mtime`
+//! (RFC 3339), `mode` (permission bits as a number: 493 is 0o755), `sha256` or `sha256_error`,
+//! and optionally `version` (its `VERSION` answer) or `version_error`. `"cut":true` says a text
+//! or hex body stopped at the read limit:
+//! ```text
+//! {"at_ms":0,"kind":"file_change","path":"/etc/cni/net.d/10-a.conf","change":"created","body":{"text":"{}"}}
+//! {"at_ms":1,"kind":"file_change","path":"/opt/cni/bin/bridge","role":"plugin","change":"modified",
+//!  "body":{"plugin":{"size":4096,"mtime":"2026-01-15T12:00:00Z","mode":493,"sha256":"ab12"}}}
+//! ```
 
 use std::collections::HashMap;
 
@@ -23,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bpf::MonoClock;
 use crate::collector::{Collector, LogLine};
+use crate::conf::{Body, ChangeKind, FileChange, PluginInfo, Role};
 use crate::event::{Format, UnifiedEvent};
 use crate::time::Timestamp;
 
@@ -61,6 +76,169 @@ pub enum Input {
         size: Option<usize>,
         hex: Hex,
     },
+    /// The file monitor saw a config file or plugin binary change.
+    FileChange {
+        at_ms: u64,
+        path: String,
+        #[serde(default, skip_serializing_if = "FileRole::is_config")]
+        role: FileRole,
+        change: FileChangeKind,
+        /// Absent: nothing was read (a deletion).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<FileBody>,
+        /// A text or hex body stopped at the read limit.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cut: bool,
+    },
+}
+
+/// [`Role`] in a scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRole {
+    #[default]
+    Config,
+    Plugin,
+}
+
+impl FileRole {
+    fn is_config(&self) -> bool {
+        *self == FileRole::Config
+    }
+}
+
+/// [`ChangeKind`] in a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FileChangeKind {
+    Present,
+    Created,
+    Modified,
+    Deleted,
+    Renamed { from: String },
+}
+
+/// What the file monitor read, in a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FileBody {
+    /// Content that is UTF-8 text, as it is.
+    Text(String),
+    /// Any content, in hex.
+    Hex(Hex),
+    Unreadable(String),
+    Plugin(PluginFacts),
+}
+
+/// A plugin binary's [`PluginInfo`] in a scenario: exactly one of `sha256` and `sha256_error`,
+/// at most one of `version` and `version_error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PluginFields", into = "PluginFields")]
+pub struct PluginFacts(pub PluginInfo);
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginFields {
+    size: u64,
+    mtime: Timestamp,
+    mode: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version_error: Option<String>,
+}
+
+impl TryFrom<PluginFields> for PluginFacts {
+    type Error = String;
+
+    fn try_from(f: PluginFields) -> Result<PluginFacts, String> {
+        let sha256 = match (f.sha256, f.sha256_error) {
+            (Some(h), None) => Ok(h),
+            (None, Some(e)) => Err(e),
+            _ => return Err("a plugin needs exactly one of sha256 and sha256_error".to_owned()),
+        };
+        let version = match (f.version, f.version_error) {
+            (None, None) => None,
+            (Some(v), None) => Some(Ok(v.into_bytes())),
+            (None, Some(e)) => Some(Err(e)),
+            (Some(_), Some(_)) => {
+                return Err("a plugin has version or version_error, not both".to_owned())
+            }
+        };
+        Ok(PluginFacts(PluginInfo {
+            size: f.size,
+            mtime: f.mtime,
+            mode: f.mode,
+            sha256,
+            version,
+        }))
+    }
+}
+
+impl From<PluginFacts> for PluginFields {
+    fn from(PluginFacts(p): PluginFacts) -> PluginFields {
+        let (sha256, sha256_error) = match p.sha256 {
+            Ok(h) => (Some(h), None),
+            Err(e) => (None, Some(e)),
+        };
+        let (version, version_error) = match p.version {
+            None => (None, None),
+            Some(Ok(v)) => (Some(String::from_utf8_lossy(&v).into_owned()), None),
+            Some(Err(e)) => (None, Some(e)),
+        };
+        PluginFields {
+            size: p.size,
+            mtime: p.mtime,
+            mode: p.mode,
+            sha256,
+            sha256_error,
+            version,
+            version_error,
+        }
+    }
+}
+
+/// The [`FileChange`] a `file_change` input stands for.
+fn file_change(
+    path: &str,
+    role: FileRole,
+    change: &FileChangeKind,
+    body: Option<&FileBody>,
+    cut: bool,
+) -> FileChange {
+    let kind = match change {
+        FileChangeKind::Present => ChangeKind::Present,
+        FileChangeKind::Created => ChangeKind::Created,
+        FileChangeKind::Modified => ChangeKind::Modified,
+        FileChangeKind::Deleted => ChangeKind::Deleted,
+        FileChangeKind::Renamed { from } => ChangeKind::Renamed { from: from.clone() },
+    };
+    let body = match body {
+        None => Body::None,
+        Some(FileBody::Text(t)) => Body::Bytes {
+            bytes: t.as_bytes().to_vec(),
+            cut,
+        },
+        Some(FileBody::Hex(h)) => Body::Bytes {
+            bytes: h.0.clone(),
+            cut,
+        },
+        Some(FileBody::Unreadable(why)) => Body::Unreadable(why.clone()),
+        Some(FileBody::Plugin(p)) => Body::Plugin(p.0.clone()),
+    };
+    FileChange {
+        path: path.to_owned(),
+        role: match role {
+            FileRole::Config => Role::Config,
+            FileRole::Plugin => Role::Plugin,
+        },
+        kind,
+        body,
+    }
 }
 
 /// Bytes written as lower-case hex digits in JSON.
@@ -116,7 +294,8 @@ impl Input {
             Input::LogLine { at_ms, .. }
             | Input::LogEnd { at_ms, .. }
             | Input::BpfClock { at_ms, .. }
-            | Input::BpfRecord { at_ms, .. } => *at_ms,
+            | Input::BpfRecord { at_ms, .. }
+            | Input::FileChange { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -225,6 +404,15 @@ impl Scenario {
                     // An invalid record is counted in the collector's stats, as at run time.
                     let _ = collector.handle_bpf_record(now, clock, &bytes);
                 }
+                Input::FileChange {
+                    path,
+                    role,
+                    change,
+                    body,
+                    cut,
+                    ..
+                } => collector
+                    .handle_file_change(now, file_change(path, *role, change, body.as_ref(), *cut)),
             }
             drain(collector, &mut events);
         }
@@ -297,6 +485,62 @@ mod tests {
         for bad in ["0", "zz", "0g"] {
             let line = format!(r#"{{"at_ms":0,"kind":"bpf_record","hex":"{bad}"}}"#);
             let err = Scenario::parse(&format!("{{\"start\":\"2026-01-15T12:00:00Z\"}}\n{line}"));
+            assert!(
+                matches!(err, Err(Error::BadLine { line: 2, .. })),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_change_inputs_round_trip() {
+        let lines = [
+            r#"{"kind":"file_change","at_ms":0,"path":"/etc/cni/net.d/10-a.conf","change":"created","body":{"text":"{}"}}"#,
+            r#"{"kind":"file_change","at_ms":1,"path":"/etc/cni/net.d/10-a.conf","change":"modified","body":{"hex":"7b00"},"cut":true}"#,
+            r#"{"kind":"file_change","at_ms":2,"path":"/etc/cni/net.d/20-b.conf","change":{"renamed":{"from":"/etc/cni/net.d/.b.tmp"}},"body":{"unreadable":"Permission denied"}}"#,
+            r#"{"kind":"file_change","at_ms":3,"path":"/opt/cni/bin/bridge","role":"plugin","change":"present","body":{"plugin":{"size":7,"mtime":"2026-01-15T12:00:00.000000000Z","mode":493,"sha256_error":"Permission denied","version":"{\"cniVersion\":\"1.0.0\"}"}}}"#,
+            r#"{"kind":"file_change","at_ms":4,"path":"/etc/cni/net.d/10-a.conf","change":"deleted"}"#,
+        ];
+        let text = format!(
+            "{{\"start\":\"2026-01-15T12:00:00Z\"}}\n{}",
+            lines.join("\n")
+        );
+        let s = Scenario::parse(&text).expect("valid");
+        for (input, line) in s.inputs.iter().zip(lines) {
+            assert_eq!(serde_json::to_string(input).expect("serializable"), line);
+        }
+        let Input::FileChange {
+            path,
+            role,
+            change,
+            body,
+            cut,
+            ..
+        } = &s.inputs[3]
+        else {
+            panic!("a file change: {:?}", s.inputs[3]);
+        };
+        let change = file_change(path, *role, change, body.as_ref(), *cut);
+        assert_eq!(change.role, Role::Plugin);
+        let Body::Plugin(info) = change.body else {
+            panic!("plugin facts: {change:?}");
+        };
+        assert_eq!(info.mode, 0o755);
+        assert_eq!(info.sha256, Err("Permission denied".to_owned()));
+        assert_eq!(
+            info.version,
+            Some(Ok(br#"{"cniVersion":"1.0.0"}"#.to_vec()))
+        );
+
+        for bad in [
+            r#"{"kind":"file_change","at_ms":0,"path":"/p","change":"renamed"}"#,
+            r#"{"kind":"file_change","at_ms":0,"path":"/p","change":"moved"}"#,
+            r#"{"kind":"file_change","at_ms":0,"path":"/p","change":"created","body":{"text":"a","hex":"00"}}"#,
+            r#"{"kind":"file_change","at_ms":0,"path":"/p","change":"created","body":{"plugin":{"size":1,"mtime":"2026-01-15T12:00:00Z","mode":493}}}"#,
+            r#"{"kind":"file_change","at_ms":0,"path":"/p","change":"created","body":{"plugin":{"size":1,"mtime":"2026-01-15T12:00:00Z","mode":493,"sha256":"a","version":"x","version_error":"y"}}}"#,
+            r#"{"kind":"file_change","at_ms":0,"path":"/p","change":"created","bytes":"x"}"#,
+        ] {
+            let err = Scenario::parse(&format!("{{\"start\":\"2026-01-15T12:00:00Z\"}}\n{bad}"));
             assert!(
                 matches!(err, Err(Error::BadLine { line: 2, .. })),
                 "{bad}: {err:?}"

@@ -1,5 +1,6 @@
-//! The collector fed an arbitrary sequence of inputs — log lines on several sources, and BPF
-//! ring-buffer records of every kind with a fuzzed header and body — with time moving forward and
+//! The collector fed an arbitrary sequence of inputs — log lines on several sources, BPF
+//! ring-buffer records of every kind with a fuzzed header and body, and config file changes —
+//! with time moving forward and
 //! timeouts fired as a runtime would: never a panic, and memory stays bounded (the event queue and
 //! the open transactions never exceed their limits).
 #![no_main]
@@ -7,7 +8,15 @@
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use proto::bpf::{layout, MonoClock};
-use proto::{Collector, Config, Format, LogLine, Timestamp};
+use proto::{Body, ChangeKind, Collector, Config, FileChange, Format, LogLine, Role, Timestamp};
+
+/// Config files for the file changes: one that loads, one that does not, one never loaded.
+const CONF_PATHS: [&str; 3] = [
+    "/etc/cni/net.d/10-a.conflist",
+    "/etc/cni/net.d/20-b.conf",
+    "/etc/cni/net.d/30-c.conf.bak",
+];
+const CONF: &[u8] = include_bytes!("../../fixtures/conf/10-containerd-net.conflist");
 
 #[derive(Debug, Arbitrary)]
 enum Step {
@@ -27,6 +36,14 @@ enum Step {
         ppid: u8,
         ts_ms: u16,
         body: Vec<u8>,
+    },
+    /// A config file written (the real config with a byte changed, or arbitrary bytes),
+    /// renamed or deleted.
+    File {
+        path: u8,
+        kind: u8,
+        edit: Option<(u16, u8)>,
+        bytes: Vec<u8>,
     },
     Advance {
         ms: u16,
@@ -104,6 +121,12 @@ fuzz_target!(|steps: Vec<Step>| {
                 record.truncate(size);
                 let _ = c.handle_bpf_record(now, clock, &record);
             }
+            Step::File {
+                path,
+                kind,
+                edit,
+                bytes,
+            } => c.handle_file_change(now, file_change(path, kind, edit, bytes)),
             Step::Advance { ms } => now = now.add_nanos(i64::from(ms) * 1_000_000),
             Step::Timeout => {
                 if let Some((deadline, _)) = c.poll_timeout() {
@@ -123,3 +146,36 @@ fuzz_target!(|steps: Vec<Step>| {
         assert!(c.open_transactions() <= max_open);
     }
 });
+
+fn file_change(path: u8, kind: u8, edit: Option<(u16, u8)>, bytes: Vec<u8>) -> FileChange {
+    let path_of = |i: u8| CONF_PATHS[usize::from(i) % CONF_PATHS.len()].to_owned();
+    let kind = match kind % 5 {
+        0 => ChangeKind::Present,
+        1 => ChangeKind::Created,
+        2 => ChangeKind::Modified,
+        3 => ChangeKind::Deleted,
+        _ => ChangeKind::Renamed {
+            from: path_of(path.wrapping_add(1)),
+        },
+    };
+    let bytes = match edit {
+        Some((at, byte)) => {
+            let mut conf = CONF.to_vec();
+            let at = usize::from(at) % conf.len();
+            conf[at] = byte;
+            conf
+        }
+        None => bytes,
+    };
+    let body = if kind == ChangeKind::Deleted {
+        Body::None
+    } else {
+        Body::Bytes { bytes, cut: false }
+    };
+    FileChange {
+        path: path_of(path),
+        role: Role::Config,
+        kind,
+        body,
+    }
+}

@@ -244,6 +244,10 @@ pub struct FileConfig {
     /// assembled; beyond it their streams are cut and their events say so
     /// (`TAPIO_CNI_MAX_BUFFERED_BYTES`).
     pub max_buffered_bytes: Option<usize>,
+    /// How long a finished plugin execution's event waits for the log lines about it before
+    /// it is written (`TAPIO_CNI_CORRELATION_HOLD`): lines read later still join its trace,
+    /// but no longer add their facts to it.
+    pub correlation_hold: Option<HumanDuration>,
 }
 
 /// The resolved configuration of `run`.
@@ -284,6 +288,7 @@ pub struct Config {
     pub transaction_timeout: Duration,
     pub max_open_transactions: usize,
     pub max_buffered_bytes: usize,
+    pub correlation_hold: Duration,
 }
 
 /// Well-known plugin log files, tailed when `log_paths` is not given.
@@ -323,6 +328,7 @@ impl Config {
             kubeconfig: None,
             enable_trace_correlation: true,
             correlation_timeout: Duration::from_secs(30),
+            correlation_hold: Duration::from_secs(1),
             log_level: LogLevel::Info,
             cilium_config: CiliumConfig::default(),
             calico_config: CalicoConfig::default(),
@@ -449,6 +455,9 @@ impl Config {
         if let Some(v) = f.correlation_timeout {
             self.correlation_timeout = v.0;
         }
+        if let Some(v) = f.correlation_hold {
+            self.correlation_hold = v.0;
+        }
         if let Some(v) = f.transaction_timeout {
             self.transaction_timeout = v.0;
         }
@@ -507,6 +516,8 @@ impl Config {
             max_buffered_bytes: self.max_buffered_bytes,
             enable_trace_correlation: self.enable_trace_correlation,
             correlation_timeout_ms: u64::try_from(self.correlation_timeout.as_millis())
+                .unwrap_or(u64::MAX),
+            correlation_hold_ms: u64::try_from(self.correlation_hold.as_millis())
                 .unwrap_or(u64::MAX),
             ..proto::Config::default()
         }

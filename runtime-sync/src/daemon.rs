@@ -1,25 +1,32 @@
-//! `run`: the daemon on two plain threads.
+//! `run`: the daemon on plain threads.
 //!
-//! The process monitor is the eBPF probes when they load, else the /proc fallback
-//! ([`ProcessMonitor::choose`] says which, and why):
-//! - The **poller** owns the [`Probes`]: it waits on the ring buffer (a short timeout, so it sees
-//!   shutdown promptly), copies each record and sends it with the sampled [`MonoClock`] over a
-//!   bounded channel. A full channel is waited on briefly, then the record is dropped and
-//!   counted: the poller never blocks for long, or the kernel's ring buffer would overflow
-//!   instead, silently to the records that follow.
-//! - Or the **scanner** owns the [`Scanner`]: every `poll_interval` it scans /proc and sends the
-//!   snapshot over the same channel. A snapshot is state, not a record: on a full channel it
-//!   waits (nothing overflows meanwhile) instead of dropping it.
-//! - The **core** thread (the caller's) owns the [`Collector`]: it feeds records, fires
-//!   [`Collector::poll_timeout`] deadlines, drains events and writes them as JSON Lines to
-//!   standard output, flushed after each batch.
+//! - The **process monitor** thread is either the poller, which owns the [`Probes`]: it waits
+//!   on the ring buffer (a short timeout, so it sees shutdown promptly), copies each record and
+//!   sends it with the sampled [`MonoClock`] over a bounded channel. A full channel is waited on
+//!   briefly, then the record is dropped and counted: the poller never blocks for long, or the
+//!   kernel's ring buffer would overflow instead, silently to the records that follow.
+//!   Or, when the probes cannot run ([`ProcessMonitor::choose`] says why), the scanner, which
+//!   owns the [`Scanner`]: every `poll_interval` it scans /proc and sends the snapshot over the
+//!   same channel. A snapshot is state, not a record: on a full channel it waits (nothing
+//!   overflows meanwhile) instead of dropping it.
+//! - The **waker** thread waits with poll(2) on the inotify fds of the CNI config monitor
+//!   ([`FileMonitor`]) and the log tailer ([`LogTailer`]) and tells the core thread which is
+//!   readable; it then waits for the core thread to have read before it polls again (the fd
+//!   stays readable until then).
+//! - The **core** thread (the caller's) owns the [`Collector`], the file monitor and the log
+//!   tailer: it feeds records, snapshots, file changes and log lines to the core, looks at the
+//!   log files and (when inotify cannot) the config dirs every `poll_interval`, fires
+//!   [`Collector::poll_timeout`] deadlines, hands the core's offset checkpoints back to the
+//!   tailer (persisted every second and at the stop), drains events and writes them as JSON
+//!   Lines to standard output, flushed after each batch.
 //!
-//! SIGINT/SIGTERM set a flag; the poller drains what the ring buffer holds and hangs up; the
-//! core handles everything still in the channel, closes every transaction still open (its exit
-//! unknown, [`Collector::handle_shutdown`]), flushes and
-//! returns.
+//! SIGINT/SIGTERM set a flag; the monitor threads take what is left and hang up; the core
+//! thread handles everything still in the channel, reads what the log files and the inotify
+//! queue still hold, closes every transaction still open (its exit unknown,
+//! [`Collector::handle_shutdown`]), flushes, persists the log offsets and returns.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -27,19 +34,27 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use proto::proc::Snapshot;
 use proto::{Collector, MonoClock, Timestamp};
 use tapio_cni_bpf::Probes;
 
 use crate::config::Config;
+use crate::files::FileMonitor;
 use crate::offline::now;
 use crate::proc::{ScanStats, Scanner};
+pub use crate::runloop::ProcessMonitor;
 use crate::runloop::{
-    drain, handle_due_timeout, handle_record, install_stop_signals, is_broken_pipe, proc_scanner,
-    start, until, warn_queue_drops, write_events,
+    drain, feed_files, feed_lines, handle_due_timeout, handle_record, install_stop_signals,
+    is_broken_pipe, proc_scanner, start, start_files, start_logs, until, warn_queue_drops,
+    write_events,
 };
 // Where they were before both daemons shared them.
-pub use crate::runloop::{sample_clock, ProcessMonitor, Summary};
+pub use crate::runloop::{sample_clock, Summary};
+use crate::tail::{Batch, LogTailer};
+
+/// The monitors this daemon runs besides the process monitor (`enable_*` keys of the config).
+const RUNS: &[&str] = &["enable_file_monitoring", "enable_log_monitoring"];
 
 /// How long the poller waits on the ring buffer before it looks at the shutdown flag.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -58,6 +73,8 @@ const CLOCK_RESAMPLE: Duration = Duration::from_secs(1);
 const DROPS_EVERY: Duration = Duration::from_secs(1);
 /// The longest the core thread sleeps without a deadline (to notice counters, and hang-ups).
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// How often the log offsets the core checkpointed are written to the state file.
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
 /// Records handled between two flushes of the output, at most.
 const BATCH: usize = 4096;
 
@@ -78,6 +95,15 @@ pub enum Input {
         at: Timestamp,
         snapshot: Box<Snapshot>,
     },
+    /// An inotify fd is readable: the file monitor's, the log tailer's, or both.
+    Readable(Watched),
+}
+
+/// Which inotify fds the waker watches, or found readable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watched {
+    pub files: bool,
+    pub logs: bool,
 }
 
 /// Drop counters shared by the threads.
@@ -92,13 +118,31 @@ pub struct Drops {
 /// Runs the daemon until `stop` is set, writing events to `out`.
 ///
 /// # Errors
-/// Probes that cannot be loaded, or an output that cannot be written.
+/// A configuration this build cannot run, a monitor that cannot start, or an output that
+/// cannot be written.
 pub fn run(config: &Config, stop: &Arc<AtomicBool>, out: impl Write) -> anyhow::Result<Summary> {
-    let Some(monitor) = start(config, &[])? else {
+    let Some(monitor) = start(config, RUNS)? else {
         return Ok(Summary::default());
     };
+    let mut collector = Collector::new(config.core());
+    let mut monitors = Monitors {
+        files: None,
+        logs: None,
+        poll_interval: config.poll_interval,
+        next_poll: Instant::now() + config.poll_interval,
+        next_persist: Instant::now() + PERSIST_EVERY,
+        acks: None,
+    };
+    if config.enable_file_monitoring {
+        monitors.files = Some(start_files(config, &mut collector)?);
+    }
+    if config.enable_log_monitoring {
+        monitors.logs = Some(start_logs(config)?);
+    }
+
     let drops = Arc::new(Drops::default());
     let (tx, rx) = crossbeam_channel::bounded(config.record_channel_capacity);
+    let waker = monitors.start_waker(&tx, stop)?;
     let fallback_reason = match &monitor {
         ProcessMonitor::Ebpf(_) => None,
         ProcessMonitor::Proc { reason } => Some(reason.clone()),
@@ -117,26 +161,231 @@ pub fn run(config: &Config, stop: &Arc<AtomicBool>, out: impl Write) -> anyhow::
         }
         ProcessMonitor::Proc { reason } => start_scanner(config, &reason, tx, stop)?,
     };
-    let mut collector = Collector::new(config.core());
-    let result = drive(&mut collector, &rx, &drops, out);
-    // On an output error, stop the monitor thread too; it then hangs up.
+    let result = drive(&mut collector, &rx, &drops, &mut monitors, out);
+    // On an output error, stop the monitor threads too; they then hang up.
     stop.store(true, Ordering::SeqCst);
     drop(rx);
+    drop(monitors.acks.take());
     let scan = worker
         .join()
         .map_err(|_| anyhow::anyhow!("the process monitor thread panicked"))?;
+    if let Some(waker) = waker {
+        waker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the waker thread panicked"))?;
+    }
     result?;
-    let scan = scan?;
+    let mut summary = Summary::of(
+        &collector,
+        drops.ring_buffer_full.load(Ordering::Relaxed),
+        drops.channel_full.load(Ordering::Relaxed),
+    );
+    summary.fallback_reason = fallback_reason;
+    summary.scan = scan?;
+    Ok(summary)
+}
 
-    Ok(Summary {
-        fallback_reason,
-        scan,
-        ..Summary::of(
-            &collector,
-            drops.ring_buffer_full.load(Ordering::Relaxed),
-            drops.channel_full.load(Ordering::Relaxed),
-        )
-    })
+/// The file monitor and the log tailer, owned by the core thread.
+struct Monitors {
+    files: Option<FileMonitor>,
+    logs: Option<LogTailer>,
+    poll_interval: Duration,
+    /// When the log files (and, when inotify cannot, the config dirs) are looked at next.
+    next_poll: Instant,
+    /// When the checkpointed log offsets are written next.
+    next_persist: Instant,
+    /// Tells the waker the core thread has read what it woke it for, and which fds it should
+    /// still watch.
+    acks: Option<Sender<Watched>>,
+}
+
+impl Monitors {
+    /// Starts the waker thread on duplicates of the monitors' inotify fds (the same open
+    /// files, owned by the thread); `None` when neither has one.
+    fn start_waker(
+        &mut self,
+        tx: &Sender<Input>,
+        stop: &Arc<AtomicBool>,
+    ) -> anyhow::Result<Option<thread::JoinHandle<()>>> {
+        let dup = |fd: Option<std::os::fd::BorrowedFd<'_>>| {
+            fd.map(|fd| fd.try_clone_to_owned())
+                .transpose()
+                .context("duplicating an inotify fd")
+        };
+        let files = dup(self.files.as_ref().and_then(FileMonitor::fd))?;
+        let logs = dup(self.logs.as_ref().and_then(LogTailer::fd))?;
+        if files.is_none() && logs.is_none() {
+            return Ok(None);
+        }
+        let (acks, acks_rx) = crossbeam_channel::bounded(1);
+        self.acks = Some(acks);
+        let tx = tx.clone();
+        let stop = Arc::clone(stop);
+        thread::Builder::new()
+            .name("inotify-waker".to_owned())
+            .spawn(move || wake(files, logs, &tx, &acks_rx, &stop))
+            .map(Some)
+            .context("starting the waker thread")
+    }
+
+    /// Reads what woke the waker, then lets it poll again.
+    fn on_readable(
+        &mut self,
+        collector: &mut Collector,
+        readable: Watched,
+        out: &mut impl Write,
+    ) -> anyhow::Result<()> {
+        if readable.files {
+            if let Some(files) = self.files.as_mut() {
+                feed_files(collector, files.on_readable());
+            }
+        }
+        if readable.logs {
+            self.read_logs(collector, LogTailer::on_readable, out)?;
+        }
+        if let Some(acks) = &self.acks {
+            let still = Watched {
+                files: self.files.as_ref().is_some_and(|f| f.fd().is_some()),
+                logs: self.logs.as_ref().is_some_and(|l| l.fd().is_some()),
+            };
+            // A waker already gone has stopped; nothing waits for the answer.
+            let _ = acks.send(still);
+        }
+        Ok(())
+    }
+
+    /// Reads log lines with `read` (the tailer's drain or its periodic look) until a batch
+    /// says nothing more is waiting. The core's checkpoints go back to the tailer after each
+    /// batch: a batch never holds two generations of one file, so they belong to it.
+    fn read_logs(
+        &mut self,
+        collector: &mut Collector,
+        read: fn(&mut LogTailer) -> Batch,
+        out: &mut impl Write,
+    ) -> anyhow::Result<()> {
+        let Some(tailer) = self.logs.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let batch = read(tailer);
+            feed_lines(collector, &batch, out)?;
+            let more = batch.more();
+            drop(batch);
+            drain(collector, out, |source, offset| {
+                tailer.checkpoint(source, offset);
+            })?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The periodic work that is due: the tailer's look at the files (files that appeared,
+    /// copytruncate, the polling fallback), the config monitor's scan when it cannot rely on
+    /// inotify, and writing the offsets.
+    fn on_time(&mut self, collector: &mut Collector, out: &mut impl Write) -> anyhow::Result<()> {
+        let now = Instant::now();
+        if now >= self.next_poll {
+            self.next_poll = now + self.poll_interval;
+            self.read_logs(collector, LogTailer::poll, out)?;
+            if let Some(files) = self.files.as_mut().filter(|f| f.needs_polling()) {
+                feed_files(collector, files.scan());
+            }
+        }
+        if now >= self.next_persist {
+            self.next_persist = now + PERSIST_EVERY;
+            self.persist();
+        }
+        Ok(())
+    }
+
+    /// What the log files and the config monitor's inotify queue still hold, at the stop.
+    fn last_reads(
+        &mut self,
+        collector: &mut Collector,
+        out: &mut impl Write,
+    ) -> anyhow::Result<()> {
+        if let Some(files) = self.files.as_mut().filter(|f| f.fd().is_some()) {
+            feed_files(collector, files.on_readable());
+        }
+        self.read_logs(collector, LogTailer::on_readable, out)
+    }
+
+    /// Writes the tailer's checkpointed offsets (nothing when they did not move).
+    fn persist(&mut self) {
+        if let Some(tailer) = self.logs.as_mut() {
+            if let Err(e) = tailer.persist() {
+                tracing::warn!("{e}: a restart may read some log lines again");
+            }
+        }
+    }
+
+    /// When [`on_time`](Self::on_time) has work next.
+    fn next_due(&self) -> Instant {
+        if self.logs.is_none() && self.files.is_none() {
+            return Instant::now() + IDLE_WAKE;
+        }
+        self.next_poll.min(self.next_persist)
+    }
+}
+
+/// The waker thread: poll(2) on the inotify fds; on readiness, tell the core thread and wait
+/// until it has read (or poll would report the same readiness again and again).
+fn wake(
+    mut files: Option<OwnedFd>,
+    mut logs: Option<OwnedFd>,
+    tx: &Sender<Input>,
+    acks: &Receiver<Watched>,
+    stop: &AtomicBool,
+) {
+    let timeout = PollTimeout::try_from(POLL_TIMEOUT).unwrap_or(PollTimeout::MAX);
+    while !stop.load(Ordering::SeqCst) && (files.is_some() || logs.is_some()) {
+        let mut fds = Vec::with_capacity(2);
+        fds.extend(
+            files
+                .as_ref()
+                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)),
+        );
+        fds.extend(
+            logs.as_ref()
+                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)),
+        );
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("waiting on inotify: {e}; the monitors poll from now on");
+                return;
+            }
+        }
+        let is_readable = |fd: &PollFd<'_>| {
+            fd.revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
+        };
+        let mut readable = fds.iter().map(is_readable);
+        let readable = Watched {
+            files: files.is_some() && readable.next().unwrap_or(false),
+            logs: logs.is_some() && readable.next().unwrap_or(false),
+        };
+        drop(fds);
+        if tx.send(Input::Readable(readable)).is_err() {
+            return;
+        }
+        let still = loop {
+            match acks.recv_timeout(POLL_TIMEOUT) {
+                Ok(still) => break still,
+                Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::SeqCst) => {}
+                Err(_) => return,
+            }
+        };
+        // A monitor that fell back to polling no longer reads its fd: stop watching it.
+        if !still.files {
+            files = None;
+        }
+        if !still.logs {
+            logs = None;
+        }
+    }
 }
 
 /// Starts the /proc fallback's scanner thread, saying once why it runs instead of the probes.
@@ -282,26 +531,33 @@ fn read_drops(probes: &Probes, drops: &Drops) {
     }
 }
 
-/// The core thread: channel → collector → output, until the poller hangs up.
+/// The core thread: channel → collector → output, until the monitor threads hang up.
 fn drive(
     collector: &mut Collector,
     rx: &Receiver<Input>,
     drops: &Drops,
+    monitors: &mut Monitors,
     out: impl Write,
 ) -> anyhow::Result<()> {
     let mut out = BufWriter::with_capacity(64 << 10, out);
     let mut channel_drops_seen = 0;
     let mut queue_drops_seen = 0;
+    // The first look reads what the log files already hold past the saved offsets.
+    monitors.read_logs(collector, LogTailer::poll, &mut out)?;
     loop {
+        let due = monitors
+            .next_due()
+            .saturating_duration_since(Instant::now());
         let wait = collector
             .poll_timeout()
-            .map_or(IDLE_WAKE, |(deadline, _)| until(deadline).min(IDLE_WAKE));
+            .map_or(IDLE_WAKE, |(deadline, _)| until(deadline).min(IDLE_WAKE))
+            .min(due);
         let hung_up = match rx.recv_timeout(wait) {
             Ok(first) => {
-                handle(collector, &first);
+                handle(collector, monitors, first, &mut out)?;
                 // Take what else is waiting, up to a batch, before writing.
-                for record in rx.try_iter().take(BATCH) {
-                    handle(collector, &record);
+                for input in rx.try_iter().take(BATCH) {
+                    handle(collector, monitors, input, &mut out)?;
                     write_events(collector, &mut out)?;
                 }
                 false
@@ -310,11 +566,16 @@ fn drive(
             Err(RecvTimeoutError::Disconnected) => true,
         };
         handle_due_timeout(collector);
+        monitors.on_time(collector, &mut out)?;
         if hung_up {
+            monitors.last_reads(collector, &mut out)?;
             collector.handle_shutdown(now());
         }
-        // No log tailer in this daemon yet: offset checkpoints have no taker.
-        drain(collector, &mut out, |_, _| {})?;
+        drain(collector, &mut out, |source, offset| {
+            if let Some(tailer) = monitors.logs.as_mut() {
+                tailer.checkpoint(source, offset);
+            }
+        })?;
         out.flush().context("writing events")?;
 
         let channel_drops = drops.channel_full.load(Ordering::Relaxed);
@@ -328,16 +589,24 @@ fn drive(
         }
         warn_queue_drops(collector, &mut queue_drops_seen);
         if hung_up {
+            monitors.persist();
             return Ok(());
         }
     }
 }
 
-fn handle(collector: &mut Collector, input: &Input) {
+fn handle(
+    collector: &mut Collector,
+    monitors: &mut Monitors,
+    input: Input,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match input {
         Input::Record(record) => handle_record(collector, record.clock, &record.bytes),
-        Input::Snapshot { at, snapshot } => collector.handle_proc_snapshot(*at, snapshot),
+        Input::Snapshot { at, snapshot } => collector.handle_proc_snapshot(at, &snapshot),
+        Input::Readable(readable) => monitors.on_readable(collector, readable, out)?,
     }
+    Ok(())
 }
 
 /// Runs `run` for the binary: signals, logging, the summary; standard output for events.

@@ -14,8 +14,10 @@ use proto::{Collector, MonoClock, Request, Timestamp};
 use tapio_cni_bpf::Probes;
 
 use crate::config::Config;
+use crate::files::{FileMonitor, FileSettings};
 use crate::offline::now;
 use crate::proc::{ScanStats, Scanner};
+use crate::tail::{Batch, Entry, LogTailer, TailSettings};
 
 /// What a run saw, reported at the end.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct Summary {
     /// where the task that owns the core reads the ring buffer itself.
     pub channel_full: u64,
     pub events_dropped_queue_full: u64,
+    /// Plugin executions still open after the stop; [`Collector::handle_shutdown`] reports
+    /// them, so this is 0 unless a daemon stopped without it.
     pub open_transactions_at_exit: usize,
     /// Why the /proc fallback ran instead of the probes; `None` when the probes ran.
     pub fallback_reason: Option<String>,
@@ -35,11 +39,20 @@ pub struct Summary {
     pub scan: ScanStats,
     /// Plugin executions the /proc fallback reported.
     pub proc_executions: u64,
+    /// Log lines read by the tailer and handed to the core.
+    pub log_lines: u64,
+    /// Config and plugin-binary changes handed to the core.
+    pub file_changes: u64,
+    /// Log events joined to a plugin execution's trace.
+    pub correlated_lines: u64,
+    /// Plugin executions still running when the collector stopped (reported, exit unknown).
+    pub transactions_stopped: u64,
+    /// Stream bytes cut because `max_buffered_bytes` was reached.
+    pub budget_bytes_cut: u64,
 }
 
 impl Summary {
-    /// The summary of `collector`'s run, with the drop counters the runtime kept (the
-    /// fallback's fields left empty: the eBPF monitor ran).
+    /// The summary of `collector`'s run, with the drop counters the runtime kept.
     pub fn of(collector: &Collector, ring_buffer_full: u64, channel_full: u64) -> Summary {
         let stats = collector.stats();
         Summary {
@@ -53,6 +66,11 @@ impl Summary {
             fallback_reason: None,
             scan: ScanStats::default(),
             proc_executions: stats.proc.executions + stats.proc.executions_expired,
+            log_lines: stats.lines,
+            file_changes: stats.files.changes + stats.files.unchanged,
+            correlated_lines: stats.correlation.correlated_lines,
+            transactions_stopped: stats.bpf.transactions_stopped,
+            budget_bytes_cut: stats.bpf.budget_bytes_cut,
         }
     }
 
@@ -65,6 +83,11 @@ impl Summary {
             dropped_ring_buffer_full = self.ring_buffer_full,
             dropped_channel_full = self.channel_full,
             dropped_event_queue_full = self.events_dropped_queue_full,
+            log_lines = self.log_lines,
+            file_changes = self.file_changes,
+            correlated_lines = self.correlated_lines,
+            stopped_while_running = self.transactions_stopped,
+            budget_bytes_cut = self.budget_bytes_cut,
             open_transactions = self.open_transactions_at_exit,
             "stopped"
         );
@@ -77,12 +100,6 @@ impl Summary {
                 malformed_stat = self.scan.malformed,
                 over_limit = self.scan.over_limit,
                 "ran on the /proc fallback (lossy) because {reason}"
-            );
-        }
-        if self.open_transactions_at_exit > 0 {
-            tracing::warn!(
-                "{} plugin executions were still running at shutdown and are not reported",
-                self.open_transactions_at_exit
             );
         }
     }
@@ -99,47 +116,6 @@ pub fn sample_clock() -> anyhow::Result<MonoClock> {
     Ok(MonoClock {
         realtime_minus_monotonic_ns: ns(real) - ns(mono),
     })
-}
-
-/// Checks that `config` asks for what this build can run, and chooses the process monitor:
-/// the probes, loaded and attached, or the /proc fallback and why. `None` when the collector
-/// is disabled (`enabled: false`): nothing to do. `runs` are the `enable_*` keys of the
-/// monitors the calling daemon runs besides the process monitor: the others are logged as
-/// configured but not active.
-///
-/// # Errors
-/// A configuration this build cannot run.
-pub fn start(config: &Config, runs: &[&str]) -> anyhow::Result<Option<ProcessMonitor>> {
-    if !config.enabled {
-        tracing::warn!("enabled: false; nothing to do");
-        return Ok(None);
-    }
-    if !config.enable_process_monitoring {
-        bail!(
-            "enable_process_monitoring must be on: the process monitor is the only monitor of \
-             this build so far"
-        );
-    }
-    let mut inactive = config.inactive();
-    inactive.retain(|entry| !runs.iter().any(|key| entry.split(' ').next() == Some(key)));
-    if !inactive.is_empty() {
-        tracing::info!(
-            "configured but not active yet in this daemon: {}",
-            inactive.join("; ")
-        );
-    }
-    let monitor = ProcessMonitor::choose(config);
-    if let ProcessMonitor::Ebpf(probes) = &monitor {
-        for missing in probes.missing() {
-            tracing::warn!("degraded: {missing}");
-        }
-        tracing::info!(
-            plugin_dirs = ?config.cni_bin_path,
-            ring_buffer_bytes = config.ring_buffer_size,
-            "eBPF process monitor running"
-        );
-    }
-    Ok(Some(monitor))
 }
 
 /// How `run` observes CNI plugin executions.
@@ -171,6 +147,112 @@ impl ProcessMonitor {
             }
         }
     }
+}
+
+/// Checks that `config` asks for what this build can run, and chooses the process monitor:
+/// the probes, loaded and attached, or the /proc fallback. `None` when the collector is
+/// disabled (`enabled: false`): nothing to do. `runs` are the `enable_*` keys of the monitors
+/// the calling daemon runs besides the process monitor: the others are logged as configured
+/// but not active.
+///
+/// # Errors
+/// A configuration this build cannot run.
+pub fn start(config: &Config, runs: &[&str]) -> anyhow::Result<Option<ProcessMonitor>> {
+    if !config.enabled {
+        tracing::warn!("enabled: false; nothing to do");
+        return Ok(None);
+    }
+    if !config.enable_process_monitoring {
+        bail!(
+            "enable_process_monitoring must be on: the process monitor is what every other \
+             monitor's events are joined to"
+        );
+    }
+    let mut inactive = config.inactive();
+    inactive.retain(|entry| !runs.iter().any(|key| entry.split(' ').next() == Some(key)));
+    if !inactive.is_empty() {
+        tracing::info!(
+            "configured but not active yet in this daemon: {}",
+            inactive.join("; ")
+        );
+    }
+    let monitor = ProcessMonitor::choose(config);
+    if let ProcessMonitor::Ebpf(probes) = &monitor {
+        for missing in probes.missing() {
+            tracing::warn!("degraded: {missing}");
+        }
+        tracing::info!(
+            plugin_dirs = ?config.cni_bin_path,
+            ring_buffer_bytes = config.ring_buffer_size,
+            "eBPF process monitor running"
+        );
+    }
+    Ok(Some(monitor))
+}
+
+/// Starts the CNI config and plugin-directory monitor and hands its start-up state to the
+/// core.
+///
+/// # Errors
+/// A monitor that cannot start.
+pub fn start_files(config: &Config, collector: &mut Collector) -> anyhow::Result<FileMonitor> {
+    let mut monitor = FileMonitor::new(FileSettings::from_config(config))
+        .context("starting the CNI config monitor")?;
+    feed_files(collector, monitor.scan());
+    if let Some(why) = monitor.fallback() {
+        tracing::warn!(
+            "CNI config monitor polls every {:?}: {why}",
+            config.poll_interval
+        );
+    }
+    tracing::info!(
+        watched = monitor.watched().count(),
+        "CNI config monitor running"
+    );
+    Ok(monitor)
+}
+
+/// Starts the plugin log tailer (its first read takes what the files hold past the saved
+/// offsets).
+///
+/// # Errors
+/// A state directory that cannot be used.
+pub fn start_logs(config: &Config) -> anyhow::Result<LogTailer> {
+    let tailer =
+        LogTailer::new(TailSettings::from_config(config)).context("starting the log tailer")?;
+    tracing::info!(
+        files = config.log_paths.len(),
+        state_dir = %config.state_dir.display(),
+        "log tailer running"
+    );
+    Ok(tailer)
+}
+
+/// Hands config and plugin-binary changes to the core.
+pub fn feed_files(collector: &mut Collector, changes: Vec<proto::FileChange>) {
+    for change in changes {
+        collector.handle_file_change(now(), change);
+    }
+}
+
+/// Hands a batch of log lines and file ends to the core, serialising the events after each
+/// (a batch of thousands of lines must not overflow the core's bounded event queue).
+///
+/// # Errors
+/// When `out` cannot be written.
+pub fn feed_lines(
+    collector: &mut Collector,
+    batch: &Batch,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    for entry in batch.entries() {
+        match entry {
+            Entry::Line(line) => collector.handle_log_line(now(), line),
+            Entry::End(source) => collector.handle_log_end(source),
+        }
+        write_events(collector, out)?;
+    }
+    Ok(())
 }
 
 /// The /proc fallback's scanner, after saying (once, loudly) what the fallback costs.

@@ -42,14 +42,14 @@ use anyhow::Context;
 use proto::{Collector, MonoClock};
 use tapio_cni_bpf::Probes;
 use tapio_cni_collector_lite::config::Config;
-use tapio_cni_collector_lite::files::{FileMonitor, FileSettings};
+use tapio_cni_collector_lite::files::FileMonitor;
 use tapio_cni_collector_lite::offline::now;
 use tapio_cni_collector_lite::proc::Scanner;
 use tapio_cni_collector_lite::runloop::{
-    drain, handle_due_timeout, handle_record, proc_scanner, sample_clock, start, until,
-    warn_queue_drops, write_events, ProcessMonitor, Summary,
+    drain, feed_files, feed_lines, handle_due_timeout, handle_record, proc_scanner, sample_clock,
+    start, start_files, start_logs, until, warn_queue_drops, write_events, ProcessMonitor, Summary,
 };
-use tapio_cni_collector_lite::tail::{Batch, Entry, LogTailer, TailSettings};
+use tapio_cni_collector_lite::tail::{Batch, LogTailer};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -359,11 +359,9 @@ struct Files {
 }
 
 impl Files {
-    /// Starts the monitor and hands the start-up state to the core.
+    /// Starts the monitor (the start-up state goes to the core) and registers its fd.
     fn start(config: &Config, collector: &mut Collector) -> anyhow::Result<Files> {
-        let mut monitor = FileMonitor::new(FileSettings::from_config(config))
-            .context("starting the CNI config monitor")?;
-        feed_files(collector, monitor.scan());
+        let monitor = start_files(config, collector)?;
         let fd = match monitor.fd() {
             Some(fd) => Some(register(
                 fd.try_clone_to_owned()
@@ -371,16 +369,6 @@ impl Files {
             )?),
             None => None,
         };
-        if let Some(why) = monitor.fallback() {
-            tracing::warn!(
-                "CNI config monitor polls every {:?}: {why}",
-                config.poll_interval
-            );
-        }
-        tracing::info!(
-            watched = monitor.watched().count(),
-            "CNI config monitor running"
-        );
         Ok(Files {
             monitor,
             fd,
@@ -416,8 +404,7 @@ struct Logs {
 
 impl Logs {
     fn start(config: &Config) -> anyhow::Result<Logs> {
-        let tailer =
-            LogTailer::new(TailSettings::from_config(config)).context("starting the log tailer")?;
+        let tailer = start_logs(config)?;
         let fd = match tailer.fd() {
             Some(fd) => Some(register(
                 fd.try_clone_to_owned()
@@ -425,11 +412,6 @@ impl Logs {
             )?),
             None => None,
         };
-        tracing::info!(
-            files = config.log_paths.len(),
-            state_dir = %config.state_dir.display(),
-            "log tailer running"
-        );
         // The first look reads what the files already hold (from the saved offsets).
         Ok(Logs {
             tailer,
@@ -437,23 +419,6 @@ impl Logs {
             more: true,
         })
     }
-}
-
-/// Hands a batch of log lines and file ends to the core, serialising the events after each
-/// (a batch of thousands of lines must not overflow the core's bounded event queue).
-fn feed_lines(
-    collector: &mut Collector,
-    batch: &Batch,
-    pending: &mut Vec<u8>,
-) -> anyhow::Result<()> {
-    for entry in batch.entries() {
-        match entry {
-            Entry::Line(line) => collector.handle_log_line(now(), line),
-            Entry::End(source) => collector.handle_log_end(source),
-        }
-        write_events(collector, pending)?;
-    }
-    Ok(())
 }
 
 /// Readiness of the log tailer's inotify fd; never without one.
@@ -502,12 +467,6 @@ fn still_readable(fd: &OwnedFd) -> bool {
         nix::poll::PollFlags::POLLIN,
     )];
     nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
-}
-
-fn feed_files(collector: &mut Collector, changes: Vec<proto::FileChange>) {
-    for change in changes {
-        collector.handle_file_change(now(), change);
-    }
 }
 
 /// Readiness of the file monitor's inotify fd; never without one.

@@ -1,4 +1,4 @@
-//! `tapio-cni-collector run` tailing a real plugin log while the probes see a real bridge ADD:
+//! Both daemons (`tapio-cni-collector run`, `tapio-cni-collector-lite run`) tailing a real plugin log while the probes see a real bridge ADD:
 //! the transaction's event and the log lines naming its container share one trace id; the
 //! offsets the daemon persisted let a restart read only what is new. Needs root, kernel BTF and
 //! the reference plugins; fails (never skips) without them.
@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use common::{require_root, Sandbox};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{Daemon, TempDir, TempFile, TOKIO_BIN};
+use support::{lite_bin, Daemon, TempDir, TempFile, TOKIO_BIN};
 
 /// Now as Calico writes it: `2026-11-22 18:13:08.338` (UTC).
 fn calico_now() -> String {
@@ -38,9 +38,20 @@ fn append(path: &Path, line: &str) {
 }
 
 #[test]
-fn log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new() {
+fn tokio_log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new() {
+    log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new(Path::new(TOKIO_BIN), 1);
+}
+
+#[test]
+fn threaded_log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new() {
+    log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new(&lite_bin(), 2);
+}
+
+/// `tag` keeps the two tests' containers apart: they run at once, and each daemon sees every
+/// plugin execution on the host.
+fn log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new(bin: &Path, tag: u8) {
     require_root();
-    let dir = TempDir::new("logs");
+    let dir = TempDir::new(&format!("logs-{tag}"));
     let log = dir.0.join("calico.log");
     let state = dir.0.join("state");
     append(
@@ -51,13 +62,14 @@ fn log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new() {
         ),
     );
     let config = TempFile::new(
-        "logs.yaml",
+        &format!("logs-{tag}.yaml"),
         &format!(
             "name: runtime-tokio-test\n\
              preset: development\n\
              enable_file_monitoring: false\n\
              enable_log_monitoring: true\n\
              enable_trace_correlation: true\n\
+             correlation_hold: 5s\n\
              cni_bin_path: [/usr/lib/cni]\n\
              log_paths: [{}]\n\
              state_dir: {}\n\
@@ -66,7 +78,7 @@ fn log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new() {
             state.display()
         ),
     );
-    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
+    let mut daemon = Daemon::start(bin, &config, &[]);
     daemon.wait_ready("log tailer running");
     let source = log.to_str().expect("UTF-8").to_owned();
     let from_log = |e: &Value| e["origin"]["file"] == source.as_str();
@@ -79,8 +91,9 @@ fn log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new() {
     );
 
     let mut sandbox = Sandbox::new();
-    // A 64-hex-digit id, as container runtimes make them, unique to this test process.
-    sandbox.container_id = format!("c0ffee{:08x}{:050x}", std::process::id(), 0x70c);
+    // A 64-hex-digit id, as container runtimes make them, unique to this test: the tag comes
+    // first, so that the 12-digit prefixes the log lines print differ between the two tests.
+    sandbox.container_id = format!("c0ffee{tag:02x}{:08x}{:048x}", std::process::id(), 0x70c);
     let id = sandbox.container_id.clone();
     let add = sandbox.run("ADD");
     assert!(add.status.success(), "bridge ADD: {add:?}");
@@ -146,7 +159,7 @@ fn log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new() {
             calico_now()
         ),
     );
-    let mut again = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
+    let mut again = Daemon::start(bin, &config, &[]);
     again.wait_ready("log tailer running");
     let next = &again.events_where(1, from_log)[0];
     assert!(

@@ -59,3 +59,42 @@ fn correlated_add_is_deterministic_and_shares_one_trace() {
     assert_eq!(txn.attributes["workload_endpoint"], "node1-k8s-web--0-eth0");
     assert_eq!(txn.attributes["ipam_block"], "192.0.2.0/24");
 }
+
+/// The config-change scenario: the active config of the directory follows the writes (lost to
+/// an invalid write, back after the atomic replace, taken by a file that sorts first, back
+/// after its deletion), and the replaced plugin names the config that uses it.
+#[test]
+fn config_change_follows_the_active_config() {
+    let text = std::fs::read_to_string(fixtures().join("scenarios/config-change.jsonl"))
+        .expect("fixture readable");
+    let events = replay(&text);
+    assert_eq!(events, replay(&text));
+    let active: Vec<Option<&str>> = events
+        .iter()
+        .filter(|e| e.id.starts_with("cni_config_ACTIVE_"))
+        .map(|e| e.attributes.get("active_config").map(String::as_str))
+        .collect();
+    let mynet = Some("/etc/cni/net.d/10-mynet.conflist");
+    let cilium = Some("/etc/cni/net.d/05-cilium.conflist");
+    assert_eq!(active, [mynet, None, mynet, cilium, mynet]);
+    let invalid = events
+        .iter()
+        .find(|e| e.id.starts_with("cni_config_INVALID_"))
+        .expect("the invalid write");
+    assert_eq!(invalid.severity, proto::Severity::Error);
+    assert_eq!(invalid.attributes["kept_state"], "true");
+    let modified: Vec<_> = events
+        .iter()
+        .filter(|e| e.id.starts_with("cni_config_MODIFIED_"))
+        .collect();
+    assert_eq!(modified.len(), 2, "{events:#?}");
+    assert_eq!(modified[0].attributes["plugins_added"], "portmap");
+    assert_eq!(modified[0].attributes["ipam_ranges_before"], "10.22.0.0/16");
+    assert_eq!(modified[0].attributes["ipam_ranges"], "10.23.0.0/16");
+    let plugin = events.last().expect("events");
+    assert!(plugin.id.starts_with("cni_config_PLUGIN_REPLACED_"));
+    assert_eq!(
+        plugin.attributes["used_by"],
+        "/etc/cni/net.d/10-mynet.conflist"
+    );
+}

@@ -232,8 +232,12 @@ impl Files {
             return;
         }
         // A rename carries the old file's state to its new name, so its content is compared
-        // with what the old name held.
-        let previous = self.confs.remove(from.as_deref().unwrap_or(&path));
+        // with what the old name held; from an untracked name (an editor's temporary file) it
+        // replaces what the new name held, which must not survive a refusal to track.
+        let previous = from
+            .as_deref()
+            .and_then(|f| self.confs.remove(f))
+            .or_else(|| self.confs.remove(&path));
         if previous.is_none() && self.confs.len() >= limits.max_configs {
             stats.untracked += 1;
             return;

@@ -684,6 +684,45 @@ fn tracked_files_are_bounded() {
     assert_eq!(shape(&events)[0].0, "INVALID");
 }
 
+/// Found by fuzzing (fuzz/regressions/conf/rename-over-active-at-limit): at the file limit, a
+/// rename from an untracked name over the active config left the old content active.
+#[test]
+fn a_rename_from_an_untracked_name_replaces_the_target_at_the_limit() {
+    let mut c = Collector::new(Config {
+        max_config_files: 2,
+        ..Config::default()
+    });
+    feed(
+        &mut c,
+        0,
+        conf_change("10-a.conf", ChangeKind::Created, fixture("10-mynet.conf")),
+    );
+    feed(
+        &mut c,
+        1,
+        conf_change("20-b.conf", ChangeKind::Created, b"{"),
+    );
+    let mut change = conf_change("10-a.conf", ChangeKind::Modified, b"not json");
+    change.kind = ChangeKind::Renamed {
+        from: "/tmp/elsewhere.conf".to_owned(),
+    };
+    let events = feed(&mut c, 2, change);
+    assert_eq!(c.active_config(DIR), None);
+    assert_eq!(
+        shape(&events),
+        [
+            (
+                "INVALID".to_owned(),
+                "10-a.conf".to_owned(),
+                Severity::Error
+            ),
+            ("ACTIVE".to_owned(), "10-a.conf".to_owned(), Severity::Error),
+        ]
+    );
+    assert_eq!(attr(&events[0], "kept_state"), Some("true"));
+    assert_eq!(c.stats().files.untracked, 0);
+}
+
 fn plugin_change(kind: ChangeKind, sha: &str, size: u64, version: Option<&str>) -> FileChange {
     FileChange {
         path: "/opt/cni/bin/bridge".to_owned(),
