@@ -1,5 +1,6 @@
 //! One scenario through both runtimes yields the same events: the same real plugin sequence
-//! (ADD, CHECK, DEL, an unknown command, and a plugin still running at SIGTERM) under
+//! (ADD, CHECK, DEL, an unknown command, and a plugin still running at SIGTERM), and a network
+//! config written to a watched directory, under
 //! `tapio-cni-collector-lite run` (threads), then under `tapio-cni-collector run` (tokio),
 //! compared field by field after masking only what differs between two executions
 //! (see `support::mask`). The namespace, bridge, container id and IPAM state are the same for
@@ -17,7 +18,7 @@ use std::time::Duration;
 use common::{require_root, run_plugin, Sandbox, BRIDGE};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{config_file, events_in, lite_bin, mask, Daemon, TOKIO_BIN};
+use support::{events_in, lite_bin, mask, Daemon, TempDir, TempFile, TOKIO_BIN};
 
 /// Runs bridge with `command` and `config` in `sandbox`, as a runtime does.
 fn bridge(sandbox: &Sandbox, command: &str, config: &[u8]) -> Output {
@@ -84,15 +85,39 @@ fn waiting_bridge(sandbox: &Sandbox, container_id: &str) -> Child {
 }
 
 /// The scenario's events under `bin run`, masked; then the event of a plugin still running at
-/// SIGTERM (closed by the shutdown, its exit unknown).
-fn events_under(bin: &Path, sandbox: &Sandbox) -> Vec<Value> {
-    let config = config_file(&format!(
-        "same-{}.yaml",
-        bin.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
-    ));
+/// SIGTERM (closed by the shutdown, its exit unknown). Second, the events of a network config
+/// written to the watched `conf` directory (removed again after).
+fn events_under(bin: &Path, sandbox: &Sandbox, conf: &Path) -> (Vec<Value>, Vec<Value>) {
+    let config = TempFile::new(
+        &format!(
+            "same-{}.yaml",
+            bin.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
+        ),
+        &format!(
+            "name: runtime-tokio-test\n\
+             preset: development\n\
+             enable_log_monitoring: false\n\
+             enable_file_monitoring: true\n\
+             cni_conf_path: {}\n\
+             cni_bin_path: [/usr/lib/cni]\n\
+             transaction_timeout: 30s\n\
+             log_level: info\n",
+            conf.display()
+        ),
+    );
     let mut daemon = Daemon::start(bin, &config, &[("TAPIO_CNI_NODE_NAME", "same-node")]);
+    daemon.wait_ready("CNI config monitor running");
     let n = scenario(sandbox);
     let mut events = daemon.events_of(&sandbox.container_id, n);
+    let file = conf.join("10-same.conflist");
+    std::fs::write(
+        &file,
+        r#"{"cniVersion":"1.0.0","name":"same-net","plugins":[{"type":"bridge","bridge":"sm0","ipam":{"type":"host-local","subnet":"10.97.0.0/16"}},{"type":"portmap"}]}"#,
+    )
+    .expect("writing the config");
+    let path = file.to_str().expect("UTF-8").to_owned();
+    // Created, and now the directory's active config.
+    let configs = daemon.events_where(2, |e| e["origin"]["file"] == path.as_str());
     let running_id = format!("{}-running", sandbox.container_id);
     let mut running = waiting_bridge(sandbox, &running_id);
     // Until the exec has surely reached the probes (see run.rs, the SIGTERM test).
@@ -103,7 +128,11 @@ fn events_under(bin: &Path, sandbox: &Sandbox) -> Vec<Value> {
     assert!(status.success(), "{}: {status}", bin.display());
     events.extend(events_in(&rest, &running_id));
     reset(sandbox);
-    events.iter().map(mask).collect()
+    std::fs::remove_file(&file).expect("removing the config");
+    (
+        events.iter().map(mask).collect(),
+        configs.iter().map(mask).collect(),
+    )
 }
 
 #[test]
@@ -111,8 +140,9 @@ fn both_runtimes_yield_the_same_events_for_the_same_plugin_runs() {
     require_root();
     let lite = lite_bin();
     let sandbox = Sandbox::new();
-    let threaded = events_under(&lite, &sandbox);
-    let tokio = events_under(Path::new(TOKIO_BIN), &sandbox);
+    let conf = TempDir::new("same-net.d");
+    let (threaded, threaded_configs) = events_under(&lite, &sandbox, &conf.0);
+    let (tokio, tokio_configs) = events_under(Path::new(TOKIO_BIN), &sandbox, &conf.0);
 
     // What the scenario is: not two empty or trivial lists that compare equal.
     let shape: Vec<(Value, Value)> = tokio
@@ -153,4 +183,13 @@ fn both_runtimes_yield_the_same_events_for_the_same_plugin_runs() {
         assert_eq!(a, b, "event {n} differs:\nthreaded: {a:#}\ntokio: {b:#}");
     }
     assert_eq!(threaded.len(), tokio.len());
+    let changes: Vec<&Value> = tokio_configs
+        .iter()
+        .map(|e| &e["tags"][e["tags"].as_array().map_or(0, Vec::len).saturating_sub(1)])
+        .collect();
+    assert_eq!(changes, ["created", "active"], "{tokio_configs:#?}");
+    assert_eq!(
+        threaded_configs, tokio_configs,
+        "the config events differ:\nthreaded: {threaded_configs:#?}\ntokio: {tokio_configs:#?}"
+    );
 }

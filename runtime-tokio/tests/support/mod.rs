@@ -283,9 +283,12 @@ pub fn mask(event: &Value) -> Value {
         "{id}"
     );
     event["id"] = Value::from(format!("{prefix}_<nanos>_<seq>"));
-    let pid = event["system"]["pid"].as_u64().expect("system.pid");
-    assert!(pid > 0);
-    event["system"]["pid"] = Value::from("<pid>");
+    // Config events come from no process.
+    if event.get("system").and_then(|s| s.get("pid")).is_some() {
+        let pid = event["system"]["pid"].as_u64().expect("system.pid");
+        assert!(pid > 0);
+        event["system"]["pid"] = Value::from("<pid>");
+    }
     // Derived from the container id, the operation and its start time (deterministic, but
     // the start differs between runs).
     if event.get("trace_context").is_some() {
