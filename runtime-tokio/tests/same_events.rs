@@ -10,6 +10,7 @@
 mod common;
 mod support;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
@@ -86,8 +87,13 @@ fn waiting_bridge(sandbox: &Sandbox, container_id: &str) -> Child {
 
 /// The scenario's events under `bin run`, masked; then the event of a plugin still running at
 /// SIGTERM (closed by the shutdown, its exit unknown). Second, the events of a network config
-/// written to the watched `conf` directory (removed again after).
-fn events_under(bin: &Path, sandbox: &Sandbox, conf: &Path) -> (Vec<Value>, Vec<Value>) {
+/// written to the watched `conf` directory (removed again after); third, the event of a plugin
+/// log line naming the container.
+fn events_under(bin: &Path, sandbox: &Sandbox, conf: &Path) -> [Vec<Value>; 3] {
+    // A plugin log, new for each run at the same path, with its offsets kept beside it.
+    let log = conf.join("plugin.log");
+    let state = conf.join("state");
+    std::fs::write(&log, "").expect("creating the log");
     let config = TempFile::new(
         &format!(
             "same-{}.yaml",
@@ -96,19 +102,40 @@ fn events_under(bin: &Path, sandbox: &Sandbox, conf: &Path) -> (Vec<Value>, Vec<
         &format!(
             "name: runtime-tokio-test\n\
              preset: development\n\
-             enable_log_monitoring: false\n\
+             enable_log_monitoring: true\n\
+             log_paths: [{}]\n\
+             state_dir: {}\n\
              enable_file_monitoring: true\n\
              cni_conf_path: {}\n\
              cni_bin_path: [/usr/lib/cni]\n\
              transaction_timeout: 30s\n\
              log_level: info\n",
+            log.display(),
+            state.display(),
             conf.display()
         ),
     );
     let mut daemon = Daemon::start(bin, &config, &[("TAPIO_CNI_NODE_NAME", "same-node")]);
     daemon.wait_ready("CNI config monitor running");
     let n = scenario(sandbox);
-    let mut events = daemon.events_of(&sandbox.container_id, n);
+    // What a plugin logs about the container: one more event.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("opening the log");
+    writeln!(
+        f,
+        "2026-11-22 18:13:08.338 [INFO][2] cni-plugin/k8s.go 73: Extracted identifiers for \
+         CmdAddK8s ContainerID=\"{}\" Namespace=\"shop\" Pod=\"web-0\"",
+        sandbox.container_id
+    )
+    .expect("appending to the log");
+    // The log's event comes before or after the DEL's, as the correlation hold and the timing
+    // have it: the two kinds are compared apart.
+    let (logs, mut events): (Vec<Value>, Vec<Value>) = daemon
+        .events_of(&sandbox.container_id, n + 1)
+        .into_iter()
+        .partition(|e| e["origin"]["monitor"] == "log");
     let file = conf.join("10-same.conflist");
     std::fs::write(
         &file,
@@ -129,10 +156,13 @@ fn events_under(bin: &Path, sandbox: &Sandbox, conf: &Path) -> (Vec<Value>, Vec<
     events.extend(events_in(&rest, &running_id));
     reset(sandbox);
     std::fs::remove_file(&file).expect("removing the config");
-    (
+    std::fs::remove_file(&log).expect("removing the log");
+    let _ = std::fs::remove_dir_all(&state);
+    [
         events.iter().map(mask).collect(),
         configs.iter().map(mask).collect(),
-    )
+        logs.iter().map(mask).collect(),
+    ]
 }
 
 #[test]
@@ -141,8 +171,8 @@ fn both_runtimes_yield_the_same_events_for_the_same_plugin_runs() {
     let lite = lite_bin();
     let sandbox = Sandbox::new();
     let conf = TempDir::new("same-net.d");
-    let (threaded, threaded_configs) = events_under(&lite, &sandbox, &conf.0);
-    let (tokio, tokio_configs) = events_under(Path::new(TOKIO_BIN), &sandbox, &conf.0);
+    let [threaded, threaded_configs, threaded_logs] = events_under(&lite, &sandbox, &conf.0);
+    let [tokio, tokio_configs, tokio_logs] = events_under(Path::new(TOKIO_BIN), &sandbox, &conf.0);
 
     // What the scenario is: not two empty or trivial lists that compare equal.
     let shape: Vec<(Value, Value)> = tokio
@@ -188,6 +218,15 @@ fn both_runtimes_yield_the_same_events_for_the_same_plugin_runs() {
         .map(|e| &e["tags"][e["tags"].as_array().map_or(0, Vec::len).saturating_sub(1)])
         .collect();
     assert_eq!(changes, ["created", "active"], "{tokio_configs:#?}");
+    let [log] = &tokio_logs[..] else {
+        panic!("one log event: {tokio_logs:#?}");
+    };
+    assert_eq!(log["origin"]["monitor"], "log", "{log:#}");
+    assert_eq!(log["cni"]["plugin_type"], "calico");
+    assert_eq!(
+        threaded_logs, tokio_logs,
+        "the log events differ:\nthreaded: {threaded_logs:#?}\ntokio: {tokio_logs:#?}"
+    );
     assert_eq!(
         threaded_configs, tokio_configs,
         "the config events differ:\nthreaded: {threaded_configs:#?}\ntokio: {tokio_configs:#?}"
