@@ -1,9 +1,9 @@
 //! The /proc scanner: the process monitor's fallback when the eBPF probes cannot load.
 //!
-//! Each [`Scanner::scan`] lists /proc and keeps the processes that run a CNI plugin (`exe`, or
-//! `argv[0]`, in one of the plugin directories), those whose parent it keeps (a plugin's
-//! delegates and helpers, found through `task/*/children`), and those it kept last time (so
-//! their exit is seen even once `exe` is gone). Of those it reads `stat`, `cmdline`, the `ns/net`
+//! Each [`Scanner::scan`] lists /proc and keeps the processes that run a CNI plugin (`exe` in
+//! one of the plugin directories), those whose parent it keeps (a plugin's delegates and
+//! helpers, found through `task/*/children`), and those it kept last time (so their exit is
+//! seen even once `exe` is gone). Of those it reads `stat`, `cmdline`, the `ns/net`
 //! links of its threads and `environ`, of which only the `CNI_*` variables are kept, and hands
 //! the core a [`Snapshot`]. Everything else on the host costs one `readlink` per scan.
 //!
@@ -190,10 +190,11 @@ impl Scanner {
         let argv0 = self
             .read_file(pid, "cmdline", 4096)
             .and_then(|(b, _)| proc::parse_argv0(b));
-        // The name it was run by: a plugin symlinked to another binary (calico-ipam → calico)
-        // is still itself.
+        // The path it was run by, as runtimes and delegating plugins run plugins (found on
+        // CNI_PATH): a plugin symlinked to another binary (calico-ipam → calico) is still
+        // itself, and a plugin script is not its interpreter.
         let path = match argv0 {
-            Some(a) if self.is_plugin_path(Some(&a)) => Some(a),
+            Some(a) if a.starts_with('/') => Some(a),
             _ => exe,
         };
         let max_env = self.max_env_bytes;

@@ -50,8 +50,8 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     pub stat: Stat,
-    /// The plugin binary as it was run (`argv[0]` when it names a file in a plugin directory,
-    /// else the `exe` link); `None` when unreadable (an exited process has no binary any more).
+    /// The plugin binary as it was run (`argv[0]` when it is an absolute path, else the `exe`
+    /// link); `None` when unreadable (an exited process has no binary any more).
     pub path: Option<String>,
     /// Its `CNI_*` variables (see [`parse_environ`]); `None` when unreadable (an exited
     /// process has no environment any more).
