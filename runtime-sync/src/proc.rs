@@ -1,9 +1,9 @@
 //! The /proc scanner: the process monitor's fallback when the eBPF probes cannot load.
 //!
-//! Each [`Scanner::scan`] lists /proc and keeps the processes that run a CNI plugin (`exe`, or
-//! `argv[0]`, in one of the plugin directories), those whose parent it keeps (a plugin's
-//! delegates and helpers, found through `task/*/children`), and those it kept last time (so
-//! their exit is seen even once `exe` is gone). Of those it reads `stat`, `cmdline`, the `ns/net`
+//! Each [`Scanner::scan`] lists /proc and keeps the processes that run a CNI plugin (`exe` in
+//! one of the plugin directories), those whose parent it keeps (a plugin's delegates and
+//! helpers, found through `task/*/children`), and those it kept last time (so their exit is
+//! seen even once `exe` is gone). Of those it reads `stat`, `cmdline`, the `ns/net`
 //! links of its threads and `environ`, of which only the `CNI_*` variables are kept, and hands
 //! the core a [`Snapshot`]. Everything else on the host costs one `readlink` per scan.
 //!
@@ -130,6 +130,11 @@ impl Scanner {
             let Some(process) = self.read_process(pid) else {
                 continue;
             };
+            // A plugin's fork about to exec its delegate is still the plugin: it is an
+            // execution of its own from its exec on (a later scan).
+            if process.stat.is_fork_without_exec() {
+                continue;
+            }
             // A kept pid now naming another process counts only if that one is a plugin
             // (or a child of one: it was queued as a child then, and so is kept).
             let reused = self
@@ -187,15 +192,10 @@ impl Scanner {
         let exe = fs::read_link(self.proc_path(pid, "exe"))
             .ok()
             .and_then(|t| t.to_str().map(|t| proc::exe_path(t).to_owned()));
-        let argv0 = self
+        let args = self
             .read_file(pid, "cmdline", 4096)
-            .and_then(|(b, _)| proc::parse_argv0(b));
-        // The name it was run by: a plugin symlinked to another binary (calico-ipam → calico)
-        // is still itself.
-        let path = match argv0 {
-            Some(a) if self.is_plugin_path(Some(&a)) => Some(a),
-            _ => exe,
-        };
+            .map(|(b, _)| proc::parse_args(b, 3))
+            .unwrap_or_default();
         let max_env = self.max_env_bytes;
         let (env, env_truncated) = match self.read_file(pid, "environ", max_env) {
             Some((block, cut)) if !block.is_empty() => {
@@ -209,6 +209,14 @@ impl Scanner {
             }
             _ => (None, false),
         };
+        // The path it was run by, as runtimes and delegating plugins run plugins: a plugin
+        // symlinked to another binary (calico-ipam → calico) is still itself, and a plugin
+        // script (`#!/bin/sh` puts the interpreter first) is not its interpreter.
+        let cni_path = env.as_ref().and_then(|e| e.get("CNI_PATH"));
+        let path = args
+            .into_iter()
+            .find(|a| self.is_plugin_path(Some(a)) || on_cni_path(a, cni_path))
+            .or(exe);
         Some(Process {
             stat,
             path,
@@ -292,6 +300,14 @@ impl Scanner {
     }
 }
 
+/// Whether `path` names a file in one of the directories of a `CNI_PATH` value.
+fn on_cni_path(path: &str, cni_path: Option<&String>) -> bool {
+    let Some(dir) = Path::new(path).parent().filter(|d| d.is_absolute()) else {
+        return false;
+    };
+    cni_path.is_some_and(|p| p.split(':').any(|d| !d.is_empty() && Path::new(d) == dir))
+}
+
 fn last_nul(block: &[u8]) -> Option<usize> {
     block.iter().rposition(|&b| b == 0)
 }
@@ -330,6 +346,7 @@ mod tests {
         environ: &'a [u8],
         children: &'a [u32],
         netns: u64,
+        flags: u32,
     }
 
     impl Default for Fake<'_> {
@@ -344,6 +361,7 @@ mod tests {
                 environ: b"",
                 children: &[],
                 netns: 1,
+                flags: 0,
             }
         }
     }
@@ -374,8 +392,8 @@ mod tests {
             fs::create_dir_all(task.join("ns")).unwrap();
             fs::create_dir_all(dir.join("ns")).unwrap();
             let stat = format!(
-                "{} (x y) {} {} 1 1 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 {} 0 0",
-                p.pid, p.state, p.ppid, p.start
+                "{} (x y) {} {} 1 1 0 -1 {} 0 0 0 0 3 4 0 0 20 0 1 0 {} 0 0",
+                p.pid, p.state, p.ppid, p.flags, p.start
             );
             fs::write(dir.join("stat"), stat).unwrap();
             if let Some(exe) = p.exe {
@@ -417,8 +435,17 @@ mod tests {
             exe: Some("/opt/cni/bin/bridge"),
             cmdline: b"/opt/cni/bin/bridge\0",
             environ: b"PATH=/bin\0CNI_COMMAND=ADD\0TOKEN=s3cret\0CNI_IFNAME=eth0\0",
-            children: &[11],
+            children: &[11, 13],
             netns: 7,
+            ..Fake::default()
+        });
+        // Forked by bridge, not exec'd yet: still bridge.
+        fake.add(&Fake {
+            pid: 13,
+            ppid: 10,
+            exe: Some("/opt/cni/bin/bridge"),
+            cmdline: b"/opt/cni/bin/bridge\0",
+            flags: 0x40,
             ..Fake::default()
         });
         fake.add(&Fake {

@@ -288,10 +288,14 @@ fn the_proc_fallback_reports_bridge_add_and_del() {
             .expect("lifetime_max_ms");
         assert!((150.0..=most).contains(&seen), "{seen} {most}");
         // Delegates and the netns entered are seen when a scan catches them: host-local runs
-        // for a few milliseconds only.
+        // for a few milliseconds only (and a scan that first sees it exited reads no
+        // environment, so no operation).
         for entry in cni["chain"].as_array().into_iter().flatten() {
             assert_eq!(entry["plugin_type"], "host-local", "{event:#}");
-            assert_eq!(entry["operation"], op);
+            assert!(
+                entry["operation"] == op || entry["operation"].is_null(),
+                "{event:#}"
+            );
         }
         if let Some(ino) = event["attributes"].get("netns_inode") {
             assert_eq!(ino, &netns_inode.to_string(), "{event:#}");
@@ -349,7 +353,10 @@ fn delegated_plugins_seen_by_a_scan_form_the_chain() {
     for (event, op) in events.iter().zip(["ADD", "DEL"]) {
         let chain = event["cni"]["chain"].as_array().expect("a chain");
         assert_eq!(chain.len(), 1, "{event:#}");
-        assert_eq!(chain[0]["plugin_type"], "host-local", "{event:#}");
+        // The delegate was seen as the script (on CNI_PATH) for certain, and as host-local
+        // when a scan caught it after its exec: both are its name, never its interpreter.
+        let delegate = chain[0]["plugin_type"].as_str().unwrap_or_default();
+        assert!(["slow-ipam", "host-local"].contains(&delegate), "{event:#}");
         assert_eq!(chain[0]["operation"], op);
         assert!(chain[0]["duration_ms"].is_null(), "not measured");
         let sleep = &chain[0]["children"][0];

@@ -26,7 +26,7 @@ pub(crate) mod track;
 use std::collections::BTreeMap;
 
 pub use parse::{
-    exe_path, parse_argv0, parse_environ, parse_ns_link, parse_stat, read_cni_vars, Stat,
+    exe_path, parse_args, parse_environ, parse_ns_link, parse_stat, read_cni_vars, Stat,
 };
 
 use crate::time::Timestamp;
@@ -50,8 +50,9 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     pub stat: Stat,
-    /// The plugin binary as it was run (`argv[0]` when it names a file in a plugin directory,
-    /// else the `exe` link); `None` when unreadable (an exited process has no binary any more).
+    /// The plugin binary as it was run (the first of its first arguments that names a file in a
+    /// plugin directory or on its `CNI_PATH`, else the `exe` link); `None` when unreadable (an
+    /// exited process has no binary any more).
     pub path: Option<String>,
     /// Its `CNI_*` variables (see [`parse_environ`]); `None` when unreadable (an exited
     /// process has no environment any more).

@@ -28,6 +28,8 @@ pub struct Stat {
     /// `R`, `S`, `D`, `Z` (exited, not yet reaped), `X`, ...
     pub state: char,
     pub ppid: u32,
+    /// The kernel's `PF_*` flags of the process.
+    pub flags: u32,
     /// User and system CPU time, in clock ticks.
     pub utime_ticks: u64,
     pub stime_ticks: u64,
@@ -39,7 +41,16 @@ pub struct Stat {
     pub exit_status: Option<i32>,
 }
 
+/// `PF_FORKNOEXEC`: forked and not exec'd since.
+const PF_FORKNOEXEC: u32 = 0x40;
+
 impl Stat {
+    /// Forked and not exec'd since: still a copy of its parent, not an execution of its own
+    /// (a plugin about to exec its delegate).
+    pub fn is_fork_without_exec(&self) -> bool {
+        self.flags & PF_FORKNOEXEC != 0
+    }
+
     /// Exited, not yet reaped by its parent: its exit status is known.
     pub fn is_zombie(&self) -> bool {
         matches!(self.state, 'Z' | 'X')
@@ -49,6 +60,7 @@ impl Stat {
 /// Field numbers of proc(5), 1-based; the fields after `(comm)` start at 3.
 const STATE: usize = 3;
 const PPID: usize = 4;
+const FLAGS: usize = 9;
 const UTIME: usize = 14;
 const STIME: usize = 15;
 const STARTTIME: usize = 22;
@@ -90,6 +102,7 @@ pub fn parse_stat(line: &[u8]) -> Result<Stat, Error> {
         comm,
         state,
         ppid: number(field(PPID, "ppid")?, "ppid")?,
+        flags: number(field(FLAGS, "flags")?, "flags")?,
         utime_ticks: number(field(UTIME, "utime")?, "utime")?,
         stime_ticks: number(field(STIME, "stime")?, "stime")?,
         start_ticks: number(field(STARTTIME, "starttime")?, "starttime")?,
@@ -128,11 +141,18 @@ pub fn parse_environ(block: &[u8]) -> BTreeMap<String, String> {
     vars
 }
 
-/// `argv[0]` of a `/proc/PID/cmdline` block (arguments separated by NUL bytes); `None` when it
-/// is empty (a zombie, a kernel thread).
-pub fn parse_argv0(block: &[u8]) -> Option<String> {
-    let first = block.split(|&b| b == 0).next()?;
-    (!first.is_empty()).then(|| String::from_utf8_lossy(first).into_owned())
+/// The first `n` arguments of a `/proc/PID/cmdline` block (arguments separated by NUL bytes);
+/// none when it is empty (a zombie, a kernel thread).
+pub fn parse_args(block: &[u8], n: usize) -> Vec<String> {
+    let block = block.strip_suffix(&[0]).unwrap_or(block);
+    if block.is_empty() {
+        return Vec::new();
+    }
+    block
+        .split(|&b| b == 0)
+        .take(n)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// The inode of a namespace link's target: `net:[4026531840]` → 4026531840.
@@ -170,6 +190,7 @@ mod tests {
                 comm: "bridge".to_owned(),
                 state: 'S',
                 ppid: 4200,
+                flags: 4_194_304,
                 utime_ticks: 7,
                 stime_ticks: 3,
                 start_ticks: 123_456,
@@ -177,6 +198,11 @@ mod tests {
             }
         );
         assert!(!stat.is_zombie());
+        assert!(!stat.is_fork_without_exec());
+        let forked = stat_line("bridge", 'S').replace(" 4194304 ", " 4194368 ");
+        assert!(parse_stat(forked.as_bytes())
+            .unwrap()
+            .is_fork_without_exec());
         assert!(parse_stat(stat_line("bridge", 'Z').as_bytes())
             .unwrap()
             .is_zombie());
@@ -209,7 +235,7 @@ mod tests {
         assert_eq!(parse_stat(b"12 )bridge( S 1"), Err(Error::NoComm));
         assert_eq!(
             parse_stat(b"12 (bridge) S 1 2 3"),
-            Err(Error::Missing { field: "utime" })
+            Err(Error::Missing { field: "flags" })
         );
         assert_eq!(
             parse_stat(b"12 (bridge)"),
@@ -241,7 +267,7 @@ mod tests {
         }
         let _ = parse_stat(&[0xff, b'(', 0xfe, b')', 0x80]);
         let _ = parse_environ(&[0xff, 0, b'C', b'N', b'I', b'_', 0xfe, b'=', 0x80]);
-        let _ = parse_argv0(&[0xff, 0]);
+        let _ = parse_args(&[0xff, 0], 3);
     }
 
     #[test]
@@ -266,13 +292,14 @@ mod tests {
     }
 
     #[test]
-    fn cmdline_gives_argv0() {
+    fn cmdline_gives_the_first_arguments() {
         assert_eq!(
-            parse_argv0(b"/opt/cni/bin/bridge\0--x\0"),
-            Some("/opt/cni/bin/bridge".to_owned())
+            parse_args(b"/bin/sh\0/opt/cni/bin/script\0--x\0", 2),
+            ["/bin/sh", "/opt/cni/bin/script"]
         );
-        assert_eq!(parse_argv0(b""), None);
-        assert_eq!(parse_argv0(b"\0x"), None);
+        assert_eq!(parse_args(b"bridge\0", 3), ["bridge"]);
+        assert!(parse_args(b"", 3).is_empty());
+        assert_eq!(parse_args(b"\0x", 3), ["", "x"]);
     }
 
     #[test]
