@@ -487,31 +487,43 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
     }
 }
 
+/// Shortest head [`gist`] keeps: a cut before it would leave too little to read.
+const MIN_GIST: usize = 8;
+
+/// Where a request dump starts in `msg` (at or after [`MIN_GIST`]): a `{`, `[` or `=`; a `"`
+/// after a colon (protobuf text, `K8S_POD_NAME:"x"`); or a `(` glued to a word that is not a
+/// plural suffix (a parenthesis after a space opens an aside: "labels (blocking)").
+fn dump_start(msg: &str) -> Option<usize> {
+    let b = msg.as_bytes();
+    let from = MIN_GIST.min(b.len());
+    // The marks are ASCII, so the positions found are character boundaries. The marks that
+    // always cut are found in one scan; the conditional ones only before it.
+    let always = memchr::memchr3(b'{', b'[', b'=', &b[from..]).map(|k| from + k);
+    let end = always.unwrap_or(b.len());
+    let mut at = from;
+    while let Some(k) = memchr::memchr2(b'"', b'(', &b[at..end]) {
+        let i = at + k;
+        // `i` is at least MIN_GIST, so it has a byte before it.
+        let before = b[i - 1];
+        let cut = if b[i] == b'"' {
+            before == b':'
+        } else {
+            before != b' ' && !msg[i..].starts_with("(es)") && !msg[i..].starts_with("(s)")
+        };
+        if cut {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    always
+}
+
 /// The prose head of a plugin's message, without the request dump that often follows it
 /// (`Processing ADD command with args {ContainerID:...}`, `Received CNI add request:
 /// ContainerID(...)`, `SetupPodNetwork: hostVethName=...`): those facts are in the event's
 /// fields and `raw`, and a sentence stays readable.
 fn gist(msg: &str) -> &str {
-    const MIN: usize = 8;
-    // The marks are ASCII, so scanning bytes finds them at character boundaries.
-    let cut = msg
-        .bytes()
-        .enumerate()
-        .skip(MIN)
-        .find(|&(i, c)| match c {
-            b'{' | b'[' | b'=' => true,
-            // protobuf text (`K8S_POD_NAME:"x"`) is a dump too.
-            b'"' => msg[..i].ends_with(':'),
-            // A parenthesis after a space opens an aside ("labels (blocking)"), not a dump.
-            // ... nor is a plural suffix ("address(es)").
-            b'(' => {
-                !msg[..i].ends_with(' ')
-                    && !msg[i..].starts_with("(es)")
-                    && !msg[i..].starts_with("(s)")
-            }
-            _ => false,
-        })
-        .map(|(i, _)| i);
+    let cut = dump_start(msg);
     let head = match cut {
         // A dump glued to a name (`ContainerID(`, `types.ArgsSpec{`, `key=`): drop the name too.
         Some(i) if !msg[..i].ends_with(' ') => {
@@ -522,7 +534,7 @@ fn gist(msg: &str) -> &str {
         None => msg,
     };
     let head = head.trim_end_matches([' ', ':', ',', '&', '-']);
-    if head.len() < MIN {
+    if head.len() < MIN_GIST {
         msg
     } else {
         head

@@ -13,28 +13,31 @@ use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     go_string_field, ips_in, json_members, looks_like_ip, pod_slash, quoted_after, JsonValue,
-    Logfmt,
+    Logfmt, Words,
 };
 use crate::time::parse_iso;
 
+/// Every logfmt line Cilium writes states its level.
+static LEVEL_KEY: Words = Words::new(&["level="]);
+
 /// Keys only Cilium's endpoint logging writes (logfmt form, with the separating space).
-const CLAIM_KEYS: [&str; 6] = [
+static CLAIM_KEYS: Words = Words::new(&[
     " subsys=cilium-cni",
     " endpointID=",
     " k8sPodName=",
     " ciliumEndpointName=",
     " datapathPolicyRevision=",
     " identityLabels=",
-];
+]);
 
 /// The same keys in the JSON log format (`log-format: json`).
-const CLAIM_KEYS_JSON: [&str; 5] = [
+static CLAIM_KEYS_JSON: Words = Words::new(&[
     "\"subsys\":\"cilium-cni\"",
     "\"endpointID\":",
     "\"k8sPodName\":",
     "\"ciliumEndpointName\":",
     "\"identityLabels\":",
-];
+]);
 
 /// Endpoint ids that name the pod's container: `container-id:<id>` (legacy) and
 /// `cni-attachment-id:<id>:<ifname>` (one CNI ADD/DEL pair).
@@ -61,7 +64,7 @@ impl<'a> Fields<'a> {
     fn read(body: &'a str) -> Option<Fields<'a>> {
         let trimmed = body.trim_start();
         if trimmed.starts_with('{') {
-            if !CLAIM_KEYS_JSON.iter().any(|k| trimmed.contains(k)) {
+            if !CLAIM_KEYS_JSON.any_in(trimmed) {
                 return None;
             }
             let members = json_members(trimmed)?;
@@ -77,7 +80,7 @@ impl<'a> Fields<'a> {
                 .collect();
             return Some(Fields { pairs });
         }
-        if !body.contains("level=") || !CLAIM_KEYS.iter().any(|k| body.contains(k)) {
+        if !LEVEL_KEY.any_in(body) || !CLAIM_KEYS.any_in(body) {
             return None;
         }
         let pairs = Logfmt::parse(body)
