@@ -62,20 +62,7 @@ pub fn event(
         tags.push("failed".to_owned());
     }
 
-    // `cni_<plugin>_<operation>_<unix nanos>_<seq>`.
-    let mut id = String::with_capacity(64);
-    for part in [
-        "cni_",
-        plugin.unwrap_or("unknown"),
-        "_",
-        facts.operation.map_or("EVENT", Operation::as_str),
-        "_",
-    ] {
-        id.push_str(part);
-    }
-    push_int(&mut id, timestamp.unix_nanos());
-    id.push('_');
-    push_uint(&mut id, seq);
+    let id = event_id(plugin, facts.operation, timestamp, seq);
 
     // Everything above only reads `facts`; below, its fields move into the blocks, and only
     // the facts two blocks share are cloned.
@@ -263,15 +250,35 @@ macro_rules! cat {
     }};
 }
 
+/// `cni_<plugin>_<operation>_<unix nanos>_<seq>`, written as bytes and checked as text once:
+/// checking each number's digits on their own cost more than writing them.
+fn event_id(plugin: Option<&str>, op: Option<Operation>, at: Timestamp, seq: u64) -> String {
+    let mut id = Vec::with_capacity(64);
+    for part in [
+        "cni_",
+        plugin.unwrap_or("unknown"),
+        "_",
+        op.map_or("EVENT", Operation::as_str),
+        "_",
+    ] {
+        id.extend_from_slice(part.as_bytes());
+    }
+    push_int(&mut id, at.unix_nanos());
+    id.push(b'_');
+    push_uint(&mut id, seq);
+    // Every part is text and digits are ASCII, so this never takes the lossy path.
+    String::from_utf8(id).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// Appends the decimal digits of `n`, as `{n}` would write them.
-fn push_int(out: &mut String, n: i64) {
+fn push_int(out: &mut Vec<u8>, n: i64) {
     if n < 0 {
-        out.push('-');
+        out.push(b'-');
     }
     push_uint(out, n.unsigned_abs());
 }
 
-fn push_uint(out: &mut String, mut n: u64) {
+fn push_uint(out: &mut Vec<u8>, mut n: u64) {
     // Two digits per division: an id's nanosecond time has 19 of them.
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\
@@ -296,11 +303,7 @@ fn push_uint(out: &mut String, mut n: u64) {
         // `n` is below 10 here.
         digits[at] = b'0' + n as u8;
     }
-    // Digits are ASCII, so this always succeeds; checking 20 bytes costs less than pushing
-    // them one character at a time.
-    if let Ok(text) = std::str::from_utf8(&digits[at..]) {
-        out.push_str(text);
-    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// How the sentence names the pod: `pod ns/name`, `pod name` or `container <id prefix>`.
@@ -560,13 +563,13 @@ mod tests {
             i64::MIN,
             i64::MAX,
         ] {
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_int(&mut out, n);
-            assert_eq!(out, n.to_string());
+            assert_eq!(out, n.to_string().as_bytes());
         }
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_uint(&mut out, u64::MAX);
-        assert_eq!(out, u64::MAX.to_string());
+        assert_eq!(out, u64::MAX.to_string().as_bytes());
     }
 
     #[test]

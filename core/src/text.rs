@@ -328,12 +328,16 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 fn json_string(s: &str, at: usize) -> (Cow<'_, str>, usize, bool) {
     let b = s.as_bytes();
     let mut i = at + 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return (unescape(&s[at + 1..i]), i + 1, true),
-            _ => i += 1,
+    // Only quotes and backslashes matter inside a string: jump between them.
+    while let Some(k) = b
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        i += k;
+        if b[i] == b'"' {
+            return (unescape(&s[at + 1..i]), i + 1, true);
         }
+        i += 2;
     }
     // Cut off: a trailing lone backslash must not end mid-escape.
     let end = b.len();
@@ -544,8 +548,17 @@ pub fn calico_wep(s: &str) -> Option<(String, String, String, String)> {
 
 /// The provider family (DESIGN.md §5 vocabulary) of an exact plugin type or binary name.
 pub fn family_of_type(plugin_type: &str) -> Option<&'static str> {
-    let t = plugin_type.trim().to_ascii_lowercase();
-    let t = t.rsplit('/').next().unwrap_or(&t);
+    // The last path segment, lowercased on the stack: no name below is longer than the buffer,
+    // so a longer segment names no family.
+    const LONGEST: usize = 20;
+    let t = plugin_type.trim();
+    let t = t.rsplit('/').next().unwrap_or(t);
+    let mut buf = [0u8; LONGEST];
+    let lower = buf.get_mut(..t.len())?;
+    lower.copy_from_slice(t.as_bytes());
+    lower.make_ascii_lowercase();
+    // Lowercasing ASCII letters keeps the bytes valid text.
+    let t = std::str::from_utf8(lower).ok()?;
     Some(match t {
         "cilium-cni" | "cilium" => "cilium",
         "calico" | "calico-ipam" => "calico",
@@ -587,23 +600,28 @@ pub fn family_of_type(plugin_type: &str) -> Option<&'static str> {
 /// The provider family named in free text (`Cilium API`, `calico-ipam`, `L-IPAMD`, ...), for
 /// records that name no plugin type. Callers lower the event's confidence when they use it.
 pub fn infer_family(text: &str) -> Option<&'static str> {
-    const WORDS: &[(&str, &str)] = &[
-        ("cilium", "cilium"),
-        ("calico", "calico"),
-        ("flannel", "flannel"),
-        ("aws-cni", "aws-vpc-cni"),
-        ("ipamd", "aws-vpc-cni"),
-        ("azure", "azure-cni"),
-        ("multus", "multus"),
-        ("weave", "weave"),
-        ("kube-router", "kube-router"),
-        ("antrea", "antrea"),
-        ("ovn-k", "ovn-kubernetes"),
+    infer_family_lower(&text.to_ascii_lowercase())
+}
+
+/// [`infer_family`] of a text already lowercased (ASCII).
+pub fn infer_family_lower(lower: &str) -> Option<&'static str> {
+    // In order: the first word the text contains names the family.
+    static WORDS: [(Words, &str); 11] = [
+        (Words::new(&["cilium"]), "cilium"),
+        (Words::new(&["calico"]), "calico"),
+        (Words::new(&["flannel"]), "flannel"),
+        (Words::new(&["aws-cni"]), "aws-vpc-cni"),
+        (Words::new(&["ipamd"]), "aws-vpc-cni"),
+        (Words::new(&["azure"]), "azure-cni"),
+        (Words::new(&["multus"]), "multus"),
+        (Words::new(&["weave"]), "weave"),
+        (Words::new(&["kube-router"]), "kube-router"),
+        (Words::new(&["antrea"]), "antrea"),
+        (Words::new(&["ovn-k"]), "ovn-kubernetes"),
     ];
-    let lower = text.to_ascii_lowercase();
     WORDS
         .iter()
-        .find(|(w, _)| lower.contains(w))
+        .find(|(w, _)| w.any_in(lower))
         .map(|&(_, fam)| fam)
 }
 

@@ -12,7 +12,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::OffsetDateTime;
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 const TWO_DAYS_NANOS: i64 = 2 * 86_400 * NANOS_PER_SEC;
@@ -131,16 +131,53 @@ impl LineTime {
         }
     }
 
+    /// This time in `year`, or `None` when it does not exist (30 February, second 60) or is
+    /// out of range. Computed by hand, with the ranges the `time` crate accepts (years ±9999,
+    /// offsets below 26 hours): building its date and time types cost more than parsing most
+    /// lines' time.
     fn at_year(self, year: i32) -> Option<Timestamp> {
-        let month = Month::try_from(self.month).ok()?;
-        let date = Date::from_calendar_date(year, month, self.day).ok()?;
-        let time = Time::from_hms_nano(self.hour, self.minute, self.second, self.nanos).ok()?;
-        let offset = UtcOffset::from_whole_seconds(self.offset.unwrap_or(0)).ok()?;
-        let nanos = PrimitiveDateTime::new(date, time)
-            .assume_offset(offset)
-            .unix_timestamp_nanos();
+        let valid = (-9999..=9999).contains(&year)
+            && (1..=days_in_month(year, self.month)?).contains(&self.day)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60
+            && self.nanos < 1_000_000_000;
+        let offset = self.offset.unwrap_or(0);
+        if !valid || offset.unsigned_abs() >= 26 * 3600 {
+            return None;
+        }
+        let secs = days_from_civil(year, self.month, self.day) * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+            - i64::from(offset);
+        let nanos = i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(self.nanos);
         i64::try_from(nanos).ok().map(Timestamp)
     }
+}
+
+/// Days in `month` (1-12) of `year`, `None` for a month out of range.
+fn days_in_month(year: i32, month: u8) -> Option<u8> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    Some(match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    })
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
@@ -410,6 +447,62 @@ pub fn parse_klog_time(s: &str) -> Option<(LineTime, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_agree_with_the_time_crate() {
+        use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+        let reference = |t: LineTime, year: i32| -> Option<Timestamp> {
+            let month = Month::try_from(t.month).ok()?;
+            let date = Date::from_calendar_date(year, month, t.day).ok()?;
+            let time = Time::from_hms_nano(t.hour, t.minute, t.second, t.nanos).ok()?;
+            let offset = UtcOffset::from_whole_seconds(t.offset.unwrap_or(0)).ok()?;
+            let nanos = PrimitiveDateTime::new(date, time)
+                .assume_offset(offset)
+                .unix_timestamp_nanos();
+            i64::try_from(nanos).ok().map(Timestamp)
+        };
+        let years = [
+            -10_000, -9999, -1, 0, 1, 1600, 1677, 1678, 1900, 1969, 1970, 2000, 2023,
+        ];
+        let years = years
+            .into_iter()
+            .chain([2024, 2100, 2261, 2262, 2263, 9999, 10_000]);
+        for year in years {
+            for month in 0..=13u8 {
+                for day in [0, 1, 15, 28, 29, 30, 31, 32] {
+                    for (hour, minute, second, nanos) in [
+                        (0, 0, 0, 0),
+                        (23, 59, 59, 999_999_999),
+                        (12, 30, 60, 0),
+                        (24, 0, 0, 0),
+                        (0, 60, 0, 0),
+                        (1, 2, 3, 1_000_000_000),
+                    ] {
+                        for offset in [
+                            None,
+                            Some(0),
+                            Some(-93_599),
+                            Some(93_599),
+                            Some(93_600),
+                            Some(19_800),
+                        ] {
+                            let t = LineTime {
+                                year: Some(year),
+                                month,
+                                day,
+                                hour,
+                                minute,
+                                second,
+                                nanos,
+                                offset,
+                            };
+                            assert_eq!(t.at_year(year), reference(t, year), "{t:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     const NOW_2024: Timestamp = Timestamp(1_710_000_000_000_000_000); // 2024-03-09T16:00:00Z
 

@@ -65,17 +65,19 @@ pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
     if env.body.trim().is_empty() {
         return None;
     }
-    let mut facts = match only {
-        Some(f) => parse_as(f, &env).map(|facts| (f, facts)),
+    let (format, mut facts) = match only {
+        Some(f) => (f, parse_as(f, &env)?),
         None => ORDER
             .iter()
-            .find_map(|&f| parse_as(f, &env).map(|facts| (f, facts))),
-    }
-    .map(|(f, mut facts)| {
-        facts.format.get_or_insert(f);
-        facts
-    })?;
-    // What the wrapping layers stated, where the body did not state it itself.
+            .find_map(|&f| parse_as(f, &env).map(|facts| (f, facts)))?,
+    };
+    complete(&mut facts, format, &env);
+    Some(facts)
+}
+
+/// Adds what the wrapping layers stated, where the body did not state it itself.
+fn complete(facts: &mut Facts, format: Format, env: &Envelope<'_>) {
+    facts.format.get_or_insert(format);
     facts.time = facts.time.or(env.time);
     if facts.hostname.is_none() {
         facts.hostname = env.hostname.map(str::to_owned);
@@ -99,5 +101,4 @@ pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
             .and_then(|k| Severity::from_level(k.level.encode_utf8(&mut [0; 4])))
             .or_else(|| env.level_word.and_then(Severity::from_level));
     }
-    Some(facts)
 }

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, unescape, Words,
+    family_of_type, find_container_id, infer_family_lower, is_uuid, pod_underscore, unescape, Words,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -732,7 +732,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
                 .iter()
                 .find(|(w, _)| w.any_in(&lower))
                 .map(|&(_, family)| family)
-                .or_else(|| infer_family(err))
+                .or_else(|| infer_family_lower(&lower))
         };
         if family.is_some() {
             f.plugin = family;
