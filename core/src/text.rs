@@ -511,39 +511,48 @@ pub fn pod_slash(s: &str) -> Option<(&str, &str)> {
 }
 
 /// A Calico workload endpoint name `<node>-<orchestrator>-<pod>-<iface>`, where a `-` inside a
-/// part is written `--`. Returns (node, orchestrator, pod, interface).
-pub fn calico_wep(s: &str) -> Option<(String, String, String, String)> {
-    let mut parts: Vec<String> = vec![String::new()];
+/// part is written `--`. Returns [node, orchestrator, pod, interface].
+pub fn calico_wep(s: &str) -> Option<[Cow<'_, str>; 4]> {
+    // The separators are the dashes not paired into `--`, paired from the left; the parts are
+    // borrowed and unescaped only when they hold a `--`.
     let b = s.as_bytes();
+    let mut parts = [("", false); 4];
+    let mut count = 0;
+    let mut start = 0;
+    let mut paired = false;
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'-' {
-            if b.get(i + 1) == Some(&b'-') {
-                parts.last_mut()?.push('-');
-                i += 2;
-                continue;
-            }
-            parts.push(String::new());
-        } else {
-            let ch = s[i..].chars().next()?;
-            parts.last_mut()?.push(ch);
-            i += ch.len_utf8();
+    while let Some(k) = memchr::memchr(b'-', &b[i..]) {
+        i += k;
+        if b.get(i + 1) == Some(&b'-') {
+            paired = true;
+            i += 2;
             continue;
         }
+        *parts.get_mut(count)? = (&s[start..i], paired);
+        count += 1;
+        paired = false;
         i += 1;
+        start = i;
     }
-    if parts.len() != 4 || parts.iter().any(String::is_empty) {
+    *parts.get_mut(count)? = (&s[start..], paired);
+    if count != 3 || parts.iter().any(|(p, _)| p.is_empty()) {
         return None;
     }
+    let [node, orchestrator, pod, iface] = parts.map(|(p, paired)| {
+        if paired {
+            Cow::Owned(p.replace("--", "-"))
+        } else {
+            Cow::Borrowed(p)
+        }
+    });
     // The orchestrator part is one of Calico's own; anything else is not a WEP name.
     if !matches!(
-        parts[1].as_str(),
+        orchestrator.as_ref(),
         "k8s" | "cni" | "libnetwork" | "openstack" | "docker" | "mesos" | "rkt"
     ) {
         return None;
     }
-    let mut it = parts.into_iter();
-    Some((it.next()?, it.next()?, it.next()?, it.next()?))
+    Some([node, orchestrator, pod, iface])
 }
 
 /// The provider family (DESIGN.md §5 vocabulary) of an exact plugin type or binary name.
@@ -948,15 +957,18 @@ mod tests {
         assert_eq!(pod_slash("default/app1"), Some(("default", "app1")));
         assert_eq!(pod_slash(":"), None);
         assert_eq!(pod_slash("/"), None);
+        // Dashes pair from the left: the third of three ends the part.
+        assert_eq!(
+            calico_wep("n---k8s-p-e"),
+            Some(["n-".into(), "k8s".into(), "p".into(), "e".into()])
+        );
+        assert_eq!(calico_wep("a-k8s-b-c-d"), None);
+        assert_eq!(calico_wep("a-k8s-b-"), None);
+        assert_eq!(calico_wep("a-k8s-b"), None);
         let w = calico_wep("dce--10--23--20--156-k8s-zyk--3--redis--master--0-eth0").unwrap();
         assert_eq!(
             w,
-            (
-                "dce-10-23-20-156".into(),
-                "k8s".into(),
-                "zyk-3-redis-master-0".into(),
-                "eth0".into()
-            )
+            ["dce-10-23-20-156", "k8s", "zyk-3-redis-master-0", "eth0"]
         );
     }
 

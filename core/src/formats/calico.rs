@@ -279,13 +279,13 @@ fn read_pairs(p: &Logfmt<'_>, f: &mut Facts) {
 
 /// A full WEP name `<node>-<orchestrator>-<pod>-<iface>`; returns whether it was one.
 fn read_wep(wep: &str, f: &mut Facts) -> bool {
-    let Some((node, orchestrator, pod, iface)) = calico_wep(wep.trim()) else {
+    let Some([node, orchestrator, pod, iface]) = calico_wep(wep.trim()) else {
         return false;
     };
     // Calico's orchestrator ids; anything else means the dashes were the name's own
     // (`default.object-storage-api-service` is a v2 `ns.pod` workload id, not a WEP).
     if !matches!(
-        orchestrator.as_str(),
+        orchestrator.as_ref(),
         "k8s" | "cni" | "libnetwork" | "openstack" | "docker" | "mesos" | "rkt"
     ) {
         return false;

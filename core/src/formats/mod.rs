@@ -65,14 +65,23 @@ pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
     if env.body.trim().is_empty() {
         return None;
     }
-    let (format, mut facts) = match only {
-        Some(f) => (f, parse_as(f, &env)?),
-        None => ORDER
-            .iter()
-            .find_map(|&f| parse_as(f, &env).map(|facts| (f, facts)))?,
+    // A `Facts` is large: it is returned as the parser wrote it and completed in place, not
+    // moved through adapters (each move copied it).
+    let mut format = Format::Text;
+    let mut facts = match only {
+        Some(f) => {
+            format = f;
+            parse_as(f, &env)
+        }
+        None => ORDER.iter().find_map(|&f| {
+            format = f;
+            parse_as(f, &env)
+        }),
     };
-    complete(&mut facts, format, &env);
-    Some(facts)
+    if let Some(facts) = &mut facts {
+        complete(facts, format, &env);
+    }
+    facts
 }
 
 /// Adds what the wrapping layers stated, where the body did not state it itself.
