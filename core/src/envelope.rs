@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::{unescape, Words};
+use crate::text::{unescape, TrimFast, Words};
 use crate::time::{parse_iso, parse_klog_time, parse_syslog, LineTime};
 
 /// A klog header: `Lmmdd hh:mm:ss.uuuuuu threadid file:line] `.
@@ -110,7 +110,7 @@ fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
     // Leading indentation (pasted events, quoted logs) and k9s box drawing.
     let t = s.trim_start_matches([' ', '\t']);
     if let Some(inner) = t.strip_prefix('│') {
-        return inner.trim_end().trim_end_matches('│').trim();
+        return inner.trim_end().trim_end_matches('│').trim_fast();
     }
     if t.len() != s.len() {
         return t;

@@ -82,6 +82,28 @@ impl Words {
     }
 }
 
+/// `str::trim` with a fast path: most texts start and end with a printable ASCII byte, where
+/// there is nothing to trim, and `trim` decodes characters from both ends to find that out.
+pub trait TrimFast {
+    /// The text without leading and trailing whitespace, exactly as `str::trim` returns it.
+    fn trim_fast(&self) -> &str;
+}
+
+impl TrimFast for str {
+    #[inline]
+    fn trim_fast(&self) -> &str {
+        // An ASCII byte that is not whitespace (`\t` to `\r` and space are the only ASCII
+        // whitespace characters) cannot be trimmed; any other end takes the full test.
+        let solid = |b: &u8| b.is_ascii() && !matches!(b, b'\t'..=b'\r' | b' ');
+        let b = self.as_bytes();
+        if b.first().is_some_and(solid) && b.last().is_some_and(solid) {
+            self
+        } else {
+            self.trim()
+        }
+    }
+}
+
 /// Undoes Go / JSON backslash escapes (`\"`, `\\`, `\n`, `\t`, `\uXXXX`); other escapes are kept.
 pub fn unescape(s: &str) -> Cow<'_, str> {
     // A backslash byte is never inside a multi-byte character, so the text between two
@@ -230,7 +252,7 @@ impl<'a> Logfmt<'a> {
     pub fn get_nonempty(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
-            .find(|(k, v)| *k == key && !v.trim().is_empty())
+            .find(|(k, v)| *k == key && !v.trim_fast().is_empty())
             .map(|(_, v)| v.as_ref())
     }
 
@@ -305,7 +327,7 @@ pub fn json_members(s: &str) -> Option<Vec<(Cow<'_, str>, JsonValue<'_>)>> {
                 while i < b.len() && !matches!(b[i], b',' | b'}' | b']') {
                     i += 1;
                 }
-                out.push((key, JsonValue::Raw(s[start..i].trim())));
+                out.push((key, JsonValue::Raw(s[start..i].trim_fast())));
             }
         }
         i = skip_ws(b, i);
@@ -419,10 +441,10 @@ pub fn cni_args(s: &str) -> BTreeMap<String, String> {
         let Some((k, v)) = part.split_once('=') else {
             continue;
         };
-        let k = k.trim();
+        let k = k.trim_fast();
         if k.starts_with("K8S_") {
             out.entry(k.to_owned())
-                .or_insert_with(|| v.trim().to_owned());
+                .or_insert_with(|| v.trim_fast().to_owned());
         }
     }
     out
@@ -497,7 +519,7 @@ pub fn looks_like_ip(s: &str) -> bool {
 
 /// Pod identity in dockershim / CRI-O form `name_namespace`, also with a trailing `(uid)`.
 pub fn pod_underscore(s: &str) -> Option<(&str, &str)> {
-    let s = s.split('(').next()?.trim();
+    let s = s.split('(').next()?.trim_fast();
     let (name, ns) = s.split_once('_')?;
     (!name.is_empty() && !ns.is_empty() && !ns.contains('_')).then_some((name, ns))
 }
@@ -506,7 +528,7 @@ pub fn pod_underscore(s: &str) -> Option<(&str, &str)> {
 /// (namespace, name); `/` alone or `:` alone states nothing.
 pub fn pod_slash(s: &str) -> Option<(&str, &str)> {
     let (ns, name) = s.split_once('/').or_else(|| s.split_once(':'))?;
-    let (ns, name) = (ns.trim(), name.trim());
+    let (ns, name) = (ns.trim_fast(), name.trim_fast());
     (!ns.is_empty() && !name.is_empty()).then_some((ns, name))
 }
 
@@ -560,7 +582,7 @@ pub fn family_of_type(plugin_type: &str) -> Option<&'static str> {
     // The last path segment, lowercased on the stack: no name below is longer than the buffer,
     // so a longer segment names no family.
     const LONGEST: usize = 20;
-    let t = plugin_type.trim();
+    let t = plugin_type.trim_fast();
     let t = t.rsplit('/').next().unwrap_or(t);
     let mut buf = [0u8; LONGEST];
     let lower = buf.get_mut(..t.len())?;
@@ -707,7 +729,7 @@ pub fn go_string_field<'t>(dump: &'t str, key: &str) -> Option<&'t str> {
 /// `10.50.62.224/fffffff0` → `10.50.62.224/28` (Go prints a `net.IPNet` mask in hex when it
 /// is not canonical for the address); a decimal length is kept.
 pub fn cidr_with_hex_mask(s: &str) -> Option<String> {
-    let (ip, mask) = s.trim().split_once('/')?;
+    let (ip, mask) = s.trim_fast().split_once('/')?;
     if !looks_like_ip(ip) {
         return None;
     }
@@ -744,11 +766,11 @@ pub fn hex_mask_prefix(ip: &str, mask: &str) -> Option<u32> {
 
 /// `ip` with the prefix length of its hex `mask`, or bare when the mask is absent or unreadable.
 pub fn masked(ip: &str, mask: &str) -> Option<String> {
-    let ip = ip.trim();
+    let ip = ip.trim_fast();
     if !looks_like_ip(ip) {
         return None;
     }
-    Some(match hex_mask_prefix(ip, mask.trim()) {
+    Some(match hex_mask_prefix(ip, mask.trim_fast()) {
         Some(len) => format!("{ip}/{len}"),
         None => ip.to_owned(),
     })
@@ -808,6 +830,27 @@ mod tests {
             "ünïcode \\\" ✓",
         ] {
             assert_eq!(unescape(s), unescape_by_chars(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn trim_fast_trims_as_trim_does() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\x0ba\x0b",
+            "a\r",
+            "\u{a0}a",
+            "a\u{3000}",
+            "\u{85}a\u{85}",
+            "é",
+            "é ",
+            "\x1fa\x1f",
+            "a b",
+        ] {
+            assert_eq!(s.trim_fast(), s.trim(), "{s:?}");
         }
     }
 

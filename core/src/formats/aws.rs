@@ -14,7 +14,9 @@ use memchr::memmem::{self, Finder};
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
-use crate::text::{cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, Words};
+use crate::text::{
+    cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, TrimFast, Words,
+};
 use crate::time::parse_iso;
 
 const FAMILY: &str = "aws-vpc-cni";
@@ -59,7 +61,7 @@ enum Role {
 }
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     match body.as_bytes().first()? {
         b'{' => parse_zap(body),
         b'[' => parse_seelog(body),
@@ -78,7 +80,7 @@ fn parse_zap(body: &str) -> Option<Facts> {
     };
     let members = json_members(body)?;
     let msg = member(&members, "msg").unwrap_or_default();
-    let role = role.unwrap_or_else(|| role_of_message(msg.trim()));
+    let role = role.unwrap_or_else(|| role_of_message(msg.trim_fast()));
     let mut f = Facts::new(Format::AwsVpcCni);
     f.level = member(&members, "level").and_then(Severity::from_level);
     f.time = member(&members, "ts").and_then(parse_iso).map(|(t, _)| t);
@@ -184,7 +186,7 @@ fn parse_seelog(body: &str) -> Option<Facts> {
     let mut f = Facts::new(Format::AwsVpcCni);
     f.level = Some(level);
     read_message(&mut f, msg);
-    apply_role(&mut f, role_of_message(msg.trim()));
+    apply_role(&mut f, role_of_message(msg.trim_fast()));
     Some(f)
 }
 
@@ -215,7 +217,7 @@ fn parse_quoted_failure(body: &str) -> Option<Facts> {
 
 /// Reads the facts of one message of the plugin or of ipamd (zap `msg` or seelog text).
 fn read_message(f: &mut Facts, msg: &str) {
-    let msg = msg.trim();
+    let msg = msg.trim_fast();
     Facts::set(&mut f.message, msg);
     if let Some(rest) = msg.strip_prefix("Received CNI ") {
         let (op, groups) = rest.split_once(" request: ").unwrap_or((rest, ""));
@@ -359,8 +361,8 @@ fn read_message(f: &mut Facts, msg: &str) {
         // `total 14, assigned 13` (before v1.7 `total: 10, assigned 10`)
         for (key, name) in [("total", "ip_pool_total"), ("assigned", "ip_pool_assigned")] {
             let n = stats.split(", ").find_map(|part| {
-                let v = part.trim().strip_prefix(key)?;
-                v.trim_start_matches(':').trim().parse::<f64>().ok()
+                let v = part.trim_fast().strip_prefix(key)?;
+                v.trim_start_matches(':').trim_fast().parse::<f64>().ok()
             });
             if let Some(n) = n {
                 f.metrics.insert(name.to_owned(), n);
@@ -395,8 +397,8 @@ fn read_old_add_reply(f: &mut Facts, reply: &str) -> bool {
         let Some((key, value)) = part.split_once(": ").or_else(|| part.split_once(' ')) else {
             continue;
         };
-        let value = value.trim();
-        match key.trim() {
+        let value = value.trim_fast();
+        match key.trim_fast() {
             "table" => f.attr("route_table", value),
             "external-SNAT" => f.attr("external_snat", value),
             "vpcCIDR" => f.attr(
@@ -557,11 +559,11 @@ fn read_driver_list(f: &mut Facts, list: &str) {
         let Some((k, v)) = part.split_once('=').or_else(|| part.split_once(' ')) else {
             continue;
         };
-        let v = v.trim();
+        let v = v.trim_fast();
         if v.is_empty() || v == "<nil>" {
             continue;
         }
-        match k.trim() {
+        match k.trim_fast() {
             "hostVethName" => Facts::set(&mut f.host_interface, v),
             "contVethName" => Facts::set(&mut f.if_name, v),
             "netnsPath" => Facts::set(&mut f.netns, v),
@@ -619,7 +621,7 @@ fn read_request(f: &mut Facts, s: &str) {
 /// `Success: true IPAddr: [IPv4Addr:"..." ...], err: <nil>`, or `Failed to get pod: ..`).
 fn read_reply(f: &mut Facts, reply: &str) {
     let (fields, err) = match reply.split_once("err: ") {
-        Some((fields, err)) => (fields, Some(err.trim())),
+        Some((fields, err)) => (fields, Some(err.trim_fast())),
         None => (reply, None),
     };
     for key in ["IPv4Addr", "IPv6Addr"] {
@@ -652,7 +654,7 @@ fn read_reply(f: &mut Facts, reply: &str) {
     if let Some(e) = err {
         f.set_error(e);
     } else if failed_text {
-        let text = fields.trim();
+        let text = fields.trim_fast();
         let inner = text.split_once(": ").map_or(text, |(_, e)| e);
         f.set_error(inner);
     }
@@ -673,7 +675,7 @@ fn read_pod_words(f: &mut Facts, s: &str) {
 
 /// ipamd's key of an assignment: `<network name>/<container id>/<ifname>`.
 fn read_ipam_key(f: &mut Facts, key: &str) {
-    let mut parts = key.trim().splitn(3, '/');
+    let mut parts = key.trim_fast().splitn(3, '/');
     let (Some(net), Some(id), Some(ifname)) = (parts.next(), parts.next(), parts.next()) else {
         return;
     };
@@ -684,7 +686,7 @@ fn read_ipam_key(f: &mut Facts, key: &str) {
 
 /// The plugin's error: its innermost message is the error, the whole chain its details.
 fn set_plugin_error(f: &mut Facts, err: &str) {
-    let err = err.trim();
+    let err = err.trim_fast();
     if err.is_empty() {
         return;
     }
@@ -706,7 +708,7 @@ fn set_plugin_error(f: &mut Facts, err: &str) {
 /// status wrappers (`rpc error: code = X desc = `, `connection error: desc = "..."`). Returns
 /// the message and the gRPC code.
 fn inner_error(err: &str) -> (&str, Option<&str>) {
-    let mut s = err.trim();
+    let mut s = err.trim_fast();
     let mut code = None;
     for _ in 0..8 {
         let before = s;
@@ -721,10 +723,10 @@ fn inner_error(err: &str) -> (&str, Option<&str>) {
         }
         if let Some(rest) = s.strip_prefix("rpc error: code = ") {
             let (c, desc) = rest.split_once(" desc = ").unwrap_or((rest, ""));
-            code = code.or(Some(c.trim()));
-            s = desc.trim();
+            code = code.or(Some(c.trim_fast()));
+            s = desc.trim_fast();
         } else if let Some(rest) = s.strip_prefix("connection error: desc = ") {
-            s = rest.trim();
+            s = rest.trim_fast();
         }
         s = s.strip_prefix('"').unwrap_or(s);
         s = s.strip_suffix('"').unwrap_or(s);
@@ -733,7 +735,7 @@ fn inner_error(err: &str) -> (&str, Option<&str>) {
         }
     }
     if s.is_empty() {
-        (err.trim(), code)
+        (err.trim_fast(), code)
     } else {
         (s, code)
     }
@@ -778,7 +780,7 @@ fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
                 .map_or(b.len(), |e| e + i);
             s.get(i..end).map(Cow::Borrowed)
         };
-        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+        if let Some(v) = value.filter(|v| !v.trim_fast().is_empty()) {
             out.push(v);
         }
     }
@@ -794,7 +796,7 @@ fn word_after<'a>(s: &'a str, marker: &Finder<'_>) -> Option<&'a str> {
 }
 
 fn add_ip_checked(f: &mut Facts, ip: &str) {
-    let ip = ip.trim();
+    let ip = ip.trim_fast();
     if looks_like_ip(ip) {
         f.add_ip(ip);
     }

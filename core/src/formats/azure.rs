@@ -14,7 +14,7 @@ use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, JsonValue, Words,
+    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, JsonValue, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -25,7 +25,7 @@ const FAMILY: &str = "azure-cni";
 const MAX_ROUTES: usize = 32;
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     match body.as_bytes().first()? {
         b'{' => parse_zap(body),
         b'[' => parse_text(body),
@@ -204,7 +204,7 @@ fn parse_zap(body: &str) -> Option<Facts> {
         return None;
     }
     let members = json_members(body)?;
-    let msg = member(&members, "msg").unwrap_or_default().trim();
+    let msg = member(&members, "msg").unwrap_or_default().trim_fast();
     let (msg_pid, rest) = pid_tag(msg);
     let tagged = component_tag(rest);
     let component = member(&members, "component");
@@ -225,7 +225,7 @@ fn parse_zap(body: &str) -> Option<Facts> {
     f.level = member(&members, "level").and_then(Severity::from_level);
     f.time = member(&members, "ts").and_then(parse_iso).map(|(t, _)| t);
     f.pid = member(&members, "pid")
-        .and_then(|p| p.trim().parse().ok())
+        .and_then(|p| p.trim_fast().parse().ok())
         .or(msg_pid);
     if let Some(caller) = member(&members, "caller") {
         f.attr("caller", caller);
@@ -283,13 +283,13 @@ fn read_zap_fields(f: &mut Facts, members: &[(std::borrow::Cow<'_, str>, JsonVal
 
 /// Reads one message (after the pid and component tags).
 fn read_text(f: &mut Facts, text: &str) {
-    let text = text.trim();
+    let text = text.trim_fast();
     Facts::set(&mut f.message, text);
     if let Some(rest) = text.strip_prefix("Plugin ") {
         // `Plugin azure-vnet version v1.0.11.`: printed on every run, not the VERSION command.
         if let Some((name, version)) = rest.split_once(" version ") {
             Facts::set(&mut f.plugin_type, name);
-            f.attr("version", version.trim().trim_end_matches('.'));
+            f.attr("version", version.trim_fast().trim_end_matches('.'));
         }
     } else if let Some(rest) = text.strip_prefix("Processing ") {
         let (op, args) = rest.split_once(" command").unwrap_or((rest, ""));
@@ -298,7 +298,7 @@ fn read_text(f: &mut Facts, text: &str) {
             read_cmd_args(f, args);
         }
     } else if let Some(op) = text.strip_prefix("CNI_COMMAND environment variable set to ") {
-        f.operation = Operation::from_word(op.trim());
+        f.operation = Operation::from_word(op.trim_fast());
     } else if let Some((op, rest)) = split_at_phrase(text, &COMMAND_COMPLETED)
         .and_then(|(op, rest)| Operation::from_word(op).map(|op| (op, rest)))
     {
@@ -308,7 +308,7 @@ fn read_text(f: &mut Facts, text: &str) {
         // `Found network azure with subnet 10.224.0.0/16.` (zap: `Found network with subnet`)
         let (name, subnet) = rest.split_once("with subnet").unwrap_or((rest, ""));
         Facts::set(&mut f.network_name, name);
-        let subnet = subnet.trim().trim_end_matches('.');
+        let subnet = subnet.trim_fast().trim_end_matches('.');
         if looks_like_ip(subnet) {
             Facts::set(&mut f.subnet, subnet);
         }
@@ -411,13 +411,13 @@ fn read_failure(f: &mut Facts, text: &str) {
 /// object (`Failed to create veth pair azv7a8b9c0d1e2: file exists`) stays in the error: the
 /// name is what an operator needs.
 fn set_error_chain(f: &mut Facts, text: &str) {
-    let full = text.trim().trim_end_matches('.').trim();
+    let full = text.trim_fast().trim_end_matches('.').trim_fast();
     let mut inner = full;
     while let Some((head, rest)) = inner.split_once(": ") {
-        if !head.starts_with("Failed to ") || names_object(head) || rest.trim().is_empty() {
+        if !head.starts_with("Failed to ") || names_object(head) || rest.trim_fast().is_empty() {
             break;
         }
-        inner = rest.trim();
+        inner = rest.trim_fast();
     }
     if f.error.is_none() && !inner.is_empty() {
         f.error = Some(CniError {
@@ -476,7 +476,7 @@ fn read_completion(f: &mut Facts, rest: &str) {
     let Some(err) = err else {
         return;
     };
-    let err = err.trim().trim_end_matches('.').trim();
+    let err = err.trim_fast().trim_end_matches('.').trim_fast();
     if err == "<nil>" {
         f.success = Some(true);
     } else if !err.is_empty() {
@@ -504,7 +504,7 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
     for (i, &(at, key)) in found.iter().enumerate() {
         let start = at + key.len();
         let next = found.get(i + 1).map_or(head.len(), |&(n, _)| n);
-        let mut value = head.get(start..next).unwrap_or_default().trim();
+        let mut value = head.get(start..next).unwrap_or_default().trim_fast();
         let last = i + 1 == found.len();
         if last && stdin.is_none() {
             value = value.trim_end_matches('.');

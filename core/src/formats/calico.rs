@@ -20,7 +20,7 @@ use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member,
-    quoted_after, Logfmt, Words,
+    quoted_after, Logfmt, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -136,7 +136,7 @@ fn text_record(body: &str) -> Option<Facts> {
     f.pid = h.pid;
     f.attr("caller", &format!("{}:{}", h.file, h.line));
     let (msg, tail) = split_tail(h.rest);
-    let msg = msg.trim();
+    let msg = msg.trim_fast();
     f.plugin_type = plugin_type_of(h.file, msg).map(str::to_owned);
     if !msg.is_empty() {
         f.message = Some(msg.to_owned());
@@ -228,7 +228,7 @@ fn raw_error(tail: &str) -> Option<&str> {
         })
         .min()
         .unwrap_or(value.len());
-    Some(value[..end].trim())
+    Some(value[..end].trim_fast())
 }
 
 /// The keys Calico's plugins log, in the text tail and in logrus lines alike.
@@ -242,7 +242,7 @@ fn read_pairs(p: &Logfmt<'_>, f: &mut Facts) {
     if let Some(pod) = p.get_nonempty("Pod") {
         Facts::set(&mut f.pod_name, pod);
     }
-    if let Some(e) = p.get_nonempty("error").filter(|e| e.trim() != "<nil>") {
+    if let Some(e) = p.get_nonempty("error").filter(|e| e.trim_fast() != "<nil>") {
         f.set_error(e);
     }
     for key in ["HandleID", "handle"] {
@@ -279,7 +279,7 @@ fn read_pairs(p: &Logfmt<'_>, f: &mut Facts) {
 
 /// A full WEP name `<node>-<orchestrator>-<pod>-<iface>`; returns whether it was one.
 fn read_wep(wep: &str, f: &mut Facts) -> bool {
-    let Some([node, orchestrator, pod, iface]) = calico_wep(wep.trim()) else {
+    let Some([node, orchestrator, pod, iface]) = calico_wep(wep.trim_fast()) else {
         return false;
     };
     // Calico's orchestrator ids; anything else means the dashes were the name's own
@@ -304,7 +304,7 @@ fn read_wep(wep: &str, f: &mut Facts) -> bool {
 /// `Workload=`: a WEP name (calico-ipam DEL), `ns.pod` (Calico v2 workload id), or a container id
 /// (non-Kubernetes orchestrators).
 fn read_workload(w: &str, f: &mut Facts) {
-    let w = w.trim();
+    let w = w.trim_fast();
     if read_wep(w, f) {
         return;
     }
@@ -442,7 +442,7 @@ fn read_message(msg: &str, f: &mut Facts) {
         f.set_error(m);
         (None, None, Some(false))
     } else if let Some(rc) = m.strip_prefix("Calico CNI execution complete, rc=") {
-        f.exit_code = rc.trim().parse::<i32>().ok();
+        f.exit_code = rc.trim_fast().parse::<i32>().ok();
         (None, None, f.exit_code.map(|rc| rc == 0))
     } else {
         if let Some(rest) = m.strip_prefix("Resolved pool name ") {
@@ -468,8 +468,8 @@ fn read_message(msg: &str, f: &mut Facts) {
     }
     if let Some(at) = LAST_CONTAINER.rfind(m.as_bytes()) {
         let id = &m[at + LAST_CONTAINER.needle().len()..];
-        if is_container_id(id.trim()) {
-            Facts::set(&mut f.container_id, id.trim());
+        if is_container_id(id.trim_fast()) {
+            Facts::set(&mut f.container_id, id.trim_fast());
         }
     }
 }
@@ -571,7 +571,7 @@ fn read_ipam_error(m: &str, f: &mut Facts) {
     let Some((_, output)) = m.split_once("): ") else {
         return;
     };
-    let output = output.trim();
+    let output = output.trim_fast();
     let Some(members) = json_members(output) else {
         f.set_error(output);
         return;
@@ -581,7 +581,7 @@ fn read_ipam_error(m: &str, f: &mut Facts) {
         return;
     };
     f.error = Some(CniError {
-        code: member(&members, "code").and_then(|c| c.trim().parse().ok()),
+        code: member(&members, "code").and_then(|c| c.trim_fast().parse().ok()),
         msg: msg.to_owned(),
         details: member(&members, "details")
             .filter(|d| !d.is_empty() && *d != "null")
@@ -617,7 +617,7 @@ fn legacy_record(body: &str) -> Option<Facts> {
     if !matches!(level, "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL") {
         return None;
     }
-    let msg = msg.trim();
+    let msg = msg.trim_fast();
     let names_calico = msg.to_ascii_lowercase().contains("calico");
     let id_like = (6..=64).contains(&identity.len())
         && identity
@@ -656,7 +656,7 @@ fn caller_error(body: &str) -> Option<Facts> {
     }
     let (op, error) = rest.split_once(": ").unwrap_or((rest, ""));
     let mut f = calico_facts();
-    f.operation = Some(Operation::from_word(op.trim())?);
+    f.operation = Some(Operation::from_word(op.trim_fast())?);
     f.network_name = Some(network.to_owned());
     f.success = Some(false);
     f.set_error(error);
@@ -705,7 +705,7 @@ fn logrus_record(body: &str) -> Option<Facts> {
     f.level = p.get("level").and_then(Severity::from_level);
     f.time = p
         .get_nonempty("time")
-        .and_then(|t| parse_iso(t.trim()))
+        .and_then(|t| parse_iso(t.trim_fast()))
         .map(|(t, _)| t);
     if let Some(src) = source {
         f.attr("caller", src);

@@ -13,7 +13,7 @@ use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     go_string_field, ips_in, json_members, looks_like_ip, pod_slash, quoted_after, JsonValue,
-    Logfmt, Words,
+    Logfmt, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -99,7 +99,7 @@ impl<'a> Fields<'a> {
     }
 
     fn get_nonempty(&self, key: &str) -> Option<&str> {
-        self.all(key).find(|v| !v.trim().is_empty())
+        self.all(key).find(|v| !v.trim_fast().is_empty())
     }
 
     /// Every value of `key`, in order: a corrupt line may state a key twice.
@@ -115,10 +115,10 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     f.level = fields.get("level").and_then(Severity::from_level);
     f.time = fields
         .get_nonempty("time")
-        .and_then(|t| parse_iso(t.trim()))
+        .and_then(|t| parse_iso(t.trim_fast()))
         .map(|(t, _)| t);
     if let Some(msg) = fields.get_nonempty("msg") {
-        f.message = Some(msg.trim().to_owned());
+        f.message = Some(msg.trim_fast().to_owned());
     }
     let subsys = fields.get_nonempty("subsys");
     if let Some(s) = subsys {
@@ -133,7 +133,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
         Facts::set(&mut f.container_id, id);
     }
     if let Some(ep) = fields.get_nonempty("endpointID") {
-        let ep = ep.trim();
+        let ep = ep.trim_fast();
         if let Some(rest) = CONTAINER_ID_PREFIXES
             .iter()
             .find_map(|p| ep.strip_prefix(p))
@@ -170,7 +170,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
 
     for key in ["ipv4", "ipv6", "ipAddr"] {
         if let Some(ip) = fields.get_nonempty(key) {
-            if looks_like_ip(ip.trim()) {
+            if looks_like_ip(ip.trim_fast()) {
                 f.add_ip(ip);
             }
         }
@@ -235,10 +235,10 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     if let Some(labels) = fields.get_nonempty("identityLabels") {
         f.attr("identity_labels", labels);
         // The pod's namespace is one of its identity's labels.
-        if let Some(ns) = labels
-            .split(',')
-            .find_map(|l| l.trim().strip_prefix("k8s:io.kubernetes.pod.namespace="))
-        {
+        if let Some(ns) = labels.split(',').find_map(|l| {
+            l.trim_fast()
+                .strip_prefix("k8s:io.kubernetes.pod.namespace=")
+        }) {
             Facts::set(&mut f.namespace, ns);
         }
     }
@@ -254,7 +254,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
 
 /// What the message says happened.
 fn read_message(msg: &str, f: &mut Facts) {
-    let m = msg.trim();
+    let m = msg.trim_fast();
     let starts = |p: &str| m.starts_with(p);
     if let Some(dump) = m.strip_prefix("CNI Args:") {
         read_args_dump(dump, f);
@@ -353,7 +353,10 @@ fn without_debris(v: &str) -> &str {
 /// `&{IPV4 IPV4ExpirationUUID IPV4PoolName IPV6 IPV6ExpirationUUID IPV6PoolName}`, empty
 /// fields leaving double spaces). The older four-field form names no pool.
 fn address_pair_pool(addressing: &str) -> Option<&str> {
-    let inner = addressing.trim().strip_prefix("&{")?.strip_suffix('}')?;
+    let inner = addressing
+        .trim_fast()
+        .strip_prefix("&{")?
+        .strip_suffix('}')?;
     let fields: Vec<&str> = inner.split(' ').collect();
     let [_, _, pool4, _, _, pool6] = fields[..] else {
         return None;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{json_members, unescape, JsonValue, Words};
+use crate::text::{json_members, unescape, JsonValue, TrimFast, Words};
 
 /// Keys of which one must appear before a JSON object is read at all.
 static KEYS: Words = Words::new(&[
@@ -26,7 +26,7 @@ static KEYS: Words = Words::new(&[
 ]);
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     match body.as_bytes().first()? {
         b'{' => document(body),
         b'"' => member_run(body),
@@ -217,7 +217,7 @@ fn network_condition(m: &Map<String, Value>) -> Facts {
 /// `"lastCNILoadStatus": "cni config load failed: ..."` from `crictl info` (containerd).
 fn cni_load_status(m: &Map<String, Value>) -> Option<Facts> {
     let (key, status) = m.iter().find(|(k, _)| k.starts_with("lastCNILoadStatus"))?;
-    let status = status.as_str()?.trim();
+    let status = status.as_str()?.trim_fast();
     let mut f = Facts {
         category: Some(Category::HealthCheck),
         ..Facts::default()
@@ -365,7 +365,7 @@ fn quoted_stdout(text: &str) -> Option<Facts> {
         ),
         None => (rest.trim_end_matches('\''), None),
     };
-    let mut f = document(inner.trim())?;
+    let mut f = document(inner.trim_fast())?;
     f.attr("stderr", stderr.unwrap_or(""));
     Some(f)
 }
@@ -425,7 +425,7 @@ fn netplugin_failed(text: &str) -> Option<Facts> {
         Some(stderr) => {
             f.set_error(&unescape(stderr));
             if let Some(e) = f.error.as_mut() {
-                e.details = Some(text.trim().to_owned());
+                e.details = Some(text.trim_fast().to_owned());
             }
         }
         None => f.set_error(&unescape(text)),
@@ -439,7 +439,7 @@ fn incompatible_versions(text: &str) -> Option<Facts> {
         return None;
     }
     let text = unescape(text);
-    let mut text = text.trim();
+    let mut text = text.trim_fast();
     // A stray closing quote of the string this fragment was cut from.
     if text.matches('"').count() % 2 == 1 {
         text = text.strip_suffix('"').unwrap_or(text).trim_end();

@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error;
-use crate::text::{family_of_type, looks_like_ip, Words};
+use crate::text::{family_of_type, looks_like_ip, TrimFast, Words};
 
 /// How far into a row the TYPE column can start (after NAMESPACE and LAST SEEN).
 const TYPE_WITHIN: usize = 160;
@@ -131,7 +131,7 @@ impl<'a> Row<'a> {
             reason,
             age: Some(age),
             from,
-            message: message.trim(),
+            message: message.trim_fast(),
             ..Row::default()
         })
     }
@@ -160,7 +160,7 @@ impl<'a> Row<'a> {
             age: Some(last_seen),
             object: Some(object),
             namespace,
-            message: message.trim(),
+            message: message.trim_fast(),
             ..Row::default()
         })
     }
@@ -228,7 +228,7 @@ fn no_network_found(msg: &str, f: &mut Facts) -> bool {
     let inside = |marker: &str| {
         let at = msg.find(marker)?;
         let rest = &msg[at + marker.len()..];
-        rest.split_once(')').map(|(v, _)| v.trim())
+        rest.split_once(')').map(|(v, _)| v.trim_fast())
     };
     let name = inside("network-attachment-definition (");
     let ns = inside("in namespace (");
@@ -264,7 +264,7 @@ fn added_interface(msg: &str, f: &mut Facts) -> bool {
         }
         None => rest,
     };
-    if let Some(attachment) = rest.trim().strip_prefix("from ") {
+    if let Some(attachment) = rest.trim_fast().strip_prefix("from ") {
         // The NetworkAttachmentDefinition reference (`ns/name`), not the CNI network name of
         // its config.
         f.attr("network_attachment", attachment);

@@ -7,7 +7,7 @@
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{looks_like_ip, quoted_after, Words};
+use crate::text::{looks_like_ip, quoted_after, TrimFast, Words};
 
 /// Process or container names flanneld runs under.
 const PROCESSES: [&str; 4] = ["kube-flannel", "flanneld", "flannel", "sdnotify-proxy"];
@@ -103,7 +103,7 @@ const PLUGIN_ERRORS: [&str; 2] = [
 ];
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     if PLUGIN_ERRORS.iter().any(|p| body.starts_with(p)) {
         return Some(plugin_error(body));
     }
@@ -194,7 +194,7 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
         // `(net, subnet) is not equal to previous one (net, subnet)`: the node's lease moved.
         f.category = Some(Category::ConfigChange);
         if let Some((net, subnet)) = rest.split_once(')').and_then(|(p, _)| p.split_once(',')) {
-            f.attr("network", net.trim());
+            f.attr("network", net.trim_fast());
             Facts::set(&mut f.subnet, subnet);
         }
     } else if logged_as_error {

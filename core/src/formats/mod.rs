@@ -22,6 +22,7 @@ mod weave;
 use crate::envelope::Envelope;
 use crate::event::{Format, Severity};
 use crate::facts::Facts;
+use crate::text::TrimFast;
 
 /// Auto-detection order.
 pub const ORDER: [Format; 13] = [
@@ -62,7 +63,7 @@ fn parse_as(format: Format, env: &Envelope<'_>) -> Option<Facts> {
 /// `only` restricts detection to one format (`parse --format X`).
 pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
     let env = Envelope::strip(record);
-    if env.body.trim().is_empty() {
+    if env.body.trim_fast().is_empty() {
         return None;
     }
     // A `Facts` is large: it is returned as the parser wrote it and completed in place, not

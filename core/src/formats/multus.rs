@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json;
-use crate::text::{is_uuid, pod_slash, quoted_after};
+use crate::text::{is_uuid, pod_slash, quoted_after, TrimFast};
 
 /// A phrase looked for in every message Multus logs. Building a substring searcher costs more
 /// than searching one message, so each phrase's searcher is built once.
@@ -65,7 +65,7 @@ const OPERATION_WORDS: [(&str, Operation); 17] = [
 ];
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     if !body.starts_with('[') {
         return None;
     }
@@ -80,7 +80,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         "panic" => Severity::Critical,
         _ => return None,
     };
-    let msg = msg.trim();
+    let msg = msg.trim_fast();
     if msg.is_empty() || is_nginx_error(msg) {
         return None;
     }
@@ -180,7 +180,7 @@ fn stated_facts(f: &mut Facts, msg: &str) {
 /// A network configuration (Multus's own, or a delegate's conf or conflist): its name, CNI
 /// version, and its plugin's type (a conflist's first plugin).
 fn config_facts(f: &mut Facts, json: &str) {
-    let Some(m) = cni_json::object_of(json.trim()) else {
+    let Some(m) = cni_json::object_of(json.trim_fast()) else {
         return;
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
@@ -260,7 +260,7 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
     }
     // Multus logs `Add:` only after the delegate returned its result.
     f.success = Some(true);
-    if let Some(m) = cni_json::object_of(json.trim()) {
+    if let Some(m) = cni_json::object_of(json.trim_fast()) {
         let if_name = f.if_name.take();
         cni_json::fill_result(f, &m);
         // The name Multus gave the interface wins over the result's listing order.

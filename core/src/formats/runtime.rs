@@ -11,7 +11,9 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error::{self, mentions_network};
-use crate::text::{find_container_id, is_container_id, pod_slash, unescape, Logfmt, Words};
+use crate::text::{
+    find_container_id, is_container_id, pod_slash, unescape, Logfmt, TrimFast, Words,
+};
 use crate::time::parse_iso;
 
 /// Confidence of a sandbox failure whose error text did not reach the log: it may be a CNI
@@ -38,7 +40,7 @@ pub(crate) fn parse_klog(env: &Envelope<'_>) -> Option<Facts> {
     let mut f = Facts::new(Format::Klog);
     let claimed = match body.strip_prefix('"') {
         Some(quoted) => structured_klog(quoted, &mut f),
-        None => unstructured_klog(body.trim(), &mut f),
+        None => unstructured_klog(body.trim_fast(), &mut f),
     };
     if !claimed {
         return None;
@@ -187,7 +189,7 @@ fn klog_blocks(s: &str) -> (Cow<'_, str>, Vec<(String, String)>) {
             lines.push(line.strip_prefix('\t').unwrap_or(line));
             pos = end + 1;
         }
-        blocks.push((key, lines.join("\n").trim().to_owned()));
+        blocks.push((key, lines.join("\n").trim_fast().to_owned()));
         rest = tail;
         if rest.is_empty() {
             break;
@@ -260,14 +262,14 @@ pub(crate) fn parse_logrus(env: &Envelope<'_>) -> Option<Facts> {
             return None;
         }
         let pairs = Logfmt::parse(fields);
-        return logrus_facts(Severity::from_level(level), msg.trim(), &pairs);
+        return logrus_facts(Severity::from_level(level), msg.trim_fast(), &pairs);
     }
     if !(body.starts_with("time=") || body.starts_with("level=")) || !mentions_network(body) {
         return None;
     }
     let pairs = Logfmt::parse(body);
     let level = pairs.get("level").and_then(Severity::from_level);
-    let mut f = logrus_facts(level, pairs.get("msg").unwrap_or("").trim(), &pairs)?;
+    let mut f = logrus_facts(level, pairs.get("msg").unwrap_or("").trim_fast(), &pairs)?;
     f.time = pairs
         .get_nonempty("time")
         .and_then(parse_iso)
@@ -365,7 +367,7 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
         if let Some((ty, rest)) = rest.strip_prefix("(type=").and_then(|r| r.split_once(')')) {
             Facts::set(&mut f.plugin_type, ty);
             f.plugin = crate::text::family_of_type(ty);
-            if let Some(file) = rest.trim().strip_prefix("at ") {
+            if let Some(file) = rest.trim_fast().strip_prefix("at ") {
                 f.attr("conf_file", file);
             }
         }
@@ -417,9 +419,9 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
             None => rest.split_once(' '),
         }
         .unwrap_or(("", rest));
-        let op = op.trim();
+        let op = op.trim_fast();
         f.attr("fs_event", op);
-        f.attr("conf_file", file.trim().trim_matches('"'));
+        f.attr("conf_file", file.trim_fast().trim_matches('"'));
         // The file is in an attribute; the message keeps the event's prose.
         Facts::set(&mut f.message, &format!("CNI monitoring event {op}"));
         return true;
@@ -477,7 +479,7 @@ fn sandbox_metadata(s: &str, f: &mut Facts) {
 /// kubelet message, an error quoted on its own. Last in the detection order, so it claims only
 /// text carrying one of the runtime CNI error forms.
 pub(crate) fn parse_text(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     // JSON and JSON members (`crictl info` conditions) belong to the structured readers.
     if body.starts_with(['{', '"']) {
         return None;

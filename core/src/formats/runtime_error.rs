@@ -13,7 +13,8 @@ use std::borrow::Cow;
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, find_container_id, infer_family_lower, is_uuid, pod_underscore, unescape, Words,
+    family_of_type, find_container_id, infer_family_lower, is_uuid, pod_underscore, unescape,
+    TrimFast, Words,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -155,7 +156,7 @@ struct Layer<'a> {
 /// Peels `text` into `f`; returns whether it is about pod networking. `top` allows one
 /// nested read of the teardown half of an aggregated `[ADD error, teardown error]` list.
 fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
-    let mut rest = text.trim();
+    let mut rest = text.trim_fast();
     let mut cni = false;
     let mut not_ready = false;
     let mut listed = false;
@@ -200,7 +201,7 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
         }
     }
 
-    let mut err = rest.trim();
+    let mut err = rest.trim_fast();
     if listed && top {
         if let Some((first, second)) = split_list(err) {
             let mut teardown = Facts::default();
@@ -209,7 +210,7 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
                     f.attr("teardown_error", &e.msg);
                 }
             }
-            err = first.trim();
+            err = first.trim_fast();
         }
     }
     if quoted {
@@ -294,7 +295,7 @@ fn quoted_arg(s: &str) -> Option<(&str, &str)> {
 
 /// `tail` at the start of `s`, or the end of a cut-off text.
 fn then<'a>(s: &'a str, tail: &str) -> Option<&'a str> {
-    if s.trim().is_empty() {
+    if s.trim_fast().is_empty() {
         return Some("");
     }
     s.strip_prefix(tail)
@@ -308,7 +309,7 @@ fn set_op(f: &mut Facts, op: Option<Operation>) {
 
 /// A pod as kubelet writes it: `name_ns`, `name_ns(uid)`, a bare `name`, or a bare uid.
 fn pod_ref(s: &str, f: &mut Facts) {
-    let s = s.trim();
+    let s = s.trim_fast();
     let (base, uid) = match s.split_once('(') {
         Some((b, u)) => (b, Some(u.trim_end_matches(')'))),
         None => (s, None),
