@@ -104,6 +104,46 @@ impl TrimFast for str {
     }
 }
 
+/// `str::split_once`, `find`, `rfind` and `contains` for one ASCII byte, searched with the
+/// vectorized `memchr` instead of the standard library's word-at-a-time scan. An ASCII byte is
+/// never inside a multi-byte character, so the positions found are character boundaries.
+pub trait ByteSearch {
+    fn find_byte(&self, b: u8) -> Option<usize>;
+    fn rfind_byte(&self, b: u8) -> Option<usize>;
+    fn contains_byte(&self, b: u8) -> bool;
+    fn split_once_byte(&self, b: u8) -> Option<(&str, &str)>;
+    fn rsplit_once_byte(&self, b: u8) -> Option<(&str, &str)>;
+}
+
+impl ByteSearch for str {
+    #[inline]
+    fn find_byte(&self, b: u8) -> Option<usize> {
+        memchr::memchr(b, self.as_bytes())
+    }
+
+    #[inline]
+    fn rfind_byte(&self, b: u8) -> Option<usize> {
+        memchr::memrchr(b, self.as_bytes())
+    }
+
+    #[inline]
+    fn contains_byte(&self, b: u8) -> bool {
+        self.find_byte(b).is_some()
+    }
+
+    #[inline]
+    fn split_once_byte(&self, b: u8) -> Option<(&str, &str)> {
+        let at = self.find_byte(b)?;
+        Some((self.get(..at)?, self.get(at + 1..)?))
+    }
+
+    #[inline]
+    fn rsplit_once_byte(&self, b: u8) -> Option<(&str, &str)> {
+        let at = self.rfind_byte(b)?;
+        Some((self.get(..at)?, self.get(at + 1..)?))
+    }
+}
+
 /// Undoes Go / JSON backslash escapes (`\"`, `\\`, `\n`, `\t`, `\uXXXX`); other escapes are kept.
 pub fn unescape(s: &str) -> Cow<'_, str> {
     // A backslash byte is never inside a multi-byte character, so the text between two
@@ -438,7 +478,7 @@ pub fn find_container_id(text: &str) -> Option<&str> {
 pub fn cni_args(s: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for part in s.split(';') {
-        let Some((k, v)) = part.split_once('=') else {
+        let Some((k, v)) = part.split_once_byte(b'=') else {
             continue;
         };
         let k = k.trim_fast();
@@ -452,7 +492,7 @@ pub fn cni_args(s: &str) -> BTreeMap<String, String> {
 
 /// Splits `10.244.1.6/24` into (`10.244.1.6`, `Some("24")`); a bare address gives `None`.
 pub fn split_cidr(s: &str) -> (&str, Option<&str>) {
-    match s.split_once('/') {
+    match s.split_once_byte(b'/') {
         Some((ip, len)) => (ip, Some(len)),
         None => (s, None),
     }
@@ -520,14 +560,16 @@ pub fn looks_like_ip(s: &str) -> bool {
 /// Pod identity in dockershim / CRI-O form `name_namespace`, also with a trailing `(uid)`.
 pub fn pod_underscore(s: &str) -> Option<(&str, &str)> {
     let s = s.split('(').next()?.trim_fast();
-    let (name, ns) = s.split_once('_')?;
-    (!name.is_empty() && !ns.is_empty() && !ns.contains('_')).then_some((name, ns))
+    let (name, ns) = s.split_once_byte(b'_')?;
+    (!name.is_empty() && !ns.is_empty() && !ns.contains_byte(b'_')).then_some((name, ns))
 }
 
 /// Pod identity `namespace/name` (kubelet, Cilium) or `namespace:name` (old Cilium). Returns
 /// (namespace, name); `/` alone or `:` alone states nothing.
 pub fn pod_slash(s: &str) -> Option<(&str, &str)> {
-    let (ns, name) = s.split_once('/').or_else(|| s.split_once(':'))?;
+    let (ns, name) = s
+        .split_once_byte(b'/')
+        .or_else(|| s.split_once_byte(b':'))?;
     let (ns, name) = (ns.trim_fast(), name.trim_fast());
     (!ns.is_empty() && !name.is_empty()).then_some((ns, name))
 }
@@ -681,7 +723,7 @@ pub fn is_uuid(s: &str) -> bool {
 pub fn quoted_after<'t>(s: &'t str, marker: &str) -> Option<&'t str> {
     let at = s.find(marker)?;
     let rest = s[at + marker.len()..].strip_prefix('"')?;
-    let end = rest.find('"')?;
+    let end = rest.find_byte(b'"')?;
     Some(&rest[..end])
 }
 
@@ -697,7 +739,7 @@ pub fn ips_in(text: &str) -> impl Iterator<Item = &str> {
                 .unwrap_or(t)
         })
         .filter(|t| {
-            (t.contains('.') || t.contains("::") || t.matches(':').count() >= 2)
+            (t.contains_byte(b'.') || t.contains("::") || t.matches(':').count() >= 2)
                 && looks_like_ip(t)
                 && !matches!(
                     t.split('/').next(),
@@ -717,7 +759,7 @@ pub fn go_string_field<'t>(dump: &'t str, key: &str) -> Option<&'t str> {
         let after = &dump[start + key.len()..];
         if before_ok {
             if let Some(v) = after.strip_prefix(":\"") {
-                let end = v.find('"').unwrap_or(v.len());
+                let end = v.find_byte(b'"').unwrap_or(v.len());
                 return Some(&v[..end]);
             }
         }
@@ -729,7 +771,7 @@ pub fn go_string_field<'t>(dump: &'t str, key: &str) -> Option<&'t str> {
 /// `10.50.62.224/fffffff0` → `10.50.62.224/28` (Go prints a `net.IPNet` mask in hex when it
 /// is not canonical for the address); a decimal length is kept.
 pub fn cidr_with_hex_mask(s: &str) -> Option<String> {
-    let (ip, mask) = s.trim_fast().split_once('/')?;
+    let (ip, mask) = s.trim_fast().split_once_byte(b'/')?;
     if !looks_like_ip(ip) {
         return None;
     }
@@ -742,7 +784,7 @@ pub fn cidr_with_hex_mask(s: &str) -> Option<String> {
 /// Prefix length of a contiguous hex netmask of the address's family (8 hex digits for IPv4,
 /// 32 for IPv6).
 pub fn hex_mask_prefix(ip: &str, mask: &str) -> Option<u32> {
-    let want = if ip.contains(':') { 32 } else { 8 };
+    let want = if ip.contains_byte(b':') { 32 } else { 8 };
     if mask.len() != want {
         return None;
     }
@@ -830,6 +872,17 @@ mod tests {
             "ünïcode \\\" ✓",
         ] {
             assert_eq!(unescape(s), unescape_by_chars(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn byte_search_agrees_with_str() {
+        for s in ["", "a:b:c", ":", "é:ü:", "no colon", "ü"] {
+            assert_eq!(s.find_byte(b':'), s.find(':'), "{s}");
+            assert_eq!(s.rfind_byte(b':'), s.rfind(':'), "{s}");
+            assert_eq!(s.contains_byte(b':'), s.contains(':'), "{s}");
+            assert_eq!(s.split_once_byte(b':'), s.split_once(':'), "{s}");
+            assert_eq!(s.rsplit_once_byte(b':'), s.rsplit_once(':'), "{s}");
         }
     }
 

@@ -15,7 +15,7 @@ use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, TrimFast, Words,
+    cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, ByteSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -100,7 +100,7 @@ fn caller_in(body: &str) -> Option<&str> {
 }
 
 fn role_of_caller(caller: &str) -> Option<Role> {
-    let (dir, file) = caller.split_once('/')?;
+    let (dir, file) = caller.split_once_byte(b'/')?;
     let file = file.split(':').next().unwrap_or(file);
     Some(match (dir, file) {
         ("routed-eni-cni-plugin", _) | ("driver", "driver.go") => Role::Plugin,
@@ -177,7 +177,7 @@ fn apply_role(f: &mut Facts, role: Role) {
 fn parse_seelog(body: &str) -> Option<Facts> {
     // At the first `]`, which must end the level: a later `] ` would leave a `]` in the level,
     // which no level word has. Every bracketed line of other plugins passes here.
-    let (level, msg) = body.strip_prefix('[')?.split_once(']')?;
+    let (level, msg) = body.strip_prefix('[')?.split_once_byte(b']')?;
     let msg = msg.strip_prefix(' ')?;
     let level = Severity::from_level(level)?;
     if !has_aws_words(msg) {
@@ -193,7 +193,7 @@ fn parse_seelog(body: &str) -> Option<Facts> {
 /// `"aws-cni" failed (add): add cmd: failed to assign an IP address to container`: the plugin's
 /// error as a pod event quotes it, cut before the `plugin type=` the runtime put in front.
 fn parse_quoted_failure(body: &str) -> Option<Facts> {
-    let (name, rest) = body.strip_prefix('"')?.split_once('"')?;
+    let (name, rest) = body.strip_prefix('"')?.split_once_byte(b'"')?;
     let (op, err) = rest.strip_prefix(" failed (")?.split_once("): ")?;
     let aws_error =
         err.contains("ipamd") || err.contains("failed to assign an IP address to container");
@@ -314,7 +314,7 @@ fn read_message(f: &mut Facts, msg: &str) {
         // `NS <netns>, Sandbox <id>, ifname <if>`
         ipam_op(f, true);
         for part in rest.split(", ") {
-            match part.split_once(' ') {
+            match part.split_once_byte(b' ') {
                 Some(("NS", v)) => Facts::set(&mut f.netns, v),
                 Some(("Sandbox", v)) => Facts::set(&mut f.container_id, v),
                 Some(("ifname", v)) => Facts::set(&mut f.if_name, v),
@@ -394,7 +394,8 @@ fn read_old_add_reply(f: &mut Facts, reply: &str) -> bool {
     f.add_ip(ip);
     f.success = Some(true);
     for part in parts {
-        let Some((key, value)) = part.split_once(": ").or_else(|| part.split_once(' ')) else {
+        let Some((key, value)) = part.split_once(": ").or_else(|| part.split_once_byte(b' '))
+        else {
             continue;
         };
         let value = value.trim_fast();
@@ -486,7 +487,7 @@ fn read_groups(f: &mut Facts, s: &str) {
         let v = if closed {
             v
         } else {
-            v.rsplit_once(';').map_or("", |(done, _)| done)
+            v.rsplit_once_byte(b';').map_or("", |(done, _)| done)
         };
         f.read_cni_args(v);
     }
@@ -556,7 +557,10 @@ fn paren_value<'a>(s: &'a str, key: &str) -> Option<(&'a str, bool)> {
 /// `addr 192.168.1.5/32, table 0` form).
 fn read_driver_list(f: &mut Facts, list: &str) {
     for part in list.split(", ") {
-        let Some((k, v)) = part.split_once('=').or_else(|| part.split_once(' ')) else {
+        let Some((k, v)) = part
+            .split_once_byte(b'=')
+            .or_else(|| part.split_once_byte(b' '))
+        else {
             continue;
         };
         let v = v.trim_fast();

@@ -14,7 +14,8 @@ use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, JsonValue, TrimFast, Words,
+    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, ByteSearch, JsonValue,
+    TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -130,7 +131,7 @@ fn pid_tag(s: &str) -> (Option<u32>, &str) {
     // the digit check rejects anyway.
     let Some((inner, rest)) = s
         .strip_prefix('[')
-        .and_then(|r| r.split_once(']'))
+        .and_then(|r| r.split_once_byte(b']'))
         .and_then(|(inner, r)| Some((inner, r.strip_prefix(' ')?)))
     else {
         return (None, s);
@@ -143,7 +144,7 @@ fn pid_tag(s: &str) -> (Option<u32>, &str) {
 
 /// `[cni-net] rest` → (tag, kind, rest) for a known tag.
 fn component_tag(s: &str) -> Option<(&str, Tag, &str)> {
-    let (inner, rest) = s.strip_prefix('[')?.split_once(']')?;
+    let (inner, rest) = s.strip_prefix('[')?.split_once_byte(b']')?;
     let kind = tag_kind(inner)?;
     Some((inner, kind, rest.trim_start()))
 }
@@ -517,7 +518,7 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
             "Args:" => {
                 // Cut off inside Args: its last value may be incomplete, so it is dropped.
                 let value = if last && !closed {
-                    value.rsplit_once(';').map_or("", |(done, _)| done)
+                    value.rsplit_once_byte(b';').map_or("", |(done, _)| done)
                 } else {
                     value
                 };
@@ -619,7 +620,7 @@ fn read_endpoint(f: &mut Facts, s: &str, creating: bool) {
         let list = list.split(']').next().unwrap_or(list);
         for item in list.split('{').skip(1) {
             let item = item.split('}').next().unwrap_or(item);
-            let (ip, mask) = item.split_once(' ').unwrap_or((item, ""));
+            let (ip, mask) = item.split_once_byte(b' ').unwrap_or((item, ""));
             add_masked(f, ip, mask);
         }
     }
@@ -631,7 +632,7 @@ fn endpoint_id_parts(id: &str) -> Option<(&str, &str)> {
     if is_uuid(id) {
         return None;
     }
-    let (prefix, ifname) = id.split_once('-')?;
+    let (prefix, ifname) = id.split_once_byte(b'-')?;
     let ok = prefix.len() == 8
         && prefix.bytes().all(|c| c.is_ascii_alphanumeric())
         && !ifname.is_empty()
@@ -694,7 +695,7 @@ fn read_masked_ips(f: &mut Facts, s: &str) {
     for at in memmem::find_iter(s.as_bytes(), ITEM) {
         let from = at + ITEM.len();
         let rest = s.get(from..).unwrap_or_default();
-        let end = rest.find('}').unwrap_or(rest.len());
+        let end = rest.find_byte(b'}').unwrap_or(rest.len());
         let item = rest.get(..end).unwrap_or_default();
         let (ip, mask) = item.split_once(" Mask:").unwrap_or((item, ""));
         let before = s.get(..at).unwrap_or_default();

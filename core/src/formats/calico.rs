@@ -20,7 +20,7 @@ use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member,
-    quoted_after, Logfmt, TrimFast, Words,
+    quoted_after, ByteSearch, Logfmt, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -100,21 +100,21 @@ impl<'a> Header<'a> {
         let r = body.strip_prefix('[')?;
         // Split at the first `]`, which must open the next part: a later one would leave a
         // `]` in the level or pid, which their byte checks reject anyway.
-        let (level, r) = r.split_once(']')?;
+        let (level, r) = r.split_once_byte(b']')?;
         let r = r.strip_prefix('[')?;
         if level.is_empty() || !level.bytes().all(|c| c.is_ascii_uppercase()) {
             return None;
         }
-        let (pid, r) = r.split_once(']')?;
+        let (pid, r) = r.split_once_byte(b']')?;
         let r = r.strip_prefix(' ')?;
         if pid.is_empty() || !pid.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        let (file, r) = r.split_once(' ')?;
+        let (file, r) = r.split_once_byte(b' ')?;
         if !file.ends_with(".go") {
             return None;
         }
-        let (line, rest) = r.split_once(':')?;
+        let (line, rest) = r.split_once_byte(b':')?;
         if line.is_empty() || !line.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
@@ -162,7 +162,7 @@ fn text_record(body: &str) -> Option<Facts> {
 /// Other directories (`ipam/ipam.go`, `k8s/k8s.go` of libcalico-go) run in either binary and in
 /// calico-node too.
 fn plugin_type_of(file: &str, msg: &str) -> Option<&'static str> {
-    let (dir, base) = match file.rsplit_once('/') {
+    let (dir, base) = match file.rsplit_once_byte(b'/') {
         Some((dir, base)) => (Some(dir), base),
         None => (None, file),
     };
@@ -311,7 +311,7 @@ fn read_workload(w: &str, f: &mut Facts) {
     f.attr("workload", w);
     if is_container_id(w) {
         Facts::set(&mut f.container_id, w);
-    } else if let Some((ns, pod)) = w.split_once('.') {
+    } else if let Some((ns, pod)) = w.split_once_byte(b'.') {
         // Namespaces have no dots; pod names may.
         if !ns.is_empty() && !pod.is_empty() && !ns.contains([' ', '/']) {
             Facts::set(&mut f.namespace, ns);
@@ -323,7 +323,7 @@ fn read_workload(w: &str, f: &mut Facts) {
 /// `<network name>.<container id>`: the IPAM handle of a CNI ADD.
 fn read_handle(h: &str, f: &mut Facts) {
     f.attr("ipam_handle", h);
-    if let Some((network, id)) = h.rsplit_once('.') {
+    if let Some((network, id)) = h.rsplit_once_byte(b'.') {
         if is_container_id(id) {
             Facts::set(&mut f.container_id, id);
             Facts::set(&mut f.network_name, network);
@@ -462,7 +462,7 @@ fn read_message(msg: &str, f: &mut Facts) {
         .strip_prefix("Configuring network '")
         .or_else(|| m.strip_prefix("Remove network '"))
     {
-        if let Some((network, _)) = rest.split_once('\'') {
+        if let Some((network, _)) = rest.split_once_byte(b'\'') {
             Facts::set(&mut f.network_name, network);
         }
     }
@@ -605,15 +605,15 @@ fn legacy_record(body: &str) -> Option<Facts> {
         time = Some(t);
         s = s.get(used..)?.strip_prefix(' ')?;
     }
-    let (pid, rest) = s.split_once(' ')?;
+    let (pid, rest) = s.split_once_byte(b' ')?;
     if pid.is_empty() || !pid.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
     let (identity, rest) = rest.strip_prefix('[')?.split_once("] ")?;
-    if identity.contains(' ') {
+    if identity.contains_byte(b' ') {
         return None;
     }
-    let (level, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (level, msg) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
     if !matches!(level, "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL") {
         return None;
     }
@@ -649,7 +649,7 @@ fn legacy_record(body: &str) -> Option<Facts> {
 /// `calico-k8s-network : error executing ADD: No IPv4 addresses available in pool`: the caller's
 /// (rkt, early kubelet) report of a failed plugin, naming the network, not the plugin.
 fn caller_error(body: &str) -> Option<Facts> {
-    let (network, rest) = body.split_once(' ')?;
+    let (network, rest) = body.split_once_byte(b' ')?;
     let rest = rest.strip_prefix(": error executing ")?;
     if !(network.contains("calico") || network == "k8s-pod-network") {
         return None;

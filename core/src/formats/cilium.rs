@@ -12,8 +12,8 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    go_string_field, ips_in, json_members, looks_like_ip, pod_slash, quoted_after, JsonValue,
-    Logfmt, TrimFast, Words,
+    go_string_field, ips_in, json_members, looks_like_ip, pod_slash, quoted_after, ByteSearch,
+    JsonValue, Logfmt, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -138,7 +138,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
             .iter()
             .find_map(|p| ep.strip_prefix(p))
         {
-            let (id, if_name) = rest.split_once(':').unwrap_or((rest, ""));
+            let (id, if_name) = rest.split_once_byte(b':').unwrap_or((rest, ""));
             Facts::set(&mut f.container_id, id);
             Facts::set(&mut f.if_name, if_name);
             f.attr("endpoint_id", ep);
@@ -339,7 +339,7 @@ fn read_message(msg: &str, f: &mut Facts) {
 /// (`getEndpointIdNotFound "521d` → `getEndpointIdNotFound`).
 fn without_debris(v: &str) -> &str {
     let unbalanced = v.matches('"').count() % 2 == 1;
-    match v.rsplit_once('"') {
+    match v.rsplit_once_byte(b'"') {
         Some((head, tail))
             if unbalanced && head.ends_with(' ') && !tail.contains(char::is_whitespace) =>
         {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{json_members, unescape, JsonValue, TrimFast, Words};
+use crate::text::{json_members, unescape, ByteSearch, JsonValue, TrimFast, Words};
 
 /// Keys of which one must appear before a JSON object is read at all.
 static KEYS: Words = Words::new(&[
@@ -380,7 +380,7 @@ fn about(text: &str) -> Option<Facts> {
         Some(list)
     } else {
         let (name, version) = first.strip_prefix("CNI ")?.split_once(" plugin ")?;
-        if name.is_empty() || name.contains(' ') {
+        if name.is_empty() || name.contains_byte(b' ') {
             return None;
         }
         f.plugin_type = Some(name.to_owned());
@@ -451,13 +451,13 @@ fn incompatible_versions(text: &str) -> Option<Facts> {
     f.set_error(text);
     if let Some(v) = text
         .split_once("config is \"")
-        .and_then(|(_, r)| r.split_once('"'))
+        .and_then(|(_, r)| r.split_once_byte(b'"'))
     {
         Facts::set(&mut f.cni_version, v.0);
     }
     if let Some(list) = text
         .split_once("plugin supports [")
-        .and_then(|(_, r)| r.split_once(']'))
+        .and_then(|(_, r)| r.split_once_byte(b']'))
     {
         let versions: Vec<&str> = list
             .0

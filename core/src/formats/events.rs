@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error;
-use crate::text::{family_of_type, looks_like_ip, TrimFast, Words};
+use crate::text::{family_of_type, looks_like_ip, ByteSearch, TrimFast, Words};
 
 /// How far into a row the TYPE column can start (after NAMESPACE and LAST SEEN).
 const TYPE_WITHIN: usize = 160;
@@ -80,7 +80,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         }
     }
     if let Some(object) = row.object {
-        match object.split_once('/') {
+        match object.split_once_byte(b'/') {
             Some(("pod", name)) => Facts::set(&mut f.pod_name, name),
             Some(("node", name)) => Facts::set(&mut f.node_name, name),
             _ => f.attr("object", object),
@@ -151,7 +151,7 @@ impl<'a> Row<'a> {
             return None;
         }
         let (object, message) = field(rest)?;
-        if object.contains(' ') {
+        if object.contains_byte(b' ') {
             return None;
         }
         Some(Row {
@@ -228,7 +228,7 @@ fn no_network_found(msg: &str, f: &mut Facts) -> bool {
     let inside = |marker: &str| {
         let at = msg.find(marker)?;
         let rest = &msg[at + marker.len()..];
-        rest.split_once(')').map(|(v, _)| v.trim_fast())
+        rest.split_once_byte(b')').map(|(v, _)| v.trim_fast())
     };
     let name = inside("network-attachment-definition (");
     let ns = inside("in namespace (");
@@ -252,10 +252,10 @@ fn added_interface(msg: &str, f: &mut Facts) -> bool {
     let Some(rest) = msg.strip_prefix("Add ") else {
         return false;
     };
-    let (ifname, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (ifname, rest) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
     Facts::set(&mut f.if_name, ifname);
     let rest = rest.trim_start();
-    let rest = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+    let rest = match rest.strip_prefix('[').and_then(|r| r.split_once_byte(b']')) {
         Some((ips, rest)) => {
             for ip in ips.split([' ', ',']).filter(|ip| looks_like_ip(ip)) {
                 f.add_ip(ip);

@@ -7,7 +7,7 @@
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{looks_like_ip, quoted_after, TrimFast, Words};
+use crate::text::{looks_like_ip, quoted_after, ByteSearch, TrimFast, Words};
 
 /// Process or container names flanneld runs under.
 const PROCESSES: [&str; 4] = ["kube-flannel", "flanneld", "flannel", "sdnotify-proxy"];
@@ -193,7 +193,10 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
     } else if let Some(rest) = body.strip_prefix("Current network or subnet (") {
         // `(net, subnet) is not equal to previous one (net, subnet)`: the node's lease moved.
         f.category = Some(Category::ConfigChange);
-        if let Some((net, subnet)) = rest.split_once(')').and_then(|(p, _)| p.split_once(',')) {
+        if let Some((net, subnet)) = rest
+            .split_once_byte(b')')
+            .and_then(|(p, _)| p.split_once_byte(b','))
+        {
             f.attr("network", net.trim_fast());
             Facts::set(&mut f.subnet, subnet);
         }

@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json;
-use crate::text::{is_uuid, pod_slash, quoted_after, TrimFast};
+use crate::text::{is_uuid, pod_slash, quoted_after, ByteSearch, TrimFast};
 
 /// A phrase looked for in every message Multus logs. Building a substring searcher costs more
 /// than searching one message, so each phrase's searcher is built once.
@@ -38,7 +38,7 @@ fn after<'a>(s: &'a str, phrase: &memmem::Finder<'_>) -> Option<&'a str> {
 /// The double-quoted text right after the first `phrase` in `s` (as `text::quoted_after`).
 fn quoted_after_phrase<'a>(s: &'a str, phrase: &memmem::Finder<'_>) -> Option<&'a str> {
     let rest = after(s, phrase)?.strip_prefix('"')?;
-    rest.split_once('"').map(|(quoted, _)| quoted)
+    rest.split_once_byte(b'"').map(|(quoted, _)| quoted)
 }
 
 /// The words of the functions and messages that name the CNI command they run in.
@@ -71,7 +71,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     }
     // At the first `]`, which must end the level: a later `] ` would leave a `]` in the level,
     // which none of the words below has.
-    let (level, msg) = body[1..].split_once(']')?;
+    let (level, msg) = body[1..].split_once_byte(b']')?;
     let msg = msg.strip_prefix(' ')?;
     let level = match level {
         "debug" => Severity::Debug,
@@ -157,11 +157,11 @@ fn stated_facts(f: &mut Facts, msg: &str) {
     }
     // `cannot find a network-attachment-definition (macvlan-conf) in namespace (kube-system)`
     if let Some(rest) = after(msg, &ATTACHMENT) {
-        if let Some((name, after)) = rest.split_once(')') {
+        if let Some((name, after)) = rest.split_once_byte(b')') {
             // `namespace/name`, as Multus's own events print an attachment.
             match after
                 .strip_prefix(" in namespace (")
-                .and_then(|r| r.split_once(')'))
+                .and_then(|r| r.split_once_byte(b')'))
             {
                 Some((ns, _)) => f.attr("network_attachment", &format!("{ns}/{name}")),
                 None => f.attr("network_attachment", name),
@@ -200,7 +200,7 @@ fn is_nginx_error(msg: &str) -> bool {
     word.ends_with(':')
         && word
             .trim_end_matches(':')
-            .split_once('#')
+            .split_once_byte(b'#')
             .is_some_and(|(a, b)| {
                 !a.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
             })
@@ -228,7 +228,7 @@ fn operation_named(msg: &str) -> Option<Operation> {
 /// the delegate's config instead of a result; older releases have no uid).
 fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
     f.operation = Some(op);
-    let (head, json) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (head, json) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
     let parts: Vec<&str> = head.split(':').collect();
     if parts.len() >= 4 {
         Facts::set(&mut f.namespace, parts[0]);
@@ -244,7 +244,7 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
             }
         }
         let net = middle.join(":");
-        match net.split_once('(') {
+        match net.split_once_byte(b'(') {
             Some((delegate, conf)) => {
                 Facts::set(&mut f.network_name, conf.trim_end_matches(')'));
                 // `default/macvlan-conf`: the attachment definition, namespace-qualified.
@@ -296,12 +296,12 @@ fn cmd_args(f: &mut Facts, msg: &str) {
 fn failure(f: &mut Facts, msg: &str) {
     let mut rest = msg.strip_prefix("Multus: ").unwrap_or(msg);
     if let Some((key, after)) = rest.strip_prefix('[').and_then(|r| r.split_once("]: ")) {
-        let (pod_key, net) = match key.rsplit_once(':') {
+        let (pod_key, net) = match key.rsplit_once_byte(b':') {
             Some((p, n)) => (p, Some(n)),
             None => (key, None),
         };
         if let Some((ns, name)) = pod_slash(pod_key) {
-            let (name, uid) = match name.split_once('/') {
+            let (name, uid) = match name.split_once_byte(b'/') {
                 Some((n, u)) => (n, Some(u)),
                 None => (name, None),
             };

@@ -12,7 +12,7 @@ use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error::{self, mentions_network};
 use crate::text::{
-    find_container_id, is_container_id, pod_slash, unescape, Logfmt, TrimFast, Words,
+    find_container_id, is_container_id, pod_slash, unescape, ByteSearch, Logfmt, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -172,7 +172,7 @@ fn klog_blocks(s: &str) -> (Cow<'_, str>, Vec<(String, String)>) {
             continue;
         }
         let head = &rest[..at];
-        let key_start = head.rfind(' ').map_or(0, |p| p + 1);
+        let key_start = head.rfind_byte(b' ').map_or(0, |p| p + 1);
         pairs.push_str(&head[..key_start]);
         let key = head[key_start..].to_owned();
         let mut lines = Vec::new();
@@ -362,9 +362,12 @@ fn logrus_facts(level: Option<Severity>, msg: &str, pairs: &Logfmt<'_>) -> Optio
 fn logrus_message(msg: &str, f: &mut Facts) -> bool {
     if let Some(rest) = msg.strip_prefix("Found CNI network ") {
         // ocicni: `Found CNI network <name> (type=<type>) at <file>`.
-        let (name, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (name, rest) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
         Facts::set(&mut f.network_name, name);
-        if let Some((ty, rest)) = rest.strip_prefix("(type=").and_then(|r| r.split_once(')')) {
+        if let Some((ty, rest)) = rest
+            .strip_prefix("(type=")
+            .and_then(|r| r.split_once_byte(b')'))
+        {
             Facts::set(&mut f.plugin_type, ty);
             f.plugin = crate::text::family_of_type(ty);
             if let Some(file) = rest.trim_fast().strip_prefix("at ") {
@@ -385,17 +388,17 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
             continue;
         };
         // ocicni writes `<namespace>_<name>`.
-        if let Some((ns, name)) = pod.split_once('_') {
+        if let Some((ns, name)) = pod.split_once_byte(b'_') {
             Facts::set(&mut f.namespace, ns);
             Facts::set(&mut f.pod_name, name);
         }
         let rest = rest.trim_start_matches('"');
-        let (net, rest) = rest.split_once('"').unwrap_or((rest, ""));
+        let (net, rest) = rest.split_once_byte(b'"').unwrap_or((rest, ""));
         Facts::set(&mut f.network_name, net);
         if let Some((ty, _)) = rest
             .trim_start()
             .strip_prefix("(type=")
-            .and_then(|r| r.split_once(')'))
+            .and_then(|r| r.split_once_byte(b')'))
         {
             Facts::set(&mut f.plugin_type, ty);
             f.plugin = crate::text::family_of_type(ty);
@@ -416,7 +419,7 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
         f.category = Some(Category::ConfigChange);
         let (op, file) = match rest.strip_prefix('"') {
             Some(r) => r.split_once("\": ").map(|(file, op)| (op, file)),
-            None => rest.split_once(' '),
+            None => rest.split_once_byte(b' '),
         }
         .unwrap_or(("", rest));
         let op = op.trim_fast();
@@ -434,7 +437,7 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
     if let Some(rest) = msg.strip_prefix("Got pod network &{") {
         // CRI-O's `%+v` of its PodNetwork: `Name:x Namespace:y ID:z UID:u NetNS:/path ...`.
         for field in rest.split(' ') {
-            let Some((k, v)) = field.split_once(':') else {
+            let Some((k, v)) = field.split_once_byte(b':') else {
                 continue;
             };
             match k {
@@ -458,10 +461,13 @@ fn sandbox_metadata(s: &str, f: &mut Facts) {
         .strip_prefix("&PodSandboxMetadata{")
         .map(|r| r.split('}').next().unwrap_or(r));
     let fields: Vec<(&str, &str)> = match meta {
-        Some(m) => m.split(',').filter_map(|p| p.split_once(':')).collect(),
+        Some(m) => m
+            .split(',')
+            .filter_map(|p| p.split_once_byte(b':'))
+            .collect(),
         None => s
             .split(' ')
-            .filter_map(|p| p.split_once(':'))
+            .filter_map(|p| p.split_once_byte(b':'))
             .map(|(k, v)| (k, v.trim_matches('"')))
             .collect(),
     };

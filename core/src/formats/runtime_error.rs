@@ -14,7 +14,7 @@ use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
     family_of_type, find_container_id, infer_family_lower, is_uuid, pod_underscore, unescape,
-    TrimFast, Words,
+    ByteSearch, TrimFast, Words,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -287,7 +287,7 @@ fn strip<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// off inside the quotes yields what is there.
 fn quoted_arg(s: &str) -> Option<(&str, &str)> {
     let s = s.strip_prefix('"')?;
-    Some(match s.find('"') {
+    Some(match s.find_byte(b'"') {
         Some(end) => (&s[..end], &s[end + 1..]),
         None => (s, ""),
     })
@@ -310,7 +310,7 @@ fn set_op(f: &mut Facts, op: Option<Operation>) {
 /// A pod as kubelet writes it: `name_ns`, `name_ns(uid)`, a bare `name`, or a bare uid.
 fn pod_ref(s: &str, f: &mut Facts) {
     let s = s.trim_fast();
-    let (base, uid) = match s.split_once('(') {
+    let (base, uid) = match s.split_once_byte(b'(') {
         Some((b, u)) => (b, Some(u.trim_end_matches(')'))),
         None => (s, None),
     };
@@ -396,7 +396,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         static DESC: Words = Words::new(&[" desc = "]);
         let at = find(&DESC, rest)?;
         let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
-        if code.contains(' ') {
+        if code.contains_byte(b' ') {
             return None;
         }
         f.attr("grpc_code", grpc_code_name(code).unwrap_or(code));
@@ -487,8 +487,8 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         });
     if let Some((rest, op)) = crio {
         // CRI-O names the sandbox `k8s_<pod>_<ns>_<uid>_<attempt>(<id>)`.
-        let (name, rest) = rest.split_once('(')?;
-        let (id, rest) = rest.split_once(')')?;
+        let (name, rest) = rest.split_once_byte(b'(')?;
+        let (id, rest) = rest.split_once_byte(b')')?;
         let rest = then(rest, ": ")?;
         let mut parts = name.split('_');
         if parts.next() == Some("k8s") {
@@ -515,7 +515,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             let (net, rest) = quoted_arg(rest)?;
             let rest = then(rest, ": ")?;
             // ocicni writes `<namespace>_<name>`.
-            if let Some((ns, name)) = pod.split_once('_') {
+            if let Some((ns, name)) = pod.split_once_byte(b'_') {
                 Facts::set(&mut f.namespace, ns);
                 Facts::set(&mut f.pod_name, name);
             }
@@ -535,7 +535,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             rest = r;
         }
         let r = rest.strip_prefix(" failed (")?;
-        let (word, r) = r.split_once(')')?;
+        let (word, r) = r.split_once_byte(b')')?;
         let rest = then(r, ": ")?;
         set_op(f, Operation::from_word(word));
         Facts::set(&mut f.plugin_type, ty);
@@ -587,7 +587,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         let rest = rest.trim_start();
         let rest = match rest.strip_prefix("reason:") {
             Some(r) => {
-                let (reason, r) = r.split_once(' ').unwrap_or((r, ""));
+                let (reason, r) = r.split_once_byte(b' ').unwrap_or((r, ""));
                 f.attr("reason", reason);
                 r
             }
@@ -817,7 +817,7 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
     if let Some(key) = err.strip_prefix('[') {
         if let Some((key, rest)) = key.split_once("]: ") {
             if rest.starts_with("error ") {
-                if let Some((who, net)) = key.split_once(':') {
+                if let Some((who, net)) = key.split_once_byte(b':') {
                     let mut parts = who.splitn(3, '/');
                     if let (Some(ns), Some(pod)) = (parts.next(), parts.next()) {
                         Facts::set(&mut f.namespace, ns);

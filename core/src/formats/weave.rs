@@ -9,7 +9,7 @@ use memchr::memmem::{self, Finder};
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, SecurityInfo, Severity};
 use crate::facts::Facts;
-use crate::text::{is_container_id, looks_like_ip, TrimFast};
+use crate::text::{is_container_id, looks_like_ip, ByteSearch, TrimFast};
 use crate::time::parse_iso;
 
 /// The router's HTTP API, which the weave CNI plugin asks for addresses.
@@ -68,7 +68,7 @@ fn router_line(body: &str) -> Option<Facts> {
     };
     // `[allocator fa:e5:26:56:81:20] ...`, `[net] ...`: the component, and our peer name.
     if let Some(tagged) = msg.strip_prefix('[') {
-        if let Some((tag, after)) = tagged.split_once(']') {
+        if let Some((tag, after)) = tagged.split_once_byte(b']') {
             let mut words = tag.split_whitespace();
             f.attr("component", words.next().unwrap_or(""));
             f.attr("local_peer", words.next().unwrap_or(""));
@@ -97,7 +97,7 @@ fn router_line(body: &str) -> Option<Facts> {
         options(&mut f, rest);
     } else if let Some(rest) = msg.strip_prefix("weave ") {
         let version = rest.trim_fast();
-        if version.starts_with(|c: char| c.is_ascii_digit()) && !version.contains(' ') {
+        if version.starts_with(|c: char| c.is_ascii_digit()) && !version.contains_byte(b' ') {
             f.attr("version", version);
         }
     } else if let Some(rest) = msg.strip_prefix("Bridge type is ") {
@@ -120,15 +120,15 @@ fn connection_prefix<'m>(f: &mut Facts, msg: &'m str) -> &'m str {
         return msg;
     };
     let head = msg.get(..at).unwrap_or("").trim_fast();
-    if head.contains(' ') {
+    if head.contains_byte(b' ') {
         return msg;
     }
-    let Some((inside, after)) = msg.get(at + 3..).and_then(|r| r.split_once(']')) else {
+    let Some((inside, after)) = msg.get(at + 3..).and_then(|r| r.split_once_byte(b']')) else {
         return msg;
     };
     f.attr("component", head);
     for part in inside.split('|') {
-        if part.contains('(') || is_peer_name(part) {
+        if part.contains_byte(b'(') || is_peer_name(part) {
             peer_attrs(f, "remote_peer", part);
         } else {
             f.attr("remote_address", part);
@@ -147,7 +147,7 @@ fn is_peer_name(s: &str) -> bool {
 /// `f2:8e:b2:d2:34:1b(worker2)`: a peer's name and its nickname, under `key` and
 /// `<key>_nickname`.
 fn peer_attrs(f: &mut Facts, key: &str, peer: &str) {
-    match peer.split_once('(') {
+    match peer.split_once_byte(b'(') {
         Some((name, nick)) => {
             f.attr(key, name);
             f.attr(&format!("{key}_nickname"), nick.trim_end_matches(')'));
@@ -161,7 +161,7 @@ fn peer_attrs(f: &mut Facts, key: &str, peer: &str) {
 fn options(f: &mut Facts, map: &str) {
     let map = map.trim_end().trim_end_matches(']');
     for pair in map.split_whitespace() {
-        let Some((k, v)) = pair.split_once(':') else {
+        let Some((k, v)) = pair.split_once_byte(b':') else {
             continue;
         };
         match k {
@@ -192,7 +192,7 @@ fn npc_block(f: &mut Facts, head: &str) {
         let (ip, port) = if looks_like_ip(addr) {
             (addr, "")
         } else {
-            addr.rsplit_once(':')
+            addr.rsplit_once_byte(b':')
                 .filter(|(ip, port)| looks_like_ip(ip) && port.bytes().all(|c| c.is_ascii_digit()))
                 .unwrap_or(("", ""))
         };
