@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::{unescape, ByteSearch, TrimFast, Words};
+use crate::text::{unescape, ByteSearch, PhraseSearch, TrimFast, Words};
 use crate::time::{parse_iso, parse_klog_time, parse_syslog, LineTime};
 
 /// A klog header: `Lmmdd hh:mm:ss.uuuuuu threadid file:line] `.
@@ -279,7 +279,7 @@ fn docker_json(s: &str) -> Option<(Cow<'_, str>, Option<LineTime>)> {
     let end = i.min(b.len());
     let log = unescape(&rest[..end]);
     let time = rest
-        .find("\"time\":\"")
+        .find_str("\"time\":\"")
         .and_then(|p| parse_iso(&rest[p + 8..]).map(|(t, _)| t));
     let log = match log {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim_end_matches(['\n', '\r'])),

@@ -144,6 +144,51 @@ impl ByteSearch for str {
     }
 }
 
+/// `str::find`, `contains` and `split_once` for a short fixed phrase. The standard library
+/// builds a two-way searcher for every call, which costs more than searching a log line: here
+/// the phrase's first byte is found with `memchr` and the rest compared in place. A text longer
+/// than [`SHORT_TEXT`] is searched with `memmem`, which stays linear whatever the text holds.
+pub trait PhraseSearch {
+    fn find_str(&self, phrase: &str) -> Option<usize>;
+    fn contains_str(&self, phrase: &str) -> bool;
+    fn split_once_str(&self, phrase: &str) -> Option<(&str, &str)>;
+}
+
+/// Texts up to this long are searched by first byte and comparison.
+pub const SHORT_TEXT: usize = 4096;
+
+impl PhraseSearch for str {
+    fn find_str(&self, phrase: &str) -> Option<usize> {
+        let (h, n) = (self.as_bytes(), phrase.as_bytes());
+        let Some((&first, rest)) = n.split_first() else {
+            return Some(0);
+        };
+        if h.len() > SHORT_TEXT {
+            return memmem::find(h, n);
+        }
+        let mut at = 0;
+        while let Some(k) = h.get(at..).and_then(|tail| memchr::memchr(first, tail)) {
+            let i = at + k;
+            if h[i + 1..].starts_with(rest) {
+                return Some(i);
+            }
+            at = i + 1;
+        }
+        None
+    }
+
+    #[inline]
+    fn contains_str(&self, phrase: &str) -> bool {
+        self.find_str(phrase).is_some()
+    }
+
+    #[inline]
+    fn split_once_str(&self, phrase: &str) -> Option<(&str, &str)> {
+        let at = self.find_str(phrase)?;
+        Some((self.get(..at)?, self.get(at + phrase.len()..)?))
+    }
+}
+
 /// Undoes Go / JSON backslash escapes (`\"`, `\\`, `\n`, `\t`, `\uXXXX`); other escapes are kept.
 pub fn unescape(s: &str) -> Cow<'_, str> {
     // A backslash byte is never inside a multi-byte character, so the text between two
@@ -739,7 +784,7 @@ pub fn ips_in(text: &str) -> impl Iterator<Item = &str> {
                 .unwrap_or(t)
         })
         .filter(|t| {
-            (t.contains_byte(b'.') || t.contains("::") || t.matches(':').count() >= 2)
+            (t.contains_byte(b'.') || t.contains_str("::") || t.matches(':').count() >= 2)
                 && looks_like_ip(t)
                 && !matches!(
                     t.split('/').next(),
@@ -883,6 +928,29 @@ mod tests {
             assert_eq!(s.contains_byte(b':'), s.contains(':'), "{s}");
             assert_eq!(s.split_once_byte(b':'), s.split_once(':'), "{s}");
             assert_eq!(s.rsplit_once_byte(b':'), s.rsplit_once(':'), "{s}");
+        }
+    }
+
+    #[test]
+    fn phrase_search_agrees_with_str() {
+        let long = format!("{}plugin type=\"x\"", "plugin typ".repeat(SHORT_TEXT / 8));
+        for text in [
+            "",
+            "abc",
+            "ababc",
+            "é: é: x",
+            "plugin type=\"bridge\"",
+            long.as_str(),
+        ] {
+            for phrase in ["", "abc", ": ", "é", "plugin type=\"", "x\"", "zz"] {
+                assert_eq!(text.find_str(phrase), text.find(phrase), "{phrase}");
+                assert_eq!(text.contains_str(phrase), text.contains(phrase), "{phrase}");
+                assert_eq!(
+                    text.split_once_str(phrase),
+                    text.split_once(phrase),
+                    "{phrase}"
+                );
+            }
         }
     }
 

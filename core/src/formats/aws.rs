@@ -15,7 +15,8 @@ use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, ByteSearch, TrimFast, Words,
+    cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, ByteSearch, PhraseSearch,
+    TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -194,9 +195,9 @@ fn parse_seelog(body: &str) -> Option<Facts> {
 /// error as a pod event quotes it, cut before the `plugin type=` the runtime put in front.
 fn parse_quoted_failure(body: &str) -> Option<Facts> {
     let (name, rest) = body.strip_prefix('"')?.split_once_byte(b'"')?;
-    let (op, err) = rest.strip_prefix(" failed (")?.split_once("): ")?;
-    let aws_error =
-        err.contains("ipamd") || err.contains("failed to assign an IP address to container");
+    let (op, err) = rest.strip_prefix(" failed (")?.split_once_str("): ")?;
+    let aws_error = err.contains_str("ipamd")
+        || err.contains_str("failed to assign an IP address to container");
     if !(name.starts_with("aws") || aws_error) {
         return None;
     }
@@ -208,7 +209,7 @@ fn parse_quoted_failure(body: &str) -> Option<Facts> {
     f.success = Some(false);
     Facts::set(&mut f.network_name, name);
     set_plugin_error(&mut f, err);
-    if err.contains("assign an IP address") {
+    if err.contains_str("assign an IP address") {
         f.category = Some(Category::IpAllocation);
     }
     f.message = Some(body.to_owned());
@@ -220,7 +221,7 @@ fn read_message(f: &mut Facts, msg: &str) {
     let msg = msg.trim_fast();
     Facts::set(&mut f.message, msg);
     if let Some(rest) = msg.strip_prefix("Received CNI ") {
-        let (op, groups) = rest.split_once(" request: ").unwrap_or((rest, ""));
+        let (op, groups) = rest.split_once_str(" request: ").unwrap_or((rest, ""));
         f.operation = Operation::from_word(op);
         read_groups(f, groups);
     } else if let Some(groups) = msg.strip_prefix("Handled CNI del request with prevResult: ") {
@@ -254,7 +255,7 @@ fn read_message(f: &mut Facts, msg: &str) {
     } else if let Some(rest) = msg.strip_prefix("Received add network response") {
         f.operation = Some(Operation::Add);
         f.category = Some(Category::IpAllocation);
-        let (head, reply) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (head, reply) = rest.split_once_str(": ").unwrap_or((rest, ""));
         read_pod_words(f, head);
         if let Some(id) = word_after(head, &CONTAINER) {
             Facts::set(&mut f.container_id, id);
@@ -268,7 +269,7 @@ fn read_message(f: &mut Facts, msg: &str) {
     } else if let Some(rest) = msg.strip_prefix("Received del network response") {
         f.operation = Some(Operation::Del);
         f.category = Some(Category::IpDeallocation);
-        let (head, reply) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (head, reply) = rest.split_once_str(": ").unwrap_or((rest, ""));
         read_pod_words(f, head);
         read_reply(f, reply);
     } else if let Some(rest) = msg.strip_prefix("Error received from ") {
@@ -281,7 +282,7 @@ fn read_message(f: &mut Facts, msg: &str) {
             None
         };
         f.success = Some(false);
-        let (head, err) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (head, err) = rest.split_once_str(": ").unwrap_or((rest, ""));
         if let Some(id) =
             word_after(head, &CONTAINER).or_else(|| word_after(head, &CONTAINER_ID_WORD))
         {
@@ -336,14 +337,14 @@ fn read_message(f: &mut Facts, msg: &str) {
         // `assignPodIPAddressUnsafe: Assign IP 10.4.128.118 to sandbox aws-cni/<id>/eth0`
         f.category = Some(Category::IpAllocation);
         f.success = Some(true);
-        let (ip, key) = rest.split_once(" to sandbox ").unwrap_or((rest, ""));
+        let (ip, key) = rest.split_once_str(" to sandbox ").unwrap_or((rest, ""));
         add_ip_checked(f, ip);
         read_ipam_key(f, key);
     } else if let Some((_, rest)) = split_at_phrase(msg, &UNASSIGN) {
         // `UnassignPodIPAddress: sandbox aws-cni/<id>/eth0's ipAddr 192.168.1.5, DeviceNumber 0`
         f.category = Some(Category::IpDeallocation);
         f.success = Some(true);
-        let (key, tail) = rest.split_once("'s ").unwrap_or((rest, ""));
+        let (key, tail) = rest.split_once_str("'s ").unwrap_or((rest, ""));
         read_ipam_key(f, key);
         if let Some(ip) = word_after(tail, &IP_ADDR) {
             add_ip_checked(f, ip.trim_end_matches(','));
@@ -394,7 +395,9 @@ fn read_old_add_reply(f: &mut Facts, reply: &str) -> bool {
     f.add_ip(ip);
     f.success = Some(true);
     for part in parts {
-        let Some((key, value)) = part.split_once(": ").or_else(|| part.split_once_byte(b' '))
+        let Some((key, value)) = part
+            .split_once_str(": ")
+            .or_else(|| part.split_once_byte(b' '))
         else {
             continue;
         };
@@ -434,7 +437,7 @@ fn is_driver_step(name: &str) -> bool {
 
 /// `Failed ...` lines of the plugin.
 fn read_plugin_failure(f: &mut Facts, msg: &str, rest: &str) {
-    let (head, err) = rest.split_once(": ").unwrap_or((rest, ""));
+    let (head, err) = rest.split_once_str(": ").unwrap_or((rest, ""));
     let container = word_after(head, &CONTAINER_ID_PHRASE).or_else(|| word_after(head, &CONTAINER));
     if let Some(id) = container {
         Facts::set(&mut f.container_id, id);
@@ -624,7 +627,7 @@ fn read_request(f: &mut Facts, s: &str) {
 /// ipamd does (`IPv4Addr: 10.4.128.118, IPv6Addr: , DeviceNumber: 0, err: <nil>`, newer
 /// `Success: true IPAddr: [IPv4Addr:"..." ...], err: <nil>`, or `Failed to get pod: ..`).
 fn read_reply(f: &mut Facts, reply: &str) {
-    let (fields, err) = match reply.split_once("err: ") {
+    let (fields, err) = match reply.split_once_str("err: ") {
         Some((fields, err)) => (fields, Some(err.trim_fast())),
         None => (reply, None),
     };
@@ -653,13 +656,13 @@ fn read_reply(f: &mut Facts, reply: &str) {
         (Some(false), _, _) | (_, Some(_), _) | (_, _, true) => Some(false),
         (Some(true), None, false) => Some(true),
         // ipamd's older reply states no Success but an `err:`; `<nil>` means it succeeded.
-        (None, None, false) => reply.contains("err: <nil>").then_some(true),
+        (None, None, false) => reply.contains_str("err: <nil>").then_some(true),
     };
     if let Some(e) = err {
         f.set_error(e);
     } else if failed_text {
         let text = fields.trim_fast();
-        let inner = text.split_once(": ").map_or(text, |(_, e)| e);
+        let inner = text.split_once_str(": ").map_or(text, |(_, e)| e);
         f.set_error(inner);
     }
 }
@@ -721,12 +724,12 @@ fn inner_error(err: &str) -> (&str, Option<&str>) {
         }
         if let Some((_, rest)) = s
             .strip_prefix("Error received from ")
-            .and_then(|r| r.split_once(" call: "))
+            .and_then(|r| r.split_once_str(" call: "))
         {
             s = rest;
         }
         if let Some(rest) = s.strip_prefix("rpc error: code = ") {
-            let (c, desc) = rest.split_once(" desc = ").unwrap_or((rest, ""));
+            let (c, desc) = rest.split_once_str(" desc = ").unwrap_or((rest, ""));
             code = code.or(Some(c.trim_fast()));
             s = desc.trim_fast();
         } else if let Some(rest) = s.strip_prefix("connection error: desc = ") {

@@ -15,7 +15,7 @@ use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
 use crate::text::{
     balanced_end, is_uuid, json_members, looks_like_ip, masked, member, ByteSearch, JsonValue,
-    TrimFast, Words,
+    PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -288,12 +288,12 @@ fn read_text(f: &mut Facts, text: &str) {
     Facts::set(&mut f.message, text);
     if let Some(rest) = text.strip_prefix("Plugin ") {
         // `Plugin azure-vnet version v1.0.11.`: printed on every run, not the VERSION command.
-        if let Some((name, version)) = rest.split_once(" version ") {
+        if let Some((name, version)) = rest.split_once_str(" version ") {
             Facts::set(&mut f.plugin_type, name);
             f.attr("version", version.trim_fast().trim_end_matches('.'));
         }
     } else if let Some(rest) = text.strip_prefix("Processing ") {
-        let (op, args) = rest.split_once(" command").unwrap_or((rest, ""));
+        let (op, args) = rest.split_once_str(" command").unwrap_or((rest, ""));
         f.operation = Operation::from_word(op);
         if let Some(args) = args.strip_prefix(" with args ") {
             read_cmd_args(f, args);
@@ -307,7 +307,7 @@ fn read_text(f: &mut Facts, text: &str) {
         read_completion(f, rest);
     } else if let Some(rest) = text.strip_prefix("Found network ") {
         // `Found network azure with subnet 10.224.0.0/16.` (zap: `Found network with subnet`)
-        let (name, subnet) = rest.split_once("with subnet").unwrap_or((rest, ""));
+        let (name, subnet) = rest.split_once_str("with subnet").unwrap_or((rest, ""));
         Facts::set(&mut f.network_name, name);
         let subnet = subnet.trim_fast().trim_end_matches('.');
         if looks_like_ip(subnet) {
@@ -414,7 +414,7 @@ fn read_failure(f: &mut Facts, text: &str) {
 fn set_error_chain(f: &mut Facts, text: &str) {
     let full = text.trim_fast().trim_end_matches('.').trim_fast();
     let mut inner = full;
-    while let Some((head, rest)) = inner.split_once(": ") {
+    while let Some((head, rest)) = inner.split_once_str(": ") {
         if !head.starts_with("Failed to ") || names_object(head) || rest.trim_fast().is_empty() {
             break;
         }
@@ -462,7 +462,7 @@ fn read_completion(f: &mut Facts, rest: &str) {
     {
         Facts::set(&mut f.pod_name, pod);
     }
-    let (result, err) = match rest.find("err:") {
+    let (result, err) = match rest.find_str("err:") {
         Some(at) => (rest.get(..at).unwrap_or(rest), rest.get(at + 4..)),
         None => (rest, None),
     };
@@ -492,7 +492,7 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
     const KEYS: [&str; 5] = ["ContainerID:", "Netns:", "IfName:", "Args:", "Path:"];
     let s = s.strip_prefix('{').unwrap_or(s);
     // The config JSON comes last; no key is looked for inside it.
-    let (head, stdin) = match s.find(" StdinData:") {
+    let (head, stdin) = match s.find_str(" StdinData:") {
         Some(at) => (s.get(..at).unwrap_or(s), s.get(at + " StdinData:".len()..)),
         None => (s, None),
     };
@@ -616,7 +616,7 @@ fn read_endpoint(f: &mut Facts, s: &str, creating: bool) {
     }
     read_masked_ips(f, s);
     read_dns(f, s);
-    if let Some(list) = s.find("IPAddrs:[").and_then(|at| s.get(at + 9..)) {
+    if let Some(list) = s.find_str("IPAddrs:[").and_then(|at| s.get(at + 9..)) {
         let list = list.split(']').next().unwrap_or(list);
         for item in list.split('{').skip(1) {
             let item = item.split('}').next().unwrap_or(item);
@@ -648,7 +648,7 @@ fn endpoint_id_parts(id: &str) -> Option<(&str, &str)> {
 /// settings state nothing.
 fn read_dns(f: &mut Facts, s: &str) {
     let Some(body) = s
-        .find("DNS:{")
+        .find_str("DNS:{")
         .and_then(|at| s.get(at + 5..))
         .map(|r| r.split('}').next().unwrap_or(r))
     else {
@@ -697,14 +697,14 @@ fn read_masked_ips(f: &mut Facts, s: &str) {
         let rest = s.get(from..).unwrap_or_default();
         let end = rest.find_byte(b'}').unwrap_or(rest.len());
         let item = rest.get(..end).unwrap_or_default();
-        let (ip, mask) = item.split_once(" Mask:").unwrap_or((item, ""));
+        let (ip, mask) = item.split_once_str(" Mask:").unwrap_or((item, ""));
         let before = s.get(..at).unwrap_or_default();
         if before.ends_with("Dst:") {
             let Some(destination) = masked(ip, mask) else {
                 continue;
             };
             let after = rest.get(end..).unwrap_or_default();
-            let route_part = after.get(..after.find("Dst:").unwrap_or(after.len()));
+            let route_part = after.get(..after.find_str("Dst:").unwrap_or(after.len()));
             let gateway = route_part
                 .and_then(|r| go_value(r, "Gw").or_else(|| go_value(r, "GW")))
                 .filter(|g| looks_like_ip(g))

@@ -20,7 +20,7 @@ use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member,
-    quoted_after, ByteSearch, Logfmt, TrimFast, Words,
+    quoted_after, ByteSearch, Logfmt, PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -408,9 +408,9 @@ fn read_message(msg: &str, f: &mut Facts) {
     } else if let Some(veth) = m.strip_prefix("Setting the host side veth name to ") {
         Facts::set(&mut f.host_interface, veth.trim_end_matches('.'));
         (Some(Add), Some(InterfaceSetup), None)
-    } else if starts("Provisioned ") && m.contains(" in netns ") {
+    } else if starts("Provisioned ") && m.contains_str(" in netns ") {
         // Legacy: `Provisioned eth0 in netns /proc/123/ns/net`.
-        if let Some((iface, netns)) = m["Provisioned ".len()..].split_once(" in netns ") {
+        if let Some((iface, netns)) = m["Provisioned ".len()..].split_once_str(" in netns ") {
             Facts::set(&mut f.if_name, iface);
             Facts::set(&mut f.netns, netns);
         }
@@ -446,7 +446,7 @@ fn read_message(msg: &str, f: &mut Facts) {
         (None, None, f.exit_code.map(|rc| rc == 0))
     } else {
         if let Some(rest) = m.strip_prefix("Resolved pool name ") {
-            if let Some((pool, cidr)) = rest.split_once(" to cidr ") {
+            if let Some((pool, cidr)) = rest.split_once_str(" to cidr ") {
                 f.attr("ipam_pool", pool);
                 Facts::set(&mut f.subnet, cidr);
             }
@@ -479,9 +479,9 @@ fn read_message(msg: &str, f: &mut Facts) {
 /// empty strings leave double spaces, so ObjectMeta's leading fields keep their positions. The
 /// Kubernetes backend copies the pod's UID into the endpoint's.
 fn read_endpoint_dump(dump: &str, f: &mut Facts) {
-    if let Some(at) = dump.find("{WorkloadEndpoint ") {
+    if let Some(at) = dump.find_str("{WorkloadEndpoint ") {
         let after = &dump[at..];
-        if let Some(meta_at) = after.find("} {") {
+        if let Some(meta_at) = after.find_str("} {") {
             let meta = &after[meta_at + 3..];
             let meta = meta.split(['}', '{']).next().unwrap_or(meta);
             let fields: Vec<&str> = meta.split(' ').take(5).collect();
@@ -548,7 +548,10 @@ fn calico_namespace(f: &mut Facts) {
 /// `ipam.AutoAssignArgs{..., Attrs:map[string]string{"namespace":"shop", "node":"node-1",
 /// "pod":"web-..."}, Hostname:"node-1", ...}`: the pod the addresses are claimed for.
 fn read_assign_args(args: &str, f: &mut Facts) {
-    if let Some(attrs) = args.split_once("Attrs:map[string]string{").map(|(_, a)| a) {
+    if let Some(attrs) = args
+        .split_once_str("Attrs:map[string]string{")
+        .map(|(_, a)| a)
+    {
         let attrs = attrs.split('}').next().unwrap_or(attrs);
         let attr = |k: &str| quoted_after(attrs, &format!("\"{k}\":")).filter(|v| !v.is_empty());
         if let Some(ns) = attr("namespace") {
@@ -568,7 +571,7 @@ fn read_assign_args(args: &str, f: &mut Facts) {
 
 /// Legacy `IPAM plugin error (rc=100): {"code": 100, "msg": "...", "details": ...}`.
 fn read_ipam_error(m: &str, f: &mut Facts) {
-    let Some((_, output)) = m.split_once("): ") else {
+    let Some((_, output)) = m.split_once_str("): ") else {
         return;
     };
     let output = output.trim_fast();
@@ -609,7 +612,7 @@ fn legacy_record(body: &str) -> Option<Facts> {
     if pid.is_empty() || !pid.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let (identity, rest) = rest.strip_prefix('[')?.split_once("] ")?;
+    let (identity, rest) = rest.strip_prefix('[')?.split_once_str("] ")?;
     if identity.contains_byte(b' ') {
         return None;
     }
@@ -618,7 +621,7 @@ fn legacy_record(body: &str) -> Option<Facts> {
         return None;
     }
     let msg = msg.trim_fast();
-    let names_calico = msg.to_ascii_lowercase().contains("calico");
+    let names_calico = msg.to_ascii_lowercase().contains_str("calico");
     let id_like = (6..=64).contains(&identity.len())
         && identity
             .bytes()
@@ -651,17 +654,17 @@ fn legacy_record(body: &str) -> Option<Facts> {
 fn caller_error(body: &str) -> Option<Facts> {
     let (network, rest) = body.split_once_byte(b' ')?;
     let rest = rest.strip_prefix(": error executing ")?;
-    if !(network.contains("calico") || network == "k8s-pod-network") {
+    if !(network.contains_str("calico") || network == "k8s-pod-network") {
         return None;
     }
-    let (op, error) = rest.split_once(": ").unwrap_or((rest, ""));
+    let (op, error) = rest.split_once_str(": ").unwrap_or((rest, ""));
     let mut f = calico_facts();
     f.operation = Some(Operation::from_word(op.trim_fast())?);
     f.network_name = Some(network.to_owned());
     f.success = Some(false);
     f.set_error(error);
     let lower = error.to_ascii_lowercase();
-    if lower.contains("addresses available") || lower.contains("ips available") {
+    if lower.contains_str("addresses available") || lower.contains_str("ips available") {
         // The pool is exhausted: the ADD failed allocating an address.
         f.category = Some(Category::IpAllocation);
     }

@@ -13,7 +13,7 @@ use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     go_string_field, ips_in, json_members, looks_like_ip, pod_slash, quoted_after, ByteSearch,
-    JsonValue, Logfmt, TrimFast, Words,
+    JsonValue, Logfmt, PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -276,7 +276,7 @@ fn read_message(msg: &str, f: &mut Facts) {
         || starts("Deletion of endpoint failed")
     {
         f.operation = Some(Operation::Del);
-    } else if m.contains("will not delete interface") {
+    } else if m.contains_str("will not delete interface") {
         // `Unable to enter namespace "<netns>", will not delete interface` (old) and
         // `Unable to delete interface <if> in namespace "<netns>", ...` (new): DEL goes on.
         f.operation = Some(Operation::Del);
@@ -286,7 +286,7 @@ fn read_message(msg: &str, f: &mut Facts) {
         }
         if let Some((if_name, _)) = m
             .strip_prefix("Unable to delete interface ")
-            .and_then(|r| r.split_once(" in namespace "))
+            .and_then(|r| r.split_once_str(" in namespace "))
         {
             Facts::set(&mut f.if_name, if_name);
         }

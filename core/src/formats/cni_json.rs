@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{json_members, unescape, ByteSearch, JsonValue, TrimFast, Words};
+use crate::text::{json_members, unescape, ByteSearch, JsonValue, PhraseSearch, TrimFast, Words};
 
 /// Keys of which one must appear before a JSON object is read at all.
 static KEYS: Words = Words::new(&[
@@ -55,7 +55,7 @@ fn document(text: &str) -> Option<Facts> {
 /// `"type": "NetworkReady",\n "status": false, ...`: members of an object whose braces were
 /// not part of the pasted or logged text.
 fn member_run(text: &str) -> Option<Facts> {
-    if !text.contains("\":") || !has_cni_key(text) {
+    if !text.contains_str("\":") || !has_cni_key(text) {
         return None;
     }
     classify(&object_of(&format!("{{{text}}}"))?)
@@ -171,17 +171,17 @@ fn error_result(m: &Map<String, Value>, code: i64, msg: &str) -> Facts {
         msg: msg.to_owned(),
         details: str_of(m, "details").map(str::to_owned),
     });
-    if msg.contains("failed to allocate") || msg.contains("no IP addresses available") {
+    if msg.contains_str("failed to allocate") || msg.contains_str("no IP addresses available") {
         f.category = Some(Category::IpAllocation);
     }
-    if msg.starts_with("failed to allocate for range ") || msg.contains(" in range set") {
+    if msg.starts_with("failed to allocate for range ") || msg.contains_str(" in range set") {
         // host-local's allocator wording (`failed to allocate for range %d: %v`, `... in range
         // set`); it allocates only on ADD.
         f.plugin = Some("host-local");
         f.confidence = Some(0.7);
         f.operation = Some(Operation::Add);
     }
-    if let Some(rest) = msg.split_once("requested IP address ").map(|(_, r)| r) {
+    if let Some(rest) = msg.split_once_str("requested IP address ").map(|(_, r)| r) {
         f.attr("requested_ip", rest.split_whitespace().next().unwrap_or(""));
     }
     f
@@ -358,7 +358,7 @@ fn states_something(v: &Value) -> bool {
 /// A runtime quoting the plugin's output: `stdout='{...}', stderr='...'`.
 fn quoted_stdout(text: &str) -> Option<Facts> {
     let rest = text.strip_prefix("stdout='")?;
-    let (inner, stderr) = match rest.find("', stderr='") {
+    let (inner, stderr) = match rest.find_str("', stderr='") {
         Some(at) => (
             &rest[..at],
             rest.get(at + 11..).map(|s| s.trim_end_matches('\'')),
@@ -379,7 +379,7 @@ fn about(text: &str) -> Option<Facts> {
     let versions_line = if let Some(list) = first.strip_prefix("CNI protocol versions supported:") {
         Some(list)
     } else {
-        let (name, version) = first.strip_prefix("CNI ")?.split_once(" plugin ")?;
+        let (name, version) = first.strip_prefix("CNI ")?.split_once_str(" plugin ")?;
         if name.is_empty() || name.contains_byte(b' ') {
             return None;
         }
@@ -450,13 +450,13 @@ fn incompatible_versions(text: &str) -> Option<Facts> {
     };
     f.set_error(text);
     if let Some(v) = text
-        .split_once("config is \"")
+        .split_once_str("config is \"")
         .and_then(|(_, r)| r.split_once_byte(b'"'))
     {
         Facts::set(&mut f.cni_version, v.0);
     }
     if let Some(list) = text
-        .split_once("plugin supports [")
+        .split_once_str("plugin supports [")
         .and_then(|(_, r)| r.split_once_byte(b']'))
     {
         let versions: Vec<&str> = list

@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error;
-use crate::text::{family_of_type, looks_like_ip, ByteSearch, TrimFast, Words};
+use crate::text::{family_of_type, looks_like_ip, ByteSearch, PhraseSearch, TrimFast, Words};
 
 /// How far into a row the TYPE column can start (after NAMESPACE and LAST SEEN).
 const TYPE_WITHIN: usize = 160;
@@ -70,7 +70,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         f.metrics.insert("event_count".to_owned(), count);
     }
     if let Some(from) = row.from {
-        let (component, node) = from.split_once(", ").unwrap_or((from, ""));
+        let (component, node) = from.split_once_str(", ").unwrap_or((from, ""));
         f.attr("component", component);
         // The component that reported the event is its speaker.
         Facts::set(&mut f.comm, component);
@@ -207,7 +207,7 @@ fn is_name(s: &str) -> bool {
 
 /// The From column: a component, optionally `, <node>` (`kubelet, ip-10-0-0-1.ec2.internal`).
 fn is_source(s: &str) -> bool {
-    let (component, node) = s.split_once(", ").unwrap_or((s, "x"));
+    let (component, node) = s.split_once_str(", ").unwrap_or((s, "x"));
     is_name(component)
         && !node.is_empty()
         && node
@@ -217,7 +217,7 @@ fn is_source(s: &str) -> bool {
 
 /// `N` of an aggregated age `2m52s (x35156 over 5d7h)`.
 fn event_count(age: &str) -> Option<f64> {
-    let (_, rest) = age.split_once("(x")?;
+    let (_, rest) = age.split_once_str("(x")?;
     let n = rest.split(' ').next()?;
     n.parse::<u64>().ok().map(|n| n as f64)
 }

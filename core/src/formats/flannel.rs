@@ -7,7 +7,7 @@
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{looks_like_ip, quoted_after, ByteSearch, TrimFast, Words};
+use crate::text::{looks_like_ip, quoted_after, ByteSearch, PhraseSearch, TrimFast, Words};
 
 /// Process or container names flanneld runs under.
 const PROCESSES: [&str; 4] = ["kube-flannel", "flanneld", "flannel", "sdnotify-proxy"];
@@ -171,7 +171,7 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
         body.strip_prefix("Created subnet manager: Kubernetes Subnet Manager - ")
     {
         Facts::set(&mut f.node_name, node);
-    } else if let Some(rest) = body.split_once("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
+    } else if let Some(rest) = body.split_once_str("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
         // `Creating the node lease for IPv4. This is the n.Spec.PodCIDRs: [10.244.1.0/24]`
         let cidr = rest.split([']', ' ']).next().unwrap_or("");
         if looks_like_ip(cidr) {

@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json;
-use crate::text::{is_uuid, pod_slash, quoted_after, ByteSearch, TrimFast};
+use crate::text::{is_uuid, pod_slash, quoted_after, ByteSearch, PhraseSearch, TrimFast};
 
 /// A phrase looked for in every message Multus logs. Building a substring searcher costs more
 /// than searching one message, so each phrase's searcher is built once.
@@ -107,7 +107,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         config_facts(&mut f, conf);
     } else if let Some(rest) = msg.strip_prefix("GetPod: ") {
         // `GetPod: <namespace>, <name>`
-        if let Some((ns, name)) = rest.split_once(", ") {
+        if let Some((ns, name)) = rest.split_once_str(", ") {
             Facts::set(&mut f.namespace, ns);
             Facts::set(&mut f.pod_name, name);
         }
@@ -119,7 +119,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         if let Some(pod) = quoted_after(rest, "pods ") {
             Facts::set(&mut f.pod_name, pod);
         }
-        if !rest.contains("but continue to delete") && level >= Severity::Error {
+        if !rest.contains_str("but continue to delete") && level >= Severity::Error {
             failure(&mut f, msg);
         }
     } else {
@@ -282,7 +282,7 @@ fn cmd_args(f: &mut Facts, msg: &str) {
     else {
         return;
     };
-    if !(netns.starts_with('/') && args.contains("K8S_")) {
+    if !(netns.starts_with('/') && args.contains_str("K8S_")) {
         return;
     }
     Facts::set(&mut f.container_id, id);
@@ -295,7 +295,7 @@ fn cmd_args(f: &mut Facts, msg: &str) {
 /// network "network": <error>`.
 fn failure(f: &mut Facts, msg: &str) {
     let mut rest = msg.strip_prefix("Multus: ").unwrap_or(msg);
-    if let Some((key, after)) = rest.strip_prefix('[').and_then(|r| r.split_once("]: ")) {
+    if let Some((key, after)) = rest.strip_prefix('[').and_then(|r| r.split_once_str("]: ")) {
         let (pod_key, net) = match key.rsplit_once_byte(b':') {
             Some((p, n)) => (p, Some(n)),
             None => (key, None),
@@ -315,7 +315,7 @@ fn failure(f: &mut Facts, msg: &str) {
     // `error adding container to network "x": <the delegate's error>`
     let inner = rest
         .strip_prefix("error adding container to network \"")
-        .and_then(|r| r.split_once("\": "))
+        .and_then(|r| r.split_once_str("\": "))
         .map_or(rest, |(net, err)| {
             Facts::set(&mut f.network_name, net);
             err

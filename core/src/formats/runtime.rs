@@ -12,7 +12,8 @@ use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error::{self, mentions_network};
 use crate::text::{
-    find_container_id, is_container_id, pod_slash, unescape, ByteSearch, Logfmt, TrimFast, Words,
+    find_container_id, is_container_id, pod_slash, unescape, ByteSearch, Logfmt, PhraseSearch,
+    TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -288,14 +289,14 @@ fn tty_logrus(body: &str) -> Option<(&str, &str, &str)> {
         return None;
     }
     let rest = body[4..].strip_prefix('[')?;
-    let (secs, rest) = rest.split_once("] ")?;
+    let (secs, rest) = rest.split_once_str("] ")?;
     if secs.is_empty() || !secs.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
     // Logrus pads the message to 44 columns before the fields: the fields start after the
     // first run of spaces that a `key=` follows.
     let mut from = 0;
-    while let Some(at) = rest[from..].find("  ") {
+    while let Some(at) = rest[from..].find_str("  ") {
         let at = from + at;
         let fields = rest[at..].trim_start();
         let key = fields
@@ -418,7 +419,7 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
         // with older fsnotify.
         f.category = Some(Category::ConfigChange);
         let (op, file) = match rest.strip_prefix('"') {
-            Some(r) => r.split_once("\": ").map(|(file, op)| (op, file)),
+            Some(r) => r.split_once_str("\": ").map(|(file, op)| (op, file)),
             None => rest.split_once_byte(b' '),
         }
         .unwrap_or(("", rest));

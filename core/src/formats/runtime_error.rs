@@ -14,7 +14,7 @@ use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
     family_of_type, find_container_id, infer_family_lower, is_uuid, pod_underscore, unescape,
-    ByteSearch, TrimFast, Words,
+    ByteSearch, PhraseSearch, TrimFast, Words,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -564,7 +564,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         let (verb, rest) = quoted_arg(rest)?;
         let rest = rest.strip_prefix(" for ")?;
         let (who, rest) = quoted_arg(rest)?;
-        let (_, rest) = rest.strip_prefix(" with ")?.split_once("Error: ")?;
+        let (_, rest) = rest.strip_prefix(" with ")?.split_once_str("Error: ")?;
         let (op, mark) = match verb {
             "CreatePodSandbox" => (Some(Operation::Add), Mark::Generic),
             "KillPodSandbox" => (Some(Operation::Del), Mark::Generic),
@@ -577,7 +577,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         return Some(Layer { rest, mark });
     }
     if let Some(rest) = strip(s, "Error syncing pod ") {
-        let (_, rest) = rest.split_once(", skipping: ")?;
+        let (_, rest) = rest.split_once_str(", skipping: ")?;
         return Some(Layer {
             rest,
             mark: Mark::Generic,
@@ -815,7 +815,7 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
     let mut seen = false;
     // `[ns/pod:net]: ` or, since Multus 4, `[ns/pod/uid:net]: `.
     if let Some(key) = err.strip_prefix('[') {
-        if let Some((key, rest)) = key.split_once("]: ") {
+        if let Some((key, rest)) = key.split_once_str("]: ") {
             if rest.starts_with("error ") {
                 if let Some((who, net)) = key.split_once_byte(b':') {
                     let mut parts = who.splitn(3, '/');

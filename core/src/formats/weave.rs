@@ -9,7 +9,7 @@ use memchr::memmem::{self, Finder};
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, SecurityInfo, Severity};
 use crate::facts::Facts;
-use crate::text::{is_container_id, looks_like_ip, ByteSearch, TrimFast};
+use crate::text::{is_container_id, looks_like_ip, ByteSearch, PhraseSearch, TrimFast};
 use crate::time::parse_iso;
 
 /// The router's HTTP API, which the weave CNI plugin asks for addresses.
@@ -181,11 +181,11 @@ fn npc_block(f: &mut Facts, head: &str) {
         action: Some("blocked".to_owned()),
         ..SecurityInfo::default()
     });
-    let Some((proto, rest)) = head.split_once(" connection from ") else {
+    let Some((proto, rest)) = head.split_once_str(" connection from ") else {
         return;
     };
     f.attr("protocol", proto.trim_fast());
-    let Some((src, dst)) = rest.split_once(" to ") else {
+    let Some((src, dst)) = rest.split_once_str(" to ") else {
         return;
     };
     for (end, addr) in [("src", src.trim_fast()), ("dst", dst.trim_fast())] {
