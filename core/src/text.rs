@@ -236,8 +236,21 @@ pub fn unescape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Bytes of a logfmt key: ASCII letters and digits, `_`, `-`, `.`, `/` and `@`. A table, as
+/// every byte of every key of a logfmt line is tested.
+static KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b'@');
+        c += 1;
+    }
+    table
+};
+
 fn is_key_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/' | b'@')
+    KEY_BYTES[usize::from(c)]
 }
 
 /// Is `b[at..]` the start of the next logfmt pair (`key=`), or the end of the line?
