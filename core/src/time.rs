@@ -379,8 +379,13 @@ fn month_name(s: &str) -> Option<(u8, usize)> {
 /// Syslog / journald `Mon DD HH:MM:SS[.frac]` at the start of `s` (no year, no zone).
 pub fn parse_syslog(s: &str) -> Option<(LineTime, usize)> {
     let b = s.as_bytes();
-    // The space after the month comes within 8 bytes (a 6-byte name and its dot), so most
-    // lines, which are not syslog, are turned away before the month names are tried.
+    // A month name starts with one of few letters, a CJK month with a digit; and the space
+    // after the month comes within 8 bytes (a 6-byte name and its dot). Most lines, which are
+    // not syslog, are turned away by these before the month names are tried.
+    let first = *b.first()?;
+    if !(MONTH_FIRST_BYTES[usize::from(first)] || first.is_ascii_digit()) {
+        return None;
+    }
     if !b.iter().take(8).any(|&c| c == b' ') {
         return None;
     }
