@@ -44,6 +44,15 @@ static POD: Phrase = LazyLock::new(|| Finder::new("pod "));
 static NAMESPACE: Phrase = LazyLock::new(|| Finder::new("namespace "));
 static SANDBOX: Phrase = LazyLock::new(|| Finder::new("sandbox "));
 
+/// The `Key(` groups of the plugin's request line.
+static KEY_CONTAINER_ID: Phrase = LazyLock::new(|| Finder::new("ContainerID"));
+static KEY_NETNS: Phrase = LazyLock::new(|| Finder::new("Netns"));
+static KEY_IF_NAME: Phrase = LazyLock::new(|| Finder::new("IfName"));
+static KEY_POD_NAMESPACE: Phrase = LazyLock::new(|| Finder::new("PodNamespace"));
+static KEY_POD_NAME: Phrase = LazyLock::new(|| Finder::new("PodName"));
+static KEY_ARGS: Phrase = LazyLock::new(|| Finder::new("Args"));
+static KEY_STDIN_DATA: Phrase = LazyLock::new(|| Finder::new("argsStdinData"));
+
 /// `s` split around the first `phrase`, as `str::split_once` would.
 fn split_at_phrase<'a>(s: &'a str, phrase: &Finder<'_>) -> Option<(&'a str, &'a str)> {
     let at = phrase.find(s.as_bytes())?;
@@ -470,22 +479,22 @@ fn read_plugin_failure(f: &mut Facts, msg: &str, rest: &str) {
 /// `ContainerID(..) Netns(..) IfName(..) Args(..) Path(..) argsStdinData(..)` and the
 /// `PodNamespace(..) PodName(..)` of the prevResult lines.
 fn read_groups(f: &mut Facts, s: &str) {
-    if let Some((v, _)) = paren_value(s, "ContainerID") {
+    if let Some((v, _)) = paren_value(s, &KEY_CONTAINER_ID) {
         Facts::set(&mut f.container_id, v);
     }
-    if let Some((v, _)) = paren_value(s, "Netns") {
+    if let Some((v, _)) = paren_value(s, &KEY_NETNS) {
         Facts::set(&mut f.netns, v);
     }
-    if let Some((v, _)) = paren_value(s, "IfName") {
+    if let Some((v, _)) = paren_value(s, &KEY_IF_NAME) {
         Facts::set(&mut f.if_name, v);
     }
-    if let Some((v, _)) = paren_value(s, "PodNamespace") {
+    if let Some((v, _)) = paren_value(s, &KEY_POD_NAMESPACE) {
         Facts::set(&mut f.namespace, v);
     }
-    if let Some((v, _)) = paren_value(s, "PodName") {
+    if let Some((v, _)) = paren_value(s, &KEY_POD_NAME) {
         Facts::set(&mut f.pod_name, v);
     }
-    if let Some((v, closed)) = paren_value(s, "Args") {
+    if let Some((v, closed)) = paren_value(s, &KEY_ARGS) {
         // A cut-off Args may end inside its last value: keep only the complete ones.
         let v = if closed {
             v
@@ -494,7 +503,7 @@ fn read_groups(f: &mut Facts, s: &str) {
         };
         f.read_cni_args(v);
     }
-    if let Some((v, _)) = paren_value(s, "argsStdinData") {
+    if let Some((v, _)) = paren_value(s, &KEY_STDIN_DATA) {
         read_net_conf(f, v);
     }
 }
@@ -521,11 +530,11 @@ fn read_net_conf(f: &mut Facts, json: &str) {
 /// The value of `Key(value)` in `s`, with nested parentheses matched (quoted JSON strings inside
 /// are skipped). The flag says whether the closing parenthesis was found: a value cut off by
 /// truncation runs to the end of the text.
-fn paren_value<'a>(s: &'a str, key: &str) -> Option<(&'a str, bool)> {
+fn paren_value<'a>(s: &'a str, key: &Finder<'_>) -> Option<(&'a str, bool)> {
     let b = s.as_bytes();
-    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
-    for pos in memmem::find_iter(b, key) {
-        let from = pos + key.len();
+    // The key's searcher is built once, and serves every occurrence.
+    for pos in key.find_iter(b) {
+        let from = pos + key.needle().len();
         let boundary = pos == 0 || b[pos - 1] == b' ';
         if !boundary || b.get(from) != Some(&b'(') {
             continue;
@@ -1263,13 +1272,19 @@ mod tests {
     #[test]
     fn helpers() {
         assert_eq!(
-            paren_value("A(x) Netns() B(f(1) \")\" g)", "B"),
+            paren_value("A(x) Netns() B(f(1) \")\" g)", &Finder::new("B")),
             Some(("f(1) \")\" g", true))
         );
-        assert_eq!(paren_value("A(x) Netns() B(x)", "Netns"), Some(("", true)));
-        assert_eq!(paren_value("xA(1) A(2)", "A"), Some(("2", true)));
         assert_eq!(
-            paren_value("Args(K8S_POD_NAME=a;K8S_PO", "Args"),
+            paren_value("A(x) Netns() B(x)", &Finder::new("Netns")),
+            Some(("", true))
+        );
+        assert_eq!(
+            paren_value("xA(1) A(2)", &Finder::new("A")),
+            Some(("2", true))
+        );
+        assert_eq!(
+            paren_value("Args(K8S_POD_NAME=a;K8S_PO", &Finder::new("Args")),
             Some(("K8S_POD_NAME=a;K8S_PO", false))
         );
         assert_eq!(
