@@ -108,10 +108,15 @@ impl TrimFast for str {
 /// vectorized `memchr` instead of the standard library's word-at-a-time scan. An ASCII byte is
 /// never inside a multi-byte character, so the positions found are character boundaries.
 pub trait ByteSearch {
+    /// The position of the first `b`, as `str::find` gives it for the character.
     fn find_byte(&self, b: u8) -> Option<usize>;
+    /// The position of the last `b`, as `str::rfind` gives it for the character.
     fn rfind_byte(&self, b: u8) -> Option<usize>;
+    /// Does the text hold `b`?
     fn contains_byte(&self, b: u8) -> bool;
+    /// The text before and after the first `b`, as `str::split_once`.
     fn split_once_byte(&self, b: u8) -> Option<(&str, &str)>;
+    /// The text before and after the last `b`, as `str::rsplit_once`.
     fn rsplit_once_byte(&self, b: u8) -> Option<(&str, &str)>;
 }
 
@@ -149,8 +154,11 @@ impl ByteSearch for str {
 /// the phrase's first byte is found with `memchr` and the rest compared in place. A text longer
 /// than [`SHORT_TEXT`] is searched with `memmem`, which stays linear whatever the text holds.
 pub trait PhraseSearch {
+    /// The position of the first `phrase`, as `str::find`.
     fn find_str(&self, phrase: &str) -> Option<usize>;
+    /// Does the text hold `phrase`?
     fn contains_str(&self, phrase: &str) -> bool;
+    /// The text before and after the first `phrase`, as `str::split_once`.
     fn split_once_str(&self, phrase: &str) -> Option<(&str, &str)>;
 }
 
