@@ -2,6 +2,7 @@
 //! JSON members (`crictl info` fragments), a klog multi-line value (`err=<` ... `>`), and the
 //! two-line `about` text a reference plugin prints when run without `CNI_COMMAND`.
 
+use crate::text::{ByteSearch, TrimFast};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,7 @@ fn is_member_line(line: &str) -> bool {
     let Some(rest) = t.strip_prefix('"') else {
         return false;
     };
-    let Some(close) = rest.find('"') else {
+    let Some(close) = rest.find_byte(b'"') else {
         return false;
     };
     rest[close + 1..].trim_start().starts_with(':')
@@ -81,7 +82,7 @@ fn scan_json(s: &str, mut depth: usize, mut in_str: bool) -> (usize, bool) {
 impl Pending {
     /// Starts a pending record when `line` opens a multi-line record.
     pub fn start(line: &str, line_no: u64, now: Timestamp) -> Option<Pending> {
-        let t = line.trim();
+        let t = line.trim_fast();
         let kind = if t == "{"
             || t == "["
             || (t.starts_with('{') && (t.ends_with('{') || t.ends_with('[')))

@@ -62,20 +62,7 @@ pub fn event(
         tags.push("failed".to_owned());
     }
 
-    // `cni_<plugin>_<operation>_<unix nanos>_<seq>`.
-    let mut id = String::with_capacity(64);
-    for part in [
-        "cni_",
-        plugin.unwrap_or("unknown"),
-        "_",
-        facts.operation.map_or("EVENT", Operation::as_str),
-        "_",
-    ] {
-        id.push_str(part);
-    }
-    push_int(&mut id, timestamp.unix_nanos());
-    id.push('_');
-    push_uint(&mut id, seq);
+    let id = event_id(plugin, facts.operation, timestamp, seq);
 
     // Everything above only reads `facts`; below, its fields move into the blocks, and only
     // the facts two blocks share are cloned.
@@ -263,15 +250,35 @@ macro_rules! cat {
     }};
 }
 
+/// `cni_<plugin>_<operation>_<unix nanos>_<seq>`, written as bytes and checked as text once:
+/// checking each number's digits on their own cost more than writing them.
+fn event_id(plugin: Option<&str>, op: Option<Operation>, at: Timestamp, seq: u64) -> String {
+    let mut id = Vec::with_capacity(64);
+    for part in [
+        "cni_",
+        plugin.unwrap_or("unknown"),
+        "_",
+        op.map_or("EVENT", Operation::as_str),
+        "_",
+    ] {
+        id.extend_from_slice(part.as_bytes());
+    }
+    push_int(&mut id, at.unix_nanos());
+    id.push(b'_');
+    push_uint(&mut id, seq);
+    // Every part is text and digits are ASCII, so this never takes the lossy path.
+    String::from_utf8(id).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// Appends the decimal digits of `n`, as `{n}` would write them.
-fn push_int(out: &mut String, n: i64) {
+fn push_int(out: &mut Vec<u8>, n: i64) {
     if n < 0 {
-        out.push('-');
+        out.push(b'-');
     }
     push_uint(out, n.unsigned_abs());
 }
 
-fn push_uint(out: &mut String, mut n: u64) {
+fn push_uint(out: &mut Vec<u8>, mut n: u64) {
     // Two digits per division: an id's nanosecond time has 19 of them.
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\
@@ -296,11 +303,7 @@ fn push_uint(out: &mut String, mut n: u64) {
         // `n` is below 10 here.
         digits[at] = b'0' + n as u8;
     }
-    // Digits are ASCII, so this always succeeds; checking 20 bytes costs less than pushing
-    // them one character at a time.
-    if let Ok(text) = std::str::from_utf8(&digits[at..]) {
-        out.push_str(text);
-    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// How the sentence names the pod: `pod ns/name`, `pod name` or `container <id prefix>`.
@@ -487,31 +490,43 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
     }
 }
 
+/// Shortest head [`gist`] keeps: a cut before it would leave too little to read.
+const MIN_GIST: usize = 8;
+
+/// Where a request dump starts in `msg` (at or after [`MIN_GIST`]): a `{`, `[` or `=`; a `"`
+/// after a colon (protobuf text, `K8S_POD_NAME:"x"`); or a `(` glued to a word that is not a
+/// plural suffix (a parenthesis after a space opens an aside: "labels (blocking)").
+fn dump_start(msg: &str) -> Option<usize> {
+    let b = msg.as_bytes();
+    let from = MIN_GIST.min(b.len());
+    // The marks are ASCII, so the positions found are character boundaries. The marks that
+    // always cut are found in one scan; the conditional ones only before it.
+    let always = memchr::memchr3(b'{', b'[', b'=', &b[from..]).map(|k| from + k);
+    let end = always.unwrap_or(b.len());
+    let mut at = from;
+    while let Some(k) = memchr::memchr2(b'"', b'(', &b[at..end]) {
+        let i = at + k;
+        // `i` is at least MIN_GIST, so it has a byte before it.
+        let before = b[i - 1];
+        let cut = if b[i] == b'"' {
+            before == b':'
+        } else {
+            before != b' ' && !msg[i..].starts_with("(es)") && !msg[i..].starts_with("(s)")
+        };
+        if cut {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    always
+}
+
 /// The prose head of a plugin's message, without the request dump that often follows it
 /// (`Processing ADD command with args {ContainerID:...}`, `Received CNI add request:
 /// ContainerID(...)`, `SetupPodNetwork: hostVethName=...`): those facts are in the event's
 /// fields and `raw`, and a sentence stays readable.
 fn gist(msg: &str) -> &str {
-    const MIN: usize = 8;
-    // The marks are ASCII, so scanning bytes finds them at character boundaries.
-    let cut = msg
-        .bytes()
-        .enumerate()
-        .skip(MIN)
-        .find(|&(i, c)| match c {
-            b'{' | b'[' | b'=' => true,
-            // protobuf text (`K8S_POD_NAME:"x"`) is a dump too.
-            b'"' => msg[..i].ends_with(':'),
-            // A parenthesis after a space opens an aside ("labels (blocking)"), not a dump.
-            // ... nor is a plural suffix ("address(es)").
-            b'(' => {
-                !msg[..i].ends_with(' ')
-                    && !msg[i..].starts_with("(es)")
-                    && !msg[i..].starts_with("(s)")
-            }
-            _ => false,
-        })
-        .map(|(i, _)| i);
+    let cut = dump_start(msg);
     let head = match cut {
         // A dump glued to a name (`ContainerID(`, `types.ArgsSpec{`, `key=`): drop the name too.
         Some(i) if !msg[..i].ends_with(' ') => {
@@ -522,7 +537,7 @@ fn gist(msg: &str) -> &str {
         None => msg,
     };
     let head = head.trim_end_matches([' ', ':', ',', '&', '-']);
-    if head.len() < MIN {
+    if head.len() < MIN_GIST {
         msg
     } else {
         head
@@ -548,13 +563,13 @@ mod tests {
             i64::MIN,
             i64::MAX,
         ] {
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_int(&mut out, n);
-            assert_eq!(out, n.to_string());
+            assert_eq!(out, n.to_string().as_bytes());
         }
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_uint(&mut out, u64::MAX);
-        assert_eq!(out, u64::MAX.to_string());
+        assert_eq!(out, u64::MAX.to_string().as_bytes());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::{unescape, Words};
+use crate::text::{unescape, ByteSearch, PhraseSearch, TrimFast, Words};
 use crate::time::{parse_iso, parse_klog_time, parse_syslog, LineTime};
 
 /// A klog header: `Lmmdd hh:mm:ss.uuuuuu threadid file:line] `.
@@ -110,7 +110,7 @@ fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
     // Leading indentation (pasted events, quoted logs) and k9s box drawing.
     let t = s.trim_start_matches([' ', '\t']);
     if let Some(inner) = t.strip_prefix('│') {
-        return inner.trim_end().trim_end_matches('│').trim();
+        return inner.trim_end().trim_end_matches('│').trim_fast();
     }
     if t.len() != s.len() {
         return t;
@@ -147,16 +147,16 @@ fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
 /// `host proc[pid]: ` or `host proc: ` after a syslog time. Sets host/process/pid.
 fn syslog_tail<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
     let s = s.strip_prefix(' ')?;
-    let (host, rest) = s.split_once(' ')?;
+    let (host, rest) = s.split_once_byte(b' ')?;
     if host.is_empty() || host.contains(['=', '"', ':', '[', ']', '{', '(']) {
         return None;
     }
     let (colon, _) = TAG_END.earliest_in(rest)?;
     let tag = &rest[..colon];
-    if tag.is_empty() || tag.contains(' ') {
+    if tag.is_empty() || tag.contains_byte(b' ') {
         return None;
     }
-    let (proc_name, pid) = match tag.split_once('[') {
+    let (proc_name, pid) = match tag.split_once_byte(b'[') {
         Some((name, pid)) => (name, pid.trim_end_matches(']').parse().ok()),
         None => (tag, None),
     };
@@ -171,7 +171,7 @@ fn cri_stream(s: &str) -> Option<&str> {
     let rest = s
         .strip_prefix("stdout ")
         .or_else(|| s.strip_prefix("stderr "))?;
-    let (tag, body) = rest.split_once(' ')?;
+    let (tag, body) = rest.split_once_byte(b' ')?;
     (tag == "F" || tag == "P").then_some(body)
 }
 
@@ -245,7 +245,7 @@ pub fn klog_header(s: &str) -> Option<(Klog<'_>, LineTime, &str)> {
     };
     let (time, used) = parse_klog_time(&s[1..])?;
     let rest = s[1 + used..].trim_start_matches(' ');
-    let (pid, rest) = match rest.split_once(' ') {
+    let (pid, rest) = match rest.split_once_byte(b' ') {
         Some((p, r)) if p.bytes().all(|c| c.is_ascii_digit()) && !p.is_empty() => {
             (p.parse().ok(), r.trim_start_matches(' '))
         }
@@ -256,7 +256,7 @@ pub fn klog_header(s: &str) -> Option<(Klog<'_>, LineTime, &str)> {
         .map(|(at, _)| at)
         .or_else(|| rest.strip_suffix(']').map(|r| r.len()))?;
     let source = &rest[..close];
-    if source.contains(' ') || !source.contains(':') {
+    if source.contains_byte(b' ') || !source.contains_byte(b':') {
         return None;
     }
     let body = rest.get(close + 2..).unwrap_or("");
@@ -279,7 +279,7 @@ fn docker_json(s: &str) -> Option<(Cow<'_, str>, Option<LineTime>)> {
     let end = i.min(b.len());
     let log = unescape(&rest[..end]);
     let time = rest
-        .find("\"time\":\"")
+        .find_str("\"time\":\"")
         .and_then(|p| parse_iso(&rest[p + 8..]).map(|(t, _)| t));
     let log = match log {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim_end_matches(['\n', '\r'])),

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::event::{Category, CniError, Format, Operation, Route, SecurityInfo, Severity};
+use crate::text::TrimFast;
 use crate::time::LineTime;
 
 /// Facts extracted from one record. `None` / empty means the record does not state it.
@@ -85,7 +86,7 @@ impl Facts {
     /// Sets `slot` to `value` unless it is already set or `value` is empty: the first statement
     /// of a fact wins, and an empty value (`containerID=`) states nothing.
     pub fn set(slot: &mut Option<String>, value: &str) {
-        let v = value.trim();
+        let v = value.trim_fast();
         if slot.is_none() && !v.is_empty() {
             *slot = Some(v.to_owned());
         }
@@ -93,7 +94,7 @@ impl Facts {
 
     /// Records an address unless it is already recorded (with or without a prefix length).
     pub fn add_ip(&mut self, ip: &str) {
-        let ip = ip.trim();
+        let ip = ip.trim_fast();
         if ip.is_empty() {
             return;
         }
@@ -104,7 +105,7 @@ impl Facts {
     }
 
     pub fn set_error(&mut self, msg: &str) {
-        let msg = msg.trim();
+        let msg = msg.trim_fast();
         if self.error.is_none() && !msg.is_empty() {
             self.error = Some(CniError {
                 code: None,
@@ -152,7 +153,7 @@ impl Facts {
     }
 
     pub fn attr(&mut self, key: &str, value: &str) {
-        let v = value.trim();
+        let v = value.trim_fast();
         if !v.is_empty() {
             self.attributes
                 .entry(key.to_owned())

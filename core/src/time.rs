@@ -12,7 +12,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::OffsetDateTime;
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 const TWO_DAYS_NANOS: i64 = 2 * 86_400 * NANOS_PER_SEC;
@@ -48,16 +48,50 @@ impl Timestamp {
     }
 
     /// RFC 3339, UTC, always nine fractional digits: `2022-04-22T05:17:07.520000000Z`.
+    ///
+    /// Written by hand: through `time`'s types and `format!` it cost more than building the
+    /// event it dates. Any i64 of nanoseconds is in the years 1677 to 2262, four digits.
     pub fn to_rfc3339(self) -> String {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let (y, mo, d) = t.to_calendar_date();
-        let (h, mi, s, n) = t.to_hms_nano();
-        format!(
-            "{y:04}-{:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{n:09}Z",
-            u8::from(mo)
-        )
+        let secs = self.0.div_euclid(NANOS_PER_SEC);
+        let nanos = self.0.rem_euclid(NANOS_PER_SEC);
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let of_day = secs.rem_euclid(86_400);
+        let mut out = *b"0000-00-00T00:00:00.000000000Z";
+        for (at, width, n) in [
+            (0, 4, year),
+            (5, 2, month),
+            (8, 2, day),
+            (11, 2, of_day / 3600),
+            (14, 2, of_day % 3600 / 60),
+            (17, 2, of_day % 60),
+            (20, 9, nanos),
+        ] {
+            let mut n = n;
+            for digit in out[at..at + width].iter_mut().rev() {
+                // `n % 10` is a single digit.
+                *digit = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        }
+        // Digits and separators are ASCII, so this never takes the lossy path.
+        String::from_utf8(out.to_vec())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
+}
+
+/// The date of a day counted from 1970-01-01 in the proleptic Gregorian calendar (Howard
+/// Hinnant's `civil_from_days`): (year, month, day).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl fmt::Display for Timestamp {
@@ -131,16 +165,53 @@ impl LineTime {
         }
     }
 
+    /// This time in `year`, or `None` when it does not exist (30 February, second 60) or is
+    /// out of range. Computed by hand, with the ranges the `time` crate accepts (years ±9999,
+    /// offsets below 26 hours): building its date and time types cost more than parsing most
+    /// lines' time.
     fn at_year(self, year: i32) -> Option<Timestamp> {
-        let month = Month::try_from(self.month).ok()?;
-        let date = Date::from_calendar_date(year, month, self.day).ok()?;
-        let time = Time::from_hms_nano(self.hour, self.minute, self.second, self.nanos).ok()?;
-        let offset = UtcOffset::from_whole_seconds(self.offset.unwrap_or(0)).ok()?;
-        let nanos = PrimitiveDateTime::new(date, time)
-            .assume_offset(offset)
-            .unix_timestamp_nanos();
+        let valid = (-9999..=9999).contains(&year)
+            && (1..=days_in_month(year, self.month)?).contains(&self.day)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60
+            && self.nanos < 1_000_000_000;
+        let offset = self.offset.unwrap_or(0);
+        if !valid || offset.unsigned_abs() >= 26 * 3600 {
+            return None;
+        }
+        let secs = days_from_civil(year, self.month, self.day) * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+            - i64::from(offset);
+        let nanos = i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(self.nanos);
         i64::try_from(nanos).ok().map(Timestamp)
     }
+}
+
+/// Days in `month` (1-12) of `year`, `None` for a month out of range.
+fn days_in_month(year: i32, month: u8) -> Option<u8> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    Some(match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    })
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
@@ -342,8 +413,13 @@ fn month_name(s: &str) -> Option<(u8, usize)> {
 /// Syslog / journald `Mon DD HH:MM:SS[.frac]` at the start of `s` (no year, no zone).
 pub fn parse_syslog(s: &str) -> Option<(LineTime, usize)> {
     let b = s.as_bytes();
-    // The space after the month comes within 8 bytes (a 6-byte name and its dot), so most
-    // lines, which are not syslog, are turned away before the month names are tried.
+    // A month name starts with one of few letters, a CJK month with a digit; and the space
+    // after the month comes within 8 bytes (a 6-byte name and its dot). Most lines, which are
+    // not syslog, are turned away by these before the month names are tried.
+    let first = *b.first()?;
+    if !(MONTH_FIRST_BYTES[usize::from(first)] || first.is_ascii_digit()) {
+        return None;
+    }
     if !b.iter().take(8).any(|&c| c == b' ') {
         return None;
     }
@@ -410,6 +486,88 @@ pub fn parse_klog_time(s: &str) -> Option<(LineTime, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_agrees_with_the_time_crate() {
+        let reference = |t: Timestamp| {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            let (y, mo, d) = t.to_calendar_date();
+            let (h, mi, s, n) = t.to_hms_nano();
+            format!(
+                "{y:04}-{:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{n:09}Z",
+                u8::from(mo)
+            )
+        };
+        let mut cases = vec![i64::MIN, i64::MAX, -1, 0, 1, 951_782_400_000_000_000];
+        // Every day of four years around a leap day and a century, at varied times.
+        let mut t = 946_684_800_000_000_000 - 400 * 86_400 * NANOS_PER_SEC;
+        for i in 0..1600 {
+            cases.push(t + i * 7_919_000_001);
+            t += 86_400 * NANOS_PER_SEC;
+        }
+        cases.push(-2_208_988_800_000_000_000);
+        for n in cases {
+            let t = Timestamp(n);
+            assert_eq!(t.to_rfc3339(), reference(t), "{n}");
+        }
+    }
+
+    #[test]
+    fn dates_agree_with_the_time_crate() {
+        use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+        let reference = |t: LineTime, year: i32| -> Option<Timestamp> {
+            let month = Month::try_from(t.month).ok()?;
+            let date = Date::from_calendar_date(year, month, t.day).ok()?;
+            let time = Time::from_hms_nano(t.hour, t.minute, t.second, t.nanos).ok()?;
+            let offset = UtcOffset::from_whole_seconds(t.offset.unwrap_or(0)).ok()?;
+            let nanos = PrimitiveDateTime::new(date, time)
+                .assume_offset(offset)
+                .unix_timestamp_nanos();
+            i64::try_from(nanos).ok().map(Timestamp)
+        };
+        let years = [
+            -10_000, -9999, -1, 0, 1, 1600, 1677, 1678, 1900, 1969, 1970, 2000, 2023,
+        ];
+        let years = years
+            .into_iter()
+            .chain([2024, 2100, 2261, 2262, 2263, 9999, 10_000]);
+        for year in years {
+            for month in 0..=13u8 {
+                for day in [0, 1, 15, 28, 29, 30, 31, 32] {
+                    for (hour, minute, second, nanos) in [
+                        (0, 0, 0, 0),
+                        (23, 59, 59, 999_999_999),
+                        (12, 30, 60, 0),
+                        (24, 0, 0, 0),
+                        (0, 60, 0, 0),
+                        (1, 2, 3, 1_000_000_000),
+                    ] {
+                        for offset in [
+                            None,
+                            Some(0),
+                            Some(-93_599),
+                            Some(93_599),
+                            Some(93_600),
+                            Some(19_800),
+                        ] {
+                            let t = LineTime {
+                                year: Some(year),
+                                month,
+                                day,
+                                hour,
+                                minute,
+                                second,
+                                nanos,
+                                offset,
+                            };
+                            assert_eq!(t.at_year(year), reference(t, year), "{t:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     const NOW_2024: Timestamp = Timestamp(1_710_000_000_000_000_000); // 2024-03-09T16:00:00Z
 

@@ -14,7 +14,10 @@ use memchr::memmem::{self, Finder};
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
-use crate::text::{cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, Words};
+use crate::text::{
+    cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, ByteSearch, PhraseSearch,
+    TrimFast, Words,
+};
 use crate::time::parse_iso;
 
 const FAMILY: &str = "aws-vpc-cni";
@@ -41,6 +44,15 @@ static POD: Phrase = LazyLock::new(|| Finder::new("pod "));
 static NAMESPACE: Phrase = LazyLock::new(|| Finder::new("namespace "));
 static SANDBOX: Phrase = LazyLock::new(|| Finder::new("sandbox "));
 
+/// The `Key(` groups of the plugin's request line.
+static KEY_CONTAINER_ID: Phrase = LazyLock::new(|| Finder::new("ContainerID"));
+static KEY_NETNS: Phrase = LazyLock::new(|| Finder::new("Netns"));
+static KEY_IF_NAME: Phrase = LazyLock::new(|| Finder::new("IfName"));
+static KEY_POD_NAMESPACE: Phrase = LazyLock::new(|| Finder::new("PodNamespace"));
+static KEY_POD_NAME: Phrase = LazyLock::new(|| Finder::new("PodName"));
+static KEY_ARGS: Phrase = LazyLock::new(|| Finder::new("Args"));
+static KEY_STDIN_DATA: Phrase = LazyLock::new(|| Finder::new("argsStdinData"));
+
 /// `s` split around the first `phrase`, as `str::split_once` would.
 fn split_at_phrase<'a>(s: &'a str, phrase: &Finder<'_>) -> Option<(&'a str, &'a str)> {
     let at = phrase.find(s.as_bytes())?;
@@ -59,7 +71,7 @@ enum Role {
 }
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     match body.as_bytes().first()? {
         b'{' => parse_zap(body),
         b'[' => parse_seelog(body),
@@ -78,7 +90,7 @@ fn parse_zap(body: &str) -> Option<Facts> {
     };
     let members = json_members(body)?;
     let msg = member(&members, "msg").unwrap_or_default();
-    let role = role.unwrap_or_else(|| role_of_message(msg.trim()));
+    let role = role.unwrap_or_else(|| role_of_message(msg.trim_fast()));
     let mut f = Facts::new(Format::AwsVpcCni);
     f.level = member(&members, "level").and_then(Severity::from_level);
     f.time = member(&members, "ts").and_then(parse_iso).map(|(t, _)| t);
@@ -98,7 +110,7 @@ fn caller_in(body: &str) -> Option<&str> {
 }
 
 fn role_of_caller(caller: &str) -> Option<Role> {
-    let (dir, file) = caller.split_once('/')?;
+    let (dir, file) = caller.split_once_byte(b'/')?;
     let file = file.split(':').next().unwrap_or(file);
     Some(match (dir, file) {
         ("routed-eni-cni-plugin", _) | ("driver", "driver.go") => Role::Plugin,
@@ -175,7 +187,7 @@ fn apply_role(f: &mut Facts, role: Role) {
 fn parse_seelog(body: &str) -> Option<Facts> {
     // At the first `]`, which must end the level: a later `] ` would leave a `]` in the level,
     // which no level word has. Every bracketed line of other plugins passes here.
-    let (level, msg) = body.strip_prefix('[')?.split_once(']')?;
+    let (level, msg) = body.strip_prefix('[')?.split_once_byte(b']')?;
     let msg = msg.strip_prefix(' ')?;
     let level = Severity::from_level(level)?;
     if !has_aws_words(msg) {
@@ -184,17 +196,17 @@ fn parse_seelog(body: &str) -> Option<Facts> {
     let mut f = Facts::new(Format::AwsVpcCni);
     f.level = Some(level);
     read_message(&mut f, msg);
-    apply_role(&mut f, role_of_message(msg.trim()));
+    apply_role(&mut f, role_of_message(msg.trim_fast()));
     Some(f)
 }
 
 /// `"aws-cni" failed (add): add cmd: failed to assign an IP address to container`: the plugin's
 /// error as a pod event quotes it, cut before the `plugin type=` the runtime put in front.
 fn parse_quoted_failure(body: &str) -> Option<Facts> {
-    let (name, rest) = body.strip_prefix('"')?.split_once('"')?;
-    let (op, err) = rest.strip_prefix(" failed (")?.split_once("): ")?;
-    let aws_error =
-        err.contains("ipamd") || err.contains("failed to assign an IP address to container");
+    let (name, rest) = body.strip_prefix('"')?.split_once_byte(b'"')?;
+    let (op, err) = rest.strip_prefix(" failed (")?.split_once_str("): ")?;
+    let aws_error = err.contains_str("ipamd")
+        || err.contains_str("failed to assign an IP address to container");
     if !(name.starts_with("aws") || aws_error) {
         return None;
     }
@@ -206,7 +218,7 @@ fn parse_quoted_failure(body: &str) -> Option<Facts> {
     f.success = Some(false);
     Facts::set(&mut f.network_name, name);
     set_plugin_error(&mut f, err);
-    if err.contains("assign an IP address") {
+    if err.contains_str("assign an IP address") {
         f.category = Some(Category::IpAllocation);
     }
     f.message = Some(body.to_owned());
@@ -215,10 +227,10 @@ fn parse_quoted_failure(body: &str) -> Option<Facts> {
 
 /// Reads the facts of one message of the plugin or of ipamd (zap `msg` or seelog text).
 fn read_message(f: &mut Facts, msg: &str) {
-    let msg = msg.trim();
+    let msg = msg.trim_fast();
     Facts::set(&mut f.message, msg);
     if let Some(rest) = msg.strip_prefix("Received CNI ") {
-        let (op, groups) = rest.split_once(" request: ").unwrap_or((rest, ""));
+        let (op, groups) = rest.split_once_str(" request: ").unwrap_or((rest, ""));
         f.operation = Operation::from_word(op);
         read_groups(f, groups);
     } else if let Some(groups) = msg.strip_prefix("Handled CNI del request with prevResult: ") {
@@ -252,7 +264,7 @@ fn read_message(f: &mut Facts, msg: &str) {
     } else if let Some(rest) = msg.strip_prefix("Received add network response") {
         f.operation = Some(Operation::Add);
         f.category = Some(Category::IpAllocation);
-        let (head, reply) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (head, reply) = rest.split_once_str(": ").unwrap_or((rest, ""));
         read_pod_words(f, head);
         if let Some(id) = word_after(head, &CONTAINER) {
             Facts::set(&mut f.container_id, id);
@@ -266,7 +278,7 @@ fn read_message(f: &mut Facts, msg: &str) {
     } else if let Some(rest) = msg.strip_prefix("Received del network response") {
         f.operation = Some(Operation::Del);
         f.category = Some(Category::IpDeallocation);
-        let (head, reply) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (head, reply) = rest.split_once_str(": ").unwrap_or((rest, ""));
         read_pod_words(f, head);
         read_reply(f, reply);
     } else if let Some(rest) = msg.strip_prefix("Error received from ") {
@@ -279,7 +291,7 @@ fn read_message(f: &mut Facts, msg: &str) {
             None
         };
         f.success = Some(false);
-        let (head, err) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (head, err) = rest.split_once_str(": ").unwrap_or((rest, ""));
         if let Some(id) =
             word_after(head, &CONTAINER).or_else(|| word_after(head, &CONTAINER_ID_WORD))
         {
@@ -312,7 +324,7 @@ fn read_message(f: &mut Facts, msg: &str) {
         // `NS <netns>, Sandbox <id>, ifname <if>`
         ipam_op(f, true);
         for part in rest.split(", ") {
-            match part.split_once(' ') {
+            match part.split_once_byte(b' ') {
                 Some(("NS", v)) => Facts::set(&mut f.netns, v),
                 Some(("Sandbox", v)) => Facts::set(&mut f.container_id, v),
                 Some(("ifname", v)) => Facts::set(&mut f.if_name, v),
@@ -334,14 +346,14 @@ fn read_message(f: &mut Facts, msg: &str) {
         // `assignPodIPAddressUnsafe: Assign IP 10.4.128.118 to sandbox aws-cni/<id>/eth0`
         f.category = Some(Category::IpAllocation);
         f.success = Some(true);
-        let (ip, key) = rest.split_once(" to sandbox ").unwrap_or((rest, ""));
+        let (ip, key) = rest.split_once_str(" to sandbox ").unwrap_or((rest, ""));
         add_ip_checked(f, ip);
         read_ipam_key(f, key);
     } else if let Some((_, rest)) = split_at_phrase(msg, &UNASSIGN) {
         // `UnassignPodIPAddress: sandbox aws-cni/<id>/eth0's ipAddr 192.168.1.5, DeviceNumber 0`
         f.category = Some(Category::IpDeallocation);
         f.success = Some(true);
-        let (key, tail) = rest.split_once("'s ").unwrap_or((rest, ""));
+        let (key, tail) = rest.split_once_str("'s ").unwrap_or((rest, ""));
         read_ipam_key(f, key);
         if let Some(ip) = word_after(tail, &IP_ADDR) {
             add_ip_checked(f, ip.trim_end_matches(','));
@@ -359,8 +371,8 @@ fn read_message(f: &mut Facts, msg: &str) {
         // `total 14, assigned 13` (before v1.7 `total: 10, assigned 10`)
         for (key, name) in [("total", "ip_pool_total"), ("assigned", "ip_pool_assigned")] {
             let n = stats.split(", ").find_map(|part| {
-                let v = part.trim().strip_prefix(key)?;
-                v.trim_start_matches(':').trim().parse::<f64>().ok()
+                let v = part.trim_fast().strip_prefix(key)?;
+                v.trim_start_matches(':').trim_fast().parse::<f64>().ok()
             });
             if let Some(n) = n {
                 f.metrics.insert(name.to_owned(), n);
@@ -392,11 +404,14 @@ fn read_old_add_reply(f: &mut Facts, reply: &str) -> bool {
     f.add_ip(ip);
     f.success = Some(true);
     for part in parts {
-        let Some((key, value)) = part.split_once(": ").or_else(|| part.split_once(' ')) else {
+        let Some((key, value)) = part
+            .split_once_str(": ")
+            .or_else(|| part.split_once_byte(b' '))
+        else {
             continue;
         };
-        let value = value.trim();
-        match key.trim() {
+        let value = value.trim_fast();
+        match key.trim_fast() {
             "table" => f.attr("route_table", value),
             "external-SNAT" => f.attr("external_snat", value),
             "vpcCIDR" => f.attr(
@@ -431,7 +446,7 @@ fn is_driver_step(name: &str) -> bool {
 
 /// `Failed ...` lines of the plugin.
 fn read_plugin_failure(f: &mut Facts, msg: &str, rest: &str) {
-    let (head, err) = rest.split_once(": ").unwrap_or((rest, ""));
+    let (head, err) = rest.split_once_str(": ").unwrap_or((rest, ""));
     let container = word_after(head, &CONTAINER_ID_PHRASE).or_else(|| word_after(head, &CONTAINER));
     if let Some(id) = container {
         Facts::set(&mut f.container_id, id);
@@ -464,31 +479,31 @@ fn read_plugin_failure(f: &mut Facts, msg: &str, rest: &str) {
 /// `ContainerID(..) Netns(..) IfName(..) Args(..) Path(..) argsStdinData(..)` and the
 /// `PodNamespace(..) PodName(..)` of the prevResult lines.
 fn read_groups(f: &mut Facts, s: &str) {
-    if let Some((v, _)) = paren_value(s, "ContainerID") {
+    if let Some((v, _)) = paren_value(s, &KEY_CONTAINER_ID) {
         Facts::set(&mut f.container_id, v);
     }
-    if let Some((v, _)) = paren_value(s, "Netns") {
+    if let Some((v, _)) = paren_value(s, &KEY_NETNS) {
         Facts::set(&mut f.netns, v);
     }
-    if let Some((v, _)) = paren_value(s, "IfName") {
+    if let Some((v, _)) = paren_value(s, &KEY_IF_NAME) {
         Facts::set(&mut f.if_name, v);
     }
-    if let Some((v, _)) = paren_value(s, "PodNamespace") {
+    if let Some((v, _)) = paren_value(s, &KEY_POD_NAMESPACE) {
         Facts::set(&mut f.namespace, v);
     }
-    if let Some((v, _)) = paren_value(s, "PodName") {
+    if let Some((v, _)) = paren_value(s, &KEY_POD_NAME) {
         Facts::set(&mut f.pod_name, v);
     }
-    if let Some((v, closed)) = paren_value(s, "Args") {
+    if let Some((v, closed)) = paren_value(s, &KEY_ARGS) {
         // A cut-off Args may end inside its last value: keep only the complete ones.
         let v = if closed {
             v
         } else {
-            v.rsplit_once(';').map_or("", |(done, _)| done)
+            v.rsplit_once_byte(b';').map_or("", |(done, _)| done)
         };
         f.read_cni_args(v);
     }
-    if let Some((v, _)) = paren_value(s, "argsStdinData") {
+    if let Some((v, _)) = paren_value(s, &KEY_STDIN_DATA) {
         read_net_conf(f, v);
     }
 }
@@ -515,11 +530,11 @@ fn read_net_conf(f: &mut Facts, json: &str) {
 /// The value of `Key(value)` in `s`, with nested parentheses matched (quoted JSON strings inside
 /// are skipped). The flag says whether the closing parenthesis was found: a value cut off by
 /// truncation runs to the end of the text.
-fn paren_value<'a>(s: &'a str, key: &str) -> Option<(&'a str, bool)> {
+fn paren_value<'a>(s: &'a str, key: &Finder<'_>) -> Option<(&'a str, bool)> {
     let b = s.as_bytes();
-    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
-    for pos in memmem::find_iter(b, key) {
-        let from = pos + key.len();
+    // The key's searcher is built once, and serves every occurrence.
+    for pos in key.find_iter(b) {
+        let from = pos + key.needle().len();
         let boundary = pos == 0 || b[pos - 1] == b' ';
         if !boundary || b.get(from) != Some(&b'(') {
             continue;
@@ -554,14 +569,17 @@ fn paren_value<'a>(s: &'a str, key: &str) -> Option<(&'a str, bool)> {
 /// `addr 192.168.1.5/32, table 0` form).
 fn read_driver_list(f: &mut Facts, list: &str) {
     for part in list.split(", ") {
-        let Some((k, v)) = part.split_once('=').or_else(|| part.split_once(' ')) else {
+        let Some((k, v)) = part
+            .split_once_byte(b'=')
+            .or_else(|| part.split_once_byte(b' '))
+        else {
             continue;
         };
-        let v = v.trim();
+        let v = v.trim_fast();
         if v.is_empty() || v == "<nil>" {
             continue;
         }
-        match k.trim() {
+        match k.trim_fast() {
             "hostVethName" => Facts::set(&mut f.host_interface, v),
             "contVethName" => Facts::set(&mut f.if_name, v),
             "netnsPath" => Facts::set(&mut f.netns, v),
@@ -618,8 +636,8 @@ fn read_request(f: &mut Facts, s: &str) {
 /// ipamd does (`IPv4Addr: 10.4.128.118, IPv6Addr: , DeviceNumber: 0, err: <nil>`, newer
 /// `Success: true IPAddr: [IPv4Addr:"..." ...], err: <nil>`, or `Failed to get pod: ..`).
 fn read_reply(f: &mut Facts, reply: &str) {
-    let (fields, err) = match reply.split_once("err: ") {
-        Some((fields, err)) => (fields, Some(err.trim())),
+    let (fields, err) = match reply.split_once_str("err: ") {
+        Some((fields, err)) => (fields, Some(err.trim_fast())),
         None => (reply, None),
     };
     for key in ["IPv4Addr", "IPv6Addr"] {
@@ -647,13 +665,13 @@ fn read_reply(f: &mut Facts, reply: &str) {
         (Some(false), _, _) | (_, Some(_), _) | (_, _, true) => Some(false),
         (Some(true), None, false) => Some(true),
         // ipamd's older reply states no Success but an `err:`; `<nil>` means it succeeded.
-        (None, None, false) => reply.contains("err: <nil>").then_some(true),
+        (None, None, false) => reply.contains_str("err: <nil>").then_some(true),
     };
     if let Some(e) = err {
         f.set_error(e);
     } else if failed_text {
-        let text = fields.trim();
-        let inner = text.split_once(": ").map_or(text, |(_, e)| e);
+        let text = fields.trim_fast();
+        let inner = text.split_once_str(": ").map_or(text, |(_, e)| e);
         f.set_error(inner);
     }
 }
@@ -673,7 +691,7 @@ fn read_pod_words(f: &mut Facts, s: &str) {
 
 /// ipamd's key of an assignment: `<network name>/<container id>/<ifname>`.
 fn read_ipam_key(f: &mut Facts, key: &str) {
-    let mut parts = key.trim().splitn(3, '/');
+    let mut parts = key.trim_fast().splitn(3, '/');
     let (Some(net), Some(id), Some(ifname)) = (parts.next(), parts.next(), parts.next()) else {
         return;
     };
@@ -684,7 +702,7 @@ fn read_ipam_key(f: &mut Facts, key: &str) {
 
 /// The plugin's error: its innermost message is the error, the whole chain its details.
 fn set_plugin_error(f: &mut Facts, err: &str) {
-    let err = err.trim();
+    let err = err.trim_fast();
     if err.is_empty() {
         return;
     }
@@ -706,7 +724,7 @@ fn set_plugin_error(f: &mut Facts, err: &str) {
 /// status wrappers (`rpc error: code = X desc = `, `connection error: desc = "..."`). Returns
 /// the message and the gRPC code.
 fn inner_error(err: &str) -> (&str, Option<&str>) {
-    let mut s = err.trim();
+    let mut s = err.trim_fast();
     let mut code = None;
     for _ in 0..8 {
         let before = s;
@@ -715,16 +733,16 @@ fn inner_error(err: &str) -> (&str, Option<&str>) {
         }
         if let Some((_, rest)) = s
             .strip_prefix("Error received from ")
-            .and_then(|r| r.split_once(" call: "))
+            .and_then(|r| r.split_once_str(" call: "))
         {
             s = rest;
         }
         if let Some(rest) = s.strip_prefix("rpc error: code = ") {
-            let (c, desc) = rest.split_once(" desc = ").unwrap_or((rest, ""));
-            code = code.or(Some(c.trim()));
-            s = desc.trim();
+            let (c, desc) = rest.split_once_str(" desc = ").unwrap_or((rest, ""));
+            code = code.or(Some(c.trim_fast()));
+            s = desc.trim_fast();
         } else if let Some(rest) = s.strip_prefix("connection error: desc = ") {
-            s = rest.trim();
+            s = rest.trim_fast();
         }
         s = s.strip_prefix('"').unwrap_or(s);
         s = s.strip_suffix('"').unwrap_or(s);
@@ -733,7 +751,7 @@ fn inner_error(err: &str) -> (&str, Option<&str>) {
         }
     }
     if s.is_empty() {
-        (err.trim(), code)
+        (err.trim_fast(), code)
     } else {
         (s, code)
     }
@@ -778,7 +796,7 @@ fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
                 .map_or(b.len(), |e| e + i);
             s.get(i..end).map(Cow::Borrowed)
         };
-        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+        if let Some(v) = value.filter(|v| !v.trim_fast().is_empty()) {
             out.push(v);
         }
     }
@@ -794,7 +812,7 @@ fn word_after<'a>(s: &'a str, marker: &Finder<'_>) -> Option<&'a str> {
 }
 
 fn add_ip_checked(f: &mut Facts, ip: &str) {
-    let ip = ip.trim();
+    let ip = ip.trim_fast();
     if looks_like_ip(ip) {
         f.add_ip(ip);
     }
@@ -1254,13 +1272,19 @@ mod tests {
     #[test]
     fn helpers() {
         assert_eq!(
-            paren_value("A(x) Netns() B(f(1) \")\" g)", "B"),
+            paren_value("A(x) Netns() B(f(1) \")\" g)", &Finder::new("B")),
             Some(("f(1) \")\" g", true))
         );
-        assert_eq!(paren_value("A(x) Netns() B(x)", "Netns"), Some(("", true)));
-        assert_eq!(paren_value("xA(1) A(2)", "A"), Some(("2", true)));
         assert_eq!(
-            paren_value("Args(K8S_POD_NAME=a;K8S_PO", "Args"),
+            paren_value("A(x) Netns() B(x)", &Finder::new("Netns")),
+            Some(("", true))
+        );
+        assert_eq!(
+            paren_value("xA(1) A(2)", &Finder::new("A")),
+            Some(("2", true))
+        );
+        assert_eq!(
+            paren_value("Args(K8S_POD_NAME=a;K8S_PO", &Finder::new("Args")),
             Some(("K8S_POD_NAME=a;K8S_PO", false))
         );
         assert_eq!(

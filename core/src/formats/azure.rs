@@ -14,7 +14,8 @@ use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, JsonValue, Words,
+    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, ByteSearch, JsonValue,
+    PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -25,7 +26,7 @@ const FAMILY: &str = "azure-cni";
 const MAX_ROUTES: usize = 32;
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     match body.as_bytes().first()? {
         b'{' => parse_zap(body),
         b'[' => parse_text(body),
@@ -130,7 +131,7 @@ fn pid_tag(s: &str) -> (Option<u32>, &str) {
     // the digit check rejects anyway.
     let Some((inner, rest)) = s
         .strip_prefix('[')
-        .and_then(|r| r.split_once(']'))
+        .and_then(|r| r.split_once_byte(b']'))
         .and_then(|(inner, r)| Some((inner, r.strip_prefix(' ')?)))
     else {
         return (None, s);
@@ -143,7 +144,7 @@ fn pid_tag(s: &str) -> (Option<u32>, &str) {
 
 /// `[cni-net] rest` → (tag, kind, rest) for a known tag.
 fn component_tag(s: &str) -> Option<(&str, Tag, &str)> {
-    let (inner, rest) = s.strip_prefix('[')?.split_once(']')?;
+    let (inner, rest) = s.strip_prefix('[')?.split_once_byte(b']')?;
     let kind = tag_kind(inner)?;
     Some((inner, kind, rest.trim_start()))
 }
@@ -204,7 +205,7 @@ fn parse_zap(body: &str) -> Option<Facts> {
         return None;
     }
     let members = json_members(body)?;
-    let msg = member(&members, "msg").unwrap_or_default().trim();
+    let msg = member(&members, "msg").unwrap_or_default().trim_fast();
     let (msg_pid, rest) = pid_tag(msg);
     let tagged = component_tag(rest);
     let component = member(&members, "component");
@@ -225,7 +226,7 @@ fn parse_zap(body: &str) -> Option<Facts> {
     f.level = member(&members, "level").and_then(Severity::from_level);
     f.time = member(&members, "ts").and_then(parse_iso).map(|(t, _)| t);
     f.pid = member(&members, "pid")
-        .and_then(|p| p.trim().parse().ok())
+        .and_then(|p| p.trim_fast().parse().ok())
         .or(msg_pid);
     if let Some(caller) = member(&members, "caller") {
         f.attr("caller", caller);
@@ -283,22 +284,22 @@ fn read_zap_fields(f: &mut Facts, members: &[(std::borrow::Cow<'_, str>, JsonVal
 
 /// Reads one message (after the pid and component tags).
 fn read_text(f: &mut Facts, text: &str) {
-    let text = text.trim();
+    let text = text.trim_fast();
     Facts::set(&mut f.message, text);
     if let Some(rest) = text.strip_prefix("Plugin ") {
         // `Plugin azure-vnet version v1.0.11.`: printed on every run, not the VERSION command.
-        if let Some((name, version)) = rest.split_once(" version ") {
+        if let Some((name, version)) = rest.split_once_str(" version ") {
             Facts::set(&mut f.plugin_type, name);
-            f.attr("version", version.trim().trim_end_matches('.'));
+            f.attr("version", version.trim_fast().trim_end_matches('.'));
         }
     } else if let Some(rest) = text.strip_prefix("Processing ") {
-        let (op, args) = rest.split_once(" command").unwrap_or((rest, ""));
+        let (op, args) = rest.split_once_str(" command").unwrap_or((rest, ""));
         f.operation = Operation::from_word(op);
         if let Some(args) = args.strip_prefix(" with args ") {
             read_cmd_args(f, args);
         }
     } else if let Some(op) = text.strip_prefix("CNI_COMMAND environment variable set to ") {
-        f.operation = Operation::from_word(op.trim());
+        f.operation = Operation::from_word(op.trim_fast());
     } else if let Some((op, rest)) = split_at_phrase(text, &COMMAND_COMPLETED)
         .and_then(|(op, rest)| Operation::from_word(op).map(|op| (op, rest)))
     {
@@ -306,9 +307,9 @@ fn read_text(f: &mut Facts, text: &str) {
         read_completion(f, rest);
     } else if let Some(rest) = text.strip_prefix("Found network ") {
         // `Found network azure with subnet 10.224.0.0/16.` (zap: `Found network with subnet`)
-        let (name, subnet) = rest.split_once("with subnet").unwrap_or((rest, ""));
+        let (name, subnet) = rest.split_once_str("with subnet").unwrap_or((rest, ""));
         Facts::set(&mut f.network_name, name);
-        let subnet = subnet.trim().trim_end_matches('.');
+        let subnet = subnet.trim_fast().trim_end_matches('.');
         if looks_like_ip(subnet) {
             Facts::set(&mut f.subnet, subnet);
         }
@@ -411,13 +412,13 @@ fn read_failure(f: &mut Facts, text: &str) {
 /// object (`Failed to create veth pair azv7a8b9c0d1e2: file exists`) stays in the error: the
 /// name is what an operator needs.
 fn set_error_chain(f: &mut Facts, text: &str) {
-    let full = text.trim().trim_end_matches('.').trim();
+    let full = text.trim_fast().trim_end_matches('.').trim_fast();
     let mut inner = full;
-    while let Some((head, rest)) = inner.split_once(": ") {
-        if !head.starts_with("Failed to ") || names_object(head) || rest.trim().is_empty() {
+    while let Some((head, rest)) = inner.split_once_str(": ") {
+        if !head.starts_with("Failed to ") || names_object(head) || rest.trim_fast().is_empty() {
             break;
         }
-        inner = rest.trim();
+        inner = rest.trim_fast();
     }
     if f.error.is_none() && !inner.is_empty() {
         f.error = Some(CniError {
@@ -461,7 +462,7 @@ fn read_completion(f: &mut Facts, rest: &str) {
     {
         Facts::set(&mut f.pod_name, pod);
     }
-    let (result, err) = match rest.find("err:") {
+    let (result, err) = match rest.find_str("err:") {
         Some(at) => (rest.get(..at).unwrap_or(rest), rest.get(at + 4..)),
         None => (rest, None),
     };
@@ -476,7 +477,7 @@ fn read_completion(f: &mut Facts, rest: &str) {
     let Some(err) = err else {
         return;
     };
-    let err = err.trim().trim_end_matches('.').trim();
+    let err = err.trim_fast().trim_end_matches('.').trim_fast();
     if err == "<nil>" {
         f.success = Some(true);
     } else if !err.is_empty() {
@@ -491,7 +492,7 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
     const KEYS: [&str; 5] = ["ContainerID:", "Netns:", "IfName:", "Args:", "Path:"];
     let s = s.strip_prefix('{').unwrap_or(s);
     // The config JSON comes last; no key is looked for inside it.
-    let (head, stdin) = match s.find(" StdinData:") {
+    let (head, stdin) = match s.find_str(" StdinData:") {
         Some(at) => (s.get(..at).unwrap_or(s), s.get(at + " StdinData:".len()..)),
         None => (s, None),
     };
@@ -504,7 +505,7 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
     for (i, &(at, key)) in found.iter().enumerate() {
         let start = at + key.len();
         let next = found.get(i + 1).map_or(head.len(), |&(n, _)| n);
-        let mut value = head.get(start..next).unwrap_or_default().trim();
+        let mut value = head.get(start..next).unwrap_or_default().trim_fast();
         let last = i + 1 == found.len();
         if last && stdin.is_none() {
             value = value.trim_end_matches('.');
@@ -517,7 +518,7 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
             "Args:" => {
                 // Cut off inside Args: its last value may be incomplete, so it is dropped.
                 let value = if last && !closed {
-                    value.rsplit_once(';').map_or("", |(done, _)| done)
+                    value.rsplit_once_byte(b';').map_or("", |(done, _)| done)
                 } else {
                     value
                 };
@@ -615,11 +616,11 @@ fn read_endpoint(f: &mut Facts, s: &str, creating: bool) {
     }
     read_masked_ips(f, s);
     read_dns(f, s);
-    if let Some(list) = s.find("IPAddrs:[").and_then(|at| s.get(at + 9..)) {
+    if let Some(list) = s.find_str("IPAddrs:[").and_then(|at| s.get(at + 9..)) {
         let list = list.split(']').next().unwrap_or(list);
         for item in list.split('{').skip(1) {
             let item = item.split('}').next().unwrap_or(item);
-            let (ip, mask) = item.split_once(' ').unwrap_or((item, ""));
+            let (ip, mask) = item.split_once_byte(b' ').unwrap_or((item, ""));
             add_masked(f, ip, mask);
         }
     }
@@ -631,7 +632,7 @@ fn endpoint_id_parts(id: &str) -> Option<(&str, &str)> {
     if is_uuid(id) {
         return None;
     }
-    let (prefix, ifname) = id.split_once('-')?;
+    let (prefix, ifname) = id.split_once_byte(b'-')?;
     let ok = prefix.len() == 8
         && prefix.bytes().all(|c| c.is_ascii_alphanumeric())
         && !ifname.is_empty()
@@ -647,7 +648,7 @@ fn endpoint_id_parts(id: &str) -> Option<(&str, &str)> {
 /// settings state nothing.
 fn read_dns(f: &mut Facts, s: &str) {
     let Some(body) = s
-        .find("DNS:{")
+        .find_str("DNS:{")
         .and_then(|at| s.get(at + 5..))
         .map(|r| r.split('}').next().unwrap_or(r))
     else {
@@ -694,16 +695,16 @@ fn read_masked_ips(f: &mut Facts, s: &str) {
     for at in memmem::find_iter(s.as_bytes(), ITEM) {
         let from = at + ITEM.len();
         let rest = s.get(from..).unwrap_or_default();
-        let end = rest.find('}').unwrap_or(rest.len());
+        let end = rest.find_byte(b'}').unwrap_or(rest.len());
         let item = rest.get(..end).unwrap_or_default();
-        let (ip, mask) = item.split_once(" Mask:").unwrap_or((item, ""));
+        let (ip, mask) = item.split_once_str(" Mask:").unwrap_or((item, ""));
         let before = s.get(..at).unwrap_or_default();
         if before.ends_with("Dst:") {
             let Some(destination) = masked(ip, mask) else {
                 continue;
             };
             let after = rest.get(end..).unwrap_or_default();
-            let route_part = after.get(..after.find("Dst:").unwrap_or(after.len()));
+            let route_part = after.get(..after.find_str("Dst:").unwrap_or(after.len()));
             let gateway = route_part
                 .and_then(|r| go_value(r, "Gw").or_else(|| go_value(r, "GW")))
                 .filter(|g| looks_like_ip(g))

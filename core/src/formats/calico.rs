@@ -20,7 +20,7 @@ use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member,
-    quoted_after, Logfmt, Words,
+    quoted_after, ByteSearch, Logfmt, PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -100,21 +100,21 @@ impl<'a> Header<'a> {
         let r = body.strip_prefix('[')?;
         // Split at the first `]`, which must open the next part: a later one would leave a
         // `]` in the level or pid, which their byte checks reject anyway.
-        let (level, r) = r.split_once(']')?;
+        let (level, r) = r.split_once_byte(b']')?;
         let r = r.strip_prefix('[')?;
         if level.is_empty() || !level.bytes().all(|c| c.is_ascii_uppercase()) {
             return None;
         }
-        let (pid, r) = r.split_once(']')?;
+        let (pid, r) = r.split_once_byte(b']')?;
         let r = r.strip_prefix(' ')?;
         if pid.is_empty() || !pid.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        let (file, r) = r.split_once(' ')?;
+        let (file, r) = r.split_once_byte(b' ')?;
         if !file.ends_with(".go") {
             return None;
         }
-        let (line, rest) = r.split_once(':')?;
+        let (line, rest) = r.split_once_byte(b':')?;
         if line.is_empty() || !line.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
@@ -136,7 +136,7 @@ fn text_record(body: &str) -> Option<Facts> {
     f.pid = h.pid;
     f.attr("caller", &format!("{}:{}", h.file, h.line));
     let (msg, tail) = split_tail(h.rest);
-    let msg = msg.trim();
+    let msg = msg.trim_fast();
     f.plugin_type = plugin_type_of(h.file, msg).map(str::to_owned);
     if !msg.is_empty() {
         f.message = Some(msg.to_owned());
@@ -162,7 +162,7 @@ fn text_record(body: &str) -> Option<Facts> {
 /// Other directories (`ipam/ipam.go`, `k8s/k8s.go` of libcalico-go) run in either binary and in
 /// calico-node too.
 fn plugin_type_of(file: &str, msg: &str) -> Option<&'static str> {
-    let (dir, base) = match file.rsplit_once('/') {
+    let (dir, base) = match file.rsplit_once_byte(b'/') {
         Some((dir, base)) => (Some(dir), base),
         None => (None, file),
     };
@@ -228,7 +228,7 @@ fn raw_error(tail: &str) -> Option<&str> {
         })
         .min()
         .unwrap_or(value.len());
-    Some(value[..end].trim())
+    Some(value[..end].trim_fast())
 }
 
 /// The keys Calico's plugins log, in the text tail and in logrus lines alike.
@@ -242,7 +242,7 @@ fn read_pairs(p: &Logfmt<'_>, f: &mut Facts) {
     if let Some(pod) = p.get_nonempty("Pod") {
         Facts::set(&mut f.pod_name, pod);
     }
-    if let Some(e) = p.get_nonempty("error").filter(|e| e.trim() != "<nil>") {
+    if let Some(e) = p.get_nonempty("error").filter(|e| e.trim_fast() != "<nil>") {
         f.set_error(e);
     }
     for key in ["HandleID", "handle"] {
@@ -279,13 +279,13 @@ fn read_pairs(p: &Logfmt<'_>, f: &mut Facts) {
 
 /// A full WEP name `<node>-<orchestrator>-<pod>-<iface>`; returns whether it was one.
 fn read_wep(wep: &str, f: &mut Facts) -> bool {
-    let Some((node, orchestrator, pod, iface)) = calico_wep(wep.trim()) else {
+    let Some([node, orchestrator, pod, iface]) = calico_wep(wep.trim_fast()) else {
         return false;
     };
     // Calico's orchestrator ids; anything else means the dashes were the name's own
     // (`default.object-storage-api-service` is a v2 `ns.pod` workload id, not a WEP).
     if !matches!(
-        orchestrator.as_str(),
+        orchestrator.as_ref(),
         "k8s" | "cni" | "libnetwork" | "openstack" | "docker" | "mesos" | "rkt"
     ) {
         return false;
@@ -304,14 +304,14 @@ fn read_wep(wep: &str, f: &mut Facts) -> bool {
 /// `Workload=`: a WEP name (calico-ipam DEL), `ns.pod` (Calico v2 workload id), or a container id
 /// (non-Kubernetes orchestrators).
 fn read_workload(w: &str, f: &mut Facts) {
-    let w = w.trim();
+    let w = w.trim_fast();
     if read_wep(w, f) {
         return;
     }
     f.attr("workload", w);
     if is_container_id(w) {
         Facts::set(&mut f.container_id, w);
-    } else if let Some((ns, pod)) = w.split_once('.') {
+    } else if let Some((ns, pod)) = w.split_once_byte(b'.') {
         // Namespaces have no dots; pod names may.
         if !ns.is_empty() && !pod.is_empty() && !ns.contains([' ', '/']) {
             Facts::set(&mut f.namespace, ns);
@@ -323,7 +323,7 @@ fn read_workload(w: &str, f: &mut Facts) {
 /// `<network name>.<container id>`: the IPAM handle of a CNI ADD.
 fn read_handle(h: &str, f: &mut Facts) {
     f.attr("ipam_handle", h);
-    if let Some((network, id)) = h.rsplit_once('.') {
+    if let Some((network, id)) = h.rsplit_once_byte(b'.') {
         if is_container_id(id) {
             Facts::set(&mut f.container_id, id);
             Facts::set(&mut f.network_name, network);
@@ -408,9 +408,9 @@ fn read_message(msg: &str, f: &mut Facts) {
     } else if let Some(veth) = m.strip_prefix("Setting the host side veth name to ") {
         Facts::set(&mut f.host_interface, veth.trim_end_matches('.'));
         (Some(Add), Some(InterfaceSetup), None)
-    } else if starts("Provisioned ") && m.contains(" in netns ") {
+    } else if starts("Provisioned ") && m.contains_str(" in netns ") {
         // Legacy: `Provisioned eth0 in netns /proc/123/ns/net`.
-        if let Some((iface, netns)) = m["Provisioned ".len()..].split_once(" in netns ") {
+        if let Some((iface, netns)) = m["Provisioned ".len()..].split_once_str(" in netns ") {
             Facts::set(&mut f.if_name, iface);
             Facts::set(&mut f.netns, netns);
         }
@@ -442,11 +442,11 @@ fn read_message(msg: &str, f: &mut Facts) {
         f.set_error(m);
         (None, None, Some(false))
     } else if let Some(rc) = m.strip_prefix("Calico CNI execution complete, rc=") {
-        f.exit_code = rc.trim().parse::<i32>().ok();
+        f.exit_code = rc.trim_fast().parse::<i32>().ok();
         (None, None, f.exit_code.map(|rc| rc == 0))
     } else {
         if let Some(rest) = m.strip_prefix("Resolved pool name ") {
-            if let Some((pool, cidr)) = rest.split_once(" to cidr ") {
+            if let Some((pool, cidr)) = rest.split_once_str(" to cidr ") {
                 f.attr("ipam_pool", pool);
                 Facts::set(&mut f.subnet, cidr);
             }
@@ -462,14 +462,14 @@ fn read_message(msg: &str, f: &mut Facts) {
         .strip_prefix("Configuring network '")
         .or_else(|| m.strip_prefix("Remove network '"))
     {
-        if let Some((network, _)) = rest.split_once('\'') {
+        if let Some((network, _)) = rest.split_once_byte(b'\'') {
             Facts::set(&mut f.network_name, network);
         }
     }
     if let Some(at) = LAST_CONTAINER.rfind(m.as_bytes()) {
         let id = &m[at + LAST_CONTAINER.needle().len()..];
-        if is_container_id(id.trim()) {
-            Facts::set(&mut f.container_id, id.trim());
+        if is_container_id(id.trim_fast()) {
+            Facts::set(&mut f.container_id, id.trim_fast());
         }
     }
 }
@@ -479,9 +479,9 @@ fn read_message(msg: &str, f: &mut Facts) {
 /// empty strings leave double spaces, so ObjectMeta's leading fields keep their positions. The
 /// Kubernetes backend copies the pod's UID into the endpoint's.
 fn read_endpoint_dump(dump: &str, f: &mut Facts) {
-    if let Some(at) = dump.find("{WorkloadEndpoint ") {
+    if let Some(at) = dump.find_str("{WorkloadEndpoint ") {
         let after = &dump[at..];
-        if let Some(meta_at) = after.find("} {") {
+        if let Some(meta_at) = after.find_str("} {") {
             let meta = &after[meta_at + 3..];
             let meta = meta.split(['}', '{']).next().unwrap_or(meta);
             let fields: Vec<&str> = meta.split(' ').take(5).collect();
@@ -548,7 +548,10 @@ fn calico_namespace(f: &mut Facts) {
 /// `ipam.AutoAssignArgs{..., Attrs:map[string]string{"namespace":"shop", "node":"node-1",
 /// "pod":"web-..."}, Hostname:"node-1", ...}`: the pod the addresses are claimed for.
 fn read_assign_args(args: &str, f: &mut Facts) {
-    if let Some(attrs) = args.split_once("Attrs:map[string]string{").map(|(_, a)| a) {
+    if let Some(attrs) = args
+        .split_once_str("Attrs:map[string]string{")
+        .map(|(_, a)| a)
+    {
         let attrs = attrs.split('}').next().unwrap_or(attrs);
         let attr = |k: &str| quoted_after(attrs, &format!("\"{k}\":")).filter(|v| !v.is_empty());
         if let Some(ns) = attr("namespace") {
@@ -568,10 +571,10 @@ fn read_assign_args(args: &str, f: &mut Facts) {
 
 /// Legacy `IPAM plugin error (rc=100): {"code": 100, "msg": "...", "details": ...}`.
 fn read_ipam_error(m: &str, f: &mut Facts) {
-    let Some((_, output)) = m.split_once("): ") else {
+    let Some((_, output)) = m.split_once_str("): ") else {
         return;
     };
-    let output = output.trim();
+    let output = output.trim_fast();
     let Some(members) = json_members(output) else {
         f.set_error(output);
         return;
@@ -581,7 +584,7 @@ fn read_ipam_error(m: &str, f: &mut Facts) {
         return;
     };
     f.error = Some(CniError {
-        code: member(&members, "code").and_then(|c| c.trim().parse().ok()),
+        code: member(&members, "code").and_then(|c| c.trim_fast().parse().ok()),
         msg: msg.to_owned(),
         details: member(&members, "details")
             .filter(|d| !d.is_empty() && *d != "null")
@@ -605,20 +608,20 @@ fn legacy_record(body: &str) -> Option<Facts> {
         time = Some(t);
         s = s.get(used..)?.strip_prefix(' ')?;
     }
-    let (pid, rest) = s.split_once(' ')?;
+    let (pid, rest) = s.split_once_byte(b' ')?;
     if pid.is_empty() || !pid.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let (identity, rest) = rest.strip_prefix('[')?.split_once("] ")?;
-    if identity.contains(' ') {
+    let (identity, rest) = rest.strip_prefix('[')?.split_once_str("] ")?;
+    if identity.contains_byte(b' ') {
         return None;
     }
-    let (level, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (level, msg) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
     if !matches!(level, "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL") {
         return None;
     }
-    let msg = msg.trim();
-    let names_calico = msg.to_ascii_lowercase().contains("calico");
+    let msg = msg.trim_fast();
+    let names_calico = msg.to_ascii_lowercase().contains_str("calico");
     let id_like = (6..=64).contains(&identity.len())
         && identity
             .bytes()
@@ -649,19 +652,19 @@ fn legacy_record(body: &str) -> Option<Facts> {
 /// `calico-k8s-network : error executing ADD: No IPv4 addresses available in pool`: the caller's
 /// (rkt, early kubelet) report of a failed plugin, naming the network, not the plugin.
 fn caller_error(body: &str) -> Option<Facts> {
-    let (network, rest) = body.split_once(' ')?;
+    let (network, rest) = body.split_once_byte(b' ')?;
     let rest = rest.strip_prefix(": error executing ")?;
-    if !(network.contains("calico") || network == "k8s-pod-network") {
+    if !(network.contains_str("calico") || network == "k8s-pod-network") {
         return None;
     }
-    let (op, error) = rest.split_once(": ").unwrap_or((rest, ""));
+    let (op, error) = rest.split_once_str(": ").unwrap_or((rest, ""));
     let mut f = calico_facts();
-    f.operation = Some(Operation::from_word(op.trim())?);
+    f.operation = Some(Operation::from_word(op.trim_fast())?);
     f.network_name = Some(network.to_owned());
     f.success = Some(false);
     f.set_error(error);
     let lower = error.to_ascii_lowercase();
-    if lower.contains("addresses available") || lower.contains("ips available") {
+    if lower.contains_str("addresses available") || lower.contains_str("ips available") {
         // The pool is exhausted: the ADD failed allocating an address.
         f.category = Some(Category::IpAllocation);
     }
@@ -705,7 +708,7 @@ fn logrus_record(body: &str) -> Option<Facts> {
     f.level = p.get("level").and_then(Severity::from_level);
     f.time = p
         .get_nonempty("time")
-        .and_then(|t| parse_iso(t.trim()))
+        .and_then(|t| parse_iso(t.trim_fast()))
         .map(|(t, _)| t);
     if let Some(src) = source {
         f.attr("caller", src);

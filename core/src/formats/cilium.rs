@@ -12,29 +12,32 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    go_string_field, ips_in, json_members, looks_like_ip, pod_slash, quoted_after, JsonValue,
-    Logfmt,
+    go_string_field, ips_in, json_members, looks_like_ip, pod_slash, quoted_after, ByteSearch,
+    JsonValue, Logfmt, PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
+/// Every logfmt line Cilium writes states its level.
+static LEVEL_KEY: Words = Words::new(&["level="]);
+
 /// Keys only Cilium's endpoint logging writes (logfmt form, with the separating space).
-const CLAIM_KEYS: [&str; 6] = [
+static CLAIM_KEYS: Words = Words::new(&[
     " subsys=cilium-cni",
     " endpointID=",
     " k8sPodName=",
     " ciliumEndpointName=",
     " datapathPolicyRevision=",
     " identityLabels=",
-];
+]);
 
 /// The same keys in the JSON log format (`log-format: json`).
-const CLAIM_KEYS_JSON: [&str; 5] = [
+static CLAIM_KEYS_JSON: Words = Words::new(&[
     "\"subsys\":\"cilium-cni\"",
     "\"endpointID\":",
     "\"k8sPodName\":",
     "\"ciliumEndpointName\":",
     "\"identityLabels\":",
-];
+]);
 
 /// Endpoint ids that name the pod's container: `container-id:<id>` (legacy) and
 /// `cni-attachment-id:<id>:<ifname>` (one CNI ADD/DEL pair).
@@ -61,7 +64,7 @@ impl<'a> Fields<'a> {
     fn read(body: &'a str) -> Option<Fields<'a>> {
         let trimmed = body.trim_start();
         if trimmed.starts_with('{') {
-            if !CLAIM_KEYS_JSON.iter().any(|k| trimmed.contains(k)) {
+            if !CLAIM_KEYS_JSON.any_in(trimmed) {
                 return None;
             }
             let members = json_members(trimmed)?;
@@ -77,7 +80,7 @@ impl<'a> Fields<'a> {
                 .collect();
             return Some(Fields { pairs });
         }
-        if !body.contains("level=") || !CLAIM_KEYS.iter().any(|k| body.contains(k)) {
+        if !LEVEL_KEY.any_in(body) || !CLAIM_KEYS.any_in(body) {
             return None;
         }
         let pairs = Logfmt::parse(body)
@@ -96,7 +99,7 @@ impl<'a> Fields<'a> {
     }
 
     fn get_nonempty(&self, key: &str) -> Option<&str> {
-        self.all(key).find(|v| !v.trim().is_empty())
+        self.all(key).find(|v| !v.trim_fast().is_empty())
     }
 
     /// Every value of `key`, in order: a corrupt line may state a key twice.
@@ -112,10 +115,10 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     f.level = fields.get("level").and_then(Severity::from_level);
     f.time = fields
         .get_nonempty("time")
-        .and_then(|t| parse_iso(t.trim()))
+        .and_then(|t| parse_iso(t.trim_fast()))
         .map(|(t, _)| t);
     if let Some(msg) = fields.get_nonempty("msg") {
-        f.message = Some(msg.trim().to_owned());
+        f.message = Some(msg.trim_fast().to_owned());
     }
     let subsys = fields.get_nonempty("subsys");
     if let Some(s) = subsys {
@@ -130,12 +133,12 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
         Facts::set(&mut f.container_id, id);
     }
     if let Some(ep) = fields.get_nonempty("endpointID") {
-        let ep = ep.trim();
+        let ep = ep.trim_fast();
         if let Some(rest) = CONTAINER_ID_PREFIXES
             .iter()
             .find_map(|p| ep.strip_prefix(p))
         {
-            let (id, if_name) = rest.split_once(':').unwrap_or((rest, ""));
+            let (id, if_name) = rest.split_once_byte(b':').unwrap_or((rest, ""));
             Facts::set(&mut f.container_id, id);
             Facts::set(&mut f.if_name, if_name);
             f.attr("endpoint_id", ep);
@@ -167,7 +170,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
 
     for key in ["ipv4", "ipv6", "ipAddr"] {
         if let Some(ip) = fields.get_nonempty(key) {
-            if looks_like_ip(ip.trim()) {
+            if looks_like_ip(ip.trim_fast()) {
                 f.add_ip(ip);
             }
         }
@@ -232,10 +235,10 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     if let Some(labels) = fields.get_nonempty("identityLabels") {
         f.attr("identity_labels", labels);
         // The pod's namespace is one of its identity's labels.
-        if let Some(ns) = labels
-            .split(',')
-            .find_map(|l| l.trim().strip_prefix("k8s:io.kubernetes.pod.namespace="))
-        {
+        if let Some(ns) = labels.split(',').find_map(|l| {
+            l.trim_fast()
+                .strip_prefix("k8s:io.kubernetes.pod.namespace=")
+        }) {
             Facts::set(&mut f.namespace, ns);
         }
     }
@@ -251,7 +254,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
 
 /// What the message says happened.
 fn read_message(msg: &str, f: &mut Facts) {
-    let m = msg.trim();
+    let m = msg.trim_fast();
     let starts = |p: &str| m.starts_with(p);
     if let Some(dump) = m.strip_prefix("CNI Args:") {
         read_args_dump(dump, f);
@@ -273,7 +276,7 @@ fn read_message(msg: &str, f: &mut Facts) {
         || starts("Deletion of endpoint failed")
     {
         f.operation = Some(Operation::Del);
-    } else if m.contains("will not delete interface") {
+    } else if m.contains_str("will not delete interface") {
         // `Unable to enter namespace "<netns>", will not delete interface` (old) and
         // `Unable to delete interface <if> in namespace "<netns>", ...` (new): DEL goes on.
         f.operation = Some(Operation::Del);
@@ -283,7 +286,7 @@ fn read_message(msg: &str, f: &mut Facts) {
         }
         if let Some((if_name, _)) = m
             .strip_prefix("Unable to delete interface ")
-            .and_then(|r| r.split_once(" in namespace "))
+            .and_then(|r| r.split_once_str(" in namespace "))
         {
             Facts::set(&mut f.if_name, if_name);
         }
@@ -336,7 +339,7 @@ fn read_message(msg: &str, f: &mut Facts) {
 /// (`getEndpointIdNotFound "521d` → `getEndpointIdNotFound`).
 fn without_debris(v: &str) -> &str {
     let unbalanced = v.matches('"').count() % 2 == 1;
-    match v.rsplit_once('"') {
+    match v.rsplit_once_byte(b'"') {
         Some((head, tail))
             if unbalanced && head.ends_with(' ') && !tail.contains(char::is_whitespace) =>
         {
@@ -350,7 +353,10 @@ fn without_debris(v: &str) -> &str {
 /// `&{IPV4 IPV4ExpirationUUID IPV4PoolName IPV6 IPV6ExpirationUUID IPV6PoolName}`, empty
 /// fields leaving double spaces). The older four-field form names no pool.
 fn address_pair_pool(addressing: &str) -> Option<&str> {
-    let inner = addressing.trim().strip_prefix("&{")?.strip_suffix('}')?;
+    let inner = addressing
+        .trim_fast()
+        .strip_prefix("&{")?
+        .strip_suffix('}')?;
     let fields: Vec<&str> = inner.split(' ').collect();
     let [_, _, pool4, _, _, pool6] = fields[..] else {
         return None;

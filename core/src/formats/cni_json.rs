@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{json_members, unescape, JsonValue, Words};
+use crate::text::{json_members, unescape, ByteSearch, JsonValue, PhraseSearch, TrimFast, Words};
 
 /// Keys of which one must appear before a JSON object is read at all.
 static KEYS: Words = Words::new(&[
@@ -26,7 +26,7 @@ static KEYS: Words = Words::new(&[
 ]);
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     match body.as_bytes().first()? {
         b'{' => document(body),
         b'"' => member_run(body),
@@ -55,7 +55,7 @@ fn document(text: &str) -> Option<Facts> {
 /// `"type": "NetworkReady",\n "status": false, ...`: members of an object whose braces were
 /// not part of the pasted or logged text.
 fn member_run(text: &str) -> Option<Facts> {
-    if !text.contains("\":") || !has_cni_key(text) {
+    if !text.contains_str("\":") || !has_cni_key(text) {
         return None;
     }
     classify(&object_of(&format!("{{{text}}}"))?)
@@ -171,17 +171,17 @@ fn error_result(m: &Map<String, Value>, code: i64, msg: &str) -> Facts {
         msg: msg.to_owned(),
         details: str_of(m, "details").map(str::to_owned),
     });
-    if msg.contains("failed to allocate") || msg.contains("no IP addresses available") {
+    if msg.contains_str("failed to allocate") || msg.contains_str("no IP addresses available") {
         f.category = Some(Category::IpAllocation);
     }
-    if msg.starts_with("failed to allocate for range ") || msg.contains(" in range set") {
+    if msg.starts_with("failed to allocate for range ") || msg.contains_str(" in range set") {
         // host-local's allocator wording (`failed to allocate for range %d: %v`, `... in range
         // set`); it allocates only on ADD.
         f.plugin = Some("host-local");
         f.confidence = Some(0.7);
         f.operation = Some(Operation::Add);
     }
-    if let Some(rest) = msg.split_once("requested IP address ").map(|(_, r)| r) {
+    if let Some(rest) = msg.split_once_str("requested IP address ").map(|(_, r)| r) {
         f.attr("requested_ip", rest.split_whitespace().next().unwrap_or(""));
     }
     f
@@ -217,7 +217,7 @@ fn network_condition(m: &Map<String, Value>) -> Facts {
 /// `"lastCNILoadStatus": "cni config load failed: ..."` from `crictl info` (containerd).
 fn cni_load_status(m: &Map<String, Value>) -> Option<Facts> {
     let (key, status) = m.iter().find(|(k, _)| k.starts_with("lastCNILoadStatus"))?;
-    let status = status.as_str()?.trim();
+    let status = status.as_str()?.trim_fast();
     let mut f = Facts {
         category: Some(Category::HealthCheck),
         ..Facts::default()
@@ -358,14 +358,14 @@ fn states_something(v: &Value) -> bool {
 /// A runtime quoting the plugin's output: `stdout='{...}', stderr='...'`.
 fn quoted_stdout(text: &str) -> Option<Facts> {
     let rest = text.strip_prefix("stdout='")?;
-    let (inner, stderr) = match rest.find("', stderr='") {
+    let (inner, stderr) = match rest.find_str("', stderr='") {
         Some(at) => (
             &rest[..at],
             rest.get(at + 11..).map(|s| s.trim_end_matches('\'')),
         ),
         None => (rest.trim_end_matches('\''), None),
     };
-    let mut f = document(inner.trim())?;
+    let mut f = document(inner.trim_fast())?;
     f.attr("stderr", stderr.unwrap_or(""));
     Some(f)
 }
@@ -379,8 +379,8 @@ fn about(text: &str) -> Option<Facts> {
     let versions_line = if let Some(list) = first.strip_prefix("CNI protocol versions supported:") {
         Some(list)
     } else {
-        let (name, version) = first.strip_prefix("CNI ")?.split_once(" plugin ")?;
-        if name.is_empty() || name.contains(' ') {
+        let (name, version) = first.strip_prefix("CNI ")?.split_once_str(" plugin ")?;
+        if name.is_empty() || name.contains_byte(b' ') {
             return None;
         }
         f.plugin_type = Some(name.to_owned());
@@ -425,7 +425,7 @@ fn netplugin_failed(text: &str) -> Option<Facts> {
         Some(stderr) => {
             f.set_error(&unescape(stderr));
             if let Some(e) = f.error.as_mut() {
-                e.details = Some(text.trim().to_owned());
+                e.details = Some(text.trim_fast().to_owned());
             }
         }
         None => f.set_error(&unescape(text)),
@@ -439,7 +439,7 @@ fn incompatible_versions(text: &str) -> Option<Facts> {
         return None;
     }
     let text = unescape(text);
-    let mut text = text.trim();
+    let mut text = text.trim_fast();
     // A stray closing quote of the string this fragment was cut from.
     if text.matches('"').count() % 2 == 1 {
         text = text.strip_suffix('"').unwrap_or(text).trim_end();
@@ -450,14 +450,14 @@ fn incompatible_versions(text: &str) -> Option<Facts> {
     };
     f.set_error(text);
     if let Some(v) = text
-        .split_once("config is \"")
-        .and_then(|(_, r)| r.split_once('"'))
+        .split_once_str("config is \"")
+        .and_then(|(_, r)| r.split_once_byte(b'"'))
     {
         Facts::set(&mut f.cni_version, v.0);
     }
     if let Some(list) = text
-        .split_once("plugin supports [")
-        .and_then(|(_, r)| r.split_once(']'))
+        .split_once_str("plugin supports [")
+        .and_then(|(_, r)| r.split_once_byte(b']'))
     {
         let versions: Vec<&str> = list
             .0

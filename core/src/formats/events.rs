@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error;
-use crate::text::{family_of_type, looks_like_ip, Words};
+use crate::text::{family_of_type, looks_like_ip, ByteSearch, PhraseSearch, TrimFast, Words};
 
 /// How far into a row the TYPE column can start (after NAMESPACE and LAST SEEN).
 const TYPE_WITHIN: usize = 160;
@@ -70,7 +70,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         f.metrics.insert("event_count".to_owned(), count);
     }
     if let Some(from) = row.from {
-        let (component, node) = from.split_once(", ").unwrap_or((from, ""));
+        let (component, node) = from.split_once_str(", ").unwrap_or((from, ""));
         f.attr("component", component);
         // The component that reported the event is its speaker.
         Facts::set(&mut f.comm, component);
@@ -80,7 +80,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         }
     }
     if let Some(object) = row.object {
-        match object.split_once('/') {
+        match object.split_once_byte(b'/') {
             Some(("pod", name)) => Facts::set(&mut f.pod_name, name),
             Some(("node", name)) => Facts::set(&mut f.node_name, name),
             _ => f.attr("object", object),
@@ -131,7 +131,7 @@ impl<'a> Row<'a> {
             reason,
             age: Some(age),
             from,
-            message: message.trim(),
+            message: message.trim_fast(),
             ..Row::default()
         })
     }
@@ -151,7 +151,7 @@ impl<'a> Row<'a> {
             return None;
         }
         let (object, message) = field(rest)?;
-        if object.contains(' ') {
+        if object.contains_byte(b' ') {
             return None;
         }
         Some(Row {
@@ -160,7 +160,7 @@ impl<'a> Row<'a> {
             age: Some(last_seen),
             object: Some(object),
             namespace,
-            message: message.trim(),
+            message: message.trim_fast(),
             ..Row::default()
         })
     }
@@ -207,7 +207,7 @@ fn is_name(s: &str) -> bool {
 
 /// The From column: a component, optionally `, <node>` (`kubelet, ip-10-0-0-1.ec2.internal`).
 fn is_source(s: &str) -> bool {
-    let (component, node) = s.split_once(", ").unwrap_or((s, "x"));
+    let (component, node) = s.split_once_str(", ").unwrap_or((s, "x"));
     is_name(component)
         && !node.is_empty()
         && node
@@ -217,7 +217,7 @@ fn is_source(s: &str) -> bool {
 
 /// `N` of an aggregated age `2m52s (x35156 over 5d7h)`.
 fn event_count(age: &str) -> Option<f64> {
-    let (_, rest) = age.split_once("(x")?;
+    let (_, rest) = age.split_once_str("(x")?;
     let n = rest.split(' ').next()?;
     n.parse::<u64>().ok().map(|n| n as f64)
 }
@@ -228,7 +228,7 @@ fn no_network_found(msg: &str, f: &mut Facts) -> bool {
     let inside = |marker: &str| {
         let at = msg.find(marker)?;
         let rest = &msg[at + marker.len()..];
-        rest.split_once(')').map(|(v, _)| v.trim())
+        rest.split_once_byte(b')').map(|(v, _)| v.trim_fast())
     };
     let name = inside("network-attachment-definition (");
     let ns = inside("in namespace (");
@@ -252,10 +252,10 @@ fn added_interface(msg: &str, f: &mut Facts) -> bool {
     let Some(rest) = msg.strip_prefix("Add ") else {
         return false;
     };
-    let (ifname, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (ifname, rest) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
     Facts::set(&mut f.if_name, ifname);
     let rest = rest.trim_start();
-    let rest = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+    let rest = match rest.strip_prefix('[').and_then(|r| r.split_once_byte(b']')) {
         Some((ips, rest)) => {
             for ip in ips.split([' ', ',']).filter(|ip| looks_like_ip(ip)) {
                 f.add_ip(ip);
@@ -264,7 +264,7 @@ fn added_interface(msg: &str, f: &mut Facts) -> bool {
         }
         None => rest,
     };
-    if let Some(attachment) = rest.trim().strip_prefix("from ") {
+    if let Some(attachment) = rest.trim_fast().strip_prefix("from ") {
         // The NetworkAttachmentDefinition reference (`ns/name`), not the CNI network name of
         // its config.
         f.attr("network_attachment", attachment);

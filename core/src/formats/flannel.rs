@@ -7,7 +7,7 @@
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, Route};
 use crate::facts::Facts;
-use crate::text::{looks_like_ip, quoted_after, Words};
+use crate::text::{looks_like_ip, quoted_after, ByteSearch, PhraseSearch, TrimFast, Words};
 
 /// Process or container names flanneld runs under.
 const PROCESSES: [&str; 4] = ["kube-flannel", "flanneld", "flannel", "sdnotify-proxy"];
@@ -103,7 +103,7 @@ const PLUGIN_ERRORS: [&str; 2] = [
 ];
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     if PLUGIN_ERRORS.iter().any(|p| body.starts_with(p)) {
         return Some(plugin_error(body));
     }
@@ -171,7 +171,7 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
         body.strip_prefix("Created subnet manager: Kubernetes Subnet Manager - ")
     {
         Facts::set(&mut f.node_name, node);
-    } else if let Some(rest) = body.split_once("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
+    } else if let Some(rest) = body.split_once_str("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
         // `Creating the node lease for IPv4. This is the n.Spec.PodCIDRs: [10.244.1.0/24]`
         let cidr = rest.split([']', ' ']).next().unwrap_or("");
         if looks_like_ip(cidr) {
@@ -193,8 +193,11 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
     } else if let Some(rest) = body.strip_prefix("Current network or subnet (") {
         // `(net, subnet) is not equal to previous one (net, subnet)`: the node's lease moved.
         f.category = Some(Category::ConfigChange);
-        if let Some((net, subnet)) = rest.split_once(')').and_then(|(p, _)| p.split_once(',')) {
-            f.attr("network", net.trim());
+        if let Some((net, subnet)) = rest
+            .split_once_byte(b')')
+            .and_then(|(p, _)| p.split_once_byte(b','))
+        {
+            f.attr("network", net.trim_fast());
             Facts::set(&mut f.subnet, subnet);
         }
     } else if logged_as_error {

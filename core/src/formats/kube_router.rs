@@ -8,7 +8,7 @@ use memchr::memmem::Finder;
 use crate::envelope::Envelope;
 use crate::event::{Category, Route, SecurityInfo};
 use crate::facts::Facts;
-use crate::text::{looks_like_ip, pod_slash};
+use crate::text::{looks_like_ip, pod_slash, PhraseSearch, TrimFast};
 
 /// klog source files of kube-router's controllers (`file.go` without the line).
 const SOURCES: [&str; 10] = [
@@ -65,7 +65,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     if !(by_process || by_source) {
         return None;
     }
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     if body.is_empty() {
         return None;
     }
@@ -78,10 +78,10 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     if let Some(rest) = body.strip_prefix("Inject route: '") {
         // `Inject route: '10.244.2.0/24 via 192.168.1.12' from peer to routing table`
         let route = rest.split('\'').next().unwrap_or("");
-        if let Some((dst, gw)) = route.split_once(" via ") {
+        if let Some((dst, gw)) = route.split_once_str(" via ") {
             f.routes.push(Route {
-                destination: dst.trim().to_owned(),
-                gateway: Some(gw.trim().to_owned()).filter(|g| looks_like_ip(g)),
+                destination: dst.trim_fast().to_owned(),
+                gateway: Some(gw.trim_fast().to_owned()).filter(|g| looks_like_ip(g)),
             });
         }
     }

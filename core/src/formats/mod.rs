@@ -22,6 +22,7 @@ mod weave;
 use crate::envelope::Envelope;
 use crate::event::{Format, Severity};
 use crate::facts::Facts;
+use crate::text::TrimFast;
 
 /// Auto-detection order.
 pub const ORDER: [Format; 13] = [
@@ -62,20 +63,31 @@ fn parse_as(format: Format, env: &Envelope<'_>) -> Option<Facts> {
 /// `only` restricts detection to one format (`parse --format X`).
 pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
     let env = Envelope::strip(record);
-    if env.body.trim().is_empty() {
+    if env.body.trim_fast().is_empty() {
         return None;
     }
+    // A `Facts` is large: it is returned as the parser wrote it and completed in place, not
+    // moved through adapters (each move copied it).
+    let mut format = Format::Text;
     let mut facts = match only {
-        Some(f) => parse_as(f, &env).map(|facts| (f, facts)),
-        None => ORDER
-            .iter()
-            .find_map(|&f| parse_as(f, &env).map(|facts| (f, facts))),
+        Some(f) => {
+            format = f;
+            parse_as(f, &env)
+        }
+        None => ORDER.iter().find_map(|&f| {
+            format = f;
+            parse_as(f, &env)
+        }),
+    };
+    if let Some(facts) = &mut facts {
+        complete(facts, format, &env);
     }
-    .map(|(f, mut facts)| {
-        facts.format.get_or_insert(f);
-        facts
-    })?;
-    // What the wrapping layers stated, where the body did not state it itself.
+    facts
+}
+
+/// Adds what the wrapping layers stated, where the body did not state it itself.
+fn complete(facts: &mut Facts, format: Format, env: &Envelope<'_>) {
+    facts.format.get_or_insert(format);
     facts.time = facts.time.or(env.time);
     if facts.hostname.is_none() {
         facts.hostname = env.hostname.map(str::to_owned);
@@ -99,5 +111,4 @@ pub fn parse_record(record: &str, only: Option<Format>) -> Option<Facts> {
             .and_then(|k| Severity::from_level(k.level.encode_utf8(&mut [0; 4])))
             .or_else(|| env.level_word.and_then(Severity::from_level));
     }
-    Some(facts)
 }

@@ -11,7 +11,7 @@ use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json;
-use crate::text::{is_uuid, pod_slash, quoted_after};
+use crate::text::{is_uuid, pod_slash, quoted_after, ByteSearch, PhraseSearch, TrimFast};
 
 /// A phrase looked for in every message Multus logs. Building a substring searcher costs more
 /// than searching one message, so each phrase's searcher is built once.
@@ -38,7 +38,7 @@ fn after<'a>(s: &'a str, phrase: &memmem::Finder<'_>) -> Option<&'a str> {
 /// The double-quoted text right after the first `phrase` in `s` (as `text::quoted_after`).
 fn quoted_after_phrase<'a>(s: &'a str, phrase: &memmem::Finder<'_>) -> Option<&'a str> {
     let rest = after(s, phrase)?.strip_prefix('"')?;
-    rest.split_once('"').map(|(quoted, _)| quoted)
+    rest.split_once_byte(b'"').map(|(quoted, _)| quoted)
 }
 
 /// The words of the functions and messages that name the CNI command they run in.
@@ -65,13 +65,13 @@ const OPERATION_WORDS: [(&str, Operation); 17] = [
 ];
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     if !body.starts_with('[') {
         return None;
     }
     // At the first `]`, which must end the level: a later `] ` would leave a `]` in the level,
     // which none of the words below has.
-    let (level, msg) = body[1..].split_once(']')?;
+    let (level, msg) = body[1..].split_once_byte(b']')?;
     let msg = msg.strip_prefix(' ')?;
     let level = match level {
         "debug" => Severity::Debug,
@@ -80,7 +80,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         "panic" => Severity::Critical,
         _ => return None,
     };
-    let msg = msg.trim();
+    let msg = msg.trim_fast();
     if msg.is_empty() || is_nginx_error(msg) {
         return None;
     }
@@ -107,7 +107,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         config_facts(&mut f, conf);
     } else if let Some(rest) = msg.strip_prefix("GetPod: ") {
         // `GetPod: <namespace>, <name>`
-        if let Some((ns, name)) = rest.split_once(", ") {
+        if let Some((ns, name)) = rest.split_once_str(", ") {
             Facts::set(&mut f.namespace, ns);
             Facts::set(&mut f.pod_name, name);
         }
@@ -119,7 +119,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         if let Some(pod) = quoted_after(rest, "pods ") {
             Facts::set(&mut f.pod_name, pod);
         }
-        if !rest.contains("but continue to delete") && level >= Severity::Error {
+        if !rest.contains_str("but continue to delete") && level >= Severity::Error {
             failure(&mut f, msg);
         }
     } else {
@@ -157,11 +157,11 @@ fn stated_facts(f: &mut Facts, msg: &str) {
     }
     // `cannot find a network-attachment-definition (macvlan-conf) in namespace (kube-system)`
     if let Some(rest) = after(msg, &ATTACHMENT) {
-        if let Some((name, after)) = rest.split_once(')') {
+        if let Some((name, after)) = rest.split_once_byte(b')') {
             // `namespace/name`, as Multus's own events print an attachment.
             match after
                 .strip_prefix(" in namespace (")
-                .and_then(|r| r.split_once(')'))
+                .and_then(|r| r.split_once_byte(b')'))
             {
                 Some((ns, _)) => f.attr("network_attachment", &format!("{ns}/{name}")),
                 None => f.attr("network_attachment", name),
@@ -180,7 +180,7 @@ fn stated_facts(f: &mut Facts, msg: &str) {
 /// A network configuration (Multus's own, or a delegate's conf or conflist): its name, CNI
 /// version, and its plugin's type (a conflist's first plugin).
 fn config_facts(f: &mut Facts, json: &str) {
-    let Some(m) = cni_json::object_of(json.trim()) else {
+    let Some(m) = cni_json::object_of(json.trim_fast()) else {
         return;
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
@@ -200,7 +200,7 @@ fn is_nginx_error(msg: &str) -> bool {
     word.ends_with(':')
         && word
             .trim_end_matches(':')
-            .split_once('#')
+            .split_once_byte(b'#')
             .is_some_and(|(a, b)| {
                 !a.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
             })
@@ -228,7 +228,7 @@ fn operation_named(msg: &str) -> Option<Operation> {
 /// the delegate's config instead of a result; older releases have no uid).
 fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
     f.operation = Some(op);
-    let (head, json) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (head, json) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
     let parts: Vec<&str> = head.split(':').collect();
     if parts.len() >= 4 {
         Facts::set(&mut f.namespace, parts[0]);
@@ -244,7 +244,7 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
             }
         }
         let net = middle.join(":");
-        match net.split_once('(') {
+        match net.split_once_byte(b'(') {
             Some((delegate, conf)) => {
                 Facts::set(&mut f.network_name, conf.trim_end_matches(')'));
                 // `default/macvlan-conf`: the attachment definition, namespace-qualified.
@@ -260,7 +260,7 @@ fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
     }
     // Multus logs `Add:` only after the delegate returned its result.
     f.success = Some(true);
-    if let Some(m) = cni_json::object_of(json.trim()) {
+    if let Some(m) = cni_json::object_of(json.trim_fast()) {
         let if_name = f.if_name.take();
         cni_json::fill_result(f, &m);
         // The name Multus gave the interface wins over the result's listing order.
@@ -282,7 +282,7 @@ fn cmd_args(f: &mut Facts, msg: &str) {
     else {
         return;
     };
-    if !(netns.starts_with('/') && args.contains("K8S_")) {
+    if !(netns.starts_with('/') && args.contains_str("K8S_")) {
         return;
     }
     Facts::set(&mut f.container_id, id);
@@ -295,13 +295,13 @@ fn cmd_args(f: &mut Facts, msg: &str) {
 /// network "network": <error>`.
 fn failure(f: &mut Facts, msg: &str) {
     let mut rest = msg.strip_prefix("Multus: ").unwrap_or(msg);
-    if let Some((key, after)) = rest.strip_prefix('[').and_then(|r| r.split_once("]: ")) {
-        let (pod_key, net) = match key.rsplit_once(':') {
+    if let Some((key, after)) = rest.strip_prefix('[').and_then(|r| r.split_once_str("]: ")) {
+        let (pod_key, net) = match key.rsplit_once_byte(b':') {
             Some((p, n)) => (p, Some(n)),
             None => (key, None),
         };
         if let Some((ns, name)) = pod_slash(pod_key) {
-            let (name, uid) = match name.split_once('/') {
+            let (name, uid) = match name.split_once_byte(b'/') {
                 Some((n, u)) => (n, Some(u)),
                 None => (name, None),
             };
@@ -315,7 +315,7 @@ fn failure(f: &mut Facts, msg: &str) {
     // `error adding container to network "x": <the delegate's error>`
     let inner = rest
         .strip_prefix("error adding container to network \"")
-        .and_then(|r| r.split_once("\": "))
+        .and_then(|r| r.split_once_str("\": "))
         .map_or(rest, |(net, err)| {
             Facts::set(&mut f.network_name, net);
             err

@@ -11,7 +11,10 @@ use crate::envelope::Envelope;
 use crate::event::{Category, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::runtime_error::{self, mentions_network};
-use crate::text::{find_container_id, is_container_id, pod_slash, unescape, Logfmt, Words};
+use crate::text::{
+    find_container_id, is_container_id, pod_slash, unescape, ByteSearch, Logfmt, PhraseSearch,
+    TrimFast, Words,
+};
 use crate::time::parse_iso;
 
 /// Confidence of a sandbox failure whose error text did not reach the log: it may be a CNI
@@ -38,7 +41,7 @@ pub(crate) fn parse_klog(env: &Envelope<'_>) -> Option<Facts> {
     let mut f = Facts::new(Format::Klog);
     let claimed = match body.strip_prefix('"') {
         Some(quoted) => structured_klog(quoted, &mut f),
-        None => unstructured_klog(body.trim(), &mut f),
+        None => unstructured_klog(body.trim_fast(), &mut f),
     };
     if !claimed {
         return None;
@@ -170,7 +173,7 @@ fn klog_blocks(s: &str) -> (Cow<'_, str>, Vec<(String, String)>) {
             continue;
         }
         let head = &rest[..at];
-        let key_start = head.rfind(' ').map_or(0, |p| p + 1);
+        let key_start = head.rfind_byte(b' ').map_or(0, |p| p + 1);
         pairs.push_str(&head[..key_start]);
         let key = head[key_start..].to_owned();
         let mut lines = Vec::new();
@@ -187,7 +190,7 @@ fn klog_blocks(s: &str) -> (Cow<'_, str>, Vec<(String, String)>) {
             lines.push(line.strip_prefix('\t').unwrap_or(line));
             pos = end + 1;
         }
-        blocks.push((key, lines.join("\n").trim().to_owned()));
+        blocks.push((key, lines.join("\n").trim_fast().to_owned()));
         rest = tail;
         if rest.is_empty() {
             break;
@@ -260,14 +263,14 @@ pub(crate) fn parse_logrus(env: &Envelope<'_>) -> Option<Facts> {
             return None;
         }
         let pairs = Logfmt::parse(fields);
-        return logrus_facts(Severity::from_level(level), msg.trim(), &pairs);
+        return logrus_facts(Severity::from_level(level), msg.trim_fast(), &pairs);
     }
     if !(body.starts_with("time=") || body.starts_with("level=")) || !mentions_network(body) {
         return None;
     }
     let pairs = Logfmt::parse(body);
     let level = pairs.get("level").and_then(Severity::from_level);
-    let mut f = logrus_facts(level, pairs.get("msg").unwrap_or("").trim(), &pairs)?;
+    let mut f = logrus_facts(level, pairs.get("msg").unwrap_or("").trim_fast(), &pairs)?;
     f.time = pairs
         .get_nonempty("time")
         .and_then(parse_iso)
@@ -286,14 +289,14 @@ fn tty_logrus(body: &str) -> Option<(&str, &str, &str)> {
         return None;
     }
     let rest = body[4..].strip_prefix('[')?;
-    let (secs, rest) = rest.split_once("] ")?;
+    let (secs, rest) = rest.split_once_str("] ")?;
     if secs.is_empty() || !secs.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
     // Logrus pads the message to 44 columns before the fields: the fields start after the
     // first run of spaces that a `key=` follows.
     let mut from = 0;
-    while let Some(at) = rest[from..].find("  ") {
+    while let Some(at) = rest[from..].find_str("  ") {
         let at = from + at;
         let fields = rest[at..].trim_start();
         let key = fields
@@ -360,12 +363,15 @@ fn logrus_facts(level: Option<Severity>, msg: &str, pairs: &Logfmt<'_>) -> Optio
 fn logrus_message(msg: &str, f: &mut Facts) -> bool {
     if let Some(rest) = msg.strip_prefix("Found CNI network ") {
         // ocicni: `Found CNI network <name> (type=<type>) at <file>`.
-        let (name, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (name, rest) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
         Facts::set(&mut f.network_name, name);
-        if let Some((ty, rest)) = rest.strip_prefix("(type=").and_then(|r| r.split_once(')')) {
+        if let Some((ty, rest)) = rest
+            .strip_prefix("(type=")
+            .and_then(|r| r.split_once_byte(b')'))
+        {
             Facts::set(&mut f.plugin_type, ty);
             f.plugin = crate::text::family_of_type(ty);
-            if let Some(file) = rest.trim().strip_prefix("at ") {
+            if let Some(file) = rest.trim_fast().strip_prefix("at ") {
                 f.attr("conf_file", file);
             }
         }
@@ -383,17 +389,17 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
             continue;
         };
         // ocicni writes `<namespace>_<name>`.
-        if let Some((ns, name)) = pod.split_once('_') {
+        if let Some((ns, name)) = pod.split_once_byte(b'_') {
             Facts::set(&mut f.namespace, ns);
             Facts::set(&mut f.pod_name, name);
         }
         let rest = rest.trim_start_matches('"');
-        let (net, rest) = rest.split_once('"').unwrap_or((rest, ""));
+        let (net, rest) = rest.split_once_byte(b'"').unwrap_or((rest, ""));
         Facts::set(&mut f.network_name, net);
         if let Some((ty, _)) = rest
             .trim_start()
             .strip_prefix("(type=")
-            .and_then(|r| r.split_once(')'))
+            .and_then(|r| r.split_once_byte(b')'))
         {
             Facts::set(&mut f.plugin_type, ty);
             f.plugin = crate::text::family_of_type(ty);
@@ -413,13 +419,13 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
         // with older fsnotify.
         f.category = Some(Category::ConfigChange);
         let (op, file) = match rest.strip_prefix('"') {
-            Some(r) => r.split_once("\": ").map(|(file, op)| (op, file)),
-            None => rest.split_once(' '),
+            Some(r) => r.split_once_str("\": ").map(|(file, op)| (op, file)),
+            None => rest.split_once_byte(b' '),
         }
         .unwrap_or(("", rest));
-        let op = op.trim();
+        let op = op.trim_fast();
         f.attr("fs_event", op);
-        f.attr("conf_file", file.trim().trim_matches('"'));
+        f.attr("conf_file", file.trim_fast().trim_matches('"'));
         // The file is in an attribute; the message keeps the event's prose.
         Facts::set(&mut f.message, &format!("CNI monitoring event {op}"));
         return true;
@@ -432,7 +438,7 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
     if let Some(rest) = msg.strip_prefix("Got pod network &{") {
         // CRI-O's `%+v` of its PodNetwork: `Name:x Namespace:y ID:z UID:u NetNS:/path ...`.
         for field in rest.split(' ') {
-            let Some((k, v)) = field.split_once(':') else {
+            let Some((k, v)) = field.split_once_byte(b':') else {
                 continue;
             };
             match k {
@@ -456,10 +462,13 @@ fn sandbox_metadata(s: &str, f: &mut Facts) {
         .strip_prefix("&PodSandboxMetadata{")
         .map(|r| r.split('}').next().unwrap_or(r));
     let fields: Vec<(&str, &str)> = match meta {
-        Some(m) => m.split(',').filter_map(|p| p.split_once(':')).collect(),
+        Some(m) => m
+            .split(',')
+            .filter_map(|p| p.split_once_byte(b':'))
+            .collect(),
         None => s
             .split(' ')
-            .filter_map(|p| p.split_once(':'))
+            .filter_map(|p| p.split_once_byte(b':'))
             .map(|(k, v)| (k, v.trim_matches('"')))
             .collect(),
     };
@@ -477,7 +486,7 @@ fn sandbox_metadata(s: &str, f: &mut Facts) {
 /// kubelet message, an error quoted on its own. Last in the detection order, so it claims only
 /// text carrying one of the runtime CNI error forms.
 pub(crate) fn parse_text(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     // JSON and JSON members (`crictl info` conditions) belong to the structured readers.
     if body.starts_with(['{', '"']) {
         return None;

@@ -13,7 +13,8 @@ use std::borrow::Cow;
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, find_container_id, infer_family, is_uuid, pod_underscore, unescape, Words,
+    family_of_type, find_container_id, infer_family_lower, is_uuid, pod_underscore, unescape,
+    ByteSearch, PhraseSearch, TrimFast, Words,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -155,7 +156,7 @@ struct Layer<'a> {
 /// Peels `text` into `f`; returns whether it is about pod networking. `top` allows one
 /// nested read of the teardown half of an aggregated `[ADD error, teardown error]` list.
 fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
-    let mut rest = text.trim();
+    let mut rest = text.trim_fast();
     let mut cni = false;
     let mut not_ready = false;
     let mut listed = false;
@@ -200,7 +201,7 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
         }
     }
 
-    let mut err = rest.trim();
+    let mut err = rest.trim_fast();
     if listed && top {
         if let Some((first, second)) = split_list(err) {
             let mut teardown = Facts::default();
@@ -209,7 +210,7 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
                     f.attr("teardown_error", &e.msg);
                 }
             }
-            err = first.trim();
+            err = first.trim_fast();
         }
     }
     if quoted {
@@ -286,7 +287,7 @@ fn strip<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// off inside the quotes yields what is there.
 fn quoted_arg(s: &str) -> Option<(&str, &str)> {
     let s = s.strip_prefix('"')?;
-    Some(match s.find('"') {
+    Some(match s.find_byte(b'"') {
         Some(end) => (&s[..end], &s[end + 1..]),
         None => (s, ""),
     })
@@ -294,7 +295,7 @@ fn quoted_arg(s: &str) -> Option<(&str, &str)> {
 
 /// `tail` at the start of `s`, or the end of a cut-off text.
 fn then<'a>(s: &'a str, tail: &str) -> Option<&'a str> {
-    if s.trim().is_empty() {
+    if s.trim_fast().is_empty() {
         return Some("");
     }
     s.strip_prefix(tail)
@@ -308,8 +309,8 @@ fn set_op(f: &mut Facts, op: Option<Operation>) {
 
 /// A pod as kubelet writes it: `name_ns`, `name_ns(uid)`, a bare `name`, or a bare uid.
 fn pod_ref(s: &str, f: &mut Facts) {
-    let s = s.trim();
-    let (base, uid) = match s.split_once('(') {
+    let s = s.trim_fast();
+    let (base, uid) = match s.split_once_byte(b'(') {
         Some((b, u)) => (b, Some(u.trim_end_matches(')'))),
         None => (s, None),
     };
@@ -395,7 +396,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         static DESC: Words = Words::new(&[" desc = "]);
         let at = find(&DESC, rest)?;
         let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
-        if code.contains(' ') {
+        if code.contains_byte(b' ') {
             return None;
         }
         f.attr("grpc_code", grpc_code_name(code).unwrap_or(code));
@@ -486,8 +487,8 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         });
     if let Some((rest, op)) = crio {
         // CRI-O names the sandbox `k8s_<pod>_<ns>_<uid>_<attempt>(<id>)`.
-        let (name, rest) = rest.split_once('(')?;
-        let (id, rest) = rest.split_once(')')?;
+        let (name, rest) = rest.split_once_byte(b'(')?;
+        let (id, rest) = rest.split_once_byte(b')')?;
         let rest = then(rest, ": ")?;
         let mut parts = name.split('_');
         if parts.next() == Some("k8s") {
@@ -514,7 +515,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             let (net, rest) = quoted_arg(rest)?;
             let rest = then(rest, ": ")?;
             // ocicni writes `<namespace>_<name>`.
-            if let Some((ns, name)) = pod.split_once('_') {
+            if let Some((ns, name)) = pod.split_once_byte(b'_') {
                 Facts::set(&mut f.namespace, ns);
                 Facts::set(&mut f.pod_name, name);
             }
@@ -534,7 +535,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             rest = r;
         }
         let r = rest.strip_prefix(" failed (")?;
-        let (word, r) = r.split_once(')')?;
+        let (word, r) = r.split_once_byte(b')')?;
         let rest = then(r, ": ")?;
         set_op(f, Operation::from_word(word));
         Facts::set(&mut f.plugin_type, ty);
@@ -563,7 +564,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         let (verb, rest) = quoted_arg(rest)?;
         let rest = rest.strip_prefix(" for ")?;
         let (who, rest) = quoted_arg(rest)?;
-        let (_, rest) = rest.strip_prefix(" with ")?.split_once("Error: ")?;
+        let (_, rest) = rest.strip_prefix(" with ")?.split_once_str("Error: ")?;
         let (op, mark) = match verb {
             "CreatePodSandbox" => (Some(Operation::Add), Mark::Generic),
             "KillPodSandbox" => (Some(Operation::Del), Mark::Generic),
@@ -576,7 +577,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         return Some(Layer { rest, mark });
     }
     if let Some(rest) = strip(s, "Error syncing pod ") {
-        let (_, rest) = rest.split_once(", skipping: ")?;
+        let (_, rest) = rest.split_once_str(", skipping: ")?;
         return Some(Layer {
             rest,
             mark: Mark::Generic,
@@ -586,7 +587,7 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         let rest = rest.trim_start();
         let rest = match rest.strip_prefix("reason:") {
             Some(r) => {
-                let (reason, r) = r.split_once(' ').unwrap_or((r, ""));
+                let (reason, r) = r.split_once_byte(b' ').unwrap_or((r, ""));
                 f.attr("reason", reason);
                 r
             }
@@ -732,7 +733,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
                 .iter()
                 .find(|(w, _)| w.any_in(&lower))
                 .map(|&(_, family)| family)
-                .or_else(|| infer_family(err))
+                .or_else(|| infer_family_lower(&lower))
         };
         if family.is_some() {
             f.plugin = family;
@@ -814,9 +815,9 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
     let mut seen = false;
     // `[ns/pod:net]: ` or, since Multus 4, `[ns/pod/uid:net]: `.
     if let Some(key) = err.strip_prefix('[') {
-        if let Some((key, rest)) = key.split_once("]: ") {
+        if let Some((key, rest)) = key.split_once_str("]: ") {
             if rest.starts_with("error ") {
-                if let Some((who, net)) = key.split_once(':') {
+                if let Some((who, net)) = key.split_once_byte(b':') {
                     let mut parts = who.splitn(3, '/');
                     if let (Some(ns), Some(pod)) = (parts.next(), parts.next()) {
                         Facts::set(&mut f.namespace, ns);

@@ -9,7 +9,7 @@ use memchr::memmem::{self, Finder};
 use crate::envelope::Envelope;
 use crate::event::{Category, Operation, SecurityInfo, Severity};
 use crate::facts::Facts;
-use crate::text::{is_container_id, looks_like_ip};
+use crate::text::{is_container_id, looks_like_ip, ByteSearch, PhraseSearch, TrimFast};
 use crate::time::parse_iso;
 
 /// The router's HTTP API, which the weave CNI plugin asks for addresses.
@@ -35,7 +35,7 @@ const KUBELET_PREFIXES: [(&str, Operation); 6] = [
 ];
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
-    let body = env.body.trim();
+    let body = env.body.trim_fast();
     if let Some(f) = router_line(body) {
         return Some(f);
     }
@@ -58,7 +58,7 @@ fn router_line(body: &str) -> Option<Facts> {
     };
     let rest = &body[6..];
     let (time, used) = parse_iso(rest)?;
-    let mut msg = rest.get(used..)?.trim();
+    let mut msg = rest.get(used..)?.trim_fast();
 
     let mut f = Facts {
         plugin: Some("weave"),
@@ -68,11 +68,11 @@ fn router_line(body: &str) -> Option<Facts> {
     };
     // `[allocator fa:e5:26:56:81:20] ...`, `[net] ...`: the component, and our peer name.
     if let Some(tagged) = msg.strip_prefix('[') {
-        if let Some((tag, after)) = tagged.split_once(']') {
+        if let Some((tag, after)) = tagged.split_once_byte(b']') {
             let mut words = tag.split_whitespace();
             f.attr("component", words.next().unwrap_or(""));
             f.attr("local_peer", words.next().unwrap_or(""));
-            msg = after.trim_start_matches(':').trim();
+            msg = after.trim_start_matches(':').trim_fast();
         }
     }
     msg = connection_prefix(&mut f, msg);
@@ -90,18 +90,18 @@ fn router_line(body: &str) -> Option<Facts> {
     } else if let Some(rest) = msg.strip_prefix("Allocated ") {
         allocated(&mut f, rest);
     } else if let Some(rest) = msg.strip_prefix("Our name is ") {
-        peer_attrs(&mut f, "local_peer", rest.trim());
+        peer_attrs(&mut f, "local_peer", rest.trim_fast());
     } else if let Some(rest) = msg.strip_prefix("Removed unreachable peer ") {
-        peer_attrs(&mut f, "remote_peer", rest.trim());
+        peer_attrs(&mut f, "remote_peer", rest.trim_fast());
     } else if let Some(rest) = msg.strip_prefix("Command line options: map[") {
         options(&mut f, rest);
     } else if let Some(rest) = msg.strip_prefix("weave ") {
-        let version = rest.trim();
-        if version.starts_with(|c: char| c.is_ascii_digit()) && !version.contains(' ') {
+        let version = rest.trim_fast();
+        if version.starts_with(|c: char| c.is_ascii_digit()) && !version.contains_byte(b' ') {
             f.attr("version", version);
         }
     } else if let Some(rest) = msg.strip_prefix("Bridge type is ") {
-        f.attr("bridge_type", rest.trim());
+        f.attr("bridge_type", rest.trim_fast());
     } else if let Some(at) = NPC_BLOCKED.find(msg.as_bytes()) {
         npc_block(&mut f, &msg[..at]);
     } else if let Some(at) = DUE_TO_ERROR.find(msg.as_bytes()) {
@@ -119,22 +119,22 @@ fn connection_prefix<'m>(f: &mut Facts, msg: &'m str) -> &'m str {
     let Some(at) = OUTGOING.find(bytes).or_else(|| INCOMING.find(bytes)) else {
         return msg;
     };
-    let head = msg.get(..at).unwrap_or("").trim();
-    if head.contains(' ') {
+    let head = msg.get(..at).unwrap_or("").trim_fast();
+    if head.contains_byte(b' ') {
         return msg;
     }
-    let Some((inside, after)) = msg.get(at + 3..).and_then(|r| r.split_once(']')) else {
+    let Some((inside, after)) = msg.get(at + 3..).and_then(|r| r.split_once_byte(b']')) else {
         return msg;
     };
     f.attr("component", head);
     for part in inside.split('|') {
-        if part.contains('(') || is_peer_name(part) {
+        if part.contains_byte(b'(') || is_peer_name(part) {
             peer_attrs(f, "remote_peer", part);
         } else {
             f.attr("remote_address", part);
         }
     }
-    after.trim_start_matches(':').trim()
+    after.trim_start_matches(':').trim_fast()
 }
 
 /// weave peer names are MAC-like: six colon-separated hex pairs.
@@ -147,7 +147,7 @@ fn is_peer_name(s: &str) -> bool {
 /// `f2:8e:b2:d2:34:1b(worker2)`: a peer's name and its nickname, under `key` and
 /// `<key>_nickname`.
 fn peer_attrs(f: &mut Facts, key: &str, peer: &str) {
-    match peer.split_once('(') {
+    match peer.split_once_byte(b'(') {
         Some((name, nick)) => {
             f.attr(key, name);
             f.attr(&format!("{key}_nickname"), nick.trim_end_matches(')'));
@@ -161,7 +161,7 @@ fn peer_attrs(f: &mut Facts, key: &str, peer: &str) {
 fn options(f: &mut Facts, map: &str) {
     let map = map.trim_end().trim_end_matches(']');
     for pair in map.split_whitespace() {
-        let Some((k, v)) = pair.split_once(':') else {
+        let Some((k, v)) = pair.split_once_byte(b':') else {
             continue;
         };
         match k {
@@ -181,18 +181,18 @@ fn npc_block(f: &mut Facts, head: &str) {
         action: Some("blocked".to_owned()),
         ..SecurityInfo::default()
     });
-    let Some((proto, rest)) = head.split_once(" connection from ") else {
+    let Some((proto, rest)) = head.split_once_str(" connection from ") else {
         return;
     };
-    f.attr("protocol", proto.trim());
-    let Some((src, dst)) = rest.split_once(" to ") else {
+    f.attr("protocol", proto.trim_fast());
+    let Some((src, dst)) = rest.split_once_str(" to ") else {
         return;
     };
-    for (end, addr) in [("src", src.trim()), ("dst", dst.trim())] {
+    for (end, addr) in [("src", src.trim_fast()), ("dst", dst.trim_fast())] {
         let (ip, port) = if looks_like_ip(addr) {
             (addr, "")
         } else {
-            addr.rsplit_once(':')
+            addr.rsplit_once_byte(b':')
                 .filter(|(ip, port)| looks_like_ip(ip) && port.bytes().all(|c| c.is_ascii_digit()))
                 .unwrap_or(("", ""))
         };
