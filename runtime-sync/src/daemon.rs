@@ -33,7 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TrySendError};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use proto::proc::Snapshot;
 use proto::{Collector, MonoClock, Timestamp};
@@ -51,6 +51,10 @@ use crate::runloop::{
 // Where they were before both daemons shared them.
 pub use crate::runloop::{sample_clock, Summary};
 use crate::tail::{Batch, LogTailer};
+
+use inbox::{Receiver, Sender};
+
+mod inbox;
 
 /// The monitors this daemon runs besides the process monitor (`enable_*` keys of the config).
 const RUNS: &[&str] = &["enable_file_monitoring", "enable_log_monitoring"];
@@ -76,12 +80,30 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 /// Records handled between two flushes of the output, at most.
 const BATCH: usize = 4096;
+/// Ring-buffer records per message to the core, at most. One message per poll (a plugin run
+/// is about 13 records) wakes the core thread once instead of once per record; the bound
+/// keeps `record_channel_capacity` a bound on records (the channel holds that many divided
+/// by this).
+const RECORDS_PER_MESSAGE: usize = 64;
 
-/// A ring-buffer record on its way to the core.
+/// Ring-buffer records on their way to the core, from one poll.
 #[derive(Debug)]
 pub struct RecordReceived {
     pub clock: MonoClock,
+    /// The records, back to back.
     pub bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    pub ends: Vec<usize>,
+}
+
+impl RecordReceived {
+    /// The records, in ring-buffer order.
+    pub fn records(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.bytes[start..end])
+    }
 }
 
 /// What the monitor threads send the core thread.
@@ -140,7 +162,14 @@ pub fn run(config: &Config, stop: &Arc<AtomicBool>, out: impl Write) -> anyhow::
     }
 
     let drops = Arc::new(Drops::default());
-    let (tx, rx) = crossbeam_channel::bounded(config.record_channel_capacity);
+    let capacity = match &monitor {
+        ProcessMonitor::Ebpf(_) => config
+            .record_channel_capacity
+            .div_ceil(RECORDS_PER_MESSAGE)
+            .max(1),
+        ProcessMonitor::Proc { .. } => config.record_channel_capacity,
+    };
+    let (tx, rx) = inbox::bounded(capacity);
     let waker = monitors.start_waker(&tx, stop)?;
     let fallback_reason = match &monitor {
         ProcessMonitor::Ebpf(_) => None,
@@ -216,7 +245,7 @@ impl Monitors {
         if files.is_none() && logs.is_none() {
             return Ok(None);
         }
-        let (acks, acks_rx) = crossbeam_channel::bounded(1);
+        let (acks, acks_rx) = inbox::bounded(1);
         self.acks = Some(acks);
         let tx = tx.clone();
         let stop = Arc::clone(stop);
@@ -465,17 +494,7 @@ fn poll_ring(
     let mut clock = sample_clock()?;
     let mut clock_at = Instant::now();
     let mut drops_at = Instant::now();
-    let mut hung_up = false;
-    let mut send = |bytes: &[u8], clock: MonoClock| {
-        if hung_up {
-            return;
-        }
-        let record = RecordReceived {
-            clock,
-            bytes: bytes.to_vec(),
-        };
-        hung_up = forward(tx, Input::Record(record), drops) == Forwarded::HungUp;
-    };
+    let mut outbox = Outbox::default();
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         if clock_at.elapsed() >= CLOCK_RESAMPLE {
@@ -488,7 +507,8 @@ fn poll_ring(
         } else {
             POLL_TIMEOUT
         };
-        let n = probes.poll(timeout, |bytes| send(bytes, clock))?;
+        let n = probes.poll(timeout, |bytes| outbox.push(bytes, clock, tx, drops))?;
+        outbox.send(clock, tx, drops);
         if stopping || drops_at.elapsed() >= DROPS_EVERY {
             read_drops(&probes, drops);
             drops_at = Instant::now();
@@ -502,18 +522,61 @@ fn poll_ring(
     }
 }
 
+/// The records of one poll, staged in reused buffers until a message is full or the poll ends.
+#[derive(Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    hung_up: bool,
+}
+
+impl Outbox {
+    fn push(&mut self, record: &[u8], clock: MonoClock, tx: &Sender<Input>, drops: &Drops) {
+        self.bytes.extend_from_slice(record);
+        self.ends.push(self.bytes.len());
+        if self.ends.len() >= RECORDS_PER_MESSAGE {
+            self.send(clock, tx, drops);
+        }
+    }
+
+    /// Sends what is staged as one message; exact-size copies, so the staging buffers keep
+    /// their capacity for the next poll.
+    fn send(&mut self, clock: MonoClock, tx: &Sender<Input>, drops: &Drops) {
+        if self.ends.is_empty() || self.hung_up {
+            self.bytes.clear();
+            self.ends.clear();
+            return;
+        }
+        let records = RecordReceived {
+            clock,
+            bytes: self.bytes.clone(),
+            ends: self.ends.clone(),
+        };
+        let count = self.ends.len() as u64;
+        self.bytes.clear();
+        self.ends.clear();
+        match forward(tx, Input::Record(records)) {
+            Forwarded::Sent => {}
+            Forwarded::Dropped => {
+                drops.channel_full.fetch_add(count, Ordering::Relaxed);
+            }
+            Forwarded::HungUp => self.hung_up = true,
+        }
+    }
+}
+
 /// What became of a record handed to [`forward`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Forwarded {
     Sent,
-    /// The channel stayed full for [`SEND_TIMEOUT`]: dropped and counted.
+    /// The channel stayed full for [`SEND_TIMEOUT`]: dropped.
     Dropped,
     /// The core is gone.
     HungUp,
 }
 
 /// Sends a record to the core, waiting at most [`SEND_TIMEOUT`] on a full channel.
-fn forward<T>(tx: &Sender<T>, record: T, drops: &Drops) -> Forwarded {
+fn forward<T>(tx: &Sender<T>, record: T) -> Forwarded {
     let record = match tx.try_send(record) {
         Ok(()) => return Forwarded::Sent,
         Err(TrySendError::Full(r)) => r,
@@ -521,10 +584,7 @@ fn forward<T>(tx: &Sender<T>, record: T, drops: &Drops) -> Forwarded {
     };
     match tx.send_timeout(record, SEND_TIMEOUT) {
         Ok(()) => Forwarded::Sent,
-        Err(SendTimeoutError::Timeout(_)) => {
-            drops.channel_full.fetch_add(1, Ordering::Relaxed);
-            Forwarded::Dropped
-        }
+        Err(SendTimeoutError::Timeout(_)) => Forwarded::Dropped,
         Err(SendTimeoutError::Disconnected(_)) => Forwarded::HungUp,
     }
 }
@@ -616,7 +676,13 @@ fn handle(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     match input {
-        Input::Record(record) => handle_record(collector, record.clock, &record.bytes),
+        Input::Record(records) => {
+            // Events leave after each record, so a batch cannot overflow the core's queue.
+            for record in records.records() {
+                handle_record(collector, records.clock, record);
+                write_events(collector, out)?;
+            }
+        }
         Input::Snapshot { at, snapshot } => collector.handle_proc_snapshot(at, &snapshot),
         Input::Readable(readable) => monitors.on_readable(collector, readable, out)?,
     }
@@ -655,31 +721,70 @@ pub fn init_logging(level: tracing::Level) {
 mod tests {
     use super::*;
 
-    fn record(n: u8) -> RecordReceived {
-        RecordReceived {
+    fn record(n: u8) -> Input {
+        Input::Record(RecordReceived {
             clock: MonoClock::default(),
             bytes: vec![n],
-        }
+            ends: vec![1],
+        })
+    }
+
+    fn records_of(input: Input) -> Vec<Vec<u8>> {
+        let Input::Record(records) = input else {
+            panic!("not records: {input:?}");
+        };
+        records.records().map(<[u8]>::to_vec).collect()
     }
 
     #[test]
-    fn a_full_channel_drops_and_counts_without_blocking_for_long() {
-        let drops = Drops::default();
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        assert_eq!(forward(&tx, record(1), &drops), Forwarded::Sent);
+    fn a_full_channel_drops_without_blocking_for_long() {
+        let (tx, rx) = inbox::bounded(1);
+        assert_eq!(forward(&tx, record(1)), Forwarded::Sent);
         let started = Instant::now();
-        assert_eq!(forward(&tx, record(2), &drops), Forwarded::Dropped);
+        assert_eq!(forward(&tx, record(2)), Forwarded::Dropped);
         assert!(
             started.elapsed() < SEND_TIMEOUT * 10,
             "{:?}",
             started.elapsed()
         );
-        assert_eq!(drops.channel_full.load(Ordering::Relaxed), 1);
-        assert_eq!(rx.recv().unwrap().bytes, [1]);
-        assert_eq!(forward(&tx, record(3), &drops), Forwarded::Sent);
+        assert_eq!(records_of(rx.recv_timeout(Duration::ZERO).unwrap()), [[1]]);
+        assert_eq!(forward(&tx, record(3)), Forwarded::Sent);
         drop(rx);
-        assert_eq!(forward(&tx, record(4), &drops), Forwarded::HungUp);
-        assert_eq!(drops.channel_full.load(Ordering::Relaxed), 1);
+        assert_eq!(forward(&tx, record(4)), Forwarded::HungUp);
+    }
+
+    #[test]
+    fn one_poll_is_one_message_and_a_dropped_message_counts_its_records() {
+        let drops = Drops::default();
+        let (tx, rx) = inbox::bounded(1);
+        let clock = MonoClock::default();
+        let mut outbox = Outbox::default();
+        outbox.push(b"ab", clock, &tx, &drops);
+        outbox.push(b"", clock, &tx, &drops);
+        outbox.push(b"cde", clock, &tx, &drops);
+        outbox.send(clock, &tx, &drops);
+        outbox.push(b"f", clock, &tx, &drops);
+        outbox.push(b"g", clock, &tx, &drops);
+        outbox.send(clock, &tx, &drops);
+        assert_eq!(drops.channel_full.load(Ordering::Relaxed), 2);
+        let first = records_of(rx.try_iter().next().unwrap());
+        assert_eq!(first, [b"ab".to_vec(), Vec::new(), b"cde".to_vec()]);
+        assert!(rx.try_iter().next().is_none());
+    }
+
+    #[test]
+    fn a_long_poll_is_split_into_bounded_messages() {
+        let drops = Drops::default();
+        let (tx, rx) = inbox::bounded(2 * RECORDS_PER_MESSAGE);
+        let clock = MonoClock::default();
+        let mut outbox = Outbox::default();
+        for n in 0..=RECORDS_PER_MESSAGE {
+            outbox.push(&[n as u8], clock, &tx, &drops);
+        }
+        outbox.send(clock, &tx, &drops);
+        let sizes: Vec<usize> = rx.try_iter().map(|m| records_of(m).len()).collect();
+        assert_eq!(sizes, [RECORDS_PER_MESSAGE, 1]);
+        assert_eq!(drops.channel_full.load(Ordering::Relaxed), 0);
     }
 
     #[test]
