@@ -114,7 +114,7 @@ impl RecordReceived {
 #[derive(Debug)]
 pub enum Input {
     Record(RecordReceived),
-    /// A scan of /proc, taken at `at`. Boxed: the channel allocates every slot up front, at
+    /// A scan of /proc, taken at `at`. Boxed: every slot of the channel's queue has
     /// the size of the largest input.
     Snapshot {
         at: Timestamp,
