@@ -40,7 +40,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, ProgramMut, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{
+    libbpf_sys, AsRawLibbpf, Link, MapCore, MapFlags, ProgramMut, RingBuffer, RingBufferBuilder,
+};
 
 use crate::storage::ObjectStorage;
 
@@ -338,6 +340,25 @@ impl Probes {
         }
         batch.clear();
         Ok(count)
+    }
+
+    /// Bytes of records in the ring buffer that no poll has taken yet, and
+    /// the ring buffer's size: how close the probes are to dropping records.
+    /// Two reads of the ring's shared pages, no system call.
+    pub fn ring_fill(&self) -> (usize, usize) {
+        let rb = self.ring.as_libbpf_object();
+        // SAFETY: `rb` is the live ring buffer `self.ring` owns, built with
+        // exactly one ring (index 0), which libbpf frees only with it.
+        unsafe {
+            let ring = libbpf_sys::ring_buffer__ring(rb.as_ptr(), 0);
+            if ring.is_null() {
+                return (0, 0);
+            }
+            (
+                libbpf_sys::ring__avail_data_size(ring) as usize,
+                libbpf_sys::ring__size(ring) as usize,
+            )
+        }
     }
 
     /// A file descriptor that is readable when records are waiting (an
