@@ -383,6 +383,19 @@ impl Config {
         c
     }
 
+    /// [`load`](Self::load) with this process's environment (variables that are not valid
+    /// UTF-8 cannot be `TAPIO_CNI_*` overrides and are passed over).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_from_env(file: Option<&Path>) -> anyhow::Result<Config> {
+        Config::load(
+            file,
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
     /// Loads the configuration: the preset (from the file's `preset`, else `TAPIO_CNI_PRESET`,
     /// else production), then the file, then the environment.
     ///

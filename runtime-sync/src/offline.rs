@@ -184,9 +184,7 @@ fn write_event(event: &UnifiedEvent, out: &mut impl Write) -> anyhow::Result<()>
 /// # Errors
 /// A bad configuration, an output that cannot be written, or a host where `run` cannot work.
 pub fn check(config: Option<&std::path::Path>, out: &mut impl Write) -> anyhow::Result<()> {
-    let env = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-    let config = crate::config::Config::load(config, env)?;
+    let config = crate::config::Config::load_from_env(config)?;
     let findings = crate::check::run_checks(&config);
     let ok = crate::check::report(&findings, out).context("writing the report")?;
     out.flush().context("writing the report")?;

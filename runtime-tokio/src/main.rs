@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// The daemon: observe CNI plugin executions with eBPF and print UnifiedEvent JSON lines.
+    /// The daemon: observe CNI plugin executions with eBPF (or, when it cannot load, /proc
+    /// scans), CNI config changes and plugin logs, and print UnifiedEvent JSON lines.
     Run {
         /// YAML configuration (the keys of the original `cni_collector` block); built-in
         /// defaults without it. `TAPIO_CNI_<KEY>` environment variables override it.
@@ -51,11 +52,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(file: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = config::Config::load(
-        file.as_deref(),
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-    )?;
+    let config = config::Config::load_from_env(file.as_deref())?;
     tapio_cni_collector_lite::daemon::init_logging(config.log_level.as_tracing());
     // See daemon.rs for why one thread is enough.
     let runtime = tokio::runtime::Builder::new_current_thread()
