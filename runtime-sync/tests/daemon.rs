@@ -4,198 +4,27 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
+use common::daemon::{config_file, events_in, Daemon, TempFile};
 use common::{require_root, Sandbox};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapio-cni-collector-lite");
 
-/// A temporary file removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, text: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!("tapio-rt-{}-{name}", std::process::id()));
-        std::fs::write(&path, text).expect("writing a temporary file");
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// The daemon, its stdout lines as they come, its stderr collected. Killed on drop if still
-/// running (a failing test must not leave it behind).
-struct Daemon {
-    child: Option<Child>,
-    lines: Receiver<String>,
-    stdout: Option<JoinHandle<()>>,
-    stderr: Arc<Mutex<String>>,
-    stderr_thread: Option<JoinHandle<()>>,
-}
-
-impl Daemon {
-    fn start(config: &TempFile, env: &[(&str, &str)]) -> Daemon {
-        let mut child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(&config.0)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting tapio-cni-collector-lite run");
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().expect("stdout is piped");
-        let stdout = thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().expect("stderr is piped");
-        let stderr_thread = {
-            let stderr = Arc::clone(&stderr);
-            thread::spawn(move || {
-                for line in BufReader::new(err).lines() {
-                    let Ok(line) = line else { return };
-                    let mut s = stderr.lock().unwrap_or_else(PoisonError::into_inner);
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            })
-        };
-        Daemon {
-            child: Some(child),
-            lines,
-            stdout: Some(stdout),
-            stderr,
-            stderr_thread: Some(stderr_thread),
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Waits until the probes are attached (the daemon says so on stderr).
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.stderr().contains("eBPF process monitor running") {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("the daemon exited early ({status}): {}", self.stderr());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not start: {}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Reads events until `n` of them are about `container_id`, or fails after 15 s.
-    fn events_of(&self, container_id: &str, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut found = Vec::new();
-        while found.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!(
-                    "timed out waiting for events of {container_id}; got {found:#?}; stderr: {}",
-                    self.stderr()
-                )
-            });
-            let event: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
-            if event["cni"]["container_id"] == container_id {
-                found.push(event);
-            }
-        }
-        found
-    }
-
-    /// Sends `signal`; returns the exit status and every stdout line not read yet.
-    fn stop(&mut self, signal: Signal) -> (std::process::ExitStatus, Vec<String>) {
-        let mut child = self.child.take().expect("running");
-        let pid = Pid::from_raw(i32::try_from(child.id()).expect("a pid fits in i32"));
-        kill(pid, signal).expect("sending the signal");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for the daemon") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the daemon did not stop within 10 s of SIGTERM: {}",
-                    self.stderr()
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        // Its stdout is closed now: the reader ends, and what it still holds is what was flushed.
-        if let Some(t) = self.stdout.take() {
-            t.join().expect("stdout reader");
-        }
-        if let Some(t) = self.stderr_thread.take() {
-            t.join().expect("stderr reader");
-        }
-        (status, self.lines.try_iter().collect())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn config_file(name: &str) -> TempFile {
-    TempFile::new(
-        name,
-        "# The daemon under test: only the reference plugins' directory.\n\
-         name: runtime-sync-test\n\
-         preset: development\n\
-         cni_bin_path: [/usr/lib/cni]\n\
-         transaction_timeout: 30s\n\
-         enable_log_monitoring: false\n\
-         log_level: info\n",
-    )
+/// Starts the daemon under test and waits until its probes are attached.
+fn start(name: &str, env: &[(&str, &str)]) -> (TempFile, Daemon) {
+    let config = config_file(name);
+    let daemon = Daemon::start(Path::new(BIN), &config, env);
+    (config, daemon)
 }
 
 #[test]
 fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
     require_root();
-    let config = config_file("run.yaml");
-    let mut daemon = Daemon::start(&config, &[("TAPIO_CNI_NODE_NAME", "rt-test-node")]);
-    daemon.wait_ready();
+    let (_config, mut daemon) = start("run.yaml", &[("TAPIO_CNI_NODE_NAME", "rt-test-node")]);
     assert!(
         daemon.stderr().contains("not active yet"),
         "the inactive keys are logged once: {}",
@@ -261,9 +90,7 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
 #[test]
 fn what_happened_before_sigint_is_written_before_exit() {
     require_root();
-    let config = config_file("sigint.yaml");
-    let mut daemon = Daemon::start(&config, &[]);
-    daemon.wait_ready();
+    let (_config, mut daemon) = start("sigint.yaml", &[]);
     let sandbox = Sandbox::new();
     assert!(sandbox.run("ADD").status.success());
     assert!(sandbox.run("DEL").status.success());
@@ -274,10 +101,8 @@ fn what_happened_before_sigint_is_written_before_exit() {
         "exit after SIGINT: {status}: {}",
         daemon.stderr()
     );
-    let ops: Vec<String> = lines
+    let ops: Vec<String> = events_in(&lines, &sandbox.container_id)
         .iter()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON lines"))
-        .filter(|e| e["cni"]["container_id"] == sandbox.container_id.as_str())
         .map(|e| e["cni"]["operation"].as_str().unwrap_or("?").to_owned())
         .collect();
     assert_eq!(ops, ["ADD", "DEL"], "stderr: {}", daemon.stderr());
@@ -286,9 +111,7 @@ fn what_happened_before_sigint_is_written_before_exit() {
 #[test]
 fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
     require_root();
-    let config = config_file("stopped.yaml");
-    let mut daemon = Daemon::start(&config, &[]);
-    daemon.wait_ready();
+    let (_config, mut daemon) = start("stopped.yaml", &[]);
     let container_id = format!("tapio-rt-stopped-{}", std::process::id());
     // bridge waits for its config on stdin, which stays open until the daemon has stopped;
     // it then reads nothing, fails on the empty config and touches no network.
@@ -319,11 +142,7 @@ fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
         daemon.stderr()
     );
 
-    let events: Vec<Value> = lines
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON lines"))
-        .filter(|e| e["cni"]["container_id"] == container_id.as_str())
-        .collect();
+    let events = events_in(&lines, &container_id);
     let [event] = &events[..] else {
         panic!(
             "one event for the running plugin: {events:#?}; stderr: {}",

@@ -12,10 +12,11 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::daemon::{Daemon, TempDir, TempFile};
 use common::{require_root, Sandbox};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{lite_bin, Daemon, TempDir, TempFile, TOKIO_BIN};
+use support::{lite_bin, TOKIO_BIN};
 
 /// Now as Calico writes it: `2026-11-22 18:13:08.338` (UTC).
 fn calico_now() -> String {

@@ -12,10 +12,11 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::daemon::{config_file, config_with, events_in, mask, Daemon, TempDir, TempFile};
 use common::{require_root, Sandbox};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
-use support::{config_file, config_with, events_in, mask, Daemon, TempDir, TempFile, TOKIO_BIN};
+use support::TOKIO_BIN;
 
 /// The masked event `tapio-cni-collector` must write for a bridge `op` in `sandbox`.
 fn expected(sandbox: &Sandbox, op: &str, network: Value) -> Value {
