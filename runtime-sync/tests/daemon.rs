@@ -5,9 +5,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::daemon::{config_file, events_in, Daemon, TempFile};
+use common::daemon::{
+    a_plugin_running_at_sigterm_is_reported, config_file, events_in, run_to_end, Daemon, TempFile,
+};
 use common::{require_root, Sandbox};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -111,71 +113,13 @@ fn what_happened_before_sigint_is_written_before_exit() {
 #[test]
 fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
     require_root();
-    let (_config, mut daemon) = start("stopped.yaml", &[]);
-    let container_id = format!("tapio-rt-stopped-{}", std::process::id());
-    // bridge waits for its config on stdin, which stays open until the daemon has stopped;
-    // it then reads nothing, fails on the empty config and touches no network.
-    let mut plugin = Command::new("/usr/lib/cni/bridge")
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", container_id.as_str()),
-            ("CNI_NETNS", "/var/run/netns/tapio-rt-none"),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_PATH", "/usr/lib/cni"),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting bridge");
-    let (status, lines) = daemon.stop(Signal::SIGTERM);
-    drop(plugin.stdin.take());
-    let plugin_status = plugin.wait().expect("waiting for bridge");
-    assert!(
-        !plugin_status.success(),
-        "bridge with no config: {plugin_status}"
-    );
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status}: {}",
-        daemon.stderr()
-    );
-
-    let events = events_in(&lines, &container_id);
-    let [event] = &events[..] else {
-        panic!(
-            "one event for the running plugin: {events:#?}; stderr: {}",
-            daemon.stderr()
-        )
-    };
-    assert_eq!(event["cni"]["operation"], "ADD");
-    assert_eq!(event["cni"]["plugin_type"], "bridge");
-    assert_eq!(event["severity"], "warning");
-    assert_eq!(event["cni"]["exit_code"], Value::Null);
-    assert_eq!(
-        event["message"],
-        format!(
-            "CNI ADD for container {} via bridge: still running when the collector stopped, \
-             exit unknown",
-            &container_id[..12]
-        )
-    );
-    assert!(
-        daemon.stderr().contains("open_transactions=0"),
-        "{}",
-        daemon.stderr()
-    );
+    a_plugin_running_at_sigterm_is_reported(Path::new(BIN), "lite");
 }
 
 #[test]
 fn an_unknown_key_fails_at_start_up_naming_it() {
     let config = TempFile::new("unknown.yaml", "name: x\nevent_bufer_size: 10\n");
-    let out = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .output()
-        .expect("running the daemon");
+    let out = run_to_end(Path::new(BIN), &config, &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("event_bufer_size"), "{stderr}");
@@ -185,11 +129,7 @@ fn an_unknown_key_fails_at_start_up_naming_it() {
 #[test]
 fn a_bad_value_fails_at_start_up_naming_the_key() {
     let config = TempFile::new("bad.yaml", "cni_collector:\n  poll_interval: soon\n");
-    let out = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .output()
-        .expect("running the daemon");
+    let out = run_to_end(Path::new(BIN), &config, &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cni_collector.poll_interval"), "{stderr}");
@@ -200,22 +140,20 @@ fn the_environment_overrides_the_file() {
     // The file is valid; the override is not, and the error names the variable and the key:
     // proof that the variable was read and applied over the file.
     let config = config_file("env.yaml");
-    let out = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .env("TAPIO_CNI_RING_BUFFER_SIZE", "12345")
-        .output()
-        .expect("running the daemon");
+    let out = run_to_end(
+        Path::new(BIN),
+        &config,
+        &[("TAPIO_CNI_RING_BUFFER_SIZE", "12345")],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ring_buffer_size"), "{stderr}");
 
-    let out = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .env("TAPIO_CNI_CONF_PATHS", "/etc/cni/net.d")
-        .output()
-        .expect("running the daemon");
+    let out = run_to_end(
+        Path::new(BIN),
+        &config,
+        &[("TAPIO_CNI_CONF_PATHS", "/etc/cni/net.d")],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("TAPIO_CNI_CONF_PATHS"), "{stderr}");

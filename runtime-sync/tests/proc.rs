@@ -8,12 +8,13 @@ mod common;
 
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::daemon::{events_in, Daemon, TempDir, TempFile};
+use common::daemon::{events_in, run_to_end, Daemon, TempDir, TempFile};
 use common::{require_root, Sandbox, BRIDGE};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -354,11 +355,7 @@ fn check_says_when_and_why_the_fallback_runs() {
 #[test]
 fn a_zero_poll_interval_is_refused_naming_the_key() {
     let config = TempFile::new("zero.yaml", "use_ebpf: false\npoll_interval: 0s\n");
-    let out = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .output()
-        .expect("running the daemon");
+    let out = run_to_end(Path::new(BIN), &config, &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("poll_interval"), "{stderr}");

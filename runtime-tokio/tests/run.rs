@@ -12,7 +12,10 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::daemon::{config_file, config_with, events_in, mask, Daemon, TempDir, TempFile};
+use common::daemon::{
+    a_plugin_running_at_sigterm_is_reported, config_file, config_with, events_in, mask, run_to_end,
+    Daemon, TempDir, TempFile,
+};
 use common::{require_root, Sandbox};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
@@ -217,11 +220,7 @@ fn what_happened_before_sigint_is_written_before_exit() {
 #[test]
 fn an_unknown_key_fails_at_start_up_naming_it() {
     let config = TempFile::new("unknown.yaml", "name: x\nevent_bufer_size: 10\n");
-    let out = Command::new(TOKIO_BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .output()
-        .expect("running the daemon");
+    let out = run_to_end(Path::new(TOKIO_BIN), &config, &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -234,11 +233,7 @@ fn an_unknown_key_fails_at_start_up_naming_it() {
 #[test]
 fn a_disabled_collector_exits_at_once_and_says_so() {
     let config = TempFile::new("disabled.yaml", "enabled: false\n");
-    let out = Command::new(TOKIO_BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .output()
-        .expect("running the daemon");
+    let out = run_to_end(Path::new(TOKIO_BIN), &config, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("enabled: false; nothing to do"), "{stderr}");
@@ -392,61 +387,7 @@ fn a_closed_stdout_stops_the_daemon_quietly() {
 #[test]
 fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
     require_root();
-    let config = config_file("stopped.yaml");
-    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
-    let container_id = format!("tapio-tokio-stopped-{}", std::process::id());
-    // bridge waits for its config on stdin, which stays open until the daemon has stopped;
-    // it then reads nothing, fails on the empty config and touches no network.
-    let mut plugin = Command::new("/usr/lib/cni/bridge")
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", container_id.as_str()),
-            ("CNI_NETNS", "/var/run/netns/tapio-tokio-none"),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_PATH", "/usr/lib/cni"),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting bridge");
-    // `spawn` returns once exec has closed the CLOEXEC pipe, which is before the exec
-    // tracepoint fires: a signal sent at once may stop the daemon before the exec exists.
-    thread::sleep(Duration::from_millis(300));
-    let (status, lines) = daemon.stop(Signal::SIGTERM);
-    drop(plugin.stdin.take());
-    let plugin_status = plugin.wait().expect("waiting for bridge");
-    assert!(!plugin_status.success(), "bridge with no config");
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status}: {}",
-        daemon.stderr()
-    );
-    let events = events_in(&lines, &container_id);
-    let [event] = &events[..] else {
-        panic!(
-            "one event for the running plugin: {events:#?}; stderr: {}",
-            daemon.stderr()
-        )
-    };
-    assert_eq!(event["cni"]["operation"], "ADD");
-    assert_eq!(event["cni"]["plugin_type"], "bridge");
-    assert_eq!(event["severity"], "warning");
-    assert_eq!(event["cni"]["exit_code"], Value::Null);
-    assert_eq!(
-        event["message"],
-        format!(
-            "CNI ADD for container {} via bridge: still running when the collector stopped, \
-             exit unknown",
-            &container_id[..12]
-        )
-    );
-    assert!(
-        daemon.stderr().contains("open_transactions=0"),
-        "{}",
-        daemon.stderr()
-    );
+    a_plugin_running_at_sigterm_is_reported(Path::new(TOKIO_BIN), "tokio");
 }
 
 /// The CNI config monitor on real inotify: a network config created, replaced atomically with

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -236,6 +236,78 @@ impl Drop for Daemon {
             let _ = child.wait();
         }
     }
+}
+
+/// Starts `bin`'s daemon, runs bridge as an ADD still waiting for its config on stdin when the
+/// daemon is stopped with SIGTERM, and checks the one event for it: a warning, its exit
+/// unknown, and no transaction left open. `tag` keeps the container ids of the runtimes apart.
+pub fn a_plugin_running_at_sigterm_is_reported(bin: &Path, tag: &str) {
+    let config = config_file(&format!("stopped-{tag}.yaml"));
+    let mut daemon = Daemon::start(bin, &config, &[]);
+    let container_id = format!("tapio-{tag}-stopped-{}", std::process::id());
+    // bridge waits for its config on stdin, which stays open until the daemon has stopped;
+    // it then reads nothing, fails on the empty config and touches no network.
+    let mut plugin = Command::new("/usr/lib/cni/bridge")
+        .env_clear()
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", container_id.as_str()),
+            ("CNI_NETNS", "/var/run/netns/tapio-test-none"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/usr/lib/cni"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bridge");
+    // `spawn` returns once exec has closed the CLOEXEC pipe, which is before the exec
+    // tracepoint fires: a signal sent at once may stop the daemon before the exec exists.
+    thread::sleep(Duration::from_millis(300));
+    let (status, lines) = daemon.stop(Signal::SIGTERM);
+    drop(plugin.stdin.take());
+    let plugin_status = plugin.wait().expect("waiting for bridge");
+    assert!(!plugin_status.success(), "bridge with no config");
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status}: {}",
+        daemon.stderr()
+    );
+    let events = events_in(&lines, &container_id);
+    let [event] = &events[..] else {
+        panic!(
+            "one event for the running plugin: {events:#?}; stderr: {}",
+            daemon.stderr()
+        )
+    };
+    assert_eq!(event["cni"]["operation"], "ADD");
+    assert_eq!(event["cni"]["plugin_type"], "bridge");
+    assert_eq!(event["severity"], "warning");
+    assert_eq!(event["cni"]["exit_code"], Value::Null);
+    assert_eq!(
+        event["message"],
+        format!(
+            "CNI ADD for container {} via bridge: still running when the collector stopped, \
+             exit unknown",
+            &container_id[..12]
+        )
+    );
+    assert!(
+        daemon.stderr().contains("open_transactions=0"),
+        "{}",
+        daemon.stderr()
+    );
+}
+
+/// Runs `bin run --config <config>` with `env` to its end: a daemon that refuses its
+/// configuration at start-up.
+pub fn run_to_end(bin: &Path, config: &TempFile, env: &[(&str, &str)]) -> Output {
+    Command::new(bin)
+        .args(["run", "--config"])
+        .arg(&config.0)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()))
 }
 
 /// The events about `container_id` among JSON `lines`; fails on a line that is not JSON.
