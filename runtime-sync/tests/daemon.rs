@@ -71,12 +71,7 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
     assert_eq!(events[1]["category"], "network_teardown");
     drop(sandbox);
 
-    let (status, rest) = daemon.stop(Signal::SIGTERM);
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status}: {}",
-        daemon.stderr()
-    );
+    let rest = daemon.stop_cleanly();
     for line in &rest {
         serde_json::from_str::<Value>(line)
             .unwrap_or_else(|e| panic!("a cut or bad line after SIGTERM ({e}): {line}"));

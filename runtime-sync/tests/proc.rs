@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{events_in, run_to_end, Daemon, TempDir, TempFile};
 use common::{require_root, Sandbox, BRIDGE};
-use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapio-cni-collector-lite");
@@ -60,18 +59,6 @@ fn start_with(extra_config: &str, without_bpf_caps: bool) -> (TempFile, Daemon) 
         .env("TAPIO_CNI_NODE_NAME", "proc-node");
     let daemon = Daemon::spawn(command, "/proc process monitor running");
     (config, daemon)
-}
-
-/// Stops `daemon` with SIGTERM, checks that it exited cleanly and returns every stdout line it
-/// wrote.
-fn stop(daemon: &mut Daemon) -> Vec<String> {
-    let (status, lines) = daemon.stop(Signal::SIGTERM);
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status}: {}",
-        daemon.stderr()
-    );
-    lines
 }
 
 /// Runs bridge as a runtime with a slow pipe would: the config comes `HOLD_STDIN` after the
@@ -165,7 +152,7 @@ fn the_proc_fallback_reports_bridge_add_and_del() {
         .expect("the netns file")
         .ino();
     thread::sleep(Duration::from_millis(100));
-    let lines = stop(&mut daemon);
+    let lines = daemon.stop_cleanly();
 
     let events = events_in(&lines, &sandbox.container_id);
     assert_eq!(events.len(), 2, "{lines:#?}");
@@ -256,7 +243,7 @@ fn delegated_plugins_seen_by_a_scan_form_the_chain() {
     assert!(add.status.success(), "bridge ADD: {add:?}");
     assert!(del.status.success(), "bridge DEL: {del:?}");
     thread::sleep(Duration::from_millis(100));
-    let lines = stop(&mut daemon);
+    let lines = daemon.stop_cleanly();
     let events = events_in(&lines, &sandbox.container_id);
     assert_eq!(events.len(), 2, "{lines:#?}");
     for (event, op) in events.iter().zip(["ADD", "DEL"]) {
@@ -282,7 +269,7 @@ fn the_summary_names_the_fallback_and_its_counts() {
     assert!(run_slowly(&sandbox, "ADD", false).status.success());
     assert!(run_slowly(&sandbox, "DEL", false).status.success());
     thread::sleep(Duration::from_millis(100));
-    let lines = stop(&mut daemon);
+    let lines = daemon.stop_cleanly();
     assert_eq!(events_in(&lines, &sandbox.container_id).len(), 2);
     let stderr = daemon.stderr();
     assert!(
@@ -315,7 +302,7 @@ fn run_falls_back_when_the_probes_cannot_load() {
     let sandbox = Sandbox::new();
     assert!(run_slowly(&sandbox, "ADD", false).status.success());
     thread::sleep(Duration::from_millis(100));
-    let lines = stop(&mut daemon);
+    let lines = daemon.stop_cleanly();
     let events = events_in(&lines, &sandbox.container_id);
     assert_eq!(events.len(), 1, "{lines:#?}");
     assert_eq!(events[0]["origin"]["monitor"], "proc");

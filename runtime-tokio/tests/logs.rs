@@ -139,8 +139,7 @@ fn log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new(bin: &Pat
         assert_eq!(line["attributes"]["transaction_event_id"], txn["id"]);
     }
     drop(sandbox);
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
 
     // The offsets were persisted at the stop: a new daemon reads only the line added since.
     let saved: Value = serde_json::from_slice(

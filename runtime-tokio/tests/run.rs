@@ -7,7 +7,7 @@ mod common;
 mod support;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -97,6 +97,27 @@ fn expected(sandbox: &Sandbox, op: &str, network: Value) -> Value {
     })
 }
 
+/// A plugin dir of `tag` holding `slow`: sleep(1) under a plugin's name.
+fn slow_plugin(tag: &str) -> (TempDir, PathBuf) {
+    let bin = TempDir::new(tag);
+    let slow = bin.0.join("slow");
+    std::fs::copy("/bin/sleep", &slow).expect("copying /bin/sleep");
+    (bin, slow)
+}
+
+/// `slow` run as an ADD of `container_id` for `seconds`, with no network config.
+fn slow_add(slow: &Path, container_id: &str, seconds: u32) -> Command {
+    let mut command = Command::new(slow);
+    command.arg(seconds.to_string()).env_clear().envs([
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", container_id),
+        ("CNI_NETNS", "/var/run/netns/none"),
+        ("CNI_IFNAME", "eth0"),
+        ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
+    ]);
+    command
+}
+
 #[test]
 fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
     require_root();
@@ -157,12 +178,7 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
     assert_eq!(mask(&events[1]), deleted, "{:#}", events[1]);
     drop(sandbox);
 
-    let (status, rest) = daemon.stop(Signal::SIGTERM);
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status}: {}",
-        daemon.stderr()
-    );
+    let rest = daemon.stop_cleanly();
     // The sandbox's clean-up DEL came after; every line is whole.
     events_in(&rest, "");
     let stderr = daemon.stderr();
@@ -276,8 +292,7 @@ fn parallel_add_del_pairs_are_all_reported_and_kept_apart() {
         }
     }
     drop(sandboxes);
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
     let stderr = daemon.stderr();
     assert!(
         stderr.contains("dropped_ring_buffer_full=0") && stderr.contains("invalid_records=0"),
@@ -290,10 +305,8 @@ fn parallel_add_del_pairs_are_all_reported_and_kept_apart() {
 #[test]
 fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
     require_root();
-    let bin = TempDir::new("slow-plugins");
-    let slow = bin.0.join("slow");
-    // A plugin that outlives the timeout: sleep(1) under a plugin's name, in a plugin dir.
-    std::fs::copy("/bin/sleep", &slow).expect("copying /bin/sleep");
+    // A plugin that outlives the timeout.
+    let (bin, slow) = slow_plugin("slow-plugins");
     let config = config_with(
         "timeout.yaml",
         &format!(
@@ -303,16 +316,7 @@ fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
     );
     let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
     let container_id = format!("tapio-tokio-slow-{}", std::process::id());
-    let mut plugin = Command::new(&slow)
-        .arg("4")
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", container_id.as_str()),
-            ("CNI_NETNS", "/var/run/netns/none"),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
-        ])
+    let mut plugin = slow_add(&slow, &container_id, 4)
         .stdin(Stdio::null())
         .spawn()
         .expect("starting the slow plugin");
@@ -338,8 +342,7 @@ fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
         waited < Duration::from_secs(3),
         "reported by the deadline, not by the exit at 4 s: {waited:?}"
     );
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
 }
 
 #[test]
@@ -479,18 +482,15 @@ fn config_changes_in_the_conf_dir_are_reported() {
          key must be a string at line 1 column 2; no earlier good version"
     );
 
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
 }
 
 /// `use_ebpf: false`: the /proc fallback, a scan every `poll_interval` on the loop's timer.
 #[test]
 fn without_ebpf_the_proc_fallback_reports_a_running_plugin() {
     require_root();
-    let bin = TempDir::new("proc-plugins");
-    let slow = bin.0.join("slow");
-    // A plugin that runs long enough for several scans: sleep(1) under a plugin's name.
-    std::fs::copy("/bin/sleep", &slow).expect("copying /bin/sleep");
+    // A plugin that runs long enough for several scans.
+    let (bin, slow) = slow_plugin("proc-plugins");
     let config = config_with(
         "proc.yaml",
         &format!(
@@ -505,16 +505,7 @@ fn without_ebpf_the_proc_fallback_reports_a_running_plugin() {
         "/proc process monitor running",
     );
     let container_id = format!("tapio-tokio-proc-{}", std::process::id());
-    let status = Command::new(&slow)
-        .arg("1")
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", container_id.as_str()),
-            ("CNI_NETNS", "/var/run/netns/none"),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
-        ])
+    let status = slow_add(&slow, &container_id, 1)
         .status()
         .expect("running the slow plugin");
     assert!(status.success());
@@ -523,8 +514,7 @@ fn without_ebpf_the_proc_fallback_reports_a_running_plugin() {
     assert_eq!(event["confidence"], 0.5);
     assert_eq!(event["cni"]["operation"], "ADD");
     assert_eq!(event["kubernetes"]["pod_name"], "web-0");
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
     let stderr = daemon.stderr();
     assert!(
         stderr.contains("ran on the /proc fallback (lossy) because use_ebpf is false"),

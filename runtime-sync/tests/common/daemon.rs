@@ -198,6 +198,18 @@ impl Daemon {
         found
     }
 
+    /// Stops the daemon with SIGTERM, checks that it exited cleanly and returns every stdout
+    /// line not read yet.
+    pub fn stop_cleanly(&mut self) -> Vec<String> {
+        let (status, lines) = self.stop(Signal::SIGTERM);
+        assert!(
+            status.success(),
+            "exit after SIGTERM: {status}: {}",
+            self.stderr()
+        );
+        lines
+    }
+
     /// Sends `signal`; returns the exit status and every stdout line not read yet.
     pub fn stop(&mut self, signal: Signal) -> (ExitStatus, Vec<String>) {
         let mut child = self.child.take().expect("running");
