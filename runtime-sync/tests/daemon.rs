@@ -8,10 +8,10 @@ use std::path::Path;
 use std::process::Command;
 
 use common::daemon::{
-    a_plugin_running_at_sigterm_is_reported, config_file, events_in, run_to_end, Daemon, TempFile,
+    a_plugin_running_at_sigterm_is_reported, an_unknown_key_is_refused, config_file, run_to_end,
+    what_happened_before_sigint_is_written, Daemon, TempFile,
 };
 use common::{require_root, Sandbox};
-use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapio-cni-collector-lite");
@@ -87,22 +87,7 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
 #[test]
 fn what_happened_before_sigint_is_written_before_exit() {
     require_root();
-    let (_config, mut daemon) = start("sigint.yaml", &[]);
-    let sandbox = Sandbox::new();
-    assert!(sandbox.run("ADD").status.success());
-    assert!(sandbox.run("DEL").status.success());
-    // At once: the records may still be in the ring buffer or the channel.
-    let (status, lines) = daemon.stop(Signal::SIGINT);
-    assert!(
-        status.success(),
-        "exit after SIGINT: {status}: {}",
-        daemon.stderr()
-    );
-    let ops: Vec<String> = events_in(&lines, &sandbox.container_id)
-        .iter()
-        .map(|e| e["cni"]["operation"].as_str().unwrap_or("?").to_owned())
-        .collect();
-    assert_eq!(ops, ["ADD", "DEL"], "stderr: {}", daemon.stderr());
+    what_happened_before_sigint_is_written(Path::new(BIN), "lite");
 }
 
 #[test]
@@ -113,12 +98,7 @@ fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
 
 #[test]
 fn an_unknown_key_fails_at_start_up_naming_it() {
-    let config = TempFile::new("unknown.yaml", "name: x\nevent_bufer_size: 10\n");
-    let out = run_to_end(Path::new(BIN), &config, &[]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("event_bufer_size"), "{stderr}");
-    assert!(out.stdout.is_empty());
+    an_unknown_key_is_refused(Path::new(BIN));
 }
 
 #[test]

@@ -13,11 +13,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::daemon::{
-    a_plugin_running_at_sigterm_is_reported, config_file, config_with, events_in, mask, run_to_end,
-    Daemon, TempDir, TempFile,
+    a_plugin_running_at_sigterm_is_reported, an_unknown_key_is_refused, config_file, config_with,
+    events_in, mask, run_to_end, what_happened_before_sigint_is_written, Daemon, TempDir, TempFile,
 };
 use common::{require_root, Sandbox};
-use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use support::TOKIO_BIN;
 
@@ -214,36 +213,13 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
 #[test]
 fn what_happened_before_sigint_is_written_before_exit() {
     require_root();
-    let config = config_file("sigint.yaml");
-    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
-    let sandbox = Sandbox::new();
-    assert!(sandbox.run("ADD").status.success());
-    assert!(sandbox.run("DEL").status.success());
-    // At once: the records may still be in the ring buffer.
-    let (status, lines) = daemon.stop(Signal::SIGINT);
-    assert!(
-        status.success(),
-        "exit after SIGINT: {status}: {}",
-        daemon.stderr()
-    );
-    let ops: Vec<Value> = events_in(&lines, &sandbox.container_id)
-        .into_iter()
-        .map(|e| e["cni"]["operation"].clone())
-        .collect();
-    assert_eq!(ops, ["ADD", "DEL"], "stderr: {}", daemon.stderr());
+    what_happened_before_sigint_is_written(Path::new(TOKIO_BIN), "tokio");
 }
 
 #[test]
 fn an_unknown_key_fails_at_start_up_naming_it() {
-    let config = TempFile::new("unknown.yaml", "name: x\nevent_bufer_size: 10\n");
-    let out = run_to_end(Path::new(TOKIO_BIN), &config, &[]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("tapio-cni-collector: ") && stderr.contains("event_bufer_size"),
-        "{stderr}"
-    );
-    assert!(out.stdout.is_empty());
+    let stderr = an_unknown_key_is_refused(Path::new(TOKIO_BIN));
+    assert!(stderr.starts_with("tapio-cni-collector: "), "{stderr}");
 }
 
 #[test]

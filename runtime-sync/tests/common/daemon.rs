@@ -14,6 +14,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use super::Sandbox;
+
 /// A temporary file removed on drop.
 pub struct TempFile(pub PathBuf);
 
@@ -309,6 +311,40 @@ pub fn a_plugin_running_at_sigterm_is_reported(bin: &Path, tag: &str) {
         "{}",
         daemon.stderr()
     );
+}
+
+/// Starts `bin`'s daemon, runs bridge ADD and DEL in a sandbox and stops the daemon with SIGINT
+/// at once: both events must be written before it exits.
+pub fn what_happened_before_sigint_is_written(bin: &Path, tag: &str) {
+    let config = config_file(&format!("sigint-{tag}.yaml"));
+    let mut daemon = Daemon::start(bin, &config, &[]);
+    let sandbox = Sandbox::new();
+    assert!(sandbox.run("ADD").status.success());
+    assert!(sandbox.run("DEL").status.success());
+    // At once: the records may still be in the ring buffer or the channel.
+    let (status, lines) = daemon.stop(Signal::SIGINT);
+    assert!(
+        status.success(),
+        "exit after SIGINT: {status}: {}",
+        daemon.stderr()
+    );
+    let ops: Vec<Value> = events_in(&lines, &sandbox.container_id)
+        .into_iter()
+        .map(|e| e["cni"]["operation"].clone())
+        .collect();
+    assert_eq!(ops, ["ADD", "DEL"], "stderr: {}", daemon.stderr());
+}
+
+/// Runs `bin` with a config of an unknown key: it must refuse to start, name the key and write
+/// no event. Returns its stderr.
+pub fn an_unknown_key_is_refused(bin: &Path) -> String {
+    let config = TempFile::new("unknown.yaml", "name: x\nevent_bufer_size: 10\n");
+    let out = run_to_end(bin, &config, &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("event_bufer_size"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    stderr
 }
 
 /// Runs `bin run --config <config>` with `env` to its end: a daemon that refuses its
