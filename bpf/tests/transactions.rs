@@ -7,118 +7,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use common::{load_probes, serial, Sandbox, CONTAINER_ID};
+use common::live::{wall_now, Live};
+use common::{serial, Sandbox, CONTAINER_ID};
 use proto::bpf::layout::{data, env, exec, header, kind};
 use proto::event::{Category, ChainEntry, Monitor, Operation, Route, Severity};
 use proto::scenario::{Hex, Input};
-use proto::{Collector, Config, MonoClock, Timestamp, UnifiedEvent};
+use proto::UnifiedEvent;
 use serde_json::Value;
-use tapio_cni_bpf::Probes;
 
 const POD_UID: &str = "5c0ffee0-1b1a-4c3e-9a7e-5f2f7d1e9c11";
 const CNI_ARGS: &str = "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;\
 K8S_POD_INFRA_CONTAINER_ID=tapio-test-container;K8S_POD_UID=5c0ffee0-1b1a-4c3e-9a7e-5f2f7d1e9c11";
-
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
-
-fn clock_ns(clock: i32) -> i64 {
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec (64-bit fields on the 64-bit
-    // Linux targets these tests run on).
-    let rc = unsafe { clock_gettime(clock, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime({clock})");
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-}
-
-/// `CLOCK_REALTIME - CLOCK_MONOTONIC`, as a runtime samples it.
-fn sample_clock() -> MonoClock {
-    const REALTIME: i32 = 0;
-    const MONOTONIC: i32 = 1;
-    let mono = clock_ns(MONOTONIC);
-    MonoClock {
-        realtime_minus_monotonic_ns: clock_ns(REALTIME) - mono,
-    }
-}
-
-fn wall_now() -> Timestamp {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970");
-    Timestamp::from_unix_nanos(i64::try_from(since.as_nanos()).expect("before 2262"))
-}
-
-/// The probes feeding a collector, as a runtime's loop does.
-struct Live {
-    probes: Probes,
-    collector: Collector,
-    clock: MonoClock,
-    events: Vec<UnifiedEvent>,
-    /// Every record, as the ring buffer handed it out.
-    records: Vec<Vec<u8>>,
-}
-
-impl Live {
-    fn new() -> Live {
-        Live {
-            probes: load_probes(),
-            collector: Collector::new(Config::default()),
-            clock: sample_clock(),
-            events: Vec::new(),
-            records: Vec::new(),
-        }
-    }
-
-    /// Polls until an event for `pid` came out, or fails after 10 s.
-    fn event_of(&mut self, pid: u32) -> UnifiedEvent {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(at) = self
-                .events
-                .iter()
-                .position(|e| e.system.as_ref().and_then(|s| s.pid) == Some(pid))
-            {
-                return self.events.remove(at);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no event for pid {pid}; events: {:#?}; stats: {:#?}",
-                self.events,
-                self.collector.stats().bpf
-            );
-            let Live {
-                probes,
-                collector,
-                clock,
-                records,
-                events,
-            } = self;
-            probes
-                .poll(Duration::from_millis(100), |record| {
-                    records.push(record.to_vec());
-                    collector
-                        .handle_bpf_record(wall_now(), *clock, record)
-                        .unwrap_or_else(|e| panic!("the kernel's record is invalid: {e}"));
-                })
-                .expect("polling the ring buffer");
-            while let Some(e) = collector.poll_event() {
-                events.push(e);
-            }
-        }
-    }
-}
 
 fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)

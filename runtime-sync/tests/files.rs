@@ -42,6 +42,14 @@ impl TempDir {
     fn join(&self, p: &str) -> PathBuf {
         self.0.join(p)
     }
+
+    /// Creates the config directory `net.d` and the plugin directory `bin` in it.
+    fn conf_and_bin(&self) -> (PathBuf, PathBuf) {
+        let (conf, bin) = (self.join("net.d"), self.join("bin"));
+        fs::create_dir_all(&conf).unwrap();
+        fs::create_dir_all(&bin).unwrap();
+        (conf, bin)
+    }
 }
 
 impl Drop for TempDir {
@@ -149,6 +157,21 @@ fn s(kind: &str, file: &str) -> (String, String) {
     (kind.to_owned(), file.to_owned())
 }
 
+/// Drains what the monitor saw, checks its (kind, file name) shape, feeds it to the core and
+/// checks the events' (id kind, file name, severity) shape; returns the events.
+fn step(
+    m: &mut FileMonitor,
+    core: &mut Core,
+    changes: &[(String, String)],
+    events_wanted: &[(String, String, Severity)],
+) -> Vec<UnifiedEvent> {
+    let seen = drain(m);
+    assert_eq!(shape(&seen), changes);
+    let out = core.feed(seen);
+    assert_eq!(events(&out), events_wanted);
+    out
+}
+
 fn attr<'e>(e: &'e UnifiedEvent, k: &str) -> Option<&'e str> {
     e.attributes.get(k).map(String::as_str)
 }
@@ -156,9 +179,7 @@ fn attr<'e>(e: &'e UnifiedEvent, k: &str) -> Option<&'e str> {
 #[test]
 fn create_modify_atomic_replace_rename_delete() {
     let tmp = TempDir::new("life");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
     let mut core = Core::new();
     assert!(m.scan().is_empty());
@@ -188,12 +209,11 @@ fn create_modify_atomic_replace_rename_delete() {
     // Modify in place: the range changes.
     let v2 = CONTAINERD_NET.replace("10.88.0.0/16", "10.99.0.0/16");
     fs::write(conf.join("10-net.conflist"), &v2).unwrap();
-    let changes = drain(&mut m);
-    assert_eq!(shape(&changes), [s("Modified", "10-net.conflist")]);
-    let out = core.feed(changes);
-    assert_eq!(
-        events(&out),
-        [ev("MODIFIED", "10-net.conflist", Severity::Warning)]
+    let out = step(
+        &mut m,
+        &mut core,
+        &[s("Modified", "10-net.conflist")],
+        &[ev("MODIFIED", "10-net.conflist", Severity::Warning)],
     );
     assert_eq!(attr(&out[0], "ipam_ranges_before"), Some("10.88.0.0/16"));
     assert_eq!(attr(&out[0], "ipam_ranges"), Some("10.99.0.0/16"));
@@ -206,63 +226,55 @@ fn create_modify_atomic_replace_rename_delete() {
         conf.join("10-net.conflist"),
     )
     .unwrap();
-    let changes = drain(&mut m);
-    assert_eq!(shape(&changes), [s("Modified", "10-net.conflist")]);
-    let out = core.feed(changes);
-    assert_eq!(
-        events(&out),
-        [ev("MODIFIED", "10-net.conflist", Severity::Warning)]
+    let out = step(
+        &mut m,
+        &mut core,
+        &[s("Modified", "10-net.conflist")],
+        &[ev("MODIFIED", "10-net.conflist", Severity::Warning)],
     );
     assert_eq!(attr(&out[0], "plugins_added"), Some("tuning"));
     assert_eq!(attr(&out[0], "plugins_removed"), Some("portmap"));
 
     // Rename: the config moves, and with it the active config.
     fs::rename(conf.join("10-net.conflist"), conf.join("20-net.conflist")).unwrap();
-    let changes = drain(&mut m);
-    assert_eq!(
-        shape(&changes),
-        [s("renamed from 10-net.conflist", "20-net.conflist")]
-    );
-    assert_eq!(
-        events(&core.feed(changes)),
-        [
+    step(
+        &mut m,
+        &mut core,
+        &[s("renamed from 10-net.conflist", "20-net.conflist")],
+        &[
             ev("RENAMED", "20-net.conflist", Severity::Warning),
-            ev("ACTIVE", "20-net.conflist", Severity::Warning)
-        ]
+            ev("ACTIVE", "20-net.conflist", Severity::Warning),
+        ],
     );
 
     // Rename over an existing config: the target is modified, the source is gone.
     fs::write(conf.join("30-other.conflist"), CONTAINERD_NET).unwrap();
     core.feed(drain(&mut m));
     fs::rename(conf.join("30-other.conflist"), conf.join("20-net.conflist")).unwrap();
-    let changes = drain(&mut m);
-    assert_eq!(
-        shape(&changes),
-        [
+    let out = step(
+        &mut m,
+        &mut core,
+        &[
             s("Modified", "20-net.conflist"),
-            s("Deleted", "30-other.conflist")
-        ]
-    );
-    let out = core.feed(changes);
-    assert_eq!(
-        events(&out),
-        [
+            s("Deleted", "30-other.conflist"),
+        ],
+        &[
             ev("MODIFIED", "20-net.conflist", Severity::Warning),
-            ev("DELETED", "30-other.conflist", Severity::Info)
-        ]
+            ev("DELETED", "30-other.conflist", Severity::Info),
+        ],
     );
     assert_eq!(attr(&out[0], "plugins_added"), Some("portmap"));
 
     // Delete: no loadable config is left.
     fs::remove_file(conf.join("20-net.conflist")).unwrap();
-    let changes = drain(&mut m);
-    assert_eq!(shape(&changes), [s("Deleted", "20-net.conflist")]);
-    assert_eq!(
-        events(&core.feed(changes)),
-        [
+    step(
+        &mut m,
+        &mut core,
+        &[s("Deleted", "20-net.conflist")],
+        &[
             ev("DELETED", "20-net.conflist", Severity::Warning),
-            ev("ACTIVE", "20-net.conflist", Severity::Error)
-        ]
+            ev("ACTIVE", "20-net.conflist", Severity::Error),
+        ],
     );
     // Names libcni ignores are not reported at all.
     fs::write(conf.join("README"), "notes").unwrap();
@@ -273,9 +285,7 @@ fn create_modify_atomic_replace_rename_delete() {
 #[test]
 fn invalid_json_keeps_the_last_good_version() {
     let tmp = TempDir::new("invalid");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     fs::write(conf.join("10-net.conflist"), CONTAINERD_NET).unwrap();
     let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
     let mut core = Core::new();
@@ -341,9 +351,7 @@ fn a_directory_removed_and_re_created_or_missing_at_start_is_picked_up() {
 #[test]
 fn queue_overflow_is_followed_by_a_rescan() {
     let tmp = TempDir::new("overflow");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     fs::write(conf.join("10-net.conflist"), CONTAINERD_NET).unwrap();
     let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
     assert_eq!(m.scan().len(), 1);
@@ -396,9 +404,7 @@ fn plugin_facts(c: &FileChange) -> &proto::PluginInfo {
 #[test]
 fn a_plugin_binary_replaced_is_hashed_and_asked_its_version() {
     let tmp = TempDir::new("plugins");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     fs::write(conf.join("10-net.conflist"), CONTAINERD_NET).unwrap();
     let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
     let mut core = Core::new();
@@ -539,9 +545,7 @@ fn the_real_plugin_dir_at_start_up() {
 #[test]
 fn a_plugin_that_hangs_on_version_is_killed_in_time() {
     let tmp = TempDir::new("hang");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     let script = bin.join("slow");
     fs::write(&script, "#!/bin/sh\n# ignores CNI_COMMAND\nsleep 30\n").unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
@@ -567,9 +571,7 @@ fn a_plugin_that_hangs_on_version_is_killed_in_time() {
 #[test]
 fn an_executable_that_is_no_cni_plugin_is_not_run() {
     let tmp = TempDir::new("notcni");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     let marker = tmp.join("ran");
     let script = bin.join("reboot");
     fs::write(&script, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
@@ -590,9 +592,7 @@ fn an_executable_that_is_no_cni_plugin_is_not_run() {
 #[test]
 fn bad_files_are_clear_changes_not_hangs() {
     let tmp = TempDir::new("bad");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     let fifo = conf.join("10-fifo.conf");
     assert!(Command::new("mkfifo")
         .arg(&fifo)
@@ -723,9 +723,7 @@ fn a_configmap_style_symlink_swap_is_a_modification() {
 #[test]
 fn stat_polling_without_inotify() {
     let tmp = TempDir::new("poll");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     let mut m = FileMonitor::new(FileSettings {
         use_inotify: false,
         ..settings(&conf, &bin)
@@ -783,9 +781,7 @@ fn permission_denied_as_an_unprivileged_user() {
     // that a config the collector's user cannot read is reported as unreadable (with the OS's
     // reason), not skipped silently and not fatal.
     let tmp = TempDir::new("perm");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     for d in [&conf, &bin] {
         fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -927,9 +923,7 @@ fn the_monitors_own_version_probe_is_seen_by_ebpf_and_dropped_by_the_core() {
         "the eBPF tests run as root"
     );
     let tmp = TempDir::new("ebpf");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     let mut probes = tapio_cni_bpf::Probes::load(&tapio_cni_bpf::Options {
         plugin_dirs: vec![bin.clone()],
         ..tapio_cni_bpf::Options::default()
@@ -985,9 +979,7 @@ fn cilium_taking_over_from_calico() {
     // the others aside under a name libcni does not load.
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/conf");
     let tmp = TempDir::new("cilium");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     fs::copy(
         fixtures.join("10-calico.conflist"),
         conf.join("10-calico.conflist"),
@@ -1013,22 +1005,18 @@ fn cilium_taking_over_from_calico() {
         conf.join("10-calico.conflist.cilium_bak"),
     )
     .unwrap();
-    let changes = drain(&mut m);
-    assert_eq!(
-        shape(&changes),
-        [
+    let out = step(
+        &mut m,
+        &mut core,
+        &[
             s("Created", "05-cilium.conflist"),
-            s("Deleted", "10-calico.conflist")
-        ]
-    );
-    let out = core.feed(changes);
-    assert_eq!(
-        events(&out),
-        [
+            s("Deleted", "10-calico.conflist"),
+        ],
+        &[
             ev("CREATED", "05-cilium.conflist", Severity::Info),
             ev("ACTIVE", "05-cilium.conflist", Severity::Warning),
             ev("DELETED", "10-calico.conflist", Severity::Info),
-        ]
+        ],
     );
     assert_eq!(
         out[1].message,
@@ -1042,9 +1030,7 @@ fn cilium_taking_over_from_calico() {
 #[test]
 fn a_file_is_read_once_written_and_links_when_made() {
     let tmp = TempDir::new("writes");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     let mut m = FileMonitor::new(settings(&conf, &bin)).unwrap();
     assert!(m.scan().is_empty());
 
@@ -1081,9 +1067,7 @@ fn a_file_is_read_once_written_and_links_when_made() {
 #[test]
 fn one_call_reads_a_bounded_number_of_bytes() {
     let tmp = TempDir::new("budget");
-    let (conf, bin) = (tmp.join("net.d"), tmp.join("bin"));
-    fs::create_dir_all(&conf).unwrap();
-    fs::create_dir_all(&bin).unwrap();
+    let (conf, bin) = tmp.conf_and_bin();
     for i in 0..5 {
         fs::write(conf.join(format!("{i}0-net.conflist")), CONTAINERD_NET).unwrap();
     }

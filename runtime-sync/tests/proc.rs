@@ -6,18 +6,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::daemon::{events_in, run_to_end, Daemon, TempDir, TempFile};
 use common::{require_root, Sandbox, BRIDGE};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapio-cni-collector-lite");
@@ -30,130 +28,37 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The daemon on the /proc fallback: stdout lines as they come, stderr collected.
-struct Daemon {
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    config: PathBuf,
+/// Starts the daemon with `use_ebpf: false`; returns its config (removed on drop) and it.
+fn start(extra_config: &str) -> (TempFile, Daemon) {
+    start_with(&format!("use_ebpf: false\n{extra_config}"), false)
 }
 
-impl Daemon {
-    /// Starts the daemon with `use_ebpf: false`.
-    fn start(extra_config: &str) -> Daemon {
-        Daemon::start_with(&format!("use_ebpf: false\n{extra_config}"), false)
-    }
-
-    /// Starts the daemon; `without_bpf_caps` takes CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN from
-    /// it (root without them cannot load BPF programs).
-    fn start_with(extra_config: &str, without_bpf_caps: bool) -> Daemon {
-        let config = std::env::temp_dir().join(format!("tapio-proc-{}.yaml", std::process::id()));
-        std::fs::write(
-            &config,
-            format!(
-                "name: proc-fallback-test\n\
-                 poll_interval: 1ms\n\
-                 cni_bin_path: [/usr/lib/cni]\n\
-                 enable_log_monitoring: false\n\
-                 log_level: info\n{extra_config}"
-            ),
-        )
-        .expect("writing the config");
-        let mut command = if without_bpf_caps {
-            let mut setpriv = Command::new("setpriv");
-            setpriv.args(["--bounding-set=-bpf,-perfmon,-sys_admin", BIN]);
-            setpriv
-        } else {
-            Command::new(BIN)
-        };
-        let mut child = command
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("TAPIO_CNI_NODE_NAME", "proc-node")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting tapio-cni-collector-lite run");
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().expect("stdout is piped");
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().expect("stderr is piped");
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap_or_else(PoisonError::into_inner);
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let daemon = Daemon {
-            child,
-            lines,
-            stderr,
-            config,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !daemon.stderr().contains("/proc process monitor running") {
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not start: {}",
-                daemon.stderr()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-        daemon
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Stops it with SIGTERM; returns every stdout line it wrote.
-    fn stop(mut self) -> Vec<String> {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("a pid fits in i32"));
-        kill(pid, Signal::SIGTERM).expect("sending SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for the daemon") {
-                assert!(
-                    status.success(),
-                    "exit after SIGTERM: {status}: {}",
-                    self.stderr()
-                );
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no stop within 10 s: {}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-        let mut lines = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            lines.push(line);
-        }
-        lines
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
-    }
+/// Starts the daemon and waits for its /proc monitor; `without_bpf_caps` takes CAP_BPF,
+/// CAP_PERFMON and CAP_SYS_ADMIN from it (root without them cannot load BPF programs).
+fn start_with(extra_config: &str, without_bpf_caps: bool) -> (TempFile, Daemon) {
+    let config = TempFile::new(
+        "proc.yaml",
+        &format!(
+            "name: proc-fallback-test\n\
+             poll_interval: 1ms\n\
+             cni_bin_path: [/usr/lib/cni]\n\
+             enable_log_monitoring: false\n\
+             log_level: info\n{extra_config}"
+        ),
+    );
+    let mut command = if without_bpf_caps {
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(["--bounding-set=-bpf,-perfmon,-sys_admin", BIN]);
+        setpriv
+    } else {
+        Command::new(BIN)
+    };
+    command
+        .args(["run", "--config"])
+        .arg(&config.0)
+        .env("TAPIO_CNI_NODE_NAME", "proc-node");
+    let daemon = Daemon::spawn(command, "/proc process monitor running");
+    (config, daemon)
 }
 
 /// Runs bridge as a runtime with a slow pipe would: the config comes `HOLD_STDIN` after the
@@ -225,19 +130,11 @@ fn wait_exited_unreaped(pid: u32) {
     }
 }
 
-fn events_of(lines: &[String], container_id: &str) -> Vec<Value> {
-    lines
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .filter(|e| e["cni"]["container_id"] == container_id)
-        .collect()
-}
-
 #[test]
 fn the_proc_fallback_reports_bridge_add_and_del() {
     require_root();
     let _serial = serial();
-    let daemon = Daemon::start("");
+    let (_config, mut daemon) = start("");
     assert!(
         daemon
             .stderr()
@@ -255,9 +152,9 @@ fn the_proc_fallback_reports_bridge_add_and_del() {
         .expect("the netns file")
         .ino();
     thread::sleep(Duration::from_millis(100));
-    let lines = daemon.stop();
+    let lines = daemon.stop_cleanly();
 
-    let events = events_of(&lines, &sandbox.container_id);
+    let events = events_in(&lines, &sandbox.container_id);
     assert_eq!(events.len(), 2, "{lines:#?}");
     for (event, op) in events.iter().zip(["ADD", "DEL"]) {
         assert_eq!(event["origin"]["monitor"], "proc", "{event:#}");
@@ -325,9 +222,8 @@ fn delegated_plugins_seen_by_a_scan_form_the_chain() {
     let _serial = serial();
     // An IPAM plugin that takes its time, as a slow IPAM daemon would, before it becomes
     // host-local: bridge → slow-ipam (sleep, then exec host-local).
-    let dir = std::env::temp_dir().join(format!("tapio-proc-ipam-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a plugin dir");
-    let script = dir.join("slow-ipam");
+    let dir = TempDir::new("proc-ipam");
+    let script = dir.0.join("slow-ipam");
     std::fs::write(
         &script,
         "#!/bin/sh\nsleep 0.3\nexec /usr/lib/cni/host-local \"$@\"\n",
@@ -335,20 +231,20 @@ fn delegated_plugins_seen_by_a_scan_form_the_chain() {
     .expect("writing the plugin");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    let daemon = Daemon::start("");
+    let (_config, mut daemon) = start("");
     let sandbox = Sandbox::new();
     let mut config: Value = serde_json::from_slice(&sandbox.config()).expect("JSON");
     config["ipam"]["type"] = "slow-ipam".into();
     let config = config.to_string().into_bytes();
-    let cni_path = format!("{}:/usr/lib/cni", dir.display());
+    let cni_path = format!("{}:/usr/lib/cni", dir.0.display());
     let add = run_slowly_with(&sandbox, "ADD", false, &cni_path, &config);
     let del = run_slowly_with(&sandbox, "DEL", false, &cni_path, &config);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert!(add.status.success(), "bridge ADD: {add:?}");
     assert!(del.status.success(), "bridge DEL: {del:?}");
     thread::sleep(Duration::from_millis(100));
-    let lines = daemon.stop();
-    let events = events_of(&lines, &sandbox.container_id);
+    let lines = daemon.stop_cleanly();
+    let events = events_in(&lines, &sandbox.container_id);
     assert_eq!(events.len(), 2, "{lines:#?}");
     for (event, op) in events.iter().zip(["ADD", "DEL"]) {
         let chain = event["cni"]["chain"].as_array().expect("a chain");
@@ -368,18 +264,14 @@ fn delegated_plugins_seen_by_a_scan_form_the_chain() {
 fn the_summary_names_the_fallback_and_its_counts() {
     require_root();
     let _serial = serial();
-    let daemon = Daemon::start("");
+    let (_config, mut daemon) = start("");
     let sandbox = Sandbox::new();
     assert!(run_slowly(&sandbox, "ADD", false).status.success());
     assert!(run_slowly(&sandbox, "DEL", false).status.success());
     thread::sleep(Duration::from_millis(100));
-    let stderr = Arc::clone(&daemon.stderr);
-    let lines = daemon.stop();
-    assert_eq!(events_of(&lines, &sandbox.container_id).len(), 2);
-    let stderr = stderr
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+    let lines = daemon.stop_cleanly();
+    assert_eq!(events_in(&lines, &sandbox.container_id).len(), 2);
+    let stderr = daemon.stderr();
     assert!(
         stderr.contains("ran on the /proc fallback (lossy) because use_ebpf is false"),
         "{stderr}"
@@ -399,7 +291,7 @@ fn the_summary_names_the_fallback_and_its_counts() {
 fn run_falls_back_when_the_probes_cannot_load() {
     require_root();
     let _serial = serial();
-    let daemon = Daemon::start_with("use_ebpf: true\n", true);
+    let (_config, mut daemon) = start_with("use_ebpf: true\n", true);
     let stderr = daemon.stderr();
     assert!(
         stderr.contains(
@@ -410,8 +302,8 @@ fn run_falls_back_when_the_probes_cannot_load() {
     let sandbox = Sandbox::new();
     assert!(run_slowly(&sandbox, "ADD", false).status.success());
     thread::sleep(Duration::from_millis(100));
-    let lines = daemon.stop();
-    let events = events_of(&lines, &sandbox.container_id);
+    let lines = daemon.stop_cleanly();
+    let events = events_in(&lines, &sandbox.container_id);
     assert_eq!(events.len(), 1, "{lines:#?}");
     assert_eq!(events[0]["origin"]["monitor"], "proc");
     assert_eq!(events[0]["cni"]["operation"], "ADD");
@@ -449,14 +341,8 @@ fn check_says_when_and_why_the_fallback_runs() {
 
 #[test]
 fn a_zero_poll_interval_is_refused_naming_the_key() {
-    let config = std::env::temp_dir().join(format!("tapio-proc-zero-{}.yaml", std::process::id()));
-    std::fs::write(&config, "use_ebpf: false\npoll_interval: 0s\n").expect("writing the config");
-    let out = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .expect("running the daemon");
-    let _ = std::fs::remove_file(&config);
+    let config = TempFile::new("zero.yaml", "use_ebpf: false\npoll_interval: 0s\n");
+    let out = run_to_end(Path::new(BIN), &config, &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("poll_interval"), "{stderr}");

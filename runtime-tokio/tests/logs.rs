@@ -12,10 +12,11 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::daemon::{Daemon, TempDir, TempFile};
 use common::{require_root, Sandbox};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{lite_bin, Daemon, TempDir, TempFile, TOKIO_BIN};
+use support::{lite_bin, TOKIO_BIN};
 
 /// Now as Calico writes it: `2026-11-22 18:13:08.338` (UTC).
 fn calico_now() -> String {
@@ -138,8 +139,7 @@ fn log_lines_join_the_transaction_and_a_restart_reads_only_what_is_new(bin: &Pat
         assert_eq!(line["attributes"]["transaction_event_id"], txn["id"]);
     }
     drop(sandbox);
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
 
     // The offsets were persisted at the stop: a new daemon reads only the line added since.
     let saved: Value = serde_json::from_slice(

@@ -7,15 +7,18 @@ mod common;
 mod support;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::daemon::{
+    a_plugin_running_at_sigterm_is_reported, an_unknown_key_is_refused, config_file, config_with,
+    events_in, mask, run_to_end, what_happened_before_sigint_is_written, Daemon, TempDir, TempFile,
+};
 use common::{require_root, Sandbox};
-use nix::sys::signal::Signal;
 use serde_json::{json, Value};
-use support::{config_file, config_with, events_in, mask, Daemon, TempDir, TempFile, TOKIO_BIN};
+use support::TOKIO_BIN;
 
 /// The masked event `tapio-cni-collector` must write for a bridge `op` in `sandbox`.
 fn expected(sandbox: &Sandbox, op: &str, network: Value) -> Value {
@@ -93,6 +96,27 @@ fn expected(sandbox: &Sandbox, op: &str, network: Value) -> Value {
     })
 }
 
+/// A plugin dir of `tag` holding `slow`: sleep(1) under a plugin's name.
+fn slow_plugin(tag: &str) -> (TempDir, PathBuf) {
+    let bin = TempDir::new(tag);
+    let slow = bin.0.join("slow");
+    std::fs::copy("/bin/sleep", &slow).expect("copying /bin/sleep");
+    (bin, slow)
+}
+
+/// `slow` run as an ADD of `container_id` for `seconds`, with no network config.
+fn slow_add(slow: &Path, container_id: &str, seconds: u32) -> Command {
+    let mut command = Command::new(slow);
+    command.arg(seconds.to_string()).env_clear().envs([
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", container_id),
+        ("CNI_NETNS", "/var/run/netns/none"),
+        ("CNI_IFNAME", "eth0"),
+        ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
+    ]);
+    command
+}
+
 #[test]
 fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
     require_root();
@@ -153,12 +177,7 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
     assert_eq!(mask(&events[1]), deleted, "{:#}", events[1]);
     drop(sandbox);
 
-    let (status, rest) = daemon.stop(Signal::SIGTERM);
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status}: {}",
-        daemon.stderr()
-    );
+    let rest = daemon.stop_cleanly();
     // The sandbox's clean-up DEL came after; every line is whole.
     events_in(&rest, "");
     let stderr = daemon.stderr();
@@ -194,50 +213,19 @@ fn run_reports_bridge_add_and_del_and_stops_cleanly_on_sigterm() {
 #[test]
 fn what_happened_before_sigint_is_written_before_exit() {
     require_root();
-    let config = config_file("sigint.yaml");
-    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
-    let sandbox = Sandbox::new();
-    assert!(sandbox.run("ADD").status.success());
-    assert!(sandbox.run("DEL").status.success());
-    // At once: the records may still be in the ring buffer.
-    let (status, lines) = daemon.stop(Signal::SIGINT);
-    assert!(
-        status.success(),
-        "exit after SIGINT: {status}: {}",
-        daemon.stderr()
-    );
-    let ops: Vec<Value> = events_in(&lines, &sandbox.container_id)
-        .into_iter()
-        .map(|e| e["cni"]["operation"].clone())
-        .collect();
-    assert_eq!(ops, ["ADD", "DEL"], "stderr: {}", daemon.stderr());
+    what_happened_before_sigint_is_written(Path::new(TOKIO_BIN), "tokio");
 }
 
 #[test]
 fn an_unknown_key_fails_at_start_up_naming_it() {
-    let config = TempFile::new("unknown.yaml", "name: x\nevent_bufer_size: 10\n");
-    let out = Command::new(TOKIO_BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .output()
-        .expect("running the daemon");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("tapio-cni-collector: ") && stderr.contains("event_bufer_size"),
-        "{stderr}"
-    );
-    assert!(out.stdout.is_empty());
+    let stderr = an_unknown_key_is_refused(Path::new(TOKIO_BIN));
+    assert!(stderr.starts_with("tapio-cni-collector: "), "{stderr}");
 }
 
 #[test]
 fn a_disabled_collector_exits_at_once_and_says_so() {
     let config = TempFile::new("disabled.yaml", "enabled: false\n");
-    let out = Command::new(TOKIO_BIN)
-        .args(["run", "--config"])
-        .arg(&config.0)
-        .output()
-        .expect("running the daemon");
+    let out = run_to_end(Path::new(TOKIO_BIN), &config, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("enabled: false; nothing to do"), "{stderr}");
@@ -280,8 +268,7 @@ fn parallel_add_del_pairs_are_all_reported_and_kept_apart() {
         }
     }
     drop(sandboxes);
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
     let stderr = daemon.stderr();
     assert!(
         stderr.contains("dropped_ring_buffer_full=0") && stderr.contains("invalid_records=0"),
@@ -294,10 +281,8 @@ fn parallel_add_del_pairs_are_all_reported_and_kept_apart() {
 #[test]
 fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
     require_root();
-    let bin = TempDir::new("slow-plugins");
-    let slow = bin.0.join("slow");
-    // A plugin that outlives the timeout: sleep(1) under a plugin's name, in a plugin dir.
-    std::fs::copy("/bin/sleep", &slow).expect("copying /bin/sleep");
+    // A plugin that outlives the timeout.
+    let (bin, slow) = slow_plugin("slow-plugins");
     let config = config_with(
         "timeout.yaml",
         &format!(
@@ -307,16 +292,7 @@ fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
     );
     let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
     let container_id = format!("tapio-tokio-slow-{}", std::process::id());
-    let mut plugin = Command::new(&slow)
-        .arg("4")
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", container_id.as_str()),
-            ("CNI_NETNS", "/var/run/netns/none"),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
-        ])
+    let mut plugin = slow_add(&slow, &container_id, 4)
         .stdin(Stdio::null())
         .spawn()
         .expect("starting the slow plugin");
@@ -342,8 +318,7 @@ fn a_plugin_still_running_at_the_deadline_is_reported_by_the_timer() {
         waited < Duration::from_secs(3),
         "reported by the deadline, not by the exit at 4 s: {waited:?}"
     );
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
 }
 
 #[test]
@@ -391,61 +366,7 @@ fn a_closed_stdout_stops_the_daemon_quietly() {
 #[test]
 fn a_plugin_still_running_at_sigterm_is_reported_with_its_exit_unknown() {
     require_root();
-    let config = config_file("stopped.yaml");
-    let mut daemon = Daemon::start(Path::new(TOKIO_BIN), &config, &[]);
-    let container_id = format!("tapio-tokio-stopped-{}", std::process::id());
-    // bridge waits for its config on stdin, which stays open until the daemon has stopped;
-    // it then reads nothing, fails on the empty config and touches no network.
-    let mut plugin = Command::new("/usr/lib/cni/bridge")
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", container_id.as_str()),
-            ("CNI_NETNS", "/var/run/netns/tapio-tokio-none"),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_PATH", "/usr/lib/cni"),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting bridge");
-    // `spawn` returns once exec has closed the CLOEXEC pipe, which is before the exec
-    // tracepoint fires: a signal sent at once may stop the daemon before the exec exists.
-    thread::sleep(Duration::from_millis(300));
-    let (status, lines) = daemon.stop(Signal::SIGTERM);
-    drop(plugin.stdin.take());
-    let plugin_status = plugin.wait().expect("waiting for bridge");
-    assert!(!plugin_status.success(), "bridge with no config");
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status}: {}",
-        daemon.stderr()
-    );
-    let events = events_in(&lines, &container_id);
-    let [event] = &events[..] else {
-        panic!(
-            "one event for the running plugin: {events:#?}; stderr: {}",
-            daemon.stderr()
-        )
-    };
-    assert_eq!(event["cni"]["operation"], "ADD");
-    assert_eq!(event["cni"]["plugin_type"], "bridge");
-    assert_eq!(event["severity"], "warning");
-    assert_eq!(event["cni"]["exit_code"], Value::Null);
-    assert_eq!(
-        event["message"],
-        format!(
-            "CNI ADD for container {} via bridge: still running when the collector stopped, \
-             exit unknown",
-            &container_id[..12]
-        )
-    );
-    assert!(
-        daemon.stderr().contains("open_transactions=0"),
-        "{}",
-        daemon.stderr()
-    );
+    a_plugin_running_at_sigterm_is_reported(Path::new(TOKIO_BIN), "tokio");
 }
 
 /// The CNI config monitor on real inotify: a network config created, replaced atomically with
@@ -537,18 +458,15 @@ fn config_changes_in_the_conf_dir_are_reported() {
          key must be a string at line 1 column 2; no earlier good version"
     );
 
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
 }
 
 /// `use_ebpf: false`: the /proc fallback, a scan every `poll_interval` on the loop's timer.
 #[test]
 fn without_ebpf_the_proc_fallback_reports_a_running_plugin() {
     require_root();
-    let bin = TempDir::new("proc-plugins");
-    let slow = bin.0.join("slow");
-    // A plugin that runs long enough for several scans: sleep(1) under a plugin's name.
-    std::fs::copy("/bin/sleep", &slow).expect("copying /bin/sleep");
+    // A plugin that runs long enough for several scans.
+    let (bin, slow) = slow_plugin("proc-plugins");
     let config = config_with(
         "proc.yaml",
         &format!(
@@ -563,16 +481,7 @@ fn without_ebpf_the_proc_fallback_reports_a_running_plugin() {
         "/proc process monitor running",
     );
     let container_id = format!("tapio-tokio-proc-{}", std::process::id());
-    let status = Command::new(&slow)
-        .arg("1")
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", container_id.as_str()),
-            ("CNI_NETNS", "/var/run/netns/none"),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0"),
-        ])
+    let status = slow_add(&slow, &container_id, 1)
         .status()
         .expect("running the slow plugin");
     assert!(status.success());
@@ -581,8 +490,7 @@ fn without_ebpf_the_proc_fallback_reports_a_running_plugin() {
     assert_eq!(event["confidence"], 0.5);
     assert_eq!(event["cni"]["operation"], "ADD");
     assert_eq!(event["kubernetes"]["pod_name"], "web-0");
-    let (status, _) = daemon.stop(Signal::SIGTERM);
-    assert!(status.success(), "{}", daemon.stderr());
+    daemon.stop_cleanly();
     let stderr = daemon.stderr();
     assert!(
         stderr.contains("ran on the /proc fallback (lossy) because use_ebpf is false"),

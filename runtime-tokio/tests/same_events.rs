@@ -3,7 +3,7 @@
 //! config written to a watched directory, under
 //! `tapio-cni-collector-lite run` (threads), then under `tapio-cni-collector run` (tokio),
 //! compared field by field after masking only what differs between two executions
-//! (see `support::mask`). The namespace, bridge, container id and IPAM state are the same for
+//! (see `common::daemon::mask`). The namespace, bridge, container id and IPAM state are the same for
 //! both runs: one sandbox, reset between them. Needs root, kernel BTF and the plugins.
 
 #[path = "../../runtime-sync/tests/common/mod.rs"]
@@ -16,10 +16,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::Duration;
 
+use common::daemon::{events_in, mask, Daemon, TempDir, TempFile};
 use common::{require_root, run_plugin, Sandbox, BRIDGE};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{events_in, lite_bin, mask, Daemon, TempDir, TempFile, TOKIO_BIN};
+use support::{lite_bin, TOKIO_BIN};
 
 /// Runs bridge with `command` and `config` in `sandbox`, as a runtime does.
 fn bridge(sandbox: &Sandbox, command: &str, config: &[u8]) -> Output {

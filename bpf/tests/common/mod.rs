@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod live;
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
