@@ -3,6 +3,7 @@
 //! Absent knowledge is an absent field: every optional part is `Option` and skipped when `None`,
 //! so a consumer never sees a made-up value.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -15,14 +16,16 @@ use crate::time::Timestamp;
 pub struct UnifiedEvent {
     pub id: String,
     pub timestamp: Timestamp,
-    pub source: String,
+    /// Always `cni` from the collector: borrowed, so no event allocates it.
+    pub source: Cow<'static, str>,
     #[serde(rename = "type")]
     pub event_type: EventType,
     pub category: Category,
     pub severity: Severity,
     pub confidence: f64,
     pub message: String,
-    pub tags: Vec<String>,
+    /// Mostly fixed words (`cni`, the plugin family, the operation): those are borrowed.
+    pub tags: Vec<Cow<'static, str>>,
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cni: Option<CniInfo>,
@@ -368,7 +371,8 @@ pub struct KubernetesInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin_name: Option<String>,
+    /// A family name of the fixed vocabulary, borrowed when the collector names it.
+    pub plugin_name: Option<Cow<'static, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface_name: Option<String>,
     /// Bare address, no prefix length.

@@ -10,6 +10,7 @@
 pub mod diff;
 pub mod parse;
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::hash::Hasher;
@@ -553,11 +554,11 @@ impl Out<'_> {
             .as_ref()
             .and_then(|c| c.plugin_type.as_deref())
             .and_then(family_of_type);
-        let mut tags = vec!["cni".to_owned(), "config".to_owned()];
-        tags.extend(family.map(str::to_owned));
-        tags.extend(extra_tags.iter().map(|t| (*t).to_owned()));
+        let mut tags = vec![Cow::Borrowed("cni"), Cow::Borrowed("config")];
+        tags.extend(family.map(Cow::Borrowed));
+        tags.extend(extra_tags.iter().map(|t| Cow::Owned((*t).to_owned())));
         let network = family.map(|f| NetworkInfo {
-            plugin_name: Some(f.to_owned()),
+            plugin_name: Some(Cow::Borrowed(f)),
             cni_version: cni.as_ref().and_then(|c| c.cni_version.clone()),
             ..NetworkInfo::default()
         });
@@ -568,7 +569,7 @@ impl Out<'_> {
         self.events.push(UnifiedEvent {
             id: format!("cni_config_{id_kind}_{nanos}_{}", self.seq),
             timestamp: self.now,
-            source: "cni".to_owned(),
+            source: Cow::Borrowed("cni"),
             event_type: EventType::Config,
             category: Category::ConfigChange,
             severity,
