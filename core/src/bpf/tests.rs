@@ -848,7 +848,7 @@ fn a_shutdown_flushes_a_pending_multi_line_log_record() {
     assert_eq!(
         c.poll_request(),
         Some(crate::Request::Checkpoint {
-            source: "/var/log/kubelet.log".to_owned(),
+            source: "/var/log/kubelet.log".into(),
             offset,
         })
     );
