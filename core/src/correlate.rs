@@ -501,12 +501,10 @@ impl Correlator {
             enrich(&mut self.txns[i].event, line);
             self.stats.enriching_lines += 1;
         }
-        line.attributes.insert(
-            "parsed_category".to_owned(),
-            line.category.as_str().to_owned(),
-        );
         line.attributes
-            .insert("transaction_event_id".to_owned(), event_id);
+            .insert("parsed_category".into(), line.category.as_str().to_owned());
+        line.attributes
+            .insert("transaction_event_id".into(), event_id);
         line.category = Category::PluginLog;
         line.trace_context = Some(pointer);
     }
@@ -648,7 +646,7 @@ fn distance(at: Timestamp, start: Timestamp, end: Timestamp) -> i64 {
 /// Adds what `line` states and `txn` lacks; the kernel's facts always win.
 fn enrich(txn: &mut UnifiedEvent, line: &UnifiedEvent) {
     for (k, v) in &line.attributes {
-        if TRANSACTION_ATTRIBUTES.contains(&k.as_str()) {
+        if TRANSACTION_ATTRIBUTES.contains(&k.as_ref()) {
             txn.attributes.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
@@ -658,7 +656,7 @@ fn enrich(txn: &mut UnifiedEvent, line: &UnifiedEvent) {
             Some(cni) if failed && cni.error.is_none() => cni.error = Some(error.clone()),
             _ => {
                 txn.attributes
-                    .entry("log_error".to_owned())
+                    .entry("log_error".into())
                     .or_insert_with(|| error.msg.clone());
             }
         }

@@ -43,8 +43,9 @@ pub struct UnifiedEvent {
     pub trace_context: Option<TraceContext>,
     /// Format-specific facts with no field in the schema (extension of DESIGN.md §5): Cilium
     /// `endpoint_id`, Calico `workload_endpoint`, `ipam_block`, `ipam_handle`, ...
+    /// Keys are mostly fixed words, borrowed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: BTreeMap<Cow<'static, str>, String>,
     /// The original line(s), bounded in length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
