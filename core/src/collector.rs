@@ -613,7 +613,7 @@ impl Collector {
         }
         let origin = Origin {
             monitor: Monitor::Log,
-            file: Some(source.to_owned()),
+            file: Some(self.checkpoints.name(source)),
             line: Some(line),
             format,
         };
@@ -672,6 +672,7 @@ impl Checkpoints {
         (!self.pending.is_empty()).then(|| self.pending.remove(0))
     }
 
+    /// The shared name of `source`, made once.
     fn name(&mut self, source: &str) -> Arc<str> {
         match self.names.binary_search_by(|s| (**s).cmp(source)) {
             Ok(i) => Arc::clone(&self.names[i]),

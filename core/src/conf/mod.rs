@@ -578,7 +578,7 @@ impl Out<'_> {
             tags,
             origin: Origin {
                 monitor: Monitor::File,
-                file: Some(path.to_owned()),
+                file: Some(path.into()),
                 line: None,
                 format: None,
             },
