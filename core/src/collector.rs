@@ -618,15 +618,13 @@ impl Collector {
             format,
         };
         self.seq += 1;
-        let event = build::event(facts, origin, Some(text), now, self.seq);
+        let mut slot = Some(build::event(facts, origin, Some(text), now, self.seq));
         if self.correlator.enabled() {
-            let out = self.correlator.log_event(now, event, source, offset);
+            self.correlator.log_event(now, &mut slot, source, offset);
             // What the correlator released on the way (transactions it forgot) came first.
             self.drain_correlator();
-            if let Some(event) = out {
-                self.push_event(event);
-            }
-        } else {
+        }
+        if let Some(event) = slot {
             self.push_event(event);
         }
     }
