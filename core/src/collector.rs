@@ -618,24 +618,49 @@ impl Collector {
             format,
         };
         self.seq += 1;
-        let mut slot = Some(build::event(facts, origin, Some(text), now, self.seq));
-        if self.correlator.enabled() {
-            self.correlator.log_event(now, &mut slot, source, offset);
-            // What the correlator released on the way (transactions it forgot) came first.
+        let correlate = self.correlator.enabled();
+        if correlate {
+            // What the correlator releases by now (transactions it forgets) comes first.
+            self.correlator.forget_old(now);
             self.drain_correlator();
         }
-        if let Some(event) = slot {
-            self.push_event(event);
+        // Built straight into the queue, and joined there: moving the event in afterwards
+        // copied its 1.3 KB.
+        let event = build::event(facts, origin, Some(text), now, self.seq);
+        self.events.push_back(event);
+        if correlate {
+            let hold = self
+                .events
+                .back_mut()
+                .and_then(|e| self.correlator.log_event(now, e));
+            self.stats.correlation.clone_from(&self.correlator.stats);
+            if let Some(index) = hold {
+                if let Some(event) = self.events.pop_back() {
+                    self.correlator
+                        .hold_line(now, event, (source, offset), index);
+                }
+                return;
+            }
         }
+        self.admit_last();
     }
 
     fn push_event(&mut self, event: UnifiedEvent) {
-        if self.events.len() >= self.config.max_queued_events {
-            self.events.pop_front();
+        self.events.push_back(event);
+        self.admit_last();
+    }
+
+    /// Counts the event just queued, dropping the oldest one before it when the queue was
+    /// full (a bound of 0 keeps only the newest, and counts it as a drop, as it always did).
+    fn admit_last(&mut self) {
+        let before = self.events.len().saturating_sub(1);
+        if before >= self.config.max_queued_events {
+            if before > 0 {
+                self.events.pop_front();
+            }
             self.stats.events_dropped_queue_full += 1;
         }
         self.stats.events += 1;
-        self.events.push_back(event);
     }
 }
 

@@ -276,24 +276,13 @@ impl Correlator {
         }
     }
 
-    /// A log event read from `source`, whose first byte is at `resume`: joined in place when
-    /// it could be, or taken out of `slot` when it is held for its transaction to finish. The
-    /// event stays in the caller's slot: moving its 1.3 KB in and out again cost more than
-    /// deciding.
-    pub fn log_event(
-        &mut self,
-        now: Timestamp,
-        slot: &mut Option<UnifiedEvent>,
-        source: &str,
-        resume: u64,
-    ) {
+    /// Joins a log event to its transaction in place when it can. Returns the key to hold it
+    /// under when it must wait for its transaction to finish: the caller then passes it to
+    /// [`hold_line`](Self::hold_line). The event stays where the caller built it: moving its
+    /// 1.3 KB in and out again cost more than deciding.
+    pub fn log_event(&mut self, now: Timestamp, event: &mut UnifiedEvent) -> Option<String> {
         self.forget_old(now);
-        let Some(event) = slot.as_mut() else {
-            return;
-        };
-        let Some((cid, op)) = joinable(event) else {
-            return;
-        };
+        let (cid, op) = joinable(event)?;
         match self.find(cid, op, event.timestamp) {
             Match::One(i) => self.join(i, event),
             Match::Ambiguous => self.stats.ambiguous_lines += 1,
@@ -301,21 +290,28 @@ impl Correlator {
             Match::None if self.lines.len() >= self.settings.max_held_lines => {
                 self.stats.held_lines_overflow += 1;
             }
-            Match::None => {
-                let index = index_key(cid).into_owned();
-                let Some(event) = slot.take() else {
-                    return;
-                };
-                let deferred = self.deferred.entry(source.to_owned()).or_default();
-                *deferred.held.entry(resume).or_default() += 1;
-                let waiting = Waiting::Line {
-                    source: source.to_owned(),
-                    resume,
-                };
-                let id = self.hold(now, event, waiting);
-                self.lines_by_container.entry(index).or_default().push(id);
-            }
+            Match::None => return Some(index_key(cid).into_owned()),
         }
+        None
+    }
+
+    /// Holds a log event read from `source`, whose first byte is at `resume`, under the key
+    /// [`log_event`](Self::log_event) gave.
+    pub fn hold_line(
+        &mut self,
+        now: Timestamp,
+        event: UnifiedEvent,
+        (source, resume): (&str, u64),
+        index: String,
+    ) {
+        let deferred = self.deferred.entry(source.to_owned()).or_default();
+        *deferred.held.entry(resume).or_default() += 1;
+        let waiting = Waiting::Line {
+            source: source.to_owned(),
+            resume,
+        };
+        let id = self.hold(now, event, waiting);
+        self.lines_by_container.entry(index).or_default().push(id);
     }
 
     /// The offset to checkpoint `source` at when the collector asks for `offset`: held back at
@@ -560,7 +556,8 @@ impl Correlator {
     }
 
     /// Forgets transactions older than the timeout.
-    fn forget_old(&mut self, now: Timestamp) {
+    /// Forgets the transactions whose window ended by `now`, releasing their held events.
+    pub fn forget_old(&mut self, now: Timestamp) {
         let window = ms_to_ns(self.settings.timeout_ms);
         while self
             .known
