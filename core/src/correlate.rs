@@ -230,10 +230,10 @@ impl Correlator {
             None => (String::new(), None),
         };
         let trace_id = trace_id(&container_id, operation, event.timestamp);
-        event.trace_context = Some(TraceContext {
+        event.trace_context = Some(Box::new(TraceContext {
             span_id: span_id(&trace_id, &event.id),
             trace_id: trace_id.clone(),
-        });
+        }));
         // Nothing can name a transaction without a container id.
         if container_id.is_empty() || self.settings.max_transactions == 0 {
             self.released.push_back(event);
@@ -502,7 +502,7 @@ impl Correlator {
         line.attributes
             .insert("transaction_event_id".into(), event_id);
         line.category = Category::PluginLog;
-        line.trace_context = Some(pointer);
+        line.trace_context = Some(Box::new(pointer));
     }
 
     /// The known transaction a log event naming `cid` (and `op`, when it states one) at `at`

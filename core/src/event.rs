@@ -37,11 +37,12 @@ pub struct UnifiedEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub performance: Option<PerformanceInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security: Option<SecurityInfo>,
+    /// Boxed, as `trace_context`: rarely present, and the event moves smaller without them.
+    pub security: Option<Box<SecurityInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_context: Option<TraceContext>,
+    pub trace_context: Option<Box<TraceContext>>,
     /// Format-specific facts with no field in the schema (extension of DESIGN.md §5): Cilium
     /// `endpoint_id`, Calico `workload_endpoint`, `ipam_block`, `ipam_handle`, ...
     /// Keys are mostly fixed words, borrowed.

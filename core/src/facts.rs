@@ -56,7 +56,7 @@ pub struct Facts {
     /// The plugin's exit code, when the record states it (`rc=100`).
     pub exit_code: Option<i32>,
     /// Network policy facts (policy name and namespace, the action taken).
-    pub security: Option<SecurityInfo>,
+    pub security: Option<Box<SecurityInfo>>,
     /// The record's own message text, as the plugin wrote it (unescaped, trimmed).
     pub message: Option<String>,
     /// Kubernetes event reason (`FailedCreatePodSandBox`, `AddedInterface`, ...).

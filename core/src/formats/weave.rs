@@ -177,10 +177,10 @@ fn options(f: &mut Facts, map: &str) {
 /// UDP): a packet a network policy dropped.
 fn npc_block(f: &mut Facts, head: &str) {
     f.category = Some(Category::SecurityViolation);
-    f.security = Some(SecurityInfo {
+    f.security = Some(Box::new(SecurityInfo {
         action: Some("blocked".to_owned()),
         ..SecurityInfo::default()
-    });
+    }));
     let Some((proto, rest)) = head.split_once_str(" connection from ") else {
         return;
     };
