@@ -48,18 +48,18 @@ pub fn event(
     };
 
     let mut tags = Vec::with_capacity(5);
-    tags.push("cni".to_owned());
+    tags.push(Cow::Borrowed("cni"));
     if let Some(p) = plugin {
-        tags.push(p.to_owned());
+        tags.push(Cow::Borrowed(p));
     }
     if let Some(op) = facts.operation {
-        tags.push(op.as_str().to_owned());
+        tags.push(Cow::Borrowed(op.as_str()));
     }
     if let Some(ns) = &facts.namespace {
-        tags.push(["namespace:", ns].concat());
+        tags.push(Cow::Owned(["namespace:", ns].concat()));
     }
     if facts.success == Some(false) {
-        tags.push("failed".to_owned());
+        tags.push(Cow::Borrowed("failed"));
     }
 
     let id = event_id(plugin, facts.operation, timestamp, seq);
@@ -103,7 +103,7 @@ pub fn event(
         None
     } else {
         Some(NetworkInfo {
-            plugin_name: plugin.map(str::to_owned),
+            plugin_name: plugin.map(Cow::Borrowed),
             ..network
         })
     };
@@ -169,7 +169,7 @@ pub fn event(
     UnifiedEvent {
         id,
         timestamp,
-        source: "cni".to_owned(),
+        source: Cow::Borrowed("cni"),
         event_type,
         category,
         severity,

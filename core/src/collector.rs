@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::assemble::{Offer, Pending};
 use crate::bpf::record::Record;
@@ -128,7 +129,7 @@ pub enum Request {
     /// Every line of `source` before `offset` has been fully handled: a restart may resume
     /// reading there without losing or repeating a record (a multi-line record still pending
     /// holds the checkpoint back at its first line).
-    Checkpoint { source: String, offset: u64 },
+    Checkpoint { source: Arc<str>, offset: u64 },
 }
 
 /// Why the collector wants to be woken.
@@ -190,7 +191,7 @@ pub struct Collector {
     config: Config,
     sources: HashMap<String, SourceState>,
     events: VecDeque<UnifiedEvent>,
-    checkpoints: BTreeMap<String, u64>,
+    checkpoints: Checkpoints,
     stats: Stats,
     seq: u64,
     files: Files,
@@ -212,7 +213,7 @@ impl Collector {
             config,
             sources: HashMap::new(),
             events: VecDeque::new(),
-            checkpoints: BTreeMap::new(),
+            checkpoints: Checkpoints::default(),
             stats: Stats::default(),
             seq: 0,
             files: Files::default(),
@@ -468,7 +469,7 @@ impl Collector {
             self.push_event(event);
         }
         while let Some((source, offset)) = self.correlator.poll_checkpoint() {
-            self.checkpoints.insert(source, offset);
+            self.checkpoints.insert(&source, offset);
         }
         self.stats.correlation.clone_from(&self.correlator.stats);
     }
@@ -587,7 +588,7 @@ impl Collector {
     fn checkpoint(&mut self, source: &str, offset: u64) {
         // A log event held for its transaction keeps the checkpoint at its first byte.
         let offset = self.correlator.checkpoint(source, offset);
-        self.checkpoints.insert(source.to_owned(), offset);
+        self.checkpoints.insert(source, offset);
     }
 
     /// Parses and emits one record that starts at `(source, line number, byte offset)`.
@@ -612,30 +613,133 @@ impl Collector {
         }
         let origin = Origin {
             monitor: Monitor::Log,
-            file: Some(source.to_owned()),
+            file: Some(self.checkpoints.name(source)),
             line: Some(line),
             format,
         };
         self.seq += 1;
-        let event = build::event(facts, origin, Some(text), now, self.seq);
-        if self.correlator.enabled() {
-            let out = self.correlator.log_event(now, event, source, offset);
-            // What the correlator released on the way (transactions it forgot) came first.
+        let correlate = self.correlator.enabled();
+        if correlate {
+            // What the correlator releases by now (transactions it forgets) comes first.
+            self.correlator.forget_old(now);
             self.drain_correlator();
-            if let Some(event) = out {
-                self.push_event(event);
-            }
-        } else {
-            self.push_event(event);
         }
+        // Built straight into the queue, and joined there: moving the event in afterwards
+        // copied its 1.3 KB.
+        let event = build::event(facts, origin, Some(text), now, self.seq);
+        self.events.push_back(event);
+        if correlate {
+            let hold = self
+                .events
+                .back_mut()
+                .and_then(|e| self.correlator.log_event(now, e));
+            self.stats.correlation.clone_from(&self.correlator.stats);
+            if let Some(index) = hold {
+                if let Some(event) = self.events.pop_back() {
+                    self.correlator
+                        .hold_line(now, event, (source, offset), index);
+                }
+                return;
+            }
+        }
+        self.admit_last();
     }
 
     fn push_event(&mut self, event: UnifiedEvent) {
-        if self.events.len() >= self.config.max_queued_events {
-            self.events.pop_front();
+        self.events.push_back(event);
+        self.admit_last();
+    }
+
+    /// Counts the event just queued, dropping the oldest one before it when the queue was
+    /// full (a bound of 0 keeps only the newest, and counts it as a drop, as it always did).
+    fn admit_last(&mut self) {
+        let before = self.events.len().saturating_sub(1);
+        if before >= self.config.max_queued_events {
+            if before > 0 {
+                self.events.pop_front();
+            }
             self.stats.events_dropped_queue_full += 1;
         }
         self.stats.events += 1;
-        self.events.push_back(event);
+    }
+}
+
+/// Most source names remembered for reuse; past it they are forgotten and named afresh.
+const MAX_SOURCE_NAMES: usize = 1024;
+
+/// Checkpoints not yet requested, at most one per source, taken in source name order. A
+/// request shares its source's name, so a line of a known source allocates nothing (a copy of
+/// the name per line cost more than parsing some lines).
+#[derive(Debug, Default)]
+struct Checkpoints {
+    /// `(source, offset)`, sorted by source: a handful of sources at most.
+    pending: Vec<(Arc<str>, u64)>,
+    /// Names already made, sorted; bounded by [`MAX_SOURCE_NAMES`].
+    names: Vec<Arc<str>>,
+}
+
+impl Checkpoints {
+    /// Sets the checkpoint of `source`, replacing one not yet taken.
+    fn insert(&mut self, source: &str, offset: u64) {
+        match self.pending.binary_search_by(|(s, _)| (**s).cmp(source)) {
+            Ok(i) => self.pending[i].1 = offset,
+            Err(i) => {
+                let name = self.name(source);
+                self.pending.insert(i, (name, offset));
+            }
+        }
+    }
+
+    /// The checkpoint of the first source by name.
+    fn pop_first(&mut self) -> Option<(Arc<str>, u64)> {
+        (!self.pending.is_empty()).then(|| self.pending.remove(0))
+    }
+
+    /// The shared name of `source`, made once.
+    fn name(&mut self, source: &str) -> Arc<str> {
+        match self.names.binary_search_by(|s| (**s).cmp(source)) {
+            Ok(i) => Arc::clone(&self.names[i]),
+            Err(i) => {
+                let name: Arc<str> = Arc::from(source);
+                if self.names.len() >= MAX_SOURCE_NAMES {
+                    self.names.clear();
+                    self.names.push(Arc::clone(&name));
+                } else {
+                    self.names.insert(i, Arc::clone(&name));
+                }
+                name
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Checkpoints, MAX_SOURCE_NAMES};
+
+    #[test]
+    fn checkpoints_come_once_per_source_in_name_order_with_the_latest_offset() {
+        let mut c = Checkpoints::default();
+        c.insert("b.log", 1);
+        c.insert("a.log", 5);
+        c.insert("b.log", 9);
+        assert_eq!(c.pop_first(), Some(("a.log".into(), 5)));
+        assert_eq!(c.pop_first(), Some(("b.log".into(), 9)));
+        assert_eq!(c.pop_first(), None);
+        c.insert("a.log", 7);
+        assert_eq!(c.pop_first(), Some(("a.log".into(), 7)));
+    }
+
+    #[test]
+    fn remembered_names_stay_bounded_and_right() {
+        let mut c = Checkpoints::default();
+        for i in 0..MAX_SOURCE_NAMES * 3 {
+            let name = format!("{i:05}.log");
+            c.insert(&name, i as u64);
+            assert_eq!(c.pop_first(), Some((name.as_str().into(), i as u64)));
+            assert!(c.names.len() <= MAX_SOURCE_NAMES);
+        }
+        c.insert("00001.log", 3);
+        assert_eq!(c.pop_first(), Some(("00001.log".into(), 3)));
     }
 }

@@ -230,10 +230,10 @@ impl Correlator {
             None => (String::new(), None),
         };
         let trace_id = trace_id(&container_id, operation, event.timestamp);
-        event.trace_context = Some(TraceContext {
+        event.trace_context = Some(Box::new(TraceContext {
             span_id: span_id(&trace_id, &event.id),
             trace_id: trace_id.clone(),
-        });
+        }));
         // Nothing can name a transaction without a container id.
         if container_id.is_empty() || self.settings.max_transactions == 0 {
             self.released.push_back(event);
@@ -276,46 +276,42 @@ impl Correlator {
         }
     }
 
-    /// A log event read from `source`, whose first byte is at `resume`: the event to emit now
-    /// (joined when it could be), or `None` when it is held for its transaction to finish.
-    pub fn log_event(
-        &mut self,
-        now: Timestamp,
-        mut event: UnifiedEvent,
-        source: &str,
-        resume: u64,
-    ) -> Option<UnifiedEvent> {
+    /// Joins a log event to its transaction in place when it can. Returns the key to hold it
+    /// under when it must wait for its transaction to finish: the caller then passes it to
+    /// [`hold_line`](Self::hold_line). The event stays where the caller built it: moving its
+    /// 1.3 KB in and out again cost more than deciding.
+    pub fn log_event(&mut self, now: Timestamp, event: &mut UnifiedEvent) -> Option<String> {
         self.forget_old(now);
-        let Some((cid, op)) = joinable(&event) else {
-            return Some(event);
-        };
+        let (cid, op) = joinable(event)?;
         match self.find(cid, op, event.timestamp) {
-            Match::One(i) => {
-                self.join(i, &mut event);
-                Some(event)
-            }
-            Match::Ambiguous => {
-                self.stats.ambiguous_lines += 1;
-                Some(event)
-            }
-            Match::None if self.settings.hold_ms == 0 || !self.reads_bpf => Some(event),
+            Match::One(i) => self.join(i, event),
+            Match::Ambiguous => self.stats.ambiguous_lines += 1,
+            Match::None if self.settings.hold_ms == 0 || !self.reads_bpf => {}
             Match::None if self.lines.len() >= self.settings.max_held_lines => {
                 self.stats.held_lines_overflow += 1;
-                Some(event)
             }
-            Match::None => {
-                let deferred = self.deferred.entry(source.to_owned()).or_default();
-                *deferred.held.entry(resume).or_default() += 1;
-                let index = index_key(cid).into_owned();
-                let waiting = Waiting::Line {
-                    source: source.to_owned(),
-                    resume,
-                };
-                let id = self.hold(now, event, waiting);
-                self.lines_by_container.entry(index).or_default().push(id);
-                None
-            }
+            Match::None => return Some(index_key(cid).into_owned()),
         }
+        None
+    }
+
+    /// Holds a log event read from `source`, whose first byte is at `resume`, under the key
+    /// [`log_event`](Self::log_event) gave.
+    pub fn hold_line(
+        &mut self,
+        now: Timestamp,
+        event: UnifiedEvent,
+        (source, resume): (&str, u64),
+        index: String,
+    ) {
+        let deferred = self.deferred.entry(source.to_owned()).or_default();
+        *deferred.held.entry(resume).or_default() += 1;
+        let waiting = Waiting::Line {
+            source: source.to_owned(),
+            resume,
+        };
+        let id = self.hold(now, event, waiting);
+        self.lines_by_container.entry(index).or_default().push(id);
     }
 
     /// The offset to checkpoint `source` at when the collector asks for `offset`: held back at
@@ -501,14 +497,12 @@ impl Correlator {
             enrich(&mut self.txns[i].event, line);
             self.stats.enriching_lines += 1;
         }
-        line.attributes.insert(
-            "parsed_category".to_owned(),
-            line.category.as_str().to_owned(),
-        );
         line.attributes
-            .insert("transaction_event_id".to_owned(), event_id);
+            .insert("parsed_category".into(), line.category.as_str().to_owned());
+        line.attributes
+            .insert("transaction_event_id".into(), event_id);
         line.category = Category::PluginLog;
-        line.trace_context = Some(pointer);
+        line.trace_context = Some(Box::new(pointer));
     }
 
     /// The known transaction a log event naming `cid` (and `op`, when it states one) at `at`
@@ -562,7 +556,8 @@ impl Correlator {
     }
 
     /// Forgets transactions older than the timeout.
-    fn forget_old(&mut self, now: Timestamp) {
+    /// Forgets the transactions whose window ended by `now`, releasing their held events.
+    pub fn forget_old(&mut self, now: Timestamp) {
         let window = ms_to_ns(self.settings.timeout_ms);
         while self
             .known
@@ -648,7 +643,7 @@ fn distance(at: Timestamp, start: Timestamp, end: Timestamp) -> i64 {
 /// Adds what `line` states and `txn` lacks; the kernel's facts always win.
 fn enrich(txn: &mut UnifiedEvent, line: &UnifiedEvent) {
     for (k, v) in &line.attributes {
-        if TRANSACTION_ATTRIBUTES.contains(&k.as_str()) {
+        if TRANSACTION_ATTRIBUTES.contains(&k.as_ref()) {
             txn.attributes.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
@@ -658,7 +653,7 @@ fn enrich(txn: &mut UnifiedEvent, line: &UnifiedEvent) {
             Some(cni) if failed && cni.error.is_none() => cni.error = Some(error.clone()),
             _ => {
                 txn.attributes
-                    .entry("log_error".to_owned())
+                    .entry("log_error".into())
                     .or_insert_with(|| error.msg.clone());
             }
         }

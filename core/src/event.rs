@@ -3,8 +3,10 @@
 //! Absent knowledge is an absent field: every optional part is `Option` and skipped when `None`,
 //! so a consumer never sees a made-up value.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,14 +17,16 @@ use crate::time::Timestamp;
 pub struct UnifiedEvent {
     pub id: String,
     pub timestamp: Timestamp,
-    pub source: String,
+    /// Always `cni` from the collector: borrowed, so no event allocates it.
+    pub source: Cow<'static, str>,
     #[serde(rename = "type")]
     pub event_type: EventType,
     pub category: Category,
     pub severity: Severity,
     pub confidence: f64,
     pub message: String,
-    pub tags: Vec<String>,
+    /// Mostly fixed words (`cni`, the plugin family, the operation): those are borrowed.
+    pub tags: Vec<Cow<'static, str>>,
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cni: Option<CniInfo>,
@@ -33,15 +37,17 @@ pub struct UnifiedEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub performance: Option<PerformanceInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security: Option<SecurityInfo>,
+    /// Boxed, as `trace_context`: rarely present, and the event moves smaller without them.
+    pub security: Option<Box<SecurityInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_context: Option<TraceContext>,
+    pub trace_context: Option<Box<TraceContext>>,
     /// Format-specific facts with no field in the schema (extension of DESIGN.md §5): Cilium
     /// `endpoint_id`, Calico `workload_endpoint`, `ipam_block`, `ipam_handle`, ...
+    /// Keys are mostly fixed words, borrowed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: BTreeMap<Cow<'static, str>, String>,
     /// The original line(s), bounded in length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
@@ -140,8 +146,9 @@ impl Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub monitor: Monitor,
+    /// Shared with every other event and checkpoint of the same file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     /// 1-based number of the record's first line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
@@ -368,7 +375,8 @@ pub struct KubernetesInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin_name: Option<String>,
+    /// A family name of the fixed vocabulary, borrowed when the collector names it.
+    pub plugin_name: Option<Cow<'static, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface_name: Option<String>,
     /// Bare address, no prefix length.

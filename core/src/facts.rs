@@ -4,6 +4,7 @@
 //! it into an event (category, severity, sentence, tags, id) the same way for every format, so
 //! the formats differ only in how they read text.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::event::{Category, CniError, Format, Operation, Route, SecurityInfo, Severity};
@@ -55,7 +56,7 @@ pub struct Facts {
     /// The plugin's exit code, when the record states it (`rc=100`).
     pub exit_code: Option<i32>,
     /// Network policy facts (policy name and namespace, the action taken).
-    pub security: Option<SecurityInfo>,
+    pub security: Option<Box<SecurityInfo>>,
     /// The record's own message text, as the plugin wrote it (unescaped, trimmed).
     pub message: Option<String>,
     /// Kubernetes event reason (`FailedCreatePodSandBox`, `AddedInterface`, ...).
@@ -70,7 +71,7 @@ pub struct Facts {
     pub metrics: BTreeMap<String, f64>,
     /// Format-specific facts with no place in the schema: Cilium endpoint id, Calico workload
     /// endpoint, IPAM block and handle, event UUIDs.
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: BTreeMap<Cow<'static, str>, String>,
     /// Lower than the default when a fact had to be inferred rather than read.
     pub confidence: Option<f64>,
 }
@@ -152,11 +153,13 @@ impl Facts {
         Facts::set(&mut self.container_id, &infra);
     }
 
-    pub fn attr(&mut self, key: &str, value: &str) {
+    /// Records `key` = `value` unless `key` is recorded already or `value` is empty. Keys are
+    /// mostly fixed words, borrowed rather than copied into every event.
+    pub fn attr(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
         let v = value.trim_fast();
         if !v.is_empty() {
             self.attributes
-                .entry(key.to_owned())
+                .entry(key.into())
                 .or_insert_with(|| v.to_owned());
         }
     }

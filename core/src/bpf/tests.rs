@@ -358,7 +358,7 @@ fn a_failure_carries_the_plugins_error_and_exit_status() {
     assert_eq!(cni.chain.len(), 1);
     assert_eq!(cni.chain[0].exit_code, Some(1));
     assert_eq!(e.performance.as_ref().and_then(|p| p.success), Some(false));
-    assert!(e.tags.contains(&"failed".to_owned()));
+    assert!(e.tags.iter().any(|t| t == "failed"));
 }
 
 #[test]
@@ -848,7 +848,7 @@ fn a_shutdown_flushes_a_pending_multi_line_log_record() {
     assert_eq!(
         c.poll_request(),
         Some(crate::Request::Checkpoint {
-            source: "/var/log/kubelet.log".to_owned(),
+            source: "/var/log/kubelet.log".into(),
             offset,
         })
     );

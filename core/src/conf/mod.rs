@@ -10,6 +10,7 @@
 pub mod diff;
 pub mod parse;
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::hash::Hasher;
@@ -464,10 +465,10 @@ fn summary(c: &NetConf) -> String {
 }
 
 /// The parsed facts of a config, as event attributes.
-fn conf_attributes(c: &NetConf, attrs: &mut BTreeMap<String, String>) {
-    let mut put = |k: &str, v: String| {
+fn conf_attributes(c: &NetConf, attrs: &mut BTreeMap<Cow<'static, str>, String>) {
+    let mut put = |k: &'static str, v: String| {
         if !v.is_empty() {
-            attrs.insert(k.to_owned(), v);
+            attrs.insert(k.into(), v);
         }
     };
     put("plugins", c.types().join(","));
@@ -501,9 +502,9 @@ fn conf_attributes(c: &NetConf, attrs: &mut BTreeMap<String, String>) {
     }
 }
 
-fn diff_attributes(d: &Diff, attrs: &mut BTreeMap<String, String>) {
-    let mut put = |k: &str, v: String| {
-        attrs.insert(k.to_owned(), v);
+fn diff_attributes(d: &Diff, attrs: &mut BTreeMap<Cow<'static, str>, String>) {
+    let mut put = |k: &'static str, v: String| {
+        attrs.insert(k.into(), v);
     };
     if !d.plugins_added.is_empty() {
         put("plugins_added", d.plugins_added.join(","));
@@ -545,7 +546,7 @@ impl Out<'_> {
         message: String,
         cni: Option<CniInfo>,
         extra_tags: &[&str],
-        attributes: BTreeMap<String, String>,
+        attributes: BTreeMap<Cow<'static, str>, String>,
     ) {
         *self.seq += 1;
         let nanos = self.now.unix_nanos();
@@ -553,11 +554,11 @@ impl Out<'_> {
             .as_ref()
             .and_then(|c| c.plugin_type.as_deref())
             .and_then(family_of_type);
-        let mut tags = vec!["cni".to_owned(), "config".to_owned()];
-        tags.extend(family.map(str::to_owned));
-        tags.extend(extra_tags.iter().map(|t| (*t).to_owned()));
+        let mut tags = vec![Cow::Borrowed("cni"), Cow::Borrowed("config")];
+        tags.extend(family.map(Cow::Borrowed));
+        tags.extend(extra_tags.iter().map(|t| Cow::Owned((*t).to_owned())));
         let network = family.map(|f| NetworkInfo {
-            plugin_name: Some(f.to_owned()),
+            plugin_name: Some(Cow::Borrowed(f)),
             cni_version: cni.as_ref().and_then(|c| c.cni_version.clone()),
             ..NetworkInfo::default()
         });
@@ -568,7 +569,7 @@ impl Out<'_> {
         self.events.push(UnifiedEvent {
             id: format!("cni_config_{id_kind}_{nanos}_{}", self.seq),
             timestamp: self.now,
-            source: "cni".to_owned(),
+            source: Cow::Borrowed("cni"),
             event_type: EventType::Config,
             category: Category::ConfigChange,
             severity,
@@ -577,7 +578,7 @@ impl Out<'_> {
             tags,
             origin: Origin {
                 monitor: Monitor::File,
-                file: Some(path.to_owned()),
+                file: Some(path.into()),
                 line: None,
                 format: None,
             },
@@ -602,12 +603,12 @@ impl Out<'_> {
         was_active: bool,
     ) {
         let mut attrs = BTreeMap::new();
-        attrs.insert("change".to_owned(), kind_word(kind).to_owned());
+        attrs.insert("change".into(), kind_word(kind).to_owned());
         conf_attributes(new, &mut attrs);
         let name = file_name(path);
         let mut message = match kind {
             ChangeKind::Renamed { from } => {
-                attrs.insert("renamed_from".to_owned(), from.clone());
+                attrs.insert("renamed_from".into(), from.clone());
                 format!("CNI config renamed from {} to {name}", file_name(from))
             }
             k => format!("CNI config {name} {} in {}", kind_word(k), dir_of(path)),
@@ -622,7 +623,7 @@ impl Out<'_> {
             diff_attributes(&d, &mut attrs);
         }
         if was_active {
-            attrs.insert("active".to_owned(), "true".to_owned());
+            attrs.insert("active".into(), "true".to_owned());
         }
         let severity =
             if was_active && matches!(kind, ChangeKind::Modified | ChangeKind::Renamed { .. }) {
@@ -644,17 +645,17 @@ impl Out<'_> {
 
     fn conf_invalid(&mut self, path: &str, kind: &ChangeKind, kept: Option<&NetConf>, error: &str) {
         let mut attrs = BTreeMap::new();
-        attrs.insert("change".to_owned(), kind_word(kind).to_owned());
-        attrs.insert("error".to_owned(), error.to_owned());
+        attrs.insert("change".into(), kind_word(kind).to_owned());
+        attrs.insert("error".into(), error.to_owned());
         let kept_note = match kept {
             Some(k) => {
-                attrs.insert("kept_state".to_owned(), "true".to_owned());
+                attrs.insert("kept_state".into(), "true".to_owned());
                 format!("; keeping its last good version ({})", summary(k))
             }
             None => "; no earlier good version".to_owned(),
         };
         if let ChangeKind::Renamed { from } = kind {
-            attrs.insert("renamed_from".to_owned(), from.clone());
+            attrs.insert("renamed_from".into(), from.clone());
         }
         let message = format!(
             "CNI config {} is invalid, the container runtime will skip it: {error}{kept_note}",
@@ -674,7 +675,7 @@ impl Out<'_> {
 
     fn conf_deleted(&mut self, path: &str, last: Option<&NetConf>, was_active: bool) {
         let mut attrs = BTreeMap::new();
-        attrs.insert("change".to_owned(), "deleted".to_owned());
+        attrs.insert("change".into(), "deleted".to_owned());
         let mut message = format!(
             "CNI config {} deleted from {}",
             file_name(path),
@@ -685,7 +686,7 @@ impl Out<'_> {
             message.push_str(&format!(" ({})", summary(last)));
         }
         if was_active {
-            attrs.insert("active".to_owned(), "true".to_owned());
+            attrs.insert("active".into(), "true".to_owned());
         }
         let severity = if was_active {
             Severity::Warning
@@ -704,13 +705,13 @@ impl Out<'_> {
         conf: Option<&NetConf>,
     ) {
         let mut attrs = BTreeMap::new();
-        attrs.insert("conf_dir".to_owned(), dir.to_owned());
+        attrs.insert("conf_dir".into(), dir.to_owned());
         if let Some(b) = before {
-            attrs.insert("previous_active_config".to_owned(), b.to_owned());
+            attrs.insert("previous_active_config".into(), b.to_owned());
         }
         let (severity, message, path) = match now {
             Some(now) => {
-                attrs.insert("active_config".to_owned(), now.to_owned());
+                attrs.insert("active_config".into(), now.to_owned());
                 if let Some(c) = conf {
                     conf_attributes(c, &mut attrs);
                 }
@@ -755,26 +756,26 @@ impl Out<'_> {
     ) {
         let name = file_name(path);
         let mut attrs = BTreeMap::new();
-        attrs.insert("change".to_owned(), kind_word(kind).to_owned());
-        attrs.insert("plugin_path".to_owned(), path.to_owned());
-        attrs.insert("size".to_owned(), info.size.to_string());
-        attrs.insert("mode".to_owned(), format!("{:o}", info.mode));
-        attrs.insert("mtime".to_owned(), info.mtime.to_rfc3339());
+        attrs.insert("change".into(), kind_word(kind).to_owned());
+        attrs.insert("plugin_path".into(), path.to_owned());
+        attrs.insert("size".into(), info.size.to_string());
+        attrs.insert("mode".into(), format!("{:o}", info.mode));
+        attrs.insert("mtime".into(), info.mtime.to_rfc3339());
         match &state.sha256 {
-            Ok(h) => attrs.insert("sha256".to_owned(), h.clone()),
-            Err(e) => attrs.insert("sha256_error".to_owned(), e.clone()),
+            Ok(h) => attrs.insert("sha256".into(), h.clone()),
+            Err(e) => attrs.insert("sha256_error".into(), e.clone()),
         };
         match &state.versions {
-            Some(Ok(v)) => attrs.insert("supported_versions".to_owned(), v.clone()),
-            Some(Err(e)) => attrs.insert("version_error".to_owned(), e.clone()),
+            Some(Ok(v)) => attrs.insert("supported_versions".into(), v.clone()),
+            Some(Err(e)) => attrs.insert("version_error".into(), e.clone()),
             None => None,
         };
         if !users.is_empty() {
-            attrs.insert("used_by".to_owned(), users.join(","));
+            attrs.insert("used_by".into(), users.join(","));
         }
         let mut message = match kind {
             ChangeKind::Renamed { from } => {
-                attrs.insert("renamed_from".to_owned(), from.clone());
+                attrs.insert("renamed_from".into(), from.clone());
                 format!(
                     "CNI plugin renamed from {} to {name} in {}",
                     file_name(from),
@@ -798,12 +799,12 @@ impl Out<'_> {
                     short(&state.sha256)
                 ));
                 if let Ok(h) = &b.sha256 {
-                    attrs.insert("sha256_before".to_owned(), h.clone());
+                    attrs.insert("sha256_before".into(), h.clone());
                 }
             }
             if b.size != state.size {
                 clauses.push(format!("size {} → {} bytes", b.size, state.size));
-                attrs.insert("size_before".to_owned(), b.size.to_string());
+                attrs.insert("size_before".into(), b.size.to_string());
             }
             if b.versions != state.versions {
                 let show = |v: &Option<Result<String, String>>| match v {
@@ -816,7 +817,7 @@ impl Out<'_> {
                     show(&b.versions),
                     show(&state.versions)
                 ));
-                attrs.insert("supported_versions_before".to_owned(), show(&b.versions));
+                attrs.insert("supported_versions_before".into(), show(&b.versions));
             }
             if !clauses.is_empty() {
                 message.push_str(&format!(": {}", clauses.join("; ")));
@@ -852,14 +853,14 @@ impl Out<'_> {
     fn plugin_deleted(&mut self, path: &str, users: Vec<String>) {
         let name = file_name(path);
         let mut attrs = BTreeMap::new();
-        attrs.insert("change".to_owned(), "deleted".to_owned());
-        attrs.insert("plugin_path".to_owned(), path.to_owned());
+        attrs.insert("change".into(), "deleted".to_owned());
+        attrs.insert("plugin_path".into(), path.to_owned());
         let mut message = format!("CNI plugin {name} removed from {}", dir_of(path));
         let severity = if users.is_empty() {
             Severity::Warning
         } else {
             message.push_str(&format!(", still used by {}", users.join(", ")));
-            attrs.insert("used_by".to_owned(), users.join(","));
+            attrs.insert("used_by".into(), users.join(","));
             Severity::Error
         };
         let cni = CniInfo {
@@ -880,8 +881,8 @@ impl Out<'_> {
     fn plugin_unreadable(&mut self, path: &str, why: &str) {
         let name = file_name(path);
         let mut attrs = BTreeMap::new();
-        attrs.insert("plugin_path".to_owned(), path.to_owned());
-        attrs.insert("error".to_owned(), why.to_owned());
+        attrs.insert("plugin_path".into(), path.to_owned());
+        attrs.insert("error".into(), why.to_owned());
         let message = format!(
             "CNI plugin {name} in {} cannot be read: {why}",
             dir_of(path)

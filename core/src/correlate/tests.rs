@@ -75,7 +75,7 @@ impl Run {
             self.events.push(e);
         }
         while let Some(Request::Checkpoint { source, offset }) = self.c.poll_request() {
-            self.checkpoints.push((source, offset));
+            self.checkpoints.push((source.to_string(), offset));
         }
     }
 

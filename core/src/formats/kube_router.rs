@@ -191,11 +191,11 @@ fn pod_facts(f: &mut Facts, body: &str) {
     let ns = value_after(&NAMSPACE).or_else(|| value_after(&NAMESPACE));
     if let Some(policy) = value_after(&POLICY_NAME) {
         let present = |v: &str| Some(v.to_owned()).filter(|v| !v.is_empty());
-        f.security = Some(SecurityInfo {
+        f.security = Some(Box::new(SecurityInfo {
             policy_name: present(policy),
             policy_namespace: ns.and_then(present),
             ..SecurityInfo::default()
-        });
+        }));
     } else {
         if let Some(ns) = ns {
             Facts::set(&mut f.namespace, ns);

@@ -854,7 +854,7 @@ fn read_multus(err: &str, f: &mut Facts) -> bool {
     for (marker, len, key) in &MARKERS {
         if let Some(at) = find(marker, err) {
             if let Some((name, _)) = quoted_arg(&err[at + len..]) {
-                f.attr(key, name);
+                f.attr(*key, name);
             }
             seen = true;
         }

@@ -146,11 +146,11 @@ fn is_peer_name(s: &str) -> bool {
 
 /// `f2:8e:b2:d2:34:1b(worker2)`: a peer's name and its nickname, under `key` and
 /// `<key>_nickname`.
-fn peer_attrs(f: &mut Facts, key: &str, peer: &str) {
+fn peer_attrs(f: &mut Facts, key: &'static str, peer: &str) {
     match peer.split_once_byte(b'(') {
         Some((name, nick)) => {
             f.attr(key, name);
-            f.attr(&format!("{key}_nickname"), nick.trim_end_matches(')'));
+            f.attr(format!("{key}_nickname"), nick.trim_end_matches(')'));
         }
         None => f.attr(key, peer),
     }
@@ -177,10 +177,10 @@ fn options(f: &mut Facts, map: &str) {
 /// UDP): a packet a network policy dropped.
 fn npc_block(f: &mut Facts, head: &str) {
     f.category = Some(Category::SecurityViolation);
-    f.security = Some(SecurityInfo {
+    f.security = Some(Box::new(SecurityInfo {
         action: Some("blocked".to_owned()),
         ..SecurityInfo::default()
-    });
+    }));
     let Some((proto, rest)) = head.split_once_str(" connection from ") else {
         return;
     };
@@ -196,8 +196,8 @@ fn npc_block(f: &mut Facts, head: &str) {
                 .filter(|(ip, port)| looks_like_ip(ip) && port.bytes().all(|c| c.is_ascii_digit()))
                 .unwrap_or(("", ""))
         };
-        f.attr(&format!("{end}_ip"), ip);
-        f.attr(&format!("{end}_port"), port);
+        f.attr(format!("{end}_ip"), ip);
+        f.attr(format!("{end}_port"), port);
     }
 }
 
