@@ -74,11 +74,18 @@ fn unknown_exit(end: End, timeout_ms: u64) -> String {
     if end == End::Stopped {
         return "still running when the collector stopped, exit unknown".to_owned();
     }
-    let within = match (timeout_ms / 1000, timeout_ms % 1000) {
+    format!(
+        "exit not seen within {}, the process vanished or its records were lost",
+        duration_words(timeout_ms)
+    )
+}
+
+/// `timeout_ms` as a sentence says it: whole seconds as `30 s`, anything else in ms.
+pub(crate) fn duration_words(timeout_ms: u64) -> String {
+    match (timeout_ms / 1000, timeout_ms % 1000) {
         (s, 0) => format!("{s} s"),
         _ => format!("{timeout_ms} ms"),
-    };
-    format!("exit not seen within {within}, the process vanished or its records were lost")
+    }
 }
 
 /// What an exit status says: the exit code and whether the execution succeeded (a plugin's

@@ -14,7 +14,7 @@ pub mod record;
 pub(crate) mod transaction;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::time::Timestamp;
 

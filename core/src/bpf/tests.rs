@@ -6,11 +6,11 @@ use crate::event::{Category, ChainEntry, Monitor, Operation, Route, Severity, Un
 use crate::{Collector, Config, TimeoutReason, Timestamp};
 
 /// 2026-01-15T12:00:00Z.
-const WALL: i64 = 1_768_478_400_000_000_000;
+pub(crate) const WALL: i64 = 1_768_478_400_000_000_000;
 /// The monotonic time the tests start at: 1000 s after boot.
-const MONO: u64 = 1_000_000_000_000;
-const MS: u64 = 1_000_000;
-const CLOCK: MonoClock = MonoClock {
+pub(crate) const MONO: u64 = 1_000_000_000_000;
+pub(crate) const MS: u64 = 1_000_000;
+pub(crate) const CLOCK: MonoClock = MonoClock {
     realtime_minus_monotonic_ns: WALL - MONO as i64,
 };
 

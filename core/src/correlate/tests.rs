@@ -4,17 +4,10 @@ use proptest::prelude::*;
 
 use super::{span_id, trace_id};
 use crate::bpf::record::raw;
-use crate::bpf::MonoClock;
+use crate::bpf::tests::{CLOCK, MONO, MS, WALL};
 use crate::event::{Category, Monitor, Operation, UnifiedEvent};
 use crate::{Collector, Config, LogLine, Request, TimeoutReason, Timestamp};
 
-/// 2026-01-15T12:00:00Z.
-const WALL: i64 = 1_768_478_400_000_000_000;
-const MONO: u64 = 1_000_000_000_000;
-const MS: u64 = 1_000_000;
-const CLOCK: MonoClock = MonoClock {
-    realtime_minus_monotonic_ns: WALL - MONO as i64,
-};
 const CONTAINER: &str = "3a0b9ebe70d0932d6d1d4e6841ba2ec9a7f9d001f531be6261392dcd6e2ffd1b";
 /// Shares its first 12 digits with [`CONTAINER`].
 const TWIN: &str = "3a0b9ebe70d0ffff6d1d4e6841ba2ec9a7f9d001f531be6261392dcd6e2ffd1b";

@@ -3,7 +3,7 @@
 //! environment as the eBPF input reads it ([`Facts::read_cni_env`]) and the exit told the same
 //! way ([`crate::bpf::build::read_exit`]).
 
-use crate::bpf::build::{explain_failure, read_exit};
+use crate::bpf::build::{duration_words, explain_failure, read_exit};
 use crate::event::{Monitor, Origin, Severity, UnifiedEvent};
 use crate::facts::Facts;
 use crate::proc::track::{End, Finished};
@@ -54,11 +54,10 @@ pub(crate) fn event(
         }
         (End::Expired, _) => {
             f.level = Some(Severity::Warning);
-            let within = match (timeout_ms / 1000, timeout_ms % 1000) {
-                (s, 0) => format!("{s} s"),
-                _ => format!("{timeout_ms} ms"),
-            };
-            f.message = Some(format!("still running {within} after it started"));
+            f.message = Some(format!(
+                "still running {} after it started",
+                duration_words(timeout_ms)
+            ));
         }
     }
     let success = f.success;
