@@ -1,7 +1,7 @@
 //! The [`Collector`] state machine.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use crate::assemble::{Offer, Pending};
@@ -189,7 +189,8 @@ struct SourceState {
 #[derive(Debug)]
 pub struct Collector {
     config: Config,
-    sources: HashMap<String, SourceState>,
+    // Looked up on every line: a few string comparisons cost less than hashing the name.
+    sources: BTreeMap<String, SourceState>,
     events: VecDeque<UnifiedEvent>,
     checkpoints: Checkpoints,
     stats: Stats,
@@ -211,7 +212,7 @@ impl Collector {
         });
         Collector {
             config,
-            sources: HashMap::new(),
+            sources: BTreeMap::new(),
             events: VecDeque::new(),
             checkpoints: Checkpoints::default(),
             stats: Stats::default(),

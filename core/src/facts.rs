@@ -140,17 +140,20 @@ impl Facts {
 
     /// The pod identity the `K8S_*` keys in `args` state.
     pub fn identity_from_args(&mut self) {
-        let get = |k: &str| self.args.get(k).cloned().unwrap_or_default();
-        let (name, ns, uid, infra) = (
-            get("K8S_POD_NAME"),
-            get("K8S_POD_NAMESPACE"),
-            get("K8S_POD_UID"),
-            get("K8S_POD_INFRA_CONTAINER_ID"),
-        );
-        Facts::set(&mut self.pod_name, &name);
-        Facts::set(&mut self.namespace, &ns);
-        Facts::set(&mut self.pod_uid, &uid);
-        Facts::set(&mut self.container_id, &infra);
+        // Borrowed field by field: the values are read in place, not cloned to be copied again.
+        let Facts {
+            args,
+            pod_name,
+            namespace,
+            pod_uid,
+            container_id,
+            ..
+        } = self;
+        let get = |k: &str| args.get(k).map_or("", String::as_str);
+        Facts::set(pod_name, get("K8S_POD_NAME"));
+        Facts::set(namespace, get("K8S_POD_NAMESPACE"));
+        Facts::set(pod_uid, get("K8S_POD_UID"));
+        Facts::set(container_id, get("K8S_POD_INFRA_CONTAINER_ID"));
     }
 
     /// Records `key` = `value` unless `key` is recorded already or `value` is empty. Keys are
