@@ -8,7 +8,7 @@ use crate::event::{
     PerformanceInfo, Severity, SystemInfo, UnifiedEvent,
 };
 use crate::facts::Facts;
-use crate::text::{bounded, family_of_type, network_of, split_cidr};
+use crate::text::{bounded, family_of_type, network_of, split_cidr, ByteSearch, PhraseSearch};
 use crate::time::Timestamp;
 
 /// Longest `raw` kept; the rest is cut and the cut is marked.
@@ -22,7 +22,7 @@ const LOG_CONFIDENCE: f64 = 0.9;
 /// Builds the event for `facts`. `seq` makes the id unique within a run; `now` dates a record
 /// that states no time of its own.
 pub fn event(
-    facts: Facts,
+    mut facts: Facts,
     origin: Origin,
     raw: Option<&str>,
     now: Timestamp,
@@ -66,10 +66,15 @@ pub fn event(
 
     // Everything above only reads `facts`; below, its fields move into the blocks, and only
     // the facts two blocks share are cloned.
-    let first_ip = facts.ips.first().map(|ip| split_cidr(ip).0.to_owned());
     let subnet = facts
         .subnet
+        .take()
         .or_else(|| facts.ips.first().and_then(|ip| network_of(ip)));
+    let first_ip = match facts.ips.as_slice() {
+        // A lone address without a prefix length moves into the block instead of being copied.
+        [ip] if !ip.contains_byte(b'/') => facts.ips.pop(),
+        ips => ips.first().map(|ip| split_cidr(ip).0.to_owned()),
+    };
     let network = NetworkInfo {
         plugin_name: None,
         interface_name: facts.if_name.clone(),
@@ -287,6 +292,15 @@ fn push_uint(out: &mut Vec<u8>, mut n: u64) {
         8081828384858687888990919293949596979899";
     let mut digits = [0u8; 20];
     let mut at = digits.len();
+    // Four digits per division while there are more than four: an id's 19 take 4 of them.
+    while n >= 10_000 {
+        // `n % 10_000` is below 10,000, so the cast keeps it whole.
+        let four = (n % 10_000) as usize;
+        n /= 10_000;
+        at -= 4;
+        digits[at..at + 2].copy_from_slice(&PAIRS[2 * (four / 100)..2 * (four / 100) + 2]);
+        digits[at + 2..at + 4].copy_from_slice(&PAIRS[2 * (four % 100)..2 * (four % 100) + 2]);
+    }
     while n >= 100 {
         // `n % 100` is below 100, so the cast keeps it whole.
         let pair = 2 * (n % 100) as usize;
@@ -377,7 +391,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
     // A short `details` completes the error ("try again later (the IPAM daemon is
     // restarting)"); a long one is a dump and stays in the cni block.
     let err_text = f.error.as_ref().map(|e| match &e.details {
-        Some(d) if d.len() <= 160 && !e.msg.contains(d.as_str()) && !d.contains(e.msg.as_str()) => {
+        Some(d) if d.len() <= 160 && !e.msg.contains_str(d) && !d.contains_str(&e.msg) => {
             Cow::Owned([e.msg.as_str(), " (", d, ")"].concat())
         }
         _ => Cow::Borrowed(e.msg.as_str()),
@@ -467,7 +481,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
             match (err.or(own), versions) {
                 // The statement and its cause: "Container runtime network not ready: cni plugin
                 // not initialized".
-                (Some(e), _) if err.is_some() && own.is_some_and(|m| !e.contains(m)) => {
+                (Some(e), _) if err.is_some() && own.is_some_and(|m| !e.contains_str(m)) => {
                     cat!(out; what, via, ": ", own.unwrap_or_default(), ": ", e)
                 }
                 (Some(m), _) => cat!(out; what, via, ": ", m),
