@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::{unescape, ByteSearch, PhraseSearch, TrimFast, Words};
+use crate::text::{unescape, ByteSearch, PhraseSearch, TrimFast};
 use crate::time::{parse_iso, parse_klog_time, parse_syslog, LineTime};
 
 /// A klog header: `Lmmdd hh:mm:ss.uuuuuu threadid file:line] `.
@@ -36,11 +36,6 @@ pub struct Envelope<'a> {
     /// A lone level word after a syslog prefix (`info time=...`).
     pub level_word: Option<&'a str>,
 }
-
-/// The end of a syslog tag (`kubelet[2783]: `) and of a klog header (`file.go:12] `): searchers
-/// built once, not for every line.
-static TAG_END: Words = Words::new(&[": "]);
-static KLOG_SOURCE_END: Words = Words::new(&["] "]);
 
 /// How many layers we peel at most; real stacks are three deep.
 const MAX_LAYERS: usize = 8;
@@ -151,7 +146,9 @@ fn syslog_tail<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
     if host.is_empty() || host.contains(['=', '"', ':', '[', ']', '{', '(']) {
         return None;
     }
-    let (colon, _) = TAG_END.earliest_in(rest)?;
+    // Two-byte ends are found by their first byte: a substring searcher costs more to start
+    // than such a search of a log line.
+    let colon = rest.find_str(": ")?;
     let tag = &rest[..colon];
     if tag.is_empty() || tag.contains_byte(b' ') {
         return None;
@@ -251,9 +248,8 @@ pub fn klog_header(s: &str) -> Option<(Klog<'_>, LineTime, &str)> {
         }
         _ => (None, rest),
     };
-    let close = KLOG_SOURCE_END
-        .earliest_in(rest)
-        .map(|(at, _)| at)
+    let close = rest
+        .find_str("] ")
         .or_else(|| rest.strip_suffix(']').map(|r| r.len()))?;
     let source = &rest[..close];
     if source.contains_byte(b' ') || !source.contains_byte(b':') {
