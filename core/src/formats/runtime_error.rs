@@ -273,16 +273,6 @@ fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
-/// `s` without `prefix`. Most texts differ from most layer prefixes at the first byte, which
-/// is tested inline before the comparison call.
-#[inline(always)]
-fn strip<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.as_bytes().first() != prefix.as_bytes().first() {
-        return None;
-    }
-    s.strip_prefix(prefix)
-}
-
 /// A `"quoted"` argument at the start of `s`: (inside, after the closing quote). A text cut
 /// off inside the quotes yields what is there.
 fn quoted_arg(s: &str) -> Option<(&str, &str)> {
@@ -381,10 +371,57 @@ pub(crate) fn not_ready_statement(text: &str) -> Option<&str> {
 
 /// One layer at the start of `s`, with what it states written into `f`.
 fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
-    // No layer is empty; the first byte rules out most prose before any comparison.
+    // No layer is empty.
     let first = *s.as_bytes().first()?;
-    for &(prefix, op, mark) in PROSE {
-        if !prefix.as_bytes()[0].eq_ignore_ascii_case(&first) {
+    if let Some(l) = prose(s, f) {
+        return Some(l);
+    }
+    // The other layers are compared with case, and their first byte tells which can open
+    // `s`: a text is compared with those alone. One that opens `s` but does not go on as the
+    // layer does ends the search, as the runtime's statement cannot open such a text either.
+    let found = match first {
+        b'r' => grpc(s, f),
+        b'f' => failed_to(s, f),
+        b'S' => stop_pod_sandbox(s, f),
+        b'N' | b'n' => network_plugin(s, f),
+        b'e' => ocicni(s, f),
+        b'p' => libcni(s, f),
+        b'C' | b'F' => kubelet_sandbox(s, f),
+        b'E' => syncing(s, f),
+        _ => None,
+    };
+    found.or_else(|| runtime_not_ready(s, f))
+}
+
+/// The first four bytes of `s` in ASCII lower case, as one number (zeros past its end).
+const fn head(s: &[u8]) -> u32 {
+    let mut h = [0u8; 4];
+    let mut i = 0;
+    while i < 4 && i < s.len() {
+        h[i] = s[i].to_ascii_lowercase();
+        i += 1;
+    }
+    u32::from_le_bytes(h)
+}
+
+/// The [`head`] of each [`PROSE`] layer: most texts differ from most prose in those four
+/// bytes, compared at once before the full comparison call.
+const PROSE_HEADS: [u32; PROSE.len()] = {
+    let mut heads = [0; PROSE.len()];
+    let mut i = 0;
+    while i < PROSE.len() {
+        heads[i] = head(PROSE[i].0.as_bytes());
+        i += 1;
+    }
+    heads
+};
+
+/// The [`PROSE`] layer opening `s`.
+fn prose<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    // Every prose layer is longer than four bytes.
+    let h = head(s.as_bytes());
+    for (&(prefix, op, mark), &prefix_head) in PROSE.iter().zip(&PROSE_HEADS) {
+        if prefix_head != h {
             continue;
         }
         if let Some(rest) = strip_ci(s, prefix) {
@@ -392,58 +429,43 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             return Some(Layer { rest, mark });
         }
     }
-    if let Some(rest) = strip(s, "rpc error: code = ") {
-        static DESC: Words = Words::new(&[" desc = "]);
-        let at = find(&DESC, rest)?;
-        let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
-        if code.contains_byte(b' ') {
-            return None;
-        }
-        f.attr("grpc_code", grpc_code_name(code).unwrap_or(code));
-        return Some(Layer {
-            rest,
-            mark: Mark::Generic,
-        });
+    None
+}
+
+/// gRPC's `rpc error: code = <code> desc = `.
+fn grpc<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    let rest = s.strip_prefix("rpc error: code = ")?;
+    static DESC: Words = Words::new(&[" desc = "]);
+    let at = find(&DESC, rest)?;
+    let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
+    if code.contains_byte(b' ') {
+        return None;
     }
-    for (prefix, op, tail, mark) in [
-        (
-            "failed to setup network for sandbox ",
-            Operation::Add,
-            ": ",
-            Mark::Cni,
-        ),
-        (
-            "failed to destroy network for sandbox ",
-            Operation::Del,
-            ": ",
-            Mark::Cni,
-        ),
-        (
-            "failed to forcibly stop sandbox ",
-            Operation::Del,
-            ": ",
-            Mark::Generic,
-        ),
-        (
-            "StopPodSandbox ",
-            Operation::Del,
-            " from runtime service failed: ",
-            Mark::Generic,
-        ),
+    f.attr("grpc_code", grpc_code_name(code).unwrap_or(code));
+    Some(Layer {
+        rest,
+        mark: Mark::Generic,
+    })
+}
+
+/// The runtimes' `failed to ...` layers: containerd's and dockershim's sandbox with its id,
+/// CRI-O's, and kubelet's sync result.
+fn failed_to<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    let s = s.strip_prefix("failed to ")?;
+    for (prefix, op, mark) in [
+        ("setup network for sandbox ", Operation::Add, Mark::Cni),
+        ("destroy network for sandbox ", Operation::Del, Mark::Cni),
+        ("forcibly stop sandbox ", Operation::Del, Mark::Generic),
     ] {
-        if let Some(rest) = strip(s, prefix) {
-            let (id, rest) = quoted_arg(rest)?;
-            let rest = then(rest, tail)?;
-            set_op(f, Some(op));
-            Facts::set(&mut f.container_id, id);
-            return Some(Layer { rest, mark });
+        if let Some(rest) = s.strip_prefix(prefix) {
+            return sandbox_id_layer(rest, op, ": ", mark, f);
         }
     }
     for (prefix, op) in [
-        ("failed to set up sandbox container ", Operation::Add),
-        ("failed to clean up sandbox container ", Operation::Del),
+        ("set up sandbox container ", Operation::Add),
+        ("clean up sandbox container ", Operation::Del),
     ] {
-        if let Some(rest) = strip(s, prefix) {
+        if let Some(rest) = s.strip_prefix(prefix) {
             let (id, rest) = quoted_arg(rest)?;
             let rest = then(rest, " network for pod ")?;
             let (pod, rest) = match quoted_arg(rest) {
@@ -461,29 +483,12 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = strip_ci(s, "NetworkPlugin cni failed ") {
-        let (op, rest, tail) = if let Some(r) = rest.strip_prefix("to set up pod ") {
-            (Some(Operation::Add), r, " network: ")
-        } else if let Some(r) = rest.strip_prefix("to teardown pod ") {
-            (Some(Operation::Del), r, " network: ")
-        } else if let Some(r) = rest.strip_prefix("on the status hook for pod ") {
-            (None, r, ": ")
-        } else {
-            return None;
-        };
-        let (pod, rest) = quoted_arg(rest)?;
-        let rest = then(rest, tail)?;
-        set_op(f, op);
-        pod_ref(pod, f);
-        return Some(Layer {
-            rest,
-            mark: Mark::Cni,
-        });
-    }
-    let crio = strip(s, "failed to create pod network sandbox ")
+    let crio = s
+        .strip_prefix("create pod network sandbox ")
         .map(|r| (r, Operation::Add))
         .or_else(|| {
-            strip(s, "failed to destroy network for pod sandbox ").map(|r| (r, Operation::Del))
+            s.strip_prefix("destroy network for pod sandbox ")
+                .map(|r| (r, Operation::Del))
         });
     if let Some((rest, op)) = crio {
         // CRI-O names the sandbox `k8s_<pod>_<ns>_<uid>_<attempt>(<id>)`.
@@ -505,12 +510,97 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             mark: Mark::Cni,
         });
     }
+    // Kubelet's sync result: `failed to "KillPodSandbox" for "<uid>" with KillPodSandboxError: `.
+    let (verb, rest) = quoted_arg(s)?;
+    let rest = rest.strip_prefix(" for ")?;
+    let (who, rest) = quoted_arg(rest)?;
+    let (_, rest) = rest.strip_prefix(" with ")?.split_once_str("Error: ")?;
+    let (op, mark) = match verb {
+        "CreatePodSandbox" => (Some(Operation::Add), Mark::Generic),
+        "KillPodSandbox" => (Some(Operation::Del), Mark::Generic),
+        "SetupNetwork" => (Some(Operation::Add), Mark::Cni),
+        "TeardownNetwork" => (Some(Operation::Del), Mark::Cni),
+        _ => (None, Mark::Generic),
+    };
+    set_op(f, op);
+    pod_ref(who, f);
+    Some(Layer { rest, mark })
+}
+
+/// A layer naming the sandbox by its quoted id at the start of `rest`, then `tail`.
+fn sandbox_id_layer<'a>(
+    rest: &'a str,
+    op: Operation,
+    tail: &str,
+    mark: Mark,
+    f: &mut Facts,
+) -> Option<Layer<'a>> {
+    let (id, rest) = quoted_arg(rest)?;
+    let rest = then(rest, tail)?;
+    set_op(f, Some(op));
+    Facts::set(&mut f.container_id, id);
+    Some(Layer { rest, mark })
+}
+
+/// Kubelet's `StopPodSandbox "<id>" from runtime service failed: `.
+fn stop_pod_sandbox<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    let rest = s.strip_prefix("StopPodSandbox ")?;
+    sandbox_id_layer(
+        rest,
+        Operation::Del,
+        " from runtime service failed: ",
+        Mark::Generic,
+        f,
+    )
+}
+
+/// dockershim's `NetworkPlugin cni failed ...` and the runtime status `NetworkReady=false`.
+fn network_plugin<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    if let Some(rest) = strip_ci(s, "NetworkPlugin cni failed ") {
+        let (op, rest, tail) = if let Some(r) = rest.strip_prefix("to set up pod ") {
+            (Some(Operation::Add), r, " network: ")
+        } else if let Some(r) = rest.strip_prefix("to teardown pod ") {
+            (Some(Operation::Del), r, " network: ")
+        } else if let Some(r) = rest.strip_prefix("on the status hook for pod ") {
+            (None, r, ": ")
+        } else {
+            return None;
+        };
+        let (pod, rest) = quoted_arg(rest)?;
+        let rest = then(rest, tail)?;
+        set_op(f, op);
+        pod_ref(pod, f);
+        return Some(Layer {
+            rest,
+            mark: Mark::Cni,
+        });
+    }
+    let rest = s.strip_prefix("NetworkReady=false")?;
+    let rest = rest.trim_start();
+    let rest = match rest.strip_prefix("reason:") {
+        Some(r) => {
+            let (reason, r) = r.split_once_byte(b' ').unwrap_or((r, ""));
+            f.attr("reason", reason);
+            r
+        }
+        None => rest,
+    };
+    let rest = rest.trim_start();
+    let rest = rest.strip_prefix("message:").unwrap_or(rest);
+    Some(Layer {
+        rest,
+        mark: Mark::NotReady,
+    })
+}
+
+/// CRI-O's ocicni: `error adding pod <ns>_<name> to CNI network "<net>": `.
+fn ocicni<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
     for (prefix, op, joint) in [
         ("error adding pod ", Operation::Add, " to CNI network "),
         ("error removing pod ", Operation::Del, " from CNI network "),
         ("error checking pod ", Operation::Check, " for CNI network "),
     ] {
-        if let Some(rest) = strip(s, prefix) {
+        if let Some(rest) = s.strip_prefix(prefix) {
             let (pod, rest) = rest.split_once(joint)?;
             let (net, rest) = quoted_arg(rest)?;
             let rest = then(rest, ": ")?;
@@ -527,28 +617,36 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = strip(s, "plugin type=") {
-        let (ty, mut rest) = quoted_arg(rest)?;
-        if let Some(r) = rest.strip_prefix(" name=") {
-            let (name, r) = quoted_arg(r)?;
-            Facts::set(&mut f.network_name, name);
-            rest = r;
-        }
-        let r = rest.strip_prefix(" failed (")?;
-        let (word, r) = r.split_once_byte(b')')?;
-        let rest = then(r, ": ")?;
-        set_op(f, Operation::from_word(word));
-        Facts::set(&mut f.plugin_type, ty);
-        return Some(Layer {
-            rest,
-            mark: Mark::Cni,
-        });
+    None
+}
+
+/// libcni's `plugin type="<type>" [name="<net>"] failed (<op>): `.
+fn libcni<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    let rest = s.strip_prefix("plugin type=")?;
+    let (ty, mut rest) = quoted_arg(rest)?;
+    if let Some(r) = rest.strip_prefix(" name=") {
+        let (name, r) = quoted_arg(r)?;
+        Facts::set(&mut f.network_name, name);
+        rest = r;
     }
+    let r = rest.strip_prefix(" failed (")?;
+    let (word, r) = r.split_once_byte(b')')?;
+    let rest = then(r, ": ")?;
+    set_op(f, Operation::from_word(word));
+    Facts::set(&mut f.plugin_type, ty);
+    Some(Layer {
+        rest,
+        mark: Mark::Cni,
+    })
+}
+
+/// Kubelet's sandbox creation for a quoted pod.
+fn kubelet_sandbox<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
     for (prefix, tail) in [
         ("CreatePodSandbox for pod ", " failed: "),
         ("Failed to create sandbox for pod ", ": "),
     ] {
-        if let Some(rest) = strip(s, prefix) {
+        if let Some(rest) = s.strip_prefix(prefix) {
             let (pod, rest) = quoted_arg(rest)?;
             let rest = then(rest, tail)?;
             set_op(f, Some(Operation::Add));
@@ -559,60 +657,30 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = strip(s, "failed to ") {
-        // Kubelet's sync result: `failed to "KillPodSandbox" for "<uid>" with KillPodSandboxError: `.
-        let (verb, rest) = quoted_arg(rest)?;
-        let rest = rest.strip_prefix(" for ")?;
-        let (who, rest) = quoted_arg(rest)?;
-        let (_, rest) = rest.strip_prefix(" with ")?.split_once_str("Error: ")?;
-        let (op, mark) = match verb {
-            "CreatePodSandbox" => (Some(Operation::Add), Mark::Generic),
-            "KillPodSandbox" => (Some(Operation::Del), Mark::Generic),
-            "SetupNetwork" => (Some(Operation::Add), Mark::Cni),
-            "TeardownNetwork" => (Some(Operation::Del), Mark::Cni),
-            _ => (None, Mark::Generic),
-        };
-        set_op(f, op);
-        pod_ref(who, f);
-        return Some(Layer { rest, mark });
-    }
-    if let Some(rest) = strip(s, "Error syncing pod ") {
-        let (_, rest) = rest.split_once_str(", skipping: ")?;
-        return Some(Layer {
-            rest,
-            mark: Mark::Generic,
-        });
-    }
-    if let Some(rest) = strip(s, "NetworkReady=false") {
-        let rest = rest.trim_start();
-        let rest = match rest.strip_prefix("reason:") {
-            Some(r) => {
-                let (reason, r) = r.split_once_byte(b' ').unwrap_or((r, ""));
-                f.attr("reason", reason);
-                r
-            }
-            None => rest,
-        };
-        let rest = rest.trim_start();
-        let rest = rest.strip_prefix("message:").unwrap_or(rest);
-        return Some(Layer {
-            rest,
-            mark: Mark::NotReady,
-        });
-    }
-    // dockershim names the runtime first: `docker: network plugin is not ready: ...`. A lower
-    // case word up to the first `: ` is a byte scan, not a substring search.
-    let word = s.bytes().take_while(u8::is_ascii_lowercase).count();
-    if let Some(rest) = s[word..].strip_prefix(": ").filter(|_| word > 0) {
-        if strip_ci(rest, "network plugin is not ready: ").is_some() {
-            f.attr("runtime", &s[..word]);
-            return Some(Layer {
-                rest,
-                mark: Mark::NotReady,
-            });
-        }
-    }
     None
+}
+
+/// Kubelet's `Error syncing pod <uid> (...), skipping: `.
+fn syncing<'a>(s: &'a str, _: &mut Facts) -> Option<Layer<'a>> {
+    let rest = s.strip_prefix("Error syncing pod ")?;
+    let (_, rest) = rest.split_once_str(", skipping: ")?;
+    Some(Layer {
+        rest,
+        mark: Mark::Generic,
+    })
+}
+
+/// dockershim names the runtime first: `docker: network plugin is not ready: ...`.
+fn runtime_not_ready<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    // A lower case word up to the first `: ` is a byte scan, not a substring search.
+    let word = s.bytes().take_while(u8::is_ascii_lowercase).count();
+    let rest = s[word..].strip_prefix(": ").filter(|_| word > 0)?;
+    strip_ci(rest, "network plugin is not ready: ")?;
+    f.attr("runtime", &s[..word]);
+    Some(Layer {
+        rest,
+        mark: Mark::NotReady,
+    })
 }
 
 /// What the plugin's own error says about itself.
