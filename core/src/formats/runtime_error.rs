@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, find_container_id, infer_family_lower, is_uuid, pod_underscore, unescape,
+    family_of_type, infer_family_lower, is_container_id, is_uuid, pod_underscore, unescape,
     ByteSearch, PhraseSearch, TrimFast, Words,
 };
 
@@ -223,7 +223,7 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
     if f.container_id.is_none() {
         // Some plugin errors name the sandbox the wrappers did not (`for container <id>`,
         // `/ip/<id>`, `terminated container "<id>"`).
-        if let Some(id) = find_container_id(err) {
+        if let Some(id) = full_container_id(err) {
             Facts::set(&mut f.container_id, id);
         }
     }
@@ -241,6 +241,39 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
     }
     f.set_error(err);
     true
+}
+
+/// [`crate::text::find_container_id`] without reading every byte: a full id is a word (a run
+/// of ASCII letters and digits) of exactly 64 lower-case hex digits, so it covers exactly one
+/// position `63 + 64k` of the text, and only the words at those positions are looked at. No
+/// word is read further than 64 bytes from one: a longer word is no id.
+fn full_container_id(text: &str) -> Option<&str> {
+    const LEN: usize = 64;
+    let b = text.as_bytes();
+    let word_byte = |c: &u8| c.is_ascii_alphanumeric();
+    let mut at = LEN - 1;
+    while at < b.len() {
+        if word_byte(&b[at]) {
+            let from = at.saturating_sub(LEN);
+            let start = b[from..at]
+                .iter()
+                .rposition(|c| !word_byte(c))
+                .map_or(from, |i| from + i + 1);
+            let to = (at + LEN + 1).min(b.len());
+            let end = b[at..to]
+                .iter()
+                .position(|c| !word_byte(c))
+                .map_or(to, |i| at + i);
+            // A word reaching either window's edge is longer than an id, unless the edge is
+            // the text's.
+            let whole = (start > from || from == 0) && (end < to || to == b.len());
+            if whole && end - start == LEN && is_container_id(&text[start..end]) {
+                return Some(&text[start..end]);
+            }
+        }
+        at += LEN;
+    }
+    None
 }
 
 /// The earliest position of an anchor in `s`.
@@ -1252,6 +1285,32 @@ pub(crate) mod tests {
             ("", None),
         ] {
             assert_eq!(not_ready_statement(text), statement, "{text}");
+        }
+    }
+
+    #[test]
+    fn full_container_id_agrees_with_the_byte_scan() {
+        let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let texts = [
+            format!("for container {id}"),
+            format!("{id}: x"),
+            format!("/ip/{id}/eth0 and {id}"),
+            format!("x{id} \"{id}\""),
+            format!("{id}0 {id}g é{id}é"),
+            format!("a{id}{id} {}", &id[1..]),
+            format!("terminated container \"{}\", then {id}", id.to_uppercase()),
+            format!("{} {id}", "ab".repeat(70)),
+        ];
+        for text in &texts {
+            for cut in 0..=text.len() {
+                for t in [text.get(..cut), text.get(cut..)].into_iter().flatten() {
+                    assert_eq!(
+                        full_container_id(t),
+                        crate::text::find_container_id(t),
+                        "{t}"
+                    );
+                }
+            }
         }
     }
 
