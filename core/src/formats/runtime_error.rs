@@ -9,6 +9,9 @@
 //! plugin type), and keeps what is left — the plugin's own words — as the error.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use memchr::memmem;
 
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
@@ -31,8 +34,7 @@ pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
     if !mentions_network(text) {
         return false;
     }
-    static ESCAPED_QUOTE: Words = Words::new(&["\\\""]);
-    let text = if ESCAPED_QUOTE.any_in(text) {
+    let text = if has_escaped_quote(text) {
         unescape(text)
     } else {
         Cow::Borrowed(text)
@@ -43,6 +45,13 @@ pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
     }
     merge(facts, got);
     true
+}
+
+/// Does `s` hold an escaped quote (`\"`)? Backslashes are rare: each is found with `memchr`
+/// and the next byte looked at, where a substring search costs more than most texts.
+fn has_escaped_quote(s: &str) -> bool {
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'\\', b).any(|at| b.get(at + 1) == Some(&b'"'))
 }
 
 /// A cheap test that `s` could be about pod networking, before any parsing.
@@ -751,21 +760,11 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         found.not_ready = true;
     }
 
-    static NOT_READY: Words = Words::new(&[
-        "cni plugin not initialized",
-        "no network config found in",
-        "cni config uninitialized",
-        "network plugin is not ready",
-        "no networks found in",
-        "no cni configuration file",
-        "networkpluginnotready",
-    ]);
     // Word lists below are searched only when a word every one of their entries contains is
     // there: two searches rule out most plugin errors.
-    static NET: Words = Words::new(&["cni", "network"]);
     static ADDR: Words = Words::new(&["alloc", "address"]);
     let addr = ADDR.any_in(&lower);
-    if NET.any_in(&lower) && NOT_READY.any_in(&lower) {
+    if says_not_ready(&lower) {
         found.cni = true;
         found.not_ready = true;
     }
@@ -862,6 +861,34 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         }
     }
     found
+}
+
+/// The runtime's not-ready wordings, lower case, each with the word it names (`cni` or
+/// `network`) and where: a wording is compared only where its word is.
+const NOT_READY: [(&str, &str, usize); 7] = [
+    ("cni plugin not initialized", "cni", 0),
+    ("no network config found in", "network", 3),
+    ("cni config uninitialized", "cni", 0),
+    ("network plugin is not ready", "network", 0),
+    ("no networks found in", "network", 3),
+    ("no cni configuration file", "cni", 3),
+    ("networkpluginnotready", "network", 0),
+];
+
+/// Does `lower` hold one of the [`NOT_READY`] wordings? Two scans for their words, where a
+/// search per wording would read the text nine times.
+fn says_not_ready(lower: &str) -> bool {
+    const WORDS: [&str; 2] = ["cni", "network"];
+    static FINDERS: OnceLock<[memmem::Finder<'static>; 2]> = OnceLock::new();
+    let finders = FINDERS.get_or_init(|| WORDS.map(|w| memmem::Finder::new(w.as_bytes())));
+    let b = lower.as_bytes();
+    WORDS.iter().zip(finders).any(|(&word, finder)| {
+        finder.find_iter(b).any(|at| {
+            NOT_READY.iter().any(|&(wording, named, offset)| {
+                named == word && at >= offset && b[at - offset..].starts_with(wording.as_bytes())
+            })
+        })
+    })
 }
 
 /// Wording only one reference plugin (containernetworking/plugins) uses in its errors, lower
@@ -1290,6 +1317,23 @@ pub(crate) mod tests {
         ] {
             assert_eq!(not_ready_statement(text), statement, "{text}");
         }
+    }
+
+    #[test]
+    fn not_ready_wordings_name_their_word_where_stated() {
+        for (wording, word, offset) in NOT_READY {
+            assert_eq!(
+                wording.get(offset..offset + word.len()),
+                Some(word),
+                "{wording}"
+            );
+        }
+        assert!(says_not_ready("x: no cni configuration file in /etc"));
+        assert!(says_not_ready("cni cni network networkpluginnotready"));
+        assert!(!says_not_ready(
+            "no cni config found; network plugin is ready"
+        ));
+        assert!(!says_not_ready("ni networ"));
     }
 
     #[test]
