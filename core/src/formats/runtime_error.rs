@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use aho_corasick::packed;
 use memchr::memmem;
 
 use crate::event::{Category, Operation};
@@ -52,6 +53,35 @@ pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
 fn has_escaped_quote(s: &str) -> bool {
     let b = s.as_bytes();
     memchr::memchr_iter(b'\\', b).any(|at| b.get(at + 1) == Some(&b'"'))
+}
+
+/// A fixed list of words looked for in many texts, all at once: one vectorized pass of a
+/// packed multi-word searcher (Teddy), built on first use, where a search per word costs more
+/// than most texts.
+struct AnyOf {
+    words: &'static [&'static str],
+    searcher: OnceLock<Option<packed::Searcher>>,
+}
+
+impl AnyOf {
+    const fn new(words: &'static [&'static str]) -> AnyOf {
+        AnyOf {
+            words,
+            searcher: OnceLock::new(),
+        }
+    }
+
+    /// Does `text` contain any of the words?
+    fn any_in(&self, text: &str) -> bool {
+        let searcher = self
+            .searcher
+            .get_or_init(|| packed::Searcher::new(self.words.iter().copied()));
+        match searcher {
+            Some(searcher) => searcher.find(text).is_some(),
+            // No packed searcher for this list or machine: a search per word.
+            None => self.words.iter().any(|w| text.contains_str(w)),
+        }
+    }
 }
 
 /// A cheap test that `s` could be about pod networking, before any parsing.
@@ -833,11 +863,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         } else if addr && HOST_LOCAL.any_in(&lower) {
             Some("host-local")
         } else {
-            REFERENCE_WORDING
-                .iter()
-                .find(|(w, _)| w.any_in(&lower))
-                .map(|&(_, family)| family)
-                .or_else(|| infer_family_lower(&lower))
+            reference_family(&lower).or_else(|| infer_family_lower(&lower))
         };
         if family.is_some() {
             f.plugin = family;
@@ -894,14 +920,36 @@ fn says_not_ready(lower: &str) -> bool {
 /// Wording only one reference plugin (containernetworking/plugins) uses in its errors, lower
 /// case: its iptables chains and comments, its daemon, its link kinds. The first listed that
 /// a text contains names its family.
-static REFERENCE_WORDING: [(Words, &str); 6] = [
-    (Words::new(&["cni-hostport-"]), "portmap"),
-    (Words::new(&["cni portfwd"]), "portmap"),
-    (Words::new(&["failed to set bridge addr"]), "bridge"),
-    (Words::new(&["error dialing dhcp daemon"]), "dhcp"),
-    (Words::new(&["failed to create macvlan"]), "macvlan"),
-    (Words::new(&["failed to create ipvlan"]), "ipvlan"),
+const REFERENCE_WORDING: [(&str, &str); 6] = [
+    ("cni-hostport-", "portmap"),
+    ("cni portfwd", "portmap"),
+    ("failed to set bridge addr", "bridge"),
+    ("error dialing dhcp daemon", "dhcp"),
+    ("failed to create macvlan", "macvlan"),
+    ("failed to create ipvlan", "ipvlan"),
 ];
+
+/// The family [`REFERENCE_WORDING`] names in `lower`. Most texts hold none of it, which one
+/// search for all the words at once tells; the others are searched word by word, in order.
+fn reference_family(lower: &str) -> Option<&'static str> {
+    const WORDS: [&str; REFERENCE_WORDING.len()] = {
+        let mut words = [""; REFERENCE_WORDING.len()];
+        let mut i = 0;
+        while i < words.len() {
+            words[i] = REFERENCE_WORDING[i].0;
+            i += 1;
+        }
+        words
+    };
+    static ANY: AnyOf = AnyOf::new(&WORDS);
+    if !ANY.any_in(lower) {
+        return None;
+    }
+    REFERENCE_WORDING
+        .iter()
+        .find(|(word, _)| lower.contains_str(word))
+        .map(|&(_, family)| family)
+}
 
 /// Host-side names of the veths plugins create: Calico `cali*`, Cilium `lxc*`, bridge/ptp
 /// `veth*`, AWS VPC CNI `eni*`, Azure CNI `azv*`.
@@ -940,7 +988,7 @@ fn host_interface(err: &str) -> Option<&str> {
 
 /// Multus's own error forms; returns whether `err` is one.
 fn read_multus(err: &str, f: &mut Facts) -> bool {
-    static WORDS: Words = Words::new(&["ultus", "elegate", "onflist"]);
+    static WORDS: AnyOf = AnyOf::new(&["ultus", "elegate", "onflist"]);
     if !err.starts_with('[') && !WORDS.any_in(err) {
         return false;
     }
@@ -1334,6 +1382,28 @@ pub(crate) mod tests {
             "no cni config found; network plugin is ready"
         ));
         assert!(!says_not_ready("ni networ"));
+    }
+
+    #[test]
+    fn any_of_agrees_with_a_search_per_word() {
+        static WORDS: AnyOf = AnyOf::new(&["ultus", "elegate", "onflist"]);
+        let long = format!("{}delegate{}", "x".repeat(100), "é".repeat(40));
+        for text in [
+            "",
+            "ultu",
+            "Multus",
+            "delegateAdd",
+            "conflist",
+            "MULTUS",
+            &long,
+        ] {
+            for cut in 0..=text.len() {
+                if let Some(t) = text.get(cut..) {
+                    let each = WORDS.words.iter().any(|w| t.contains(w));
+                    assert_eq!(WORDS.any_in(t), each, "{t}");
+                }
+            }
+        }
     }
 
     #[test]
