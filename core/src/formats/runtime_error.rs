@@ -772,16 +772,24 @@ fn classify(err: &str, f: &mut Facts) -> Found {
     let mut found = Found::default();
     let lower = err.to_ascii_lowercase();
 
-    let mut missing = Vec::new();
-    let mut tail = err;
+    // Three words looked for below are rare in plugin errors: one search for all of them tells
+    // whether any is worth looking for.
     const NOT_FOUND: &str = "failed to find plugin ";
-    static NOT_FOUND_AT: Words = Words::new(&[NOT_FOUND]);
-    while let Some(at) = find(&NOT_FOUND_AT, tail) {
-        let Some((name, rest)) = quoted_arg(&tail[at + NOT_FOUND.len()..]) else {
-            break;
-        };
-        missing.push(name);
-        tail = rest;
+    const NETPLUGIN_FAILED: &str = "netplugin failed";
+    static RARE: AnyOf = AnyOf::new(&[NOT_FOUND, NETPLUGIN_FAILED, INTERFACE]);
+    let rare = RARE.any_in(err);
+
+    let mut missing = Vec::new();
+    if rare {
+        let mut tail = err;
+        static NOT_FOUND_AT: Words = Words::new(&[NOT_FOUND]);
+        while let Some(at) = find(&NOT_FOUND_AT, tail) {
+            let Some((name, rest)) = quoted_arg(&tail[at + NOT_FOUND.len()..]) else {
+                break;
+            };
+            missing.push(name);
+            tail = rest;
+        }
     }
     if let Some(first) = missing.first() {
         Facts::set(&mut f.plugin_type, first);
@@ -832,8 +840,8 @@ fn classify(err: &str, f: &mut Facts) -> Found {
             set_op(f, Operation::from_word(word));
         }
     }
-    static NETPLUGIN: Words = Words::new(&["netplugin failed"]);
-    if NETPLUGIN.any_in(err) {
+    static NETPLUGIN: Words = Words::new(&[NETPLUGIN_FAILED]);
+    if rare && NETPLUGIN.any_in(err) {
         found.cni = true;
     }
 
@@ -870,7 +878,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
             f.confidence = Some(INFERRED);
         }
     }
-    if f.host_interface.is_none() {
+    if f.host_interface.is_none() && rare {
         if let Some(name) = host_interface(err) {
             f.host_interface = Some(name.to_owned());
         }
@@ -955,14 +963,16 @@ fn reference_family(lower: &str) -> Option<&'static str> {
 /// `veth*`, AWS VPC CNI `eni*`, Azure CNI `azv*`.
 const HOST_IFACE_PREFIXES: &[&str] = &["cali", "lxc", "veth", "eni", "azv"];
 
+/// The word before a host-side interface's name.
+const INTERFACE: &str = "interface";
+
 /// The host-side interface a plugin error names (`for interface: calid29a1cadef5`,
 /// `interface "lxc12ab"`); other interfaces (`eth0`, `cni0`, `net1`) are not host-side veths.
 fn host_interface(err: &str) -> Option<&str> {
-    const WORD: &str = "interface";
-    static WORD_AT: Words = Words::new(&[WORD]);
+    static WORD_AT: Words = Words::new(&[INTERFACE]);
     let mut from = 0;
     while let Some(at) = find(&WORD_AT, &err[from..]) {
-        from += at + WORD.len();
+        from += at + INTERFACE.len();
         let after = &err[from..];
         let after = after.strip_prefix(':').unwrap_or(after);
         let Some(after) = after.strip_prefix(' ') else {
