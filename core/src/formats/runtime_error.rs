@@ -9,11 +9,15 @@
 //! plugin type), and keeps what is left — the plugin's own words — as the error.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use aho_corasick::packed;
+use memchr::memmem;
 
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, find_container_id, infer_family_lower, is_uuid, pod_underscore, unescape,
+    family_of_type, infer_family_lower, is_container_id, is_uuid, pod_underscore, unescape,
     ByteSearch, PhraseSearch, TrimFast, Words,
 };
 
@@ -31,8 +35,7 @@ pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
     if !mentions_network(text) {
         return false;
     }
-    static ESCAPED_QUOTE: Words = Words::new(&["\\\""]);
-    let text = if ESCAPED_QUOTE.any_in(text) {
+    let text = if has_escaped_quote(text) {
         unescape(text)
     } else {
         Cow::Borrowed(text)
@@ -43,6 +46,42 @@ pub(crate) fn read(text: &str, facts: &mut Facts) -> bool {
     }
     merge(facts, got);
     true
+}
+
+/// Does `s` hold an escaped quote (`\"`)? Backslashes are rare: each is found with `memchr`
+/// and the next byte looked at, where a substring search costs more than most texts.
+fn has_escaped_quote(s: &str) -> bool {
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'\\', b).any(|at| b.get(at + 1) == Some(&b'"'))
+}
+
+/// A fixed list of words looked for in many texts, all at once: one vectorized pass of a
+/// packed multi-word searcher (Teddy), built on first use, where a search per word costs more
+/// than most texts.
+struct AnyOf {
+    words: &'static [&'static str],
+    searcher: OnceLock<Option<packed::Searcher>>,
+}
+
+impl AnyOf {
+    const fn new(words: &'static [&'static str]) -> AnyOf {
+        AnyOf {
+            words,
+            searcher: OnceLock::new(),
+        }
+    }
+
+    /// Does `text` contain any of the words?
+    fn any_in(&self, text: &str) -> bool {
+        let searcher = self
+            .searcher
+            .get_or_init(|| packed::Searcher::new(self.words.iter().copied()));
+        match searcher {
+            Some(searcher) => searcher.find(text).is_some(),
+            // No packed searcher for this list or machine: a search per word.
+            None => self.words.iter().any(|w| text.contains_str(w)),
+        }
+    }
 }
 
 /// A cheap test that `s` could be about pod networking, before any parsing.
@@ -223,7 +262,7 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
     if f.container_id.is_none() {
         // Some plugin errors name the sandbox the wrappers did not (`for container <id>`,
         // `/ip/<id>`, `terminated container "<id>"`).
-        if let Some(id) = find_container_id(err) {
+        if let Some(id) = full_container_id(err) {
             Facts::set(&mut f.container_id, id);
         }
     }
@@ -241,6 +280,39 @@ fn interpret(text: &str, f: &mut Facts, top: bool) -> bool {
     }
     f.set_error(err);
     true
+}
+
+/// [`crate::text::find_container_id`] without reading every byte: a full id is a word (a run
+/// of ASCII letters and digits) of exactly 64 lower-case hex digits, so it covers exactly one
+/// position `63 + 64k` of the text, and only the words at those positions are looked at. No
+/// word is read further than 64 bytes from one: a longer word is no id.
+fn full_container_id(text: &str) -> Option<&str> {
+    const LEN: usize = 64;
+    let b = text.as_bytes();
+    let word_byte = |c: &u8| c.is_ascii_alphanumeric();
+    let mut at = LEN - 1;
+    while at < b.len() {
+        if word_byte(&b[at]) {
+            let from = at.saturating_sub(LEN);
+            let start = b[from..at]
+                .iter()
+                .rposition(|c| !word_byte(c))
+                .map_or(from, |i| from + i + 1);
+            let to = (at + LEN + 1).min(b.len());
+            let end = b[at..to]
+                .iter()
+                .position(|c| !word_byte(c))
+                .map_or(to, |i| at + i);
+            // A word reaching either window's edge is longer than an id, unless the edge is
+            // the text's.
+            let whole = (start > from || from == 0) && (end < to || to == b.len());
+            if whole && end - start == LEN && is_container_id(&text[start..end]) {
+                return Some(&text[start..end]);
+            }
+        }
+        at += LEN;
+    }
+    None
 }
 
 /// The earliest position of an anchor in `s`.
@@ -271,16 +343,6 @@ fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
-}
-
-/// `s` without `prefix`. Most texts differ from most layer prefixes at the first byte, which
-/// is tested inline before the comparison call.
-#[inline(always)]
-fn strip<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.as_bytes().first() != prefix.as_bytes().first() {
-        return None;
-    }
-    s.strip_prefix(prefix)
 }
 
 /// A `"quoted"` argument at the start of `s`: (inside, after the closing quote). A text cut
@@ -381,10 +443,61 @@ pub(crate) fn not_ready_statement(text: &str) -> Option<&str> {
 
 /// One layer at the start of `s`, with what it states written into `f`.
 fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
-    // No layer is empty; the first byte rules out most prose before any comparison.
+    // No layer is empty.
     let first = *s.as_bytes().first()?;
-    for &(prefix, op, mark) in PROSE {
-        if !prefix.as_bytes()[0].eq_ignore_ascii_case(&first) {
+    if let Some(l) = prose(s, f) {
+        return Some(l);
+    }
+    // The other layers are compared with case, and their first byte tells which can open
+    // `s`: a text is compared with those alone. One that opens `s` but does not go on as the
+    // layer does ends the search, as the runtime's statement cannot open such a text either.
+    let found = match first {
+        b'r' => grpc(s, f),
+        b'f' => failed_to(s, f),
+        b'S' => stop_pod_sandbox(s, f),
+        b'N' | b'n' => network_plugin(s, f),
+        b'e' => ocicni(s, f),
+        b'p' => libcni(s, f),
+        b'C' | b'F' => kubelet_sandbox(s, f),
+        b'E' => syncing(s, f),
+        _ => None,
+    };
+    found.or_else(|| runtime_not_ready(s, f))
+}
+
+/// The first four bytes of `s` in ASCII lower case, as one number (zeros past its end).
+const fn head(s: &[u8]) -> u32 {
+    let mut h = [0u8; 4];
+    let mut i = 0;
+    while i < 4 && i < s.len() {
+        h[i] = s[i].to_ascii_lowercase();
+        i += 1;
+    }
+    u32::from_le_bytes(h)
+}
+
+/// The [`head`] of each [`PROSE`] layer: most texts differ from most prose in those four
+/// bytes, compared at once before the full comparison call.
+const PROSE_HEADS: [u32; PROSE.len()] = {
+    let mut heads = [0; PROSE.len()];
+    let mut i = 0;
+    while i < PROSE.len() {
+        heads[i] = head(PROSE[i].0.as_bytes());
+        i += 1;
+    }
+    heads
+};
+
+/// The [`PROSE`] layer opening `s`.
+fn prose<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    // Every prose layer is longer than four bytes. Most texts open no prose: one pass over
+    // the heads alone tells.
+    let h = head(s.as_bytes());
+    if !PROSE_HEADS.contains(&h) {
+        return None;
+    }
+    for (i, &(prefix, op, mark)) in PROSE.iter().enumerate() {
+        if PROSE_HEADS[i] != h {
             continue;
         }
         if let Some(rest) = strip_ci(s, prefix) {
@@ -392,58 +505,43 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             return Some(Layer { rest, mark });
         }
     }
-    if let Some(rest) = strip(s, "rpc error: code = ") {
-        static DESC: Words = Words::new(&[" desc = "]);
-        let at = find(&DESC, rest)?;
-        let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
-        if code.contains_byte(b' ') {
-            return None;
-        }
-        f.attr("grpc_code", grpc_code_name(code).unwrap_or(code));
-        return Some(Layer {
-            rest,
-            mark: Mark::Generic,
-        });
+    None
+}
+
+/// gRPC's `rpc error: code = <code> desc = `.
+fn grpc<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    let rest = s.strip_prefix("rpc error: code = ")?;
+    static DESC: Words = Words::new(&[" desc = "]);
+    let at = find(&DESC, rest)?;
+    let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
+    if code.contains_byte(b' ') {
+        return None;
     }
-    for (prefix, op, tail, mark) in [
-        (
-            "failed to setup network for sandbox ",
-            Operation::Add,
-            ": ",
-            Mark::Cni,
-        ),
-        (
-            "failed to destroy network for sandbox ",
-            Operation::Del,
-            ": ",
-            Mark::Cni,
-        ),
-        (
-            "failed to forcibly stop sandbox ",
-            Operation::Del,
-            ": ",
-            Mark::Generic,
-        ),
-        (
-            "StopPodSandbox ",
-            Operation::Del,
-            " from runtime service failed: ",
-            Mark::Generic,
-        ),
+    f.attr("grpc_code", grpc_code_name(code).unwrap_or(code));
+    Some(Layer {
+        rest,
+        mark: Mark::Generic,
+    })
+}
+
+/// The runtimes' `failed to ...` layers: containerd's and dockershim's sandbox with its id,
+/// CRI-O's, and kubelet's sync result.
+fn failed_to<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    let s = s.strip_prefix("failed to ")?;
+    for (prefix, op, mark) in [
+        ("setup network for sandbox ", Operation::Add, Mark::Cni),
+        ("destroy network for sandbox ", Operation::Del, Mark::Cni),
+        ("forcibly stop sandbox ", Operation::Del, Mark::Generic),
     ] {
-        if let Some(rest) = strip(s, prefix) {
-            let (id, rest) = quoted_arg(rest)?;
-            let rest = then(rest, tail)?;
-            set_op(f, Some(op));
-            Facts::set(&mut f.container_id, id);
-            return Some(Layer { rest, mark });
+        if let Some(rest) = s.strip_prefix(prefix) {
+            return sandbox_id_layer(rest, op, ": ", mark, f);
         }
     }
     for (prefix, op) in [
-        ("failed to set up sandbox container ", Operation::Add),
-        ("failed to clean up sandbox container ", Operation::Del),
+        ("set up sandbox container ", Operation::Add),
+        ("clean up sandbox container ", Operation::Del),
     ] {
-        if let Some(rest) = strip(s, prefix) {
+        if let Some(rest) = s.strip_prefix(prefix) {
             let (id, rest) = quoted_arg(rest)?;
             let rest = then(rest, " network for pod ")?;
             let (pod, rest) = match quoted_arg(rest) {
@@ -461,29 +559,12 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = strip_ci(s, "NetworkPlugin cni failed ") {
-        let (op, rest, tail) = if let Some(r) = rest.strip_prefix("to set up pod ") {
-            (Some(Operation::Add), r, " network: ")
-        } else if let Some(r) = rest.strip_prefix("to teardown pod ") {
-            (Some(Operation::Del), r, " network: ")
-        } else if let Some(r) = rest.strip_prefix("on the status hook for pod ") {
-            (None, r, ": ")
-        } else {
-            return None;
-        };
-        let (pod, rest) = quoted_arg(rest)?;
-        let rest = then(rest, tail)?;
-        set_op(f, op);
-        pod_ref(pod, f);
-        return Some(Layer {
-            rest,
-            mark: Mark::Cni,
-        });
-    }
-    let crio = strip(s, "failed to create pod network sandbox ")
+    let crio = s
+        .strip_prefix("create pod network sandbox ")
         .map(|r| (r, Operation::Add))
         .or_else(|| {
-            strip(s, "failed to destroy network for pod sandbox ").map(|r| (r, Operation::Del))
+            s.strip_prefix("destroy network for pod sandbox ")
+                .map(|r| (r, Operation::Del))
         });
     if let Some((rest, op)) = crio {
         // CRI-O names the sandbox `k8s_<pod>_<ns>_<uid>_<attempt>(<id>)`.
@@ -505,12 +586,97 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             mark: Mark::Cni,
         });
     }
+    // Kubelet's sync result: `failed to "KillPodSandbox" for "<uid>" with KillPodSandboxError: `.
+    let (verb, rest) = quoted_arg(s)?;
+    let rest = rest.strip_prefix(" for ")?;
+    let (who, rest) = quoted_arg(rest)?;
+    let (_, rest) = rest.strip_prefix(" with ")?.split_once_str("Error: ")?;
+    let (op, mark) = match verb {
+        "CreatePodSandbox" => (Some(Operation::Add), Mark::Generic),
+        "KillPodSandbox" => (Some(Operation::Del), Mark::Generic),
+        "SetupNetwork" => (Some(Operation::Add), Mark::Cni),
+        "TeardownNetwork" => (Some(Operation::Del), Mark::Cni),
+        _ => (None, Mark::Generic),
+    };
+    set_op(f, op);
+    pod_ref(who, f);
+    Some(Layer { rest, mark })
+}
+
+/// A layer naming the sandbox by its quoted id at the start of `rest`, then `tail`.
+fn sandbox_id_layer<'a>(
+    rest: &'a str,
+    op: Operation,
+    tail: &str,
+    mark: Mark,
+    f: &mut Facts,
+) -> Option<Layer<'a>> {
+    let (id, rest) = quoted_arg(rest)?;
+    let rest = then(rest, tail)?;
+    set_op(f, Some(op));
+    Facts::set(&mut f.container_id, id);
+    Some(Layer { rest, mark })
+}
+
+/// Kubelet's `StopPodSandbox "<id>" from runtime service failed: `.
+fn stop_pod_sandbox<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    let rest = s.strip_prefix("StopPodSandbox ")?;
+    sandbox_id_layer(
+        rest,
+        Operation::Del,
+        " from runtime service failed: ",
+        Mark::Generic,
+        f,
+    )
+}
+
+/// dockershim's `NetworkPlugin cni failed ...` and the runtime status `NetworkReady=false`.
+fn network_plugin<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    if let Some(rest) = strip_ci(s, "NetworkPlugin cni failed ") {
+        let (op, rest, tail) = if let Some(r) = rest.strip_prefix("to set up pod ") {
+            (Some(Operation::Add), r, " network: ")
+        } else if let Some(r) = rest.strip_prefix("to teardown pod ") {
+            (Some(Operation::Del), r, " network: ")
+        } else if let Some(r) = rest.strip_prefix("on the status hook for pod ") {
+            (None, r, ": ")
+        } else {
+            return None;
+        };
+        let (pod, rest) = quoted_arg(rest)?;
+        let rest = then(rest, tail)?;
+        set_op(f, op);
+        pod_ref(pod, f);
+        return Some(Layer {
+            rest,
+            mark: Mark::Cni,
+        });
+    }
+    let rest = s.strip_prefix("NetworkReady=false")?;
+    let rest = rest.trim_start();
+    let rest = match rest.strip_prefix("reason:") {
+        Some(r) => {
+            let (reason, r) = r.split_once_byte(b' ').unwrap_or((r, ""));
+            f.attr("reason", reason);
+            r
+        }
+        None => rest,
+    };
+    let rest = rest.trim_start();
+    let rest = rest.strip_prefix("message:").unwrap_or(rest);
+    Some(Layer {
+        rest,
+        mark: Mark::NotReady,
+    })
+}
+
+/// CRI-O's ocicni: `error adding pod <ns>_<name> to CNI network "<net>": `.
+fn ocicni<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
     for (prefix, op, joint) in [
         ("error adding pod ", Operation::Add, " to CNI network "),
         ("error removing pod ", Operation::Del, " from CNI network "),
         ("error checking pod ", Operation::Check, " for CNI network "),
     ] {
-        if let Some(rest) = strip(s, prefix) {
+        if let Some(rest) = s.strip_prefix(prefix) {
             let (pod, rest) = rest.split_once(joint)?;
             let (net, rest) = quoted_arg(rest)?;
             let rest = then(rest, ": ")?;
@@ -527,28 +693,36 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = strip(s, "plugin type=") {
-        let (ty, mut rest) = quoted_arg(rest)?;
-        if let Some(r) = rest.strip_prefix(" name=") {
-            let (name, r) = quoted_arg(r)?;
-            Facts::set(&mut f.network_name, name);
-            rest = r;
-        }
-        let r = rest.strip_prefix(" failed (")?;
-        let (word, r) = r.split_once_byte(b')')?;
-        let rest = then(r, ": ")?;
-        set_op(f, Operation::from_word(word));
-        Facts::set(&mut f.plugin_type, ty);
-        return Some(Layer {
-            rest,
-            mark: Mark::Cni,
-        });
+    None
+}
+
+/// libcni's `plugin type="<type>" [name="<net>"] failed (<op>): `.
+fn libcni<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    let rest = s.strip_prefix("plugin type=")?;
+    let (ty, mut rest) = quoted_arg(rest)?;
+    if let Some(r) = rest.strip_prefix(" name=") {
+        let (name, r) = quoted_arg(r)?;
+        Facts::set(&mut f.network_name, name);
+        rest = r;
     }
+    let r = rest.strip_prefix(" failed (")?;
+    let (word, r) = r.split_once_byte(b')')?;
+    let rest = then(r, ": ")?;
+    set_op(f, Operation::from_word(word));
+    Facts::set(&mut f.plugin_type, ty);
+    Some(Layer {
+        rest,
+        mark: Mark::Cni,
+    })
+}
+
+/// Kubelet's sandbox creation for a quoted pod.
+fn kubelet_sandbox<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
     for (prefix, tail) in [
         ("CreatePodSandbox for pod ", " failed: "),
         ("Failed to create sandbox for pod ", ": "),
     ] {
-        if let Some(rest) = strip(s, prefix) {
+        if let Some(rest) = s.strip_prefix(prefix) {
             let (pod, rest) = quoted_arg(rest)?;
             let rest = then(rest, tail)?;
             set_op(f, Some(Operation::Add));
@@ -559,60 +733,30 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
             });
         }
     }
-    if let Some(rest) = strip(s, "failed to ") {
-        // Kubelet's sync result: `failed to "KillPodSandbox" for "<uid>" with KillPodSandboxError: `.
-        let (verb, rest) = quoted_arg(rest)?;
-        let rest = rest.strip_prefix(" for ")?;
-        let (who, rest) = quoted_arg(rest)?;
-        let (_, rest) = rest.strip_prefix(" with ")?.split_once_str("Error: ")?;
-        let (op, mark) = match verb {
-            "CreatePodSandbox" => (Some(Operation::Add), Mark::Generic),
-            "KillPodSandbox" => (Some(Operation::Del), Mark::Generic),
-            "SetupNetwork" => (Some(Operation::Add), Mark::Cni),
-            "TeardownNetwork" => (Some(Operation::Del), Mark::Cni),
-            _ => (None, Mark::Generic),
-        };
-        set_op(f, op);
-        pod_ref(who, f);
-        return Some(Layer { rest, mark });
-    }
-    if let Some(rest) = strip(s, "Error syncing pod ") {
-        let (_, rest) = rest.split_once_str(", skipping: ")?;
-        return Some(Layer {
-            rest,
-            mark: Mark::Generic,
-        });
-    }
-    if let Some(rest) = strip(s, "NetworkReady=false") {
-        let rest = rest.trim_start();
-        let rest = match rest.strip_prefix("reason:") {
-            Some(r) => {
-                let (reason, r) = r.split_once_byte(b' ').unwrap_or((r, ""));
-                f.attr("reason", reason);
-                r
-            }
-            None => rest,
-        };
-        let rest = rest.trim_start();
-        let rest = rest.strip_prefix("message:").unwrap_or(rest);
-        return Some(Layer {
-            rest,
-            mark: Mark::NotReady,
-        });
-    }
-    // dockershim names the runtime first: `docker: network plugin is not ready: ...`. A lower
-    // case word up to the first `: ` is a byte scan, not a substring search.
-    let word = s.bytes().take_while(u8::is_ascii_lowercase).count();
-    if let Some(rest) = s[word..].strip_prefix(": ").filter(|_| word > 0) {
-        if strip_ci(rest, "network plugin is not ready: ").is_some() {
-            f.attr("runtime", &s[..word]);
-            return Some(Layer {
-                rest,
-                mark: Mark::NotReady,
-            });
-        }
-    }
     None
+}
+
+/// Kubelet's `Error syncing pod <uid> (...), skipping: `.
+fn syncing<'a>(s: &'a str, _: &mut Facts) -> Option<Layer<'a>> {
+    let rest = s.strip_prefix("Error syncing pod ")?;
+    let (_, rest) = rest.split_once_str(", skipping: ")?;
+    Some(Layer {
+        rest,
+        mark: Mark::Generic,
+    })
+}
+
+/// dockershim names the runtime first: `docker: network plugin is not ready: ...`.
+fn runtime_not_ready<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
+    // A lower case word up to the first `: ` is a byte scan, not a substring search.
+    let word = s.bytes().take_while(u8::is_ascii_lowercase).count();
+    let rest = s[word..].strip_prefix(": ").filter(|_| word > 0)?;
+    strip_ci(rest, "network plugin is not ready: ")?;
+    f.attr("runtime", &s[..word]);
+    Some(Layer {
+        rest,
+        mark: Mark::NotReady,
+    })
 }
 
 /// What the plugin's own error says about itself.
@@ -628,16 +772,24 @@ fn classify(err: &str, f: &mut Facts) -> Found {
     let mut found = Found::default();
     let lower = err.to_ascii_lowercase();
 
-    let mut missing = Vec::new();
-    let mut tail = err;
+    // Three words looked for below are rare in plugin errors: one search for all of them tells
+    // whether any is worth looking for.
     const NOT_FOUND: &str = "failed to find plugin ";
-    static NOT_FOUND_AT: Words = Words::new(&[NOT_FOUND]);
-    while let Some(at) = find(&NOT_FOUND_AT, tail) {
-        let Some((name, rest)) = quoted_arg(&tail[at + NOT_FOUND.len()..]) else {
-            break;
-        };
-        missing.push(name);
-        tail = rest;
+    const NETPLUGIN_FAILED: &str = "netplugin failed";
+    static RARE: AnyOf = AnyOf::new(&[NOT_FOUND, NETPLUGIN_FAILED, INTERFACE]);
+    let rare = RARE.any_in(err);
+
+    let mut missing = Vec::new();
+    if rare {
+        let mut tail = err;
+        static NOT_FOUND_AT: Words = Words::new(&[NOT_FOUND]);
+        while let Some(at) = find(&NOT_FOUND_AT, tail) {
+            let Some((name, rest)) = quoted_arg(&tail[at + NOT_FOUND.len()..]) else {
+                break;
+            };
+            missing.push(name);
+            tail = rest;
+        }
     }
     if let Some(first) = missing.first() {
         Facts::set(&mut f.plugin_type, first);
@@ -646,21 +798,11 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         found.not_ready = true;
     }
 
-    static NOT_READY: Words = Words::new(&[
-        "cni plugin not initialized",
-        "no network config found in",
-        "cni config uninitialized",
-        "network plugin is not ready",
-        "no networks found in",
-        "no cni configuration file",
-        "networkpluginnotready",
-    ]);
     // Word lists below are searched only when a word every one of their entries contains is
     // there: two searches rule out most plugin errors.
-    static NET: Words = Words::new(&["cni", "network"]);
     static ADDR: Words = Words::new(&["alloc", "address"]);
     let addr = ADDR.any_in(&lower);
-    if NET.any_in(&lower) && NOT_READY.any_in(&lower) {
+    if says_not_ready(&lower) {
         found.cni = true;
         found.not_ready = true;
     }
@@ -698,8 +840,8 @@ fn classify(err: &str, f: &mut Facts) -> Found {
             set_op(f, Operation::from_word(word));
         }
     }
-    static NETPLUGIN: Words = Words::new(&["netplugin failed"]);
-    if NETPLUGIN.any_in(err) {
+    static NETPLUGIN: Words = Words::new(&[NETPLUGIN_FAILED]);
+    if rare && NETPLUGIN.any_in(err) {
         found.cni = true;
     }
 
@@ -729,18 +871,14 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         } else if addr && HOST_LOCAL.any_in(&lower) {
             Some("host-local")
         } else {
-            REFERENCE_WORDING
-                .iter()
-                .find(|(w, _)| w.any_in(&lower))
-                .map(|&(_, family)| family)
-                .or_else(|| infer_family_lower(&lower))
+            reference_family(&lower).or_else(|| infer_family_lower(&lower))
         };
         if family.is_some() {
             f.plugin = family;
             f.confidence = Some(INFERRED);
         }
     }
-    if f.host_interface.is_none() {
+    if f.host_interface.is_none() && rare {
         if let Some(name) = host_interface(err) {
             f.host_interface = Some(name.to_owned());
         }
@@ -759,30 +897,82 @@ fn classify(err: &str, f: &mut Facts) -> Found {
     found
 }
 
+/// The runtime's not-ready wordings, lower case, each with the word it names (`cni` or
+/// `network`) and where: a wording is compared only where its word is.
+const NOT_READY: [(&str, &str, usize); 7] = [
+    ("cni plugin not initialized", "cni", 0),
+    ("no network config found in", "network", 3),
+    ("cni config uninitialized", "cni", 0),
+    ("network plugin is not ready", "network", 0),
+    ("no networks found in", "network", 3),
+    ("no cni configuration file", "cni", 3),
+    ("networkpluginnotready", "network", 0),
+];
+
+/// Does `lower` hold one of the [`NOT_READY`] wordings? Two scans for their words, where a
+/// search per wording would read the text nine times.
+fn says_not_ready(lower: &str) -> bool {
+    const WORDS: [&str; 2] = ["cni", "network"];
+    static FINDERS: OnceLock<[memmem::Finder<'static>; 2]> = OnceLock::new();
+    let finders = FINDERS.get_or_init(|| WORDS.map(|w| memmem::Finder::new(w.as_bytes())));
+    let b = lower.as_bytes();
+    WORDS.iter().zip(finders).any(|(&word, finder)| {
+        finder.find_iter(b).any(|at| {
+            NOT_READY.iter().any(|&(wording, named, offset)| {
+                named == word && at >= offset && b[at - offset..].starts_with(wording.as_bytes())
+            })
+        })
+    })
+}
+
 /// Wording only one reference plugin (containernetworking/plugins) uses in its errors, lower
 /// case: its iptables chains and comments, its daemon, its link kinds. The first listed that
 /// a text contains names its family.
-static REFERENCE_WORDING: [(Words, &str); 6] = [
-    (Words::new(&["cni-hostport-"]), "portmap"),
-    (Words::new(&["cni portfwd"]), "portmap"),
-    (Words::new(&["failed to set bridge addr"]), "bridge"),
-    (Words::new(&["error dialing dhcp daemon"]), "dhcp"),
-    (Words::new(&["failed to create macvlan"]), "macvlan"),
-    (Words::new(&["failed to create ipvlan"]), "ipvlan"),
+const REFERENCE_WORDING: [(&str, &str); 6] = [
+    ("cni-hostport-", "portmap"),
+    ("cni portfwd", "portmap"),
+    ("failed to set bridge addr", "bridge"),
+    ("error dialing dhcp daemon", "dhcp"),
+    ("failed to create macvlan", "macvlan"),
+    ("failed to create ipvlan", "ipvlan"),
 ];
+
+/// The family [`REFERENCE_WORDING`] names in `lower`. Most texts hold none of it, which one
+/// search for all the words at once tells; the others are searched word by word, in order.
+fn reference_family(lower: &str) -> Option<&'static str> {
+    const WORDS: [&str; REFERENCE_WORDING.len()] = {
+        let mut words = [""; REFERENCE_WORDING.len()];
+        let mut i = 0;
+        while i < words.len() {
+            words[i] = REFERENCE_WORDING[i].0;
+            i += 1;
+        }
+        words
+    };
+    static ANY: AnyOf = AnyOf::new(&WORDS);
+    if !ANY.any_in(lower) {
+        return None;
+    }
+    REFERENCE_WORDING
+        .iter()
+        .find(|(word, _)| lower.contains_str(word))
+        .map(|&(_, family)| family)
+}
 
 /// Host-side names of the veths plugins create: Calico `cali*`, Cilium `lxc*`, bridge/ptp
 /// `veth*`, AWS VPC CNI `eni*`, Azure CNI `azv*`.
 const HOST_IFACE_PREFIXES: &[&str] = &["cali", "lxc", "veth", "eni", "azv"];
 
+/// The word before a host-side interface's name.
+const INTERFACE: &str = "interface";
+
 /// The host-side interface a plugin error names (`for interface: calid29a1cadef5`,
 /// `interface "lxc12ab"`); other interfaces (`eth0`, `cni0`, `net1`) are not host-side veths.
 fn host_interface(err: &str) -> Option<&str> {
-    const WORD: &str = "interface";
-    static WORD_AT: Words = Words::new(&[WORD]);
+    static WORD_AT: Words = Words::new(&[INTERFACE]);
     let mut from = 0;
     while let Some(at) = find(&WORD_AT, &err[from..]) {
-        from += at + WORD.len();
+        from += at + INTERFACE.len();
         let after = &err[from..];
         let after = after.strip_prefix(':').unwrap_or(after);
         let Some(after) = after.strip_prefix(' ') else {
@@ -808,7 +998,7 @@ fn host_interface(err: &str) -> Option<&str> {
 
 /// Multus's own error forms; returns whether `err` is one.
 fn read_multus(err: &str, f: &mut Facts) -> bool {
-    static WORDS: Words = Words::new(&["ultus", "elegate", "onflist"]);
+    static WORDS: AnyOf = AnyOf::new(&["ultus", "elegate", "onflist"]);
     if !err.starts_with('[') && !WORDS.any_in(err) {
         return false;
     }
@@ -1184,6 +1374,71 @@ pub(crate) mod tests {
             ("", None),
         ] {
             assert_eq!(not_ready_statement(text), statement, "{text}");
+        }
+    }
+
+    #[test]
+    fn not_ready_wordings_name_their_word_where_stated() {
+        for (wording, word, offset) in NOT_READY {
+            assert_eq!(
+                wording.get(offset..offset + word.len()),
+                Some(word),
+                "{wording}"
+            );
+        }
+        assert!(says_not_ready("x: no cni configuration file in /etc"));
+        assert!(says_not_ready("cni cni network networkpluginnotready"));
+        assert!(!says_not_ready(
+            "no cni config found; network plugin is ready"
+        ));
+        assert!(!says_not_ready("ni networ"));
+    }
+
+    #[test]
+    fn any_of_agrees_with_a_search_per_word() {
+        static WORDS: AnyOf = AnyOf::new(&["ultus", "elegate", "onflist"]);
+        let long = format!("{}delegate{}", "x".repeat(100), "é".repeat(40));
+        for text in [
+            "",
+            "ultu",
+            "Multus",
+            "delegateAdd",
+            "conflist",
+            "MULTUS",
+            &long,
+        ] {
+            for cut in 0..=text.len() {
+                if let Some(t) = text.get(cut..) {
+                    let each = WORDS.words.iter().any(|w| t.contains(w));
+                    assert_eq!(WORDS.any_in(t), each, "{t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_container_id_agrees_with_the_byte_scan() {
+        let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let texts = [
+            format!("for container {id}"),
+            format!("{id}: x"),
+            format!("/ip/{id}/eth0 and {id}"),
+            format!("x{id} \"{id}\""),
+            format!("{id}0 {id}g é{id}é"),
+            format!("a{id}{id} {}", &id[1..]),
+            format!("terminated container \"{}\", then {id}", id.to_uppercase()),
+            format!("{} {id}", "ab".repeat(70)),
+        ];
+        for text in &texts {
+            for cut in 0..=text.len() {
+                for t in [text.get(..cut), text.get(cut..)].into_iter().flatten() {
+                    assert_eq!(
+                        full_container_id(t),
+                        crate::text::find_container_id(t),
+                        "{t}"
+                    );
+                }
+            }
         }
     }
 
