@@ -165,24 +165,41 @@ pub trait PhraseSearch {
 /// Texts up to this long are searched by first byte and comparison.
 pub const SHORT_TEXT: usize = 4096;
 
+/// The first `n` in `h`: by first byte and comparison in a short text, with `memmem` in a long one.
+fn find_phrase(h: &[u8], n: &[u8]) -> Option<usize> {
+    let Some((&first, rest)) = n.split_first() else {
+        return Some(0);
+    };
+    if h.len() > SHORT_TEXT {
+        return memmem::find(h, n);
+    }
+    let mut at = 0;
+    while let Some(k) = h.get(at..).and_then(|tail| memchr::memchr(first, tail)) {
+        let i = at + k;
+        if h[i + 1..].starts_with(rest) {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
+}
+
+/// The positions of the non-overlapping occurrences of a non-empty `phrase` in `text`, as
+/// `memmem::find_iter` yields them, without building a `memmem` searcher for a short text.
+pub fn phrase_positions<'a>(text: &'a str, phrase: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let (h, n) = (text.as_bytes(), phrase.as_bytes());
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let i = at + find_phrase(h.get(at..)?, n)?;
+        // An empty phrase occurs at every position; `max` keeps the iteration finite.
+        at = i + n.len().max(1);
+        Some(i)
+    })
+}
+
 impl PhraseSearch for str {
     fn find_str(&self, phrase: &str) -> Option<usize> {
-        let (h, n) = (self.as_bytes(), phrase.as_bytes());
-        let Some((&first, rest)) = n.split_first() else {
-            return Some(0);
-        };
-        if h.len() > SHORT_TEXT {
-            return memmem::find(h, n);
-        }
-        let mut at = 0;
-        while let Some(k) = h.get(at..).and_then(|tail| memchr::memchr(first, tail)) {
-            let i = at + k;
-            if h[i + 1..].starts_with(rest) {
-                return Some(i);
-            }
-            at = i + 1;
-        }
-        None
+        find_phrase(self.as_bytes(), phrase.as_bytes())
     }
 
     #[inline]

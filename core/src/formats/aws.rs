@@ -9,14 +9,14 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use memchr::memmem::{self, Finder};
+use memchr::memmem::Finder;
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, ByteSearch, PhraseSearch,
-    TrimFast, Words,
+    cidr_with_hex_mask, json_members, looks_like_ip, member, phrase_positions, unescape,
+    ByteSearch, PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -766,8 +766,7 @@ fn proto_field<'a>(s: &'a str, key: &str) -> Option<Cow<'a, str>> {
 fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
     let b = s.as_bytes();
     let mut out = Vec::new();
-    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
-    for pos in memmem::find_iter(b, key) {
+    for pos in phrase_positions(s, key) {
         let from = pos + key.len();
         let boundary = pos == 0 || matches!(b[pos - 1], b' ' | b'{' | b'[' | b',');
         let mut i = from;
