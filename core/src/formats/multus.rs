@@ -5,12 +5,11 @@
 use std::sync::{LazyLock, OnceLock};
 
 use memchr::memmem;
-use serde_json::Value;
 
 use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
-use crate::formats::cni_json;
+use crate::formats::cni_json::{self, Json};
 use crate::text::{is_uuid, pod_slash, quoted_after, ByteSearch, PhraseSearch, TrimFast};
 
 /// A phrase looked for in every message Multus logs. Building a substring searcher costs more
@@ -183,12 +182,12 @@ fn config_facts(f: &mut Facts, json: &str) {
     let Some(m) = cni_json::object_of(json.trim_fast()) else {
         return;
     };
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+    let text = |v: Option<&Json<'_>>| v.and_then(Json::as_str).unwrap_or("").to_owned();
     Facts::set(&mut f.network_name, &text(m.get("name")));
     Facts::set(&mut f.cni_version, &text(m.get("cniVersion")));
     let first_plugin = m
         .get("plugins")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .and_then(|p| p.first())
         .and_then(|p| p.get("type"));
     Facts::set(&mut f.plugin_type, &text(m.get("type").or(first_plugin)));
