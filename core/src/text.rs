@@ -335,6 +335,7 @@ impl<'a> Logfmt<'a> {
                 i += 1;
                 let vstart = i;
                 let mut end = None;
+                let mut escaped = false;
                 // Only quotes and backslashes matter inside the value: jump between them.
                 while let Some(k) = b
                     .get(i..)
@@ -342,6 +343,7 @@ impl<'a> Logfmt<'a> {
                 {
                     i += k;
                     if b[i] == b'\\' {
+                        escaped = true;
                         i += 2;
                     } else if next_pair_starts(b, i + 1) {
                         end = Some(i);
@@ -352,7 +354,13 @@ impl<'a> Logfmt<'a> {
                 }
                 let vend = end.unwrap_or(b.len()).min(b.len());
                 let raw = &line[vstart..vend];
-                pairs.push((key, unescape(raw)));
+                // Without a backslash there is nothing to undo, and no need to search for one.
+                let value = if escaped {
+                    unescape(raw)
+                } else {
+                    Cow::Borrowed(raw)
+                };
+                pairs.push((key, value));
                 i = vend + 1;
             } else {
                 let vstart = i;
@@ -473,6 +481,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 fn json_string(s: &str, at: usize) -> (Cow<'_, str>, usize, bool) {
     let b = s.as_bytes();
     let mut i = at + 1;
+    let mut escaped = false;
     // Only quotes and backslashes matter inside a string: jump between them.
     while let Some(k) = b
         .get(i..)
@@ -480,8 +489,16 @@ fn json_string(s: &str, at: usize) -> (Cow<'_, str>, usize, bool) {
     {
         i += k;
         if b[i] == b'"' {
-            return (unescape(&s[at + 1..i]), i + 1, true);
+            let raw = &s[at + 1..i];
+            // Without a backslash there is nothing to undo, and no need to search for one.
+            let text = if escaped {
+                unescape(raw)
+            } else {
+                Cow::Borrowed(raw)
+            };
+            return (text, i + 1, true);
         }
+        escaped = true;
         i += 2;
     }
     // Cut off: a trailing lone backslash must not end mid-escape.
@@ -685,21 +702,38 @@ pub fn calico_wep(s: &str) -> Option<[Cow<'_, str>; 4]> {
     if count != 3 || parts.iter().any(|(p, _)| p.is_empty()) {
         return None;
     }
-    let [node, orchestrator, pod, iface] = parts.map(|(p, paired)| {
+    // The orchestrator part is one of Calico's own; anything else is not a WEP name. None of
+    // them holds a dash, so a part with a `--` is none of them.
+    let (orchestrator, paired) = parts[1];
+    if paired
+        || !matches!(
+            orchestrator,
+            "k8s" | "cni" | "libnetwork" | "openstack" | "docker" | "mesos" | "rkt"
+        )
+    {
+        return None;
+    }
+    Some(parts.map(|(p, paired)| {
         if paired {
-            Cow::Owned(p.replace("--", "-"))
+            Cow::Owned(undouble_dashes(p))
         } else {
             Cow::Borrowed(p)
         }
-    });
-    // The orchestrator part is one of Calico's own; anything else is not a WEP name.
-    if !matches!(
-        orchestrator.as_ref(),
-        "k8s" | "cni" | "libnetwork" | "openstack" | "docker" | "mesos" | "rkt"
-    ) {
-        return None;
+    }))
+}
+
+/// `s.replace("--", "-")`, without building a substring searcher: each dash is kept and the
+/// dash right after it dropped.
+fn undouble_dashes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(k) = rest.find_byte(b'-') {
+        out.push_str(&rest[..=k]);
+        rest = &rest[k + 1..];
+        rest = rest.strip_prefix('-').unwrap_or(rest);
     }
-    Some([node, orchestrator, pod, iface])
+    out.push_str(rest);
+    out
 }
 
 /// The provider family (DESIGN.md §5 vocabulary) of an exact plugin type or binary name.
