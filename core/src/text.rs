@@ -305,7 +305,9 @@ pub struct Logfmt<'a> {
 impl<'a> Logfmt<'a> {
     pub fn parse(line: &'a str) -> Logfmt<'a> {
         let b = line.as_bytes();
-        let mut pairs = Vec::new();
+        // Room for the pairs of a typical line: growing the list from empty reallocated it
+        // three times.
+        let mut pairs = Vec::with_capacity(16);
         let mut i = 0;
         while i < b.len() {
             while i < b.len() && b[i] == b' ' {
@@ -838,7 +840,7 @@ pub fn is_uuid(s: &str) -> bool {
 
 /// The double-quoted text after `marker` in `s` (`namespace "..."`).
 pub fn quoted_after<'t>(s: &'t str, marker: &str) -> Option<&'t str> {
-    let at = s.find(marker)?;
+    let at = s.find_str(marker)?;
     let rest = s[at + marker.len()..].strip_prefix('"')?;
     let end = rest.find_byte(b'"')?;
     Some(&rest[..end])
@@ -868,7 +870,7 @@ pub fn ips_in(text: &str) -> impl Iterator<Item = &str> {
 /// The value of `Key:"value"` in a Go `%#v` struct dump.
 pub fn go_string_field<'t>(dump: &'t str, key: &str) -> Option<&'t str> {
     let mut from = 0;
-    while let Some(at) = dump.get(from..)?.find(key) {
+    while let Some(at) = dump.get(from..)?.find_str(key) {
         let start = from + at;
         let before_ok = start == 0
             || !dump.as_bytes()[start - 1].is_ascii_alphanumeric()

@@ -226,6 +226,14 @@ fn parse_quoted_failure(body: &str) -> Option<Facts> {
 }
 
 /// Reads the facts of one message of the plugin or of ipamd (zap `msg` or seelog text).
+/// ipamd's wording of an exhausted address pool (searchers built once: most messages reach
+/// this test).
+static NO_ADDRESSES: Words = Words::new(&[
+    "no available IP/Prefix addresses",
+    "does not have available addresses",
+    "DataStore has no available",
+]);
+
 fn read_message(f: &mut Facts, msg: &str) {
     let msg = msg.trim_fast();
     Facts::set(&mut f.message, msg);
@@ -298,15 +306,7 @@ fn read_message(f: &mut Facts, msg: &str) {
             Facts::set(&mut f.container_id, id);
         }
         set_plugin_error(f, err);
-    } else if [
-        "no available IP/Prefix addresses",
-        "does not have available addresses",
-        "DataStore has no available",
-    ]
-    .iter()
-    .any(|w| msg.contains(w))
-        && !msg.starts_with("Send ")
-    {
+    } else if NO_ADDRESSES.any_in(msg) && !msg.starts_with("Send ") {
         f.category = Some(Category::IpAllocation);
         f.success = Some(false);
         let inner = msg.rsplit_once(": ").map_or(msg, |(_, e)| e);
