@@ -425,7 +425,8 @@ pub fn json_members(s: &str) -> Option<Vec<(Cow<'_, str>, JsonValue<'_>)>> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    let mut out = Vec::new();
+    // Room for the members of a typical log object (growing from empty reallocated twice).
+    let mut out = Vec::with_capacity(8);
     loop {
         i = skip_ws(b, i);
         if b.get(i) != Some(&b'"') {

@@ -543,7 +543,15 @@ fn paren_value<'a>(s: &'a str, key: &Finder<'_>) -> Option<(&'a str, bool)> {
         let mut depth = 1usize;
         let mut in_str = false;
         let mut i = start;
-        while i < b.len() {
+        // Only quotes, parentheses and (inside a string) backslashes matter: jump between them.
+        while let Some(k) = b.get(i..).and_then(|rest| {
+            if in_str {
+                memchr::memchr2(b'\\', b'"', rest)
+            } else {
+                memchr::memchr3(b'"', b'(', b')', rest)
+            }
+        }) {
+            i += k;
             match (in_str, b[i]) {
                 (true, b'\\') => i += 1,
                 (true, b'"') => in_str = false,
