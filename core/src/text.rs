@@ -314,9 +314,7 @@ impl<'a> Logfmt<'a> {
                 i += 1;
             }
             let start = i;
-            while i < b.len() && is_key_byte(b[i]) {
-                i += 1;
-            }
+            i += b[i..].iter().take_while(|&&c| is_key_byte(c)).count();
             if i == start || b.get(i) != Some(&b'=') {
                 // Not a pair: skip the word (a corrupt fragment or free text).
                 while i < b.len() && b[i] != b' ' {
