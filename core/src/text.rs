@@ -165,24 +165,41 @@ pub trait PhraseSearch {
 /// Texts up to this long are searched by first byte and comparison.
 pub const SHORT_TEXT: usize = 4096;
 
+/// The first `n` in `h`: by first byte and comparison in a short text, with `memmem` in a long one.
+fn find_phrase(h: &[u8], n: &[u8]) -> Option<usize> {
+    let Some((&first, rest)) = n.split_first() else {
+        return Some(0);
+    };
+    if h.len() > SHORT_TEXT {
+        return memmem::find(h, n);
+    }
+    let mut at = 0;
+    while let Some(k) = h.get(at..).and_then(|tail| memchr::memchr(first, tail)) {
+        let i = at + k;
+        if h[i + 1..].starts_with(rest) {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
+}
+
+/// The positions of the non-overlapping occurrences of a non-empty `phrase` in `text`, as
+/// `memmem::find_iter` yields them, without building a `memmem` searcher for a short text.
+pub fn phrase_positions<'a>(text: &'a str, phrase: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let (h, n) = (text.as_bytes(), phrase.as_bytes());
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let i = at + find_phrase(h.get(at..)?, n)?;
+        // An empty phrase occurs at every position; `max` keeps the iteration finite.
+        at = i + n.len().max(1);
+        Some(i)
+    })
+}
+
 impl PhraseSearch for str {
     fn find_str(&self, phrase: &str) -> Option<usize> {
-        let (h, n) = (self.as_bytes(), phrase.as_bytes());
-        let Some((&first, rest)) = n.split_first() else {
-            return Some(0);
-        };
-        if h.len() > SHORT_TEXT {
-            return memmem::find(h, n);
-        }
-        let mut at = 0;
-        while let Some(k) = h.get(at..).and_then(|tail| memchr::memchr(first, tail)) {
-            let i = at + k;
-            if h[i + 1..].starts_with(rest) {
-                return Some(i);
-            }
-            at = i + 1;
-        }
-        None
+        find_phrase(self.as_bytes(), phrase.as_bytes())
     }
 
     #[inline]
@@ -288,16 +305,16 @@ pub struct Logfmt<'a> {
 impl<'a> Logfmt<'a> {
     pub fn parse(line: &'a str) -> Logfmt<'a> {
         let b = line.as_bytes();
-        let mut pairs = Vec::new();
+        // Room for the pairs of a typical line: growing the list from empty reallocated it
+        // three times.
+        let mut pairs = Vec::with_capacity(16);
         let mut i = 0;
         while i < b.len() {
             while i < b.len() && b[i] == b' ' {
                 i += 1;
             }
             let start = i;
-            while i < b.len() && is_key_byte(b[i]) {
-                i += 1;
-            }
+            i += b[i..].iter().take_while(|&&c| is_key_byte(c)).count();
             if i == start || b.get(i) != Some(&b'=') {
                 // Not a pair: skip the word (a corrupt fragment or free text).
                 while i < b.len() && b[i] != b' ' {
@@ -318,6 +335,7 @@ impl<'a> Logfmt<'a> {
                 i += 1;
                 let vstart = i;
                 let mut end = None;
+                let mut escaped = false;
                 // Only quotes and backslashes matter inside the value: jump between them.
                 while let Some(k) = b
                     .get(i..)
@@ -325,6 +343,7 @@ impl<'a> Logfmt<'a> {
                 {
                     i += k;
                     if b[i] == b'\\' {
+                        escaped = true;
                         i += 2;
                     } else if next_pair_starts(b, i + 1) {
                         end = Some(i);
@@ -335,7 +354,13 @@ impl<'a> Logfmt<'a> {
                 }
                 let vend = end.unwrap_or(b.len()).min(b.len());
                 let raw = &line[vstart..vend];
-                pairs.push((key, unescape(raw)));
+                // Without a backslash there is nothing to undo, and no need to search for one.
+                let value = if escaped {
+                    unescape(raw)
+                } else {
+                    Cow::Borrowed(raw)
+                };
+                pairs.push((key, value));
                 i = vend + 1;
             } else {
                 let vstart = i;
@@ -398,7 +423,8 @@ pub fn json_members(s: &str) -> Option<Vec<(Cow<'_, str>, JsonValue<'_>)>> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    let mut out = Vec::new();
+    // Room for the members of a typical log object (growing from empty reallocated twice).
+    let mut out = Vec::with_capacity(8);
     loop {
         i = skip_ws(b, i);
         if b.get(i) != Some(&b'"') {
@@ -456,6 +482,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 fn json_string(s: &str, at: usize) -> (Cow<'_, str>, usize, bool) {
     let b = s.as_bytes();
     let mut i = at + 1;
+    let mut escaped = false;
     // Only quotes and backslashes matter inside a string: jump between them.
     while let Some(k) = b
         .get(i..)
@@ -463,8 +490,16 @@ fn json_string(s: &str, at: usize) -> (Cow<'_, str>, usize, bool) {
     {
         i += k;
         if b[i] == b'"' {
-            return (unescape(&s[at + 1..i]), i + 1, true);
+            let raw = &s[at + 1..i];
+            // Without a backslash there is nothing to undo, and no need to search for one.
+            let text = if escaped {
+                unescape(raw)
+            } else {
+                Cow::Borrowed(raw)
+            };
+            return (text, i + 1, true);
         }
+        escaped = true;
         i += 2;
     }
     // Cut off: a trailing lone backslash must not end mid-escape.
@@ -668,21 +703,38 @@ pub fn calico_wep(s: &str) -> Option<[Cow<'_, str>; 4]> {
     if count != 3 || parts.iter().any(|(p, _)| p.is_empty()) {
         return None;
     }
-    let [node, orchestrator, pod, iface] = parts.map(|(p, paired)| {
+    // The orchestrator part is one of Calico's own; anything else is not a WEP name. None of
+    // them holds a dash, so a part with a `--` is none of them.
+    let (orchestrator, paired) = parts[1];
+    if paired
+        || !matches!(
+            orchestrator,
+            "k8s" | "cni" | "libnetwork" | "openstack" | "docker" | "mesos" | "rkt"
+        )
+    {
+        return None;
+    }
+    Some(parts.map(|(p, paired)| {
         if paired {
-            Cow::Owned(p.replace("--", "-"))
+            Cow::Owned(undouble_dashes(p))
         } else {
             Cow::Borrowed(p)
         }
-    });
-    // The orchestrator part is one of Calico's own; anything else is not a WEP name.
-    if !matches!(
-        orchestrator.as_ref(),
-        "k8s" | "cni" | "libnetwork" | "openstack" | "docker" | "mesos" | "rkt"
-    ) {
-        return None;
+    }))
+}
+
+/// `s.replace("--", "-")`, without building a substring searcher: each dash is kept and the
+/// dash right after it dropped.
+fn undouble_dashes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(k) = rest.find_byte(b'-') {
+        out.push_str(&rest[..=k]);
+        rest = &rest[k + 1..];
+        rest = rest.strip_prefix('-').unwrap_or(rest);
     }
-    Some([node, orchestrator, pod, iface])
+    out.push_str(rest);
+    out
 }
 
 /// The provider family (DESIGN.md §5 vocabulary) of an exact plugin type or binary name.
@@ -787,7 +839,7 @@ pub fn is_uuid(s: &str) -> bool {
 
 /// The double-quoted text after `marker` in `s` (`namespace "..."`).
 pub fn quoted_after<'t>(s: &'t str, marker: &str) -> Option<&'t str> {
-    let at = s.find(marker)?;
+    let at = s.find_str(marker)?;
     let rest = s[at + marker.len()..].strip_prefix('"')?;
     let end = rest.find_byte(b'"')?;
     Some(&rest[..end])
@@ -817,7 +869,7 @@ pub fn ips_in(text: &str) -> impl Iterator<Item = &str> {
 /// The value of `Key:"value"` in a Go `%#v` struct dump.
 pub fn go_string_field<'t>(dump: &'t str, key: &str) -> Option<&'t str> {
     let mut from = 0;
-    while let Some(at) = dump.get(from..)?.find(key) {
+    while let Some(at) = dump.get(from..)?.find_str(key) {
         let start = from + at;
         let before_ok = start == 0
             || !dump.as_bytes()[start - 1].is_ascii_alphanumeric()

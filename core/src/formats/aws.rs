@@ -9,14 +9,14 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use memchr::memmem::{self, Finder};
+use memchr::memmem::Finder;
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    cidr_with_hex_mask, json_members, looks_like_ip, member, unescape, ByteSearch, PhraseSearch,
-    TrimFast, Words,
+    cidr_with_hex_mask, json_members, looks_like_ip, member, phrase_positions, unescape,
+    ByteSearch, PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -226,6 +226,14 @@ fn parse_quoted_failure(body: &str) -> Option<Facts> {
 }
 
 /// Reads the facts of one message of the plugin or of ipamd (zap `msg` or seelog text).
+/// ipamd's wording of an exhausted address pool (searchers built once: most messages reach
+/// this test).
+static NO_ADDRESSES: Words = Words::new(&[
+    "no available IP/Prefix addresses",
+    "does not have available addresses",
+    "DataStore has no available",
+]);
+
 fn read_message(f: &mut Facts, msg: &str) {
     let msg = msg.trim_fast();
     Facts::set(&mut f.message, msg);
@@ -298,15 +306,7 @@ fn read_message(f: &mut Facts, msg: &str) {
             Facts::set(&mut f.container_id, id);
         }
         set_plugin_error(f, err);
-    } else if [
-        "no available IP/Prefix addresses",
-        "does not have available addresses",
-        "DataStore has no available",
-    ]
-    .iter()
-    .any(|w| msg.contains(w))
-        && !msg.starts_with("Send ")
-    {
+    } else if NO_ADDRESSES.any_in(msg) && !msg.starts_with("Send ") {
         f.category = Some(Category::IpAllocation);
         f.success = Some(false);
         let inner = msg.rsplit_once(": ").map_or(msg, |(_, e)| e);
@@ -543,7 +543,15 @@ fn paren_value<'a>(s: &'a str, key: &Finder<'_>) -> Option<(&'a str, bool)> {
         let mut depth = 1usize;
         let mut in_str = false;
         let mut i = start;
-        while i < b.len() {
+        // Only quotes, parentheses and (inside a string) backslashes matter: jump between them.
+        while let Some(k) = b.get(i..).and_then(|rest| {
+            if in_str {
+                memchr::memchr2(b'\\', b'"', rest)
+            } else {
+                memchr::memchr3(b'"', b'(', b')', rest)
+            }
+        }) {
+            i += k;
             match (in_str, b[i]) {
                 (true, b'\\') => i += 1,
                 (true, b'"') => in_str = false,
@@ -766,8 +774,7 @@ fn proto_field<'a>(s: &'a str, key: &str) -> Option<Cow<'a, str>> {
 fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
     let b = s.as_bytes();
     let mut out = Vec::new();
-    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
-    for pos in memmem::find_iter(b, key) {
+    for pos in phrase_positions(s, key) {
         let from = pos + key.len();
         let boundary = pos == 0 || matches!(b[pos - 1], b' ' | b'{' | b'[' | b',');
         let mut i = from;

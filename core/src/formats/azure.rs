@@ -8,14 +8,14 @@
 
 use std::sync::LazyLock;
 
-use memchr::memmem::{self, Finder};
+use memchr::memmem::Finder;
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Route, Severity};
 use crate::facts::Facts;
 use crate::text::{
-    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, ByteSearch, JsonValue,
-    PhraseSearch, TrimFast, Words,
+    balanced_end, is_uuid, json_members, looks_like_ip, masked, member, phrase_positions,
+    ByteSearch, JsonValue, PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -537,8 +537,7 @@ fn read_cmd_args(f: &mut Facts, s: &str) {
 /// Where `key` starts in `s` as a struct field (at the start or after a space).
 fn key_at(s: &str, key: &str) -> Option<usize> {
     let b = s.as_bytes();
-    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
-    memmem::find_iter(b, key).find(|&at| at == 0 || matches!(b[at - 1], b' ' | b'{'))
+    phrase_positions(s, key).find(|&at| at == 0 || matches!(b[at - 1], b' ' | b'{'))
 }
 
 /// The network config JSON: name, version, plugin type, and its `ipam` section.
@@ -692,7 +691,7 @@ fn read_dns(f: &mut Facts, s: &str) {
 /// (with the route's `Gw:`/`GW:`).
 fn read_masked_ips(f: &mut Facts, s: &str) {
     const ITEM: &str = "{IP:";
-    for at in memmem::find_iter(s.as_bytes(), ITEM) {
+    for at in phrase_positions(s, ITEM) {
         let from = at + ITEM.len();
         let rest = s.get(from..).unwrap_or_default();
         let end = rest.find_byte(b'}').unwrap_or(rest.len());
@@ -733,8 +732,7 @@ fn add_masked(f: &mut Facts, ip: &str, mask: &str) {
 /// nested values state nothing here.
 fn go_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let b = s.as_bytes();
-    // One searcher for every occurrence (a `str::find` per occurrence would build one each).
-    for at in memmem::find_iter(b, key) {
+    for at in phrase_positions(s, key) {
         let from = at + key.len();
         let boundary = at == 0 || matches!(b[at - 1], b' ' | b'{' | b'&');
         if !boundary || b.get(from) != Some(&b':') {

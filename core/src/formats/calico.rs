@@ -13,14 +13,14 @@
 
 use std::sync::LazyLock;
 
-use memchr::memmem::{self, Finder, FinderRev};
+use memchr::memmem::{Finder, FinderRev};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Format, Operation, Severity};
 use crate::facts::Facts;
 use crate::text::{
     calico_wep, go_string_field, ips_in, is_container_id, is_uuid, json_members, member,
-    quoted_after, ByteSearch, Logfmt, PhraseSearch, TrimFast, Words,
+    phrase_positions, quoted_after, ByteSearch, Logfmt, PhraseSearch, TrimFast, Words,
 };
 use crate::time::parse_iso;
 
@@ -218,9 +218,8 @@ fn raw_error(tail: &str) -> Option<&str> {
         .iter()
         .filter(|k| **k != "error")
         .filter_map(|k| {
-            // One searcher for every occurrence of the key, not one per occurrence.
             let b = value.as_bytes();
-            memmem::find_iter(b, k)
+            phrase_positions(value, k)
                 .find(|&start| {
                     start > 0 && b[start - 1] == b' ' && b.get(start + k.len()) == Some(&b'=')
                 })

@@ -17,18 +17,35 @@ use crate::text::{
 };
 use crate::time::parse_iso;
 
-/// Every logfmt line Cilium writes states its level.
-static LEVEL_KEY: Words = Words::new(&["level="]);
+/// Does a logfmt `body` hold `level=` (every logfmt line Cilium writes states its level)? Looked
+/// for at each `=`, a rarer byte than any other of the phrase.
+fn states_level(body: &str) -> bool {
+    let b = body.as_bytes();
+    memchr::memchr_iter(b'=', b).any(|at| b[..at].ends_with(b"level"))
+}
 
-/// Keys only Cilium's endpoint logging writes (logfmt form, with the separating space).
-static CLAIM_KEYS: Words = Words::new(&[
-    " subsys=cilium-cni",
-    " endpointID=",
-    " k8sPodName=",
-    " ciliumEndpointName=",
-    " datapathPolicyRevision=",
-    " identityLabels=",
-]);
+/// Does a logfmt `body` hold a key only Cilium's endpoint logging writes (with the separating
+/// space: ` endpointID=`, ` k8sPodName=`, ` ciliumEndpointName=`, ` datapathPolicyRevision=`,
+/// ` identityLabels=`), or ` subsys=cilium-cni`? Each of these holds one `=`, so they are
+/// looked for around each `=` of the line, told apart by the byte before it: one pass, where a
+/// substring search per word made six.
+fn claims_logfmt(body: &str) -> bool {
+    let b = body.as_bytes();
+    memchr::memchr_iter(b'=', b).any(|at| {
+        let key = &b[..at];
+        let ends = |k: &str| key.ends_with(k.as_bytes());
+        match key.last() {
+            Some(b'D') => ends(" endpointID"),
+            Some(b'e') => ends(" k8sPodName") || ends(" ciliumEndpointName"),
+            Some(b'n') => ends(" datapathPolicyRevision"),
+            Some(b's') => {
+                ends(" identityLabels")
+                    || (ends(" subsys") && b[at + 1..].starts_with(b"cilium-cni"))
+            }
+            _ => false,
+        }
+    })
+}
 
 /// The same keys in the JSON log format (`log-format: json`).
 static CLAIM_KEYS_JSON: Words = Words::new(&[
@@ -49,7 +66,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let mut f = Facts::new(Format::Cilium);
     f.plugin = Some("cilium");
     read_fields(&fields, &mut f);
-    let msg = fields.get_nonempty("msg").unwrap_or("");
+    let msg = fields.get_nonempty(Key::Msg).unwrap_or("");
     read_message(msg, &mut f);
     Some(f)
 }
@@ -57,6 +74,72 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
 /// A record's key/value pairs, from logfmt or JSON.
 struct Fields<'a> {
     pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// For each [`Key`], the index of its first non-empty pair: `read_fields` asks for two
+    /// dozen keys, and one pass over a line's pairs costs less than a scan per key.
+    nonempty: [Option<usize>; Key::COUNT],
+}
+
+/// The keys whose first non-empty value `parse` and `read_fields` read.
+#[derive(Clone, Copy)]
+enum Key {
+    Time,
+    Msg,
+    Subsys,
+    ContainerID,
+    EndpointID,
+    EventUUID,
+    EventID,
+    Ipv4,
+    Ipv6,
+    IpAddr,
+    Addressing,
+    Pool,
+    K8sPodName,
+    K8sNamespace,
+    Args,
+    K8sUID,
+    Netns,
+    NetNSName,
+    IfName,
+    ContainerInterface,
+    Interface,
+    IdentityLabels,
+    CiliumEndpointName,
+    Identity,
+}
+
+impl Key {
+    const COUNT: usize = Key::Identity as usize + 1;
+
+    fn of(name: &str) -> Option<Key> {
+        Some(match name {
+            "time" => Key::Time,
+            "msg" => Key::Msg,
+            "subsys" => Key::Subsys,
+            "containerID" => Key::ContainerID,
+            "endpointID" => Key::EndpointID,
+            "eventUUID" => Key::EventUUID,
+            "eventID" => Key::EventID,
+            "ipv4" => Key::Ipv4,
+            "ipv6" => Key::Ipv6,
+            "ipAddr" => Key::IpAddr,
+            "addressing" => Key::Addressing,
+            "pool" => Key::Pool,
+            "k8sPodName" => Key::K8sPodName,
+            "k8sNamespace" => Key::K8sNamespace,
+            "args" => Key::Args,
+            "k8sUID" => Key::K8sUID,
+            "netns" => Key::Netns,
+            "netNSName" => Key::NetNSName,
+            "ifName" => Key::IfName,
+            "containerInterface" => Key::ContainerInterface,
+            "interface" => Key::Interface,
+            "identityLabels" => Key::IdentityLabels,
+            "ciliumEndpointName" => Key::CiliumEndpointName,
+            "identity" => Key::Identity,
+            _ => return None,
+        })
+    }
 }
 
 impl<'a> Fields<'a> {
@@ -78,9 +161,9 @@ impl<'a> Fields<'a> {
                     (k, v)
                 })
                 .collect();
-            return Some(Fields { pairs });
+            return Some(Fields::indexed(pairs));
         }
-        if !LEVEL_KEY.any_in(body) || !CLAIM_KEYS.any_in(body) {
+        if !states_level(body) || !claims_logfmt(body) {
             return None;
         }
         let pairs = Logfmt::parse(body)
@@ -88,7 +171,20 @@ impl<'a> Fields<'a> {
             .into_iter()
             .map(|(k, v)| (Cow::Borrowed(k), v))
             .collect();
-        Some(Fields { pairs })
+        Some(Fields::indexed(pairs))
+    }
+
+    fn indexed(pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Fields<'a> {
+        let mut nonempty = [None; Key::COUNT];
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if let Some(key) = Key::of(k) {
+                let slot = &mut nonempty[key as usize];
+                if slot.is_none() && !v.trim_fast().is_empty() {
+                    *slot = Some(i);
+                }
+            }
+        }
+        Fields { pairs, nonempty }
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -98,8 +194,9 @@ impl<'a> Fields<'a> {
             .map(|(_, v)| v.as_ref())
     }
 
-    fn get_nonempty(&self, key: &str) -> Option<&str> {
-        self.all(key).find(|v| !v.trim_fast().is_empty())
+    /// The first non-empty value of `key`.
+    fn get_nonempty(&self, key: Key) -> Option<&str> {
+        self.nonempty[key as usize].map(|i| self.pairs[i].1.as_ref())
     }
 
     /// Every value of `key`, in order: a corrupt line may state a key twice.
@@ -114,13 +211,13 @@ impl<'a> Fields<'a> {
 fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     f.level = fields.get("level").and_then(Severity::from_level);
     f.time = fields
-        .get_nonempty("time")
+        .get_nonempty(Key::Time)
         .and_then(|t| parse_iso(t.trim_fast()))
         .map(|(t, _)| t);
-    if let Some(msg) = fields.get_nonempty("msg") {
+    if let Some(msg) = fields.get_nonempty(Key::Msg) {
         f.message = Some(msg.trim_fast().to_owned());
     }
-    let subsys = fields.get_nonempty("subsys");
+    let subsys = fields.get_nonempty(Key::Subsys);
     if let Some(s) = subsys {
         f.attr("subsys", s);
     }
@@ -129,10 +226,10 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
         f.plugin_type = Some("cilium-cni".to_owned());
     }
 
-    if let Some(id) = fields.get_nonempty("containerID") {
+    if let Some(id) = fields.get_nonempty(Key::ContainerID) {
         Facts::set(&mut f.container_id, id);
     }
-    if let Some(ep) = fields.get_nonempty("endpointID") {
+    if let Some(ep) = fields.get_nonempty(Key::EndpointID) {
         let ep = ep.trim_fast();
         if let Some(rest) = CONTAINER_ID_PREFIXES
             .iter()
@@ -147,7 +244,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
             f.attr("endpoint_id", ep);
         }
     }
-    for key in ["eventUUID", "eventID"] {
+    for key in [Key::EventUUID, Key::EventID] {
         if let Some(v) = fields.get_nonempty(key) {
             f.attr("event_uuid", v);
         }
@@ -168,14 +265,14 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
         }
     }
 
-    for key in ["ipv4", "ipv6", "ipAddr"] {
+    for key in [Key::Ipv4, Key::Ipv6, Key::IpAddr] {
         if let Some(ip) = fields.get_nonempty(key) {
             if looks_like_ip(ip.trim_fast()) {
                 f.add_ip(ip);
             }
         }
     }
-    if let Some(addressing) = fields.get_nonempty("addressing") {
+    if let Some(addressing) = fields.get_nonempty(Key::Addressing) {
         // `&{10.10.0.241 <uuid> f00d::a0a:0:0:7aa5 <uuid>}`: a Go `%v` of AddressPair, whose
         // fields are positional; only the addresses are wanted.
         for ip in ips_in(addressing) {
@@ -185,13 +282,13 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
             f.attr("ipam_pool", pool);
         }
     }
-    if let Some(pool) = fields.get_nonempty("pool") {
+    if let Some(pool) = fields.get_nonempty(Key::Pool) {
         f.attr("ipam_pool", pool);
     }
 
     // The agent writes `k8sPodName=ns/pod` (old: `ns:pod`; `/` or `:` alone when unknown); the
     // plugin writes `k8sNamespace=` and `k8sPodName=` separately.
-    if let Some(p) = fields.get_nonempty("k8sPodName") {
+    if let Some(p) = fields.get_nonempty(Key::K8sPodName) {
         match pod_slash(p) {
             Some((ns, name)) => {
                 Facts::set(&mut f.namespace, ns);
@@ -201,28 +298,28 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
             None => {}
         }
     }
-    if let Some(ns) = fields.get_nonempty("k8sNamespace") {
+    if let Some(ns) = fields.get_nonempty(Key::K8sNamespace) {
         Facts::set(&mut f.namespace, ns);
     }
-    if let Some(args) = fields.get_nonempty("args") {
+    if let Some(args) = fields.get_nonempty(Key::Args) {
         f.read_cni_args(args);
     }
-    if let Some(uid) = fields.get_nonempty("k8sUID") {
+    if let Some(uid) = fields.get_nonempty(Key::K8sUID) {
         Facts::set(&mut f.pod_uid, uid);
     }
 
-    for key in ["netns", "netNSName"] {
+    for key in [Key::Netns, Key::NetNSName] {
         if let Some(ns) = fields.get_nonempty(key) {
             Facts::set(&mut f.netns, ns);
         }
     }
-    if let Some(name) = fields.get_nonempty("ifName") {
+    if let Some(name) = fields.get_nonempty(Key::IfName) {
         Facts::set(&mut f.if_name, name);
     }
-    if let Some(name) = fields.get_nonempty("containerInterface") {
+    if let Some(name) = fields.get_nonempty(Key::ContainerInterface) {
         Facts::set(&mut f.if_name, name);
     }
-    if let Some(name) = fields.get_nonempty("interface") {
+    if let Some(name) = fields.get_nonempty(Key::Interface) {
         // The agent names the host side of the veth (`lxc...`); the plugin names the interface
         // it was asked to create in the pod (`CNI_IFNAME`).
         if name.starts_with("lxc") || !from_plugin {
@@ -232,7 +329,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
         }
     }
 
-    if let Some(labels) = fields.get_nonempty("identityLabels") {
+    if let Some(labels) = fields.get_nonempty(Key::IdentityLabels) {
         f.attr("identity_labels", labels);
         // The pod's namespace is one of its identity's labels.
         if let Some(ns) = labels.split(',').find_map(|l| {
@@ -242,12 +339,12 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
             Facts::set(&mut f.namespace, ns);
         }
     }
-    if let Some(name) = fields.get_nonempty("ciliumEndpointName") {
+    if let Some(name) = fields.get_nonempty(Key::CiliumEndpointName) {
         if pod_slash(name).is_some() {
             f.attr("cilium_endpoint_name", name);
         }
     }
-    if let Some(id) = fields.get_nonempty("identity") {
+    if let Some(id) = fields.get_nonempty(Key::Identity) {
         f.attr("identity", id);
     }
 }

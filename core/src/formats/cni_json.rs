@@ -5,7 +5,11 @@
 //! This parser runs first on every record, so it looks at the first byte and a few key names
 //! before it allocates anything.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 use crate::envelope::Envelope;
 use crate::event::{Category, CniError, Operation, Route};
@@ -63,49 +67,239 @@ fn member_run(text: &str) -> Option<Facts> {
 
 /// The members of a JSON object: read exactly when the document is complete, leniently (what
 /// precedes a cut, trailing commas) when it is not.
-pub(crate) fn object_of(text: &str) -> Option<Map<String, Value>> {
-    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) {
+pub(crate) fn object_of(text: &str) -> Option<Members<'_>> {
+    if let Ok(Json::Object(m)) = serde_json::from_str::<Json<'_>>(text) {
         return Some(m);
     }
     let members = json_members(text)?;
-    let m: Map<String, Value> = members
+    let m: Vec<_> = members
         .into_iter()
         .filter_map(|(k, v)| {
             let v = match v {
-                JsonValue::Str(s) => Value::String(s.into_owned()),
+                JsonValue::Str(s) => Json::Str(s),
                 // A nested value cut off by truncation does not parse and is dropped.
                 JsonValue::Raw(r) => serde_json::from_str(r).ok()?,
             };
-            Some((k.into_owned(), v))
+            Some((k, v))
         })
         .collect();
-    (!m.is_empty()).then_some(m)
+    (!m.is_empty()).then_some(Members(m))
 }
 
-fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+/// A JSON value read in place, what this module reads instead of a `serde_json::Value`: its
+/// strings borrow from the document unless they hold escapes, and an object keeps its members
+/// in a list, not a map; building a `Value` copied every key and string into a tree of maps.
+/// The same parser reads it, so what fails to parse as a `Value` fails here too.
+pub(crate) enum Json<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Members<'a>),
+}
+
+/// An object's members in document order, duplicates included.
+pub(crate) struct Members<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
+
+impl<'a> Members<'a> {
+    /// The value of `key`: of duplicate keys the last, as a `serde_json::Map` keeps it.
+    pub(crate) fn get(&self, key: &str) -> Option<&Json<'a>> {
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+
+    /// The object as a `serde_json::Map` (sorted keys, the last of duplicates).
+    fn to_map(&self) -> Map<String, Value> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.clone().into_owned(), v.to_value()))
+            .collect()
+    }
+}
+
+impl<'a> Json<'a> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_array(&self) -> Option<&[Json<'a>]> {
+        match self {
+            Json::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    fn as_object(&self) -> Option<&Members<'a>> {
+        match self {
+            Json::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn as_number(&self) -> Option<&Number> {
+        match self {
+            Json::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The member `key` of an object; `None` for any other value.
+    pub(crate) fn get(&self, key: &str) -> Option<&Json<'a>> {
+        self.as_object()?.get(key)
+    }
+
+    /// The value as `serde_json` would have read it.
+    fn to_value(&self) -> Value {
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(n) => Value::Number(n.clone()),
+            Json::Str(s) => Value::String(s.clone().into_owned()),
+            Json::Array(a) => Value::Array(a.iter().map(Json::to_value).collect()),
+            Json::Object(m) => Value::Object(m.to_map()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+/// Builds a [`Json`] from what the parser reports, as `serde_json::Value`'s visitor does.
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Json<'de>, E> {
+        Ok(Number::from_f64(n).map_or(Json::Null, Json::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Borrowed(s)))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Owned(s)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Json<'de>, D::Error> {
+        Json::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+        let mut members = Vec::new();
+        while let Some((Key(k), v)) = map.next_entry()? {
+            members.push((k, v));
+        }
+        Ok(Json::Object(Members(members)))
+    }
+}
+
+/// An object's key, borrowed from the document when it holds no escape.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(s)))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s)))
+    }
+}
+
+fn str_of<'a>(m: &'a Members<'_>, key: &str) -> Option<&'a str> {
     m.get(key)
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
 }
 
 /// Which CNI document `m` is, and its facts; `None` for any other JSON (zap logs, configs).
-fn classify(m: &Map<String, Value>) -> Option<Facts> {
+fn classify(m: &Members<'_>) -> Option<Facts> {
     if m.contains_key("level") {
         return None;
     }
-    if let Some(Value::Array(versions)) = m.get("supportedVersions") {
+    if let Some(Json::Array(versions)) = m.get("supportedVersions") {
         let mut f = Facts {
             operation: Some(Operation::Version),
             success: Some(true),
             ..Facts::default()
         };
         Facts::set(&mut f.cni_version, str_of(m, "cniVersion").unwrap_or(""));
-        let joined: Vec<&str> = versions.iter().filter_map(Value::as_str).collect();
+        let joined: Vec<&str> = versions.iter().filter_map(Json::as_str).collect();
         f.attr("supported_versions", &joined.join(", "));
         return Some(f);
     }
-    if let (Some(code), Some(msg)) = (m.get("code").and_then(Value::as_i64), str_of(m, "msg")) {
+    let code = m
+        .get("code")
+        .and_then(Json::as_number)
+        .and_then(Number::as_i64);
+    if let (Some(code), Some(msg)) = (code, str_of(m, "msg")) {
         return Some(error_result(m, code, msg));
     }
     if str_of(m, "type") == Some("NetworkReady")
@@ -118,11 +312,11 @@ fn classify(m: &Map<String, Value>) -> Option<Facts> {
     }
     let result_key = ["ips", "interfaces", "ip4", "ip6"]
         .iter()
-        .any(|k| m.contains_key(*k));
+        .any(|k| m.contains_key(k));
     // A network configuration also carries `cniVersion` but names its plugin.
     let config_key = ["type", "plugins", "name", "msg"]
         .iter()
-        .any(|k| m.contains_key(*k));
+        .any(|k| m.contains_key(k));
     if !result_key || config_key {
         return None;
     }
@@ -160,7 +354,7 @@ fn family_of_host_interface(name: &str) -> Option<&'static str> {
 }
 
 /// `{"code": 100, "msg": "...", "details": "..."}`: a plugin's failure.
-fn error_result(m: &Map<String, Value>, code: i64, msg: &str) -> Facts {
+fn error_result(m: &Members<'_>, code: i64, msg: &str) -> Facts {
     let mut f = Facts {
         success: Some(false),
         ..Facts::default()
@@ -188,14 +382,14 @@ fn error_result(m: &Map<String, Value>, code: i64, msg: &str) -> Facts {
 }
 
 /// A runtime condition (`crictl info` → `status.conditions[]`) about the pod network.
-fn network_condition(m: &Map<String, Value>) -> Facts {
+fn network_condition(m: &Members<'_>) -> Facts {
     let mut f = Facts {
         category: Some(Category::HealthCheck),
         ..Facts::default()
     };
     let ready = match m.get("status") {
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) => s.parse::<bool>().ok(),
+        Some(Json::Bool(b)) => Some(*b),
+        Some(Json::Str(s)) => s.parse::<bool>().ok(),
         _ => None,
     };
     f.success = ready;
@@ -215,9 +409,14 @@ fn network_condition(m: &Map<String, Value>) -> Facts {
 }
 
 /// `"lastCNILoadStatus": "cni config load failed: ..."` from `crictl info` (containerd).
-fn cni_load_status(m: &Map<String, Value>) -> Option<Facts> {
-    let (key, status) = m.iter().find(|(k, _)| k.starts_with("lastCNILoadStatus"))?;
-    let status = status.as_str()?.trim_fast();
+fn cni_load_status(m: &Members<'_>) -> Option<Facts> {
+    // The first such key in sorted order, as a `serde_json::Map` iterates them.
+    let key =
+        m.0.iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("lastCNILoadStatus"))
+            .min()?;
+    let status = m.get(key)?.as_str()?.trim_fast();
     let mut f = Facts {
         category: Some(Category::HealthCheck),
         ..Facts::default()
@@ -239,12 +438,12 @@ struct Iface<'a> {
     sandbox: Option<&'a str>,
 }
 
-fn ifaces(m: &Map<String, Value>) -> Vec<Iface<'_>> {
-    let Some(Value::Array(list)) = m.get("interfaces") else {
+fn ifaces<'m>(m: &'m Members<'_>) -> Vec<Iface<'m>> {
+    let Some(Json::Array(list)) = m.get("interfaces") else {
         return Vec::new();
     };
     list.iter()
-        .filter_map(Value::as_object)
+        .filter_map(Json::as_object)
         .map(|i| Iface {
             name: str_of(i, "name").unwrap_or(""),
             mac: str_of(i, "mac"),
@@ -268,17 +467,20 @@ fn is_bridge_name(name: &str) -> bool {
 
 /// The facts of a CNI result object (spec 0.3.0 and later, and 0.1/0.2's `ip4`/`ip6`).
 /// Shared with the Multus parser, which logs the results of its delegates.
-pub(crate) fn fill_result(f: &mut Facts, m: &Map<String, Value>) {
+pub(crate) fn fill_result(f: &mut Facts, m: &Members<'_>) {
     Facts::set(&mut f.cni_version, str_of(m, "cniVersion").unwrap_or(""));
     let interfaces = ifaces(m);
-    if let Some(Value::Array(ips)) = m.get("ips") {
-        for ip in ips.iter().filter_map(Value::as_object) {
+    if let Some(Json::Array(ips)) = m.get("ips") {
+        for ip in ips.iter().filter_map(Json::as_object) {
             let Some(addr) = str_of(ip, "address") else {
                 continue;
             };
             f.add_ip(addr);
             Facts::set(&mut f.gateway, str_of(ip, "gateway").unwrap_or(""));
-            let idx = ip.get("interface").and_then(Value::as_u64);
+            let idx = ip
+                .get("interface")
+                .and_then(Json::as_number)
+                .and_then(Number::as_u64);
             let iface = idx.and_then(|i| interfaces.get(usize::try_from(i).ok()?));
             if let Some(i) = iface.filter(|i| i.sandbox.is_some()) {
                 pod_iface(f, i);
@@ -286,7 +488,7 @@ pub(crate) fn fill_result(f: &mut Facts, m: &Map<String, Value>) {
         }
     }
     for key in ["ip4", "ip6"] {
-        let Some(Value::Object(legacy)) = m.get(key) else {
+        let Some(Json::Object(legacy)) = m.get(key) else {
             continue;
         };
         if let Some(addr) = str_of(legacy, "ip") {
@@ -317,8 +519,8 @@ pub(crate) fn fill_result(f: &mut Facts, m: &Map<String, Value>) {
         }
     }
     add_routes(f, m.get("routes"));
-    if let Some(dns) = m.get("dns").filter(|d| states_something(d)) {
-        f.dns = Some(dns.clone());
+    if let Some(dns) = m.get("dns").map(Json::to_value).filter(states_something) {
+        f.dns = Some(dns);
     }
 }
 
@@ -329,11 +531,11 @@ fn pod_iface(f: &mut Facts, i: &Iface<'_>) {
     Facts::set(&mut f.netns, i.sandbox.unwrap_or(""));
 }
 
-fn add_routes(f: &mut Facts, routes: Option<&Value>) {
-    let Some(Value::Array(routes)) = routes else {
+fn add_routes(f: &mut Facts, routes: Option<&Json<'_>>) {
+    let Some(Json::Array(routes)) = routes else {
         return;
     };
-    for r in routes.iter().filter_map(Value::as_object) {
+    for r in routes.iter().filter_map(Json::as_object) {
         let Some(dst) = str_of(r, "dst") else {
             continue;
         };
@@ -592,6 +794,22 @@ pub(crate) mod tests {
         assert_eq!(f.subnet, None);
         // veth and bridge names say nothing of the provider.
         assert_eq!((f.plugin, f.confidence), (None, None));
+    }
+
+    #[test]
+    fn duplicate_keys_read_as_serde_json_map_keeps_them() {
+        // The last of duplicate keys wins, and of several `lastCNILoadStatus*` keys the first
+        // in sorted order is read.
+        let f = claimed(r#"{"code":1,"msg":"first","code":7,"msg":"x\u00e9"}"#);
+        let e = f.error.unwrap();
+        assert_eq!((e.code, e.msg.as_str()), (Some(7), "x\u{e9}"));
+        let f = claimed(r#"{"lastCNILoadStatus.z":"OK","lastCNILoadStatus.a":"broken"}"#);
+        assert_eq!(f.attributes["status_key"], "lastCNILoadStatus.a");
+        assert_eq!(f.success, Some(false));
+        let f = claimed(
+            r#"{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24"}],"dns":{"search":["a"],"search":[]}}"#,
+        );
+        assert_eq!(f.dns, None);
     }
 
     #[test]

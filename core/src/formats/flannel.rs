@@ -117,13 +117,12 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     if !(by_process || by_source || SHARED_SOURCES.contains(&file)) {
         return None;
     }
-    if body.is_empty()
-        || env.process.is_some_and(|p| RUNTIMES.contains(&p))
-        || RUNTIME_WRAPPERS.any_in(body)
-    {
+    if body.is_empty() || env.process.is_some_and(|p| RUNTIMES.contains(&p)) {
         return None;
     }
-    if !(by_process || by_source || HINTS.any_in(body)) {
+    // A shared source's line without flannel's wording is rejected by one automaton pass,
+    // before the runtime wrappers' searches.
+    if !(by_process || by_source || HINTS.any_in(body)) || RUNTIME_WRAPPERS.any_in(body) {
         return None;
     }
     let failed = env

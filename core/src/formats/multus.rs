@@ -2,16 +2,15 @@
 //! the time, the body starts with one of Multus's levels in brackets. Events and runtime lines
 //! that quote Multus errors are the runtime parsers' records.
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
 use memchr::memmem;
-use serde_json::Value;
 
 use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
-use crate::formats::cni_json;
-use crate::text::{is_uuid, pod_slash, quoted_after, ByteSearch, PhraseSearch, TrimFast};
+use crate::formats::cni_json::{self, Json};
+use crate::text::{is_uuid, pod_slash, quoted_after, ByteSearch, PhraseSearch, TrimFast, Words};
 
 /// A phrase looked for in every message Multus logs. Building a substring searcher costs more
 /// than searching one message, so each phrase's searcher is built once.
@@ -63,6 +62,19 @@ const OPERATION_WORDS: [(&str, Operation); 17] = [
     ("delegateCheck", Operation::Check),
     ("conflistCheck", Operation::Check),
 ];
+
+/// The words of [`OPERATION_WORDS`], in its order, searched in one pass (see `Words`).
+static OPERATIONS: Words = Words::new(&OPERATION_PHRASES);
+
+const OPERATION_PHRASES: [&str; OPERATION_WORDS.len()] = {
+    let mut words = [""; OPERATION_WORDS.len()];
+    let mut i = 0;
+    while i < words.len() {
+        words[i] = OPERATION_WORDS[i].0;
+        i += 1;
+    }
+    words
+};
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let body = env.body.trim_fast();
@@ -183,12 +195,12 @@ fn config_facts(f: &mut Facts, json: &str) {
     let Some(m) = cni_json::object_of(json.trim_fast()) else {
         return;
     };
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+    let text = |v: Option<&Json<'_>>| v.and_then(Json::as_str).unwrap_or("").to_owned();
     Facts::set(&mut f.network_name, &text(m.get("name")));
     Facts::set(&mut f.cni_version, &text(m.get("cniVersion")));
     let first_plugin = m
         .get("plugins")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .and_then(|p| p.first())
         .and_then(|p| p.get("type"));
     Facts::set(&mut f.plugin_type, &text(m.get("type").or(first_plugin)));
@@ -207,21 +219,10 @@ fn is_nginx_error(msg: &str) -> bool {
 }
 
 fn operation_named(msg: &str) -> Option<Operation> {
-    // The searchers are built once (see `Words`), in the order of the table.
-    static FINDERS: OnceLock<Vec<memmem::Finder<'static>>> = OnceLock::new();
-    let finders = FINDERS.get_or_init(|| {
-        OPERATION_WORDS
-            .iter()
-            .map(|(w, _)| memmem::Finder::new(w.as_bytes()))
-            .collect()
-    });
     // The earliest word names the operation; at a tie, the word listed first.
-    finders
-        .iter()
-        .zip(OPERATION_WORDS)
-        .filter_map(|(f, (_, op))| f.find(msg.as_bytes()).map(|at| (at, op)))
-        .min_by_key(|(at, _)| *at)
-        .map(|(_, op)| op)
+    OPERATIONS
+        .earliest_in(msg)
+        .map(|(_, i)| OPERATION_WORDS[i].1)
 }
 
 /// `Add: <ns>:<pod>:<uid>:<delegate>(<conf name>):<ifname> <result JSON>` (Del and Check carry
