@@ -82,6 +82,18 @@ impl Words {
     }
 }
 
+/// The words of a table that pairs each word with what it means, in the table's order: the
+/// list a [`Words`] searches, kept in step with the table it is made from.
+pub const fn words_of<T, const N: usize>(table: &[(&'static str, T); N]) -> [&'static str; N] {
+    let mut words = [""; N];
+    let mut i = 0;
+    while i < N {
+        words[i] = table[i].0;
+        i += 1;
+    }
+    words
+}
+
 /// `str::trim` with a fast path: most texts start and end with a printable ASCII byte, where
 /// there is nothing to trim, and `trim` decodes characters from both ends to find that out.
 pub trait TrimFast {

@@ -10,7 +10,9 @@ use crate::envelope::Envelope;
 use crate::event::{Operation, Severity};
 use crate::facts::Facts;
 use crate::formats::cni_json::{self, Json};
-use crate::text::{is_uuid, pod_slash, quoted_after, ByteSearch, PhraseSearch, TrimFast, Words};
+use crate::text::{
+    is_uuid, pod_slash, quoted_after, words_of, ByteSearch, PhraseSearch, TrimFast, Words,
+};
 
 /// A phrase looked for in every message Multus logs. Building a substring searcher costs more
 /// than searching one message, so each phrase's searcher is built once.
@@ -66,15 +68,7 @@ const OPERATION_WORDS: [(&str, Operation); 17] = [
 /// The words of [`OPERATION_WORDS`], in its order, searched in one pass (see `Words`).
 static OPERATIONS: Words = Words::new(&OPERATION_PHRASES);
 
-const OPERATION_PHRASES: [&str; OPERATION_WORDS.len()] = {
-    let mut words = [""; OPERATION_WORDS.len()];
-    let mut i = 0;
-    while i < words.len() {
-        words[i] = OPERATION_WORDS[i].0;
-        i += 1;
-    }
-    words
-};
+const OPERATION_PHRASES: [&str; OPERATION_WORDS.len()] = words_of(&OPERATION_WORDS);
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let body = env.body.trim_fast();

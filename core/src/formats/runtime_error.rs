@@ -18,7 +18,7 @@ use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
     family_of_type, infer_family_lower, is_container_id, is_uuid, pod_underscore, unescape,
-    ByteSearch, PhraseSearch, TrimFast, Words,
+    words_of, ByteSearch, PhraseSearch, TrimFast, Words,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -940,15 +940,7 @@ const REFERENCE_WORDING: [(&str, &str); 6] = [
 /// The family [`REFERENCE_WORDING`] names in `lower`. Most texts hold none of it, which one
 /// search for all the words at once tells; the others are searched word by word, in order.
 fn reference_family(lower: &str) -> Option<&'static str> {
-    const WORDS: [&str; REFERENCE_WORDING.len()] = {
-        let mut words = [""; REFERENCE_WORDING.len()];
-        let mut i = 0;
-        while i < words.len() {
-            words[i] = REFERENCE_WORDING[i].0;
-            i += 1;
-        }
-        words
-    };
+    const WORDS: [&str; REFERENCE_WORDING.len()] = words_of(&REFERENCE_WORDING);
     static ANY: AnyOf = AnyOf::new(&WORDS);
     if !ANY.any_in(lower) {
         return None;
