@@ -17,33 +17,32 @@ use crate::text::{
 };
 use crate::time::parse_iso;
 
-/// Does a logfmt `body` hold `level=` (every logfmt line Cilium writes states its level)? Looked
-/// for at each `=`, a rarer byte than any other of the phrase.
-fn states_level(body: &str) -> bool {
-    let b = body.as_bytes();
-    memchr::memchr_iter(b'=', b).any(|at| b[..at].ends_with(b"level"))
-}
-
-/// Does a logfmt `body` hold a key only Cilium's endpoint logging writes (with the separating
-/// space: ` endpointID=`, ` k8sPodName=`, ` ciliumEndpointName=`, ` datapathPolicyRevision=`,
-/// ` identityLabels=`), or ` subsys=cilium-cni`? Each of these holds one `=`, so they are
-/// looked for around each `=` of the line, told apart by the byte before it: one pass, where a
-/// substring search per word made six.
+/// Does a logfmt `body` state its level (`level=`: every logfmt line Cilium writes does) and
+/// hold a key only Cilium's endpoint logging writes (with the separating space: ` endpointID=`,
+/// ` k8sPodName=`, ` ciliumEndpointName=`, ` datapathPolicyRevision=`, ` identityLabels=`), or
+/// ` subsys=cilium-cni`? Each of these holds one `=`, so they are looked for around each `=` of
+/// the line, told apart by the byte before it: one pass answers both questions (a substring
+/// search per word made six passes, then a pass per question made two), and `=` is a rarer byte
+/// than any other of the words.
 fn claims_logfmt(body: &str) -> bool {
     let b = body.as_bytes();
+    let (mut level, mut claim) = (false, false);
     memchr::memchr_iter(b'=', b).any(|at| {
         let key = &b[..at];
         let ends = |k: &str| key.ends_with(k.as_bytes());
         match key.last() {
-            Some(b'D') => ends(" endpointID"),
-            Some(b'e') => ends(" k8sPodName") || ends(" ciliumEndpointName"),
-            Some(b'n') => ends(" datapathPolicyRevision"),
+            Some(b'l') => level = level || ends("level"),
+            Some(b'D') => claim = claim || ends(" endpointID"),
+            Some(b'e') => claim = claim || ends(" k8sPodName") || ends(" ciliumEndpointName"),
+            Some(b'n') => claim = claim || ends(" datapathPolicyRevision"),
             Some(b's') => {
-                ends(" identityLabels")
-                    || (ends(" subsys") && b[at + 1..].starts_with(b"cilium-cni"))
+                claim = claim
+                    || ends(" identityLabels")
+                    || (ends(" subsys") && b[at + 1..].starts_with(b"cilium-cni"));
             }
-            _ => false,
+            _ => {}
         }
+        level && claim
     })
 }
 
@@ -163,7 +162,7 @@ impl<'a> Fields<'a> {
                 .collect();
             return Some(Fields::indexed(pairs));
         }
-        if !states_level(body) || !claims_logfmt(body) {
+        if !claims_logfmt(body) {
             return None;
         }
         let pairs = Logfmt::parse(body)

@@ -59,10 +59,32 @@ fn document(text: &str) -> Option<Facts> {
 /// `"type": "NetworkReady",\n "status": false, ...`: members of an object whose braces were
 /// not part of the pasted or logged text.
 fn member_run(text: &str) -> Option<Facts> {
-    if !text.contains_str("\":") || !has_cni_key(text) {
+    if !opens_with_key(text) || !text.contains_str("\":") || !has_cni_key(text) {
         return None;
     }
     classify(&object_of(&format!("{{{text}}}"))?)
+}
+
+/// Is the string that opens `text` followed by a `:`, as the first key of a member run is?
+/// Without one neither the JSON parser nor the lenient reader finds a member in `{text}`: a scan
+/// of one string that spares a quoted kubelet message (`"Failed to ..." err="..."`) the key
+/// searches over the whole line.
+fn opens_with_key(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 1;
+    // Only quotes and backslashes matter inside a string: jump between them.
+    while let Some(k) = b
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        i += k;
+        if b[i] == b'"' {
+            let mut after = b[i + 1..].iter().filter(|c| !c.is_ascii_whitespace());
+            return after.next() == Some(&b':');
+        }
+        i += 2;
+    }
+    false
 }
 
 /// The members of a JSON object: read exactly when the document is complete, leniently (what
