@@ -45,9 +45,8 @@ use crate::offline::now;
 use crate::proc::{ScanStats, Scanner};
 pub use crate::runloop::ProcessMonitor;
 use crate::runloop::{
-    drain, feed_files, feed_lines, handle_due_timeout, handle_record, install_stop_signals,
-    is_broken_pipe, proc_scanner, start, start_files, start_logs, until, warn_queue_drops,
-    write_events,
+    drain, feed_files, feed_lines, finish, handle_due_timeout, handle_record, install_stop_signals,
+    proc_scanner, start, start_files, start_logs, until, warn_queue_drops, write_events,
 };
 // Where they were before both daemons shared them.
 pub use crate::runloop::{sample_clock, Summary};
@@ -698,16 +697,7 @@ fn handle(
 /// As [`run`]; a signal handler that cannot be installed.
 pub fn main(config: &Config) -> anyhow::Result<()> {
     let stop = install_stop_signals()?;
-    let stdout = io::stdout().lock();
-    let summary = match run(config, &stop, stdout) {
-        Err(e) if is_broken_pipe(&e) => {
-            tracing::info!("standard output closed; stopping");
-            return Ok(());
-        }
-        other => other?,
-    };
-    summary.log();
-    Ok(())
+    finish(run(config, &stop, io::stdout().lock()))
 }
 
 /// Sends the daemon's own logs to stderr at `level`.

@@ -619,18 +619,25 @@ impl FileMonitor {
         })
     }
 
+    /// `path` opened as a regular file, or what to report instead: `None` when it vanished
+    /// meanwhile, an unreadable body otherwise; both counted.
+    fn open(&mut self, path: &Path) -> Result<File, Option<Body>> {
+        open_regular(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                self.stats.vanished += 1;
+                None
+            } else {
+                self.stats.unreadable += 1;
+                Some(Body::Unreadable(e.to_string()))
+            }
+        })
+    }
+
     /// A config's bytes, bounded; `None` when it vanished meanwhile.
     fn read_config(&mut self, path: &Path) -> Option<Body> {
-        let file = match open_regular(path) {
+        let file = match self.open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.stats.vanished += 1;
-                return None;
-            }
-            Err(e) => {
-                self.stats.unreadable += 1;
-                return Some(Body::Unreadable(e.to_string()));
-            }
+            Err(body) => return body,
         };
         self.stats.reads += 1;
         let limit = self.settings.max_read_bytes;
@@ -655,16 +662,9 @@ impl FileMonitor {
         mode: u32,
         ask_version: bool,
     ) -> Option<Body> {
-        let file = match open_regular(path) {
+        let file = match self.open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.stats.vanished += 1;
-                return None;
-            }
-            Err(e) => {
-                self.stats.unreadable += 1;
-                return Some(Body::Unreadable(e.to_string()));
-            }
+            Err(body) => return body,
         };
         let meta = file.metadata().ok()?;
         self.stats.reads += 1;

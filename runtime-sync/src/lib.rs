@@ -2,6 +2,7 @@
 //! that both binaries share: they are plain synchronous IO around the core.
 
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod files;

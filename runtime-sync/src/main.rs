@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use tapio_cni_collector_lite::{config, daemon, offline};
+use tapio_cni_collector_lite::{cli, config, daemon, offline};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,28 +13,14 @@ use tapio_cni_collector_lite::{config, daemon, offline};
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Command {
-    /// The daemon: observe CNI plugin executions with eBPF (or, when it cannot load, /proc
-    /// scans), CNI config changes and plugin logs, and print UnifiedEvent JSON lines.
-    Run {
-        /// YAML configuration (the keys of the original `cni_collector` block); built-in
-        /// defaults without it. `TAPIO_CNI_<KEY>` environment variables override it.
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
-    #[command(flatten)]
-    Offline(offline::Command),
+    command: cli::Command,
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run { config } => run(config),
-        Command::Offline(command) => offline::run(command),
+    let args = Cli::parse();
+    let result = match args.command {
+        cli::Command::Run { config } => run(config),
+        cli::Command::Offline(command) => offline::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use proto::scenario::Scenario;
 use proto::{Collector, Config, Format, LogLine, Stats, Timestamp, UnifiedEvent};
 
 use crate::lines::BoundedLines;
+use crate::runloop::is_broken_pipe;
 
 /// The subcommands both binaries share.
 #[derive(Debug, clap::Subcommand)]
@@ -91,12 +92,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Err(e) if is_broken_pipe(&e) => Ok(()),
         other => other,
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<io::Error>())
-        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
 /// Parses each file (or standard input) as one log source and writes one JSON line per event.

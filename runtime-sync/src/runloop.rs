@@ -358,6 +358,25 @@ pub fn install_stop_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// The end of a daemon's run, for its binary: the summary is logged, and a reader that closed
+/// standard output stops the daemon without an error.
+///
+/// # Errors
+/// Any other error of the run.
+pub fn finish(result: anyhow::Result<Summary>) -> anyhow::Result<()> {
+    match result {
+        Err(e) if is_broken_pipe(&e) => {
+            tracing::info!("standard output closed; stopping");
+            Ok(())
+        }
+        Err(e) => Err(e),
+        Ok(summary) => {
+            summary.log();
+            Ok(())
+        }
+    }
+}
+
 /// Whether `e` comes from writing to a closed pipe (the reader of standard output went away).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain()

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use tapio_cni_collector_lite::runloop::{install_stop_signals, is_broken_pipe};
-use tapio_cni_collector_lite::{config, offline};
+use tapio_cni_collector_lite::runloop::{finish, install_stop_signals};
+use tapio_cni_collector_lite::{cli, config, offline};
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
@@ -18,29 +18,14 @@ use tokio::signal::unix::{signal, SignalKind};
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Command {
-    /// The daemon: observe CNI plugin executions with eBPF (or, when it cannot load, /proc
-    /// scans), CNI config changes and plugin logs, and print UnifiedEvent JSON lines.
-    Run {
-        /// YAML configuration (the keys of the original `cni_collector` block); built-in
-        /// defaults without it. `TAPIO_CNI_<KEY>` environment variables override it.
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
-    // The offline commands are plain file IO; they are shared with the threaded runtime.
-    #[command(flatten)]
-    Offline(offline::Command),
+    command: cli::Command,
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run { config } => run(config),
-        Command::Offline(command) => offline::run(command),
+    let args = Cli::parse();
+    let result = match args.command {
+        cli::Command::Run { config } => run(config),
+        cli::Command::Offline(command) => offline::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -74,13 +59,5 @@ async fn serve(config: &config::Config) -> anyhow::Result<()> {
             _ = terminate.recv() => {}
         }
     };
-    let summary = match daemon::run(config, stopped, tokio::io::stdout()).await {
-        Err(e) if is_broken_pipe(&e) => {
-            tracing::info!("standard output closed; stopping");
-            return Ok(());
-        }
-        other => other?,
-    };
-    summary.log();
-    Ok(())
+    finish(daemon::run(config, stopped, tokio::io::stdout()).await)
 }
