@@ -143,7 +143,11 @@ fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
 fn syslog_tail<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
     let s = s.strip_prefix(' ')?;
     let (host, rest) = s.split_once_byte(b' ')?;
-    if host.is_empty() || host.contains(['=', '"', ':', '[', ']', '{', '(']) {
+    if host.is_empty()
+        || host
+            .bytes()
+            .any(|c| matches!(c, b'=' | b'"' | b':' | b'[' | b']' | b'{' | b'('))
+    {
         return None;
     }
     // Two-byte ends are found by their first byte: a substring searcher costs more to start
@@ -242,10 +246,13 @@ pub fn klog_header(s: &str) -> Option<(Klog<'_>, LineTime, &str)> {
     };
     let (time, used) = parse_klog_time(&s[1..])?;
     let rest = s[1 + used..].trim_start_matches(' ');
-    let (pid, rest) = match rest.split_once_byte(b' ') {
-        Some((p, r)) if p.bytes().all(|c| c.is_ascii_digit()) && !p.is_empty() => {
-            (p.parse().ok(), r.trim_start_matches(' '))
-        }
+    // The thread id is a word of digits: read as such, not found by a search for its space.
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (pid, rest) = match rest.as_bytes().get(digits) {
+        Some(b' ') if digits > 0 => (
+            rest[..digits].parse().ok(),
+            rest[digits + 1..].trim_start_matches(' '),
+        ),
         _ => (None, rest),
     };
     let close = rest

@@ -170,16 +170,10 @@ impl LineTime {
     /// offsets below 26 hours): building its date and time types cost more than parsing most
     /// lines' time.
     fn at_year(self, year: i32) -> Option<Timestamp> {
-        let valid = (-9999..=9999).contains(&year)
-            && (1..=days_in_month(year, self.month)?).contains(&self.day)
-            && self.hour < 24
-            && self.minute < 60
-            && self.second < 60
-            && self.nanos < 1_000_000_000;
-        let offset = self.offset.unwrap_or(0);
-        if !valid || offset.unsigned_abs() >= 26 * 3600 {
+        if !self.fields_valid(year) {
             return None;
         }
+        let offset = self.offset.unwrap_or(0);
         let secs = days_from_civil(year, self.month, self.day) * 86_400
             + i64::from(self.hour) * 3600
             + i64::from(self.minute) * 60
@@ -188,15 +182,38 @@ impl LineTime {
         let nanos = i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(self.nanos);
         i64::try_from(nanos).ok().map(Timestamp)
     }
+
+    /// Whether [`LineTime::at_year`] has a time for `year`, without computing it where it
+    /// cannot be out of range: parsers validate every time they read, and most are dated once.
+    fn exists_in(self, year: i32) -> bool {
+        // Nanoseconds in an i64 span the years 1677 to 2262: within these years, even 26 hours
+        // off, only the fields can be invalid.
+        if (1678..=2261).contains(&year) {
+            self.fields_valid(year)
+        } else {
+            self.at_year(year).is_some()
+        }
+    }
+
+    /// The fields are a time of `year` (no 30 February, no second 60), within the ranges the
+    /// `time` crate accepts.
+    fn fields_valid(self, year: i32) -> bool {
+        (-9999..=9999).contains(&year)
+            && days_in_month(year, self.month).is_some_and(|days| (1..=days).contains(&self.day))
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60
+            && self.nanos < 1_000_000_000
+            && self.offset.unwrap_or(0).unsigned_abs() < 26 * 3600
+    }
 }
 
 /// Days in `month` (1-12) of `year`, `None` for a month out of range.
 fn days_in_month(year: i32, month: u8) -> Option<u8> {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     Some(match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
         2 => 28,
         _ => return None,
     })
@@ -273,15 +290,21 @@ fn zone(b: &[u8], at: usize) -> (Option<i32>, usize) {
     }
 }
 
+/// `HH:MM:SS` at `at`, read as the eight bytes it always takes.
 fn hms(b: &[u8], at: usize) -> Option<(u8, u8, u8)> {
-    let h = digits(b, at, 2)?;
-    let m = digits(b, at + 3, 2)?;
-    let s = digits(b, at + 6, 2)?;
-    (b[at + 2] == b':' && b[at + 5] == b':' && h < 24 && m < 60 && s < 61).then_some((
-        h as u8,
-        m as u8,
-        s.min(59) as u8,
-    ))
+    let &[h1, h2, c1, m1, m2, c2, s1, s2] = b.get(at..at.checked_add(8)?)? else {
+        return None;
+    };
+    let h = two_digits(h1, h2)?;
+    let m = two_digits(m1, m2)?;
+    let s = two_digits(s1, s2)?;
+    (c1 == b':' && c2 == b':' && h < 24 && m < 60 && s < 61).then_some((h, m, s.min(59)))
+}
+
+/// The number two ASCII digits write.
+fn two_digits(tens: u8, ones: u8) -> Option<u8> {
+    let (t, o) = (tens.wrapping_sub(b'0'), ones.wrapping_sub(b'0'));
+    (t < 10 && o < 10).then(|| t * 10 + o)
 }
 
 /// `YYYY-MM-DD[T ]HH:MM:SS[.frac][zone]` or `YYYY/MM/DD HH:MM:SS[.frac]` at the start of `s`.
@@ -311,8 +334,7 @@ pub fn parse_iso(s: &str) -> Option<(LineTime, usize)> {
         nanos,
         offset,
     };
-    t.at_year(year as i32)?;
-    Some((t, 19 + flen + zlen))
+    t.exists_in(year as i32).then_some((t, 19 + flen + zlen))
 }
 
 /// Month names in the languages journald prints them in on the nodes seen in public reports:
@@ -382,6 +404,12 @@ const MONTH_FIRST_BYTES: [bool; 256] = {
 fn month_name(s: &str) -> Option<(u8, usize)> {
     let b = s.as_bytes();
     let first = *b.first()?;
+    // Most syslog lines name the month in English, listed first: its three letters tell it
+    // without a pass over every name.
+    if let Some(m) = english_month(b) {
+        let used = 3 + usize::from(b.get(3) == Some(&b'.'));
+        return Some((m, used));
+    }
     let names = if MONTH_FIRST_BYTES[usize::from(first)] {
         MONTH_NAMES
     } else {
@@ -408,6 +436,30 @@ fn month_name(s: &str) -> Option<(u8, usize)> {
         }
     }
     None
+}
+
+/// The English month (any case) the first three bytes of `b` name: the first 12 of
+/// [`MONTH_NAMES`].
+fn english_month(b: &[u8]) -> Option<u8> {
+    let &[a, b, c] = b.get(..3)? else {
+        return None;
+    };
+    let m = match [a | 0x20, b | 0x20, c | 0x20] {
+        [b'j', b'a', b'n'] => 1,
+        [b'f', b'e', b'b'] => 2,
+        [b'm', b'a', b'r'] => 3,
+        [b'a', b'p', b'r'] => 4,
+        [b'm', b'a', b'y'] => 5,
+        [b'j', b'u', b'n'] => 6,
+        [b'j', b'u', b'l'] => 7,
+        [b'a', b'u', b'g'] => 8,
+        [b's', b'e', b'p'] => 9,
+        [b'o', b'c', b't'] => 10,
+        [b'n', b'o', b'v'] => 11,
+        [b'd', b'e', b'c'] => 12,
+        _ => return None,
+    };
+    Some(m)
 }
 
 /// Syslog / journald `Mon DD HH:MM:SS[.frac]` at the start of `s` (no year, no zone).
@@ -455,8 +507,7 @@ pub fn parse_syslog(s: &str) -> Option<(LineTime, usize)> {
         offset: None,
     };
     // Validate against a leap year so that 29 February passes here and is dated in resolve().
-    t.at_year(2000)?;
-    Some((t, at + flen))
+    t.exists_in(2000).then_some((t, at + flen))
 }
 
 /// The time of a klog header `Lmmdd hh:mm:ss.uuuuuu` (the level letter already removed).
@@ -479,8 +530,7 @@ pub fn parse_klog_time(s: &str) -> Option<(LineTime, usize)> {
         nanos,
         offset: None,
     };
-    t.at_year(2000)?;
-    Some((t, 13 + flen))
+    t.exists_in(2000).then_some((t, 13 + flen))
 }
 
 #[cfg(test)]
@@ -562,6 +612,7 @@ mod tests {
                                 offset,
                             };
                             assert_eq!(t.at_year(year), reference(t, year), "{t:?}");
+                            assert_eq!(t.exists_in(year), t.at_year(year).is_some(), "{t:?}");
                         }
                     }
                 }
