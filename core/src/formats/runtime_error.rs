@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use aho_corasick::packed;
+use aho_corasick::{packed, Span};
 use memchr::memmem;
 
 use crate::event::{Category, Operation};
@@ -771,13 +771,11 @@ struct Found {
 fn classify(err: &str, f: &mut Facts) -> Found {
     let mut found = Found::default();
     let lower = err.to_ascii_lowercase();
+    let seen = Seen::in_text(err, &lower);
 
-    // Three words looked for below are rare in plugin errors: one search for all of them tells
+    // Three words looked for below are rare in plugin errors: the pass for all words tells
     // whether any is worth looking for.
-    const NOT_FOUND: &str = "failed to find plugin ";
-    const NETPLUGIN_FAILED: &str = "netplugin failed";
-    static RARE: AnyOf = AnyOf::new(&[NOT_FOUND, NETPLUGIN_FAILED, INTERFACE]);
-    let rare = RARE.any_in(err);
+    let rare = seen.rare;
 
     let mut missing = Vec::new();
     if rare {
@@ -799,10 +797,9 @@ fn classify(err: &str, f: &mut Facts) -> Found {
     }
 
     // Word lists below are searched only when a word every one of their entries contains is
-    // there: two searches rule out most plugin errors.
-    static ADDR: Words = Words::new(&["alloc", "address"]);
-    let addr = ADDR.any_in(&lower);
-    if says_not_ready(&lower) {
+    // there, which rules out most plugin errors.
+    let addr = seen.addr;
+    if seen.not_ready {
         found.cni = true;
         found.not_ready = true;
     }
@@ -828,7 +825,7 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         f.category.get_or_insert(Category::IpAllocation);
     }
 
-    let multus = read_multus(err, f);
+    let multus = read_multus(err, seen.multus, f);
     if multus {
         found.cni = true;
     }
@@ -858,8 +855,10 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         static AZURE: Words =
             Words::new(&["failed to allocate pool", "no available address pools"]);
         static HOST_LOCAL: Words = Words::new(&["no ip addresses available in range set"]);
-        static CILIUM_GATE: Words = Words::new(&["cilium", "endpoint"]);
-        let cilium = CILIUM_GATE.any_in(&lower) && CILIUM.any_in(&lower);
+        let cilium = seen.cilium && CILIUM.any_in(&lower);
+        // `infer_family_lower`'s words (kept in step with its list): a text holding none is
+        // named no family, which one pass tells where it searches word by word.
+        static FAMILY: AnyOf = AnyOf::new(&FAMILY_WORDS);
         let family = if aws {
             Some("aws-vpc-cni")
         } else if multus {
@@ -871,7 +870,11 @@ fn classify(err: &str, f: &mut Facts) -> Found {
         } else if addr && HOST_LOCAL.any_in(&lower) {
             Some("host-local")
         } else {
-            reference_family(&lower).or_else(|| infer_family_lower(&lower))
+            reference_family(&lower).or_else(|| {
+                Some(&lower)
+                    .filter(|l| FAMILY.any_in(l))
+                    .and_then(|l| infer_family_lower(l))
+            })
         };
         if family.is_some() {
             f.plugin = family;
@@ -897,32 +900,124 @@ fn classify(err: &str, f: &mut Facts) -> Found {
     found
 }
 
-/// The runtime's not-ready wordings, lower case, each with the word it names (`cni` or
-/// `network`) and where: a wording is compared only where its word is.
-const NOT_READY: [(&str, &str, usize); 7] = [
-    ("cni plugin not initialized", "cni", 0),
-    ("no network config found in", "network", 3),
-    ("cni config uninitialized", "cni", 0),
-    ("network plugin is not ready", "network", 0),
-    ("no networks found in", "network", 3),
-    ("no cni configuration file", "cni", 3),
-    ("networkpluginnotready", "network", 0),
+/// The runtime's not-ready wordings, lower case.
+const NOT_READY: [&str; 7] = [
+    "cni plugin not initialized",
+    "no network config found in",
+    "cni config uninitialized",
+    "network plugin is not ready",
+    "no networks found in",
+    "no cni configuration file",
+    "networkpluginnotready",
 ];
 
-/// Does `lower` hold one of the [`NOT_READY`] wordings? Two scans for their words, where a
-/// search per wording would read the text nine times.
-fn says_not_ready(lower: &str) -> bool {
-    const WORDS: [&str; 2] = ["cni", "network"];
-    static FINDERS: OnceLock<[memmem::Finder<'static>; 2]> = OnceLock::new();
-    let finders = FINDERS.get_or_init(|| WORDS.map(|w| memmem::Finder::new(w.as_bytes())));
-    let b = lower.as_bytes();
-    WORDS.iter().zip(finders).any(|(&word, finder)| {
-        finder.find_iter(b).any(|at| {
-            NOT_READY.iter().any(|&(wording, named, offset)| {
-                named == word && at >= offset && b[at - offset..].starts_with(wording.as_bytes())
-            })
-        })
-    })
+const NOT_FOUND: &str = "failed to find plugin ";
+const NETPLUGIN_FAILED: &str = "netplugin failed";
+
+/// The words [`infer_family_lower`] names a family by.
+const FAMILY_WORDS: [&str; 11] = [
+    "cilium",
+    "calico",
+    "flannel",
+    "aws-cni",
+    "ipamd",
+    "azure",
+    "multus",
+    "weave",
+    "kube-router",
+    "antrea",
+    "ovn-k",
+];
+
+/// What a word of [`SEEN_WORDS`] tells [`classify`].
+#[derive(Clone, Copy)]
+enum Sign {
+    /// A word every IPAM wording contains.
+    Addr,
+    /// A [`NOT_READY`] wording.
+    NotReady,
+    /// A rare word (compared with case).
+    Rare,
+    /// A word of Multus's errors (compared with case).
+    Multus,
+    /// One of the two words (`cilium`, `endpoint`) one of which every Cilium wording holds.
+    Cilium,
+}
+
+/// The words [`classify`] looks for in every plugin error, found in one pass over its lower
+/// case: a search per word or list read the text nine times. No word starts another, so at most
+/// one starts at any byte, and a search resumed after each match's first byte finds every
+/// occurrence of every word.
+const SEEN_WORDS: [(&str, Sign); 17] = [
+    ("alloc", Sign::Addr),
+    ("address", Sign::Addr),
+    (NOT_READY[0], Sign::NotReady),
+    (NOT_READY[1], Sign::NotReady),
+    (NOT_READY[2], Sign::NotReady),
+    (NOT_READY[3], Sign::NotReady),
+    (NOT_READY[4], Sign::NotReady),
+    (NOT_READY[5], Sign::NotReady),
+    (NOT_READY[6], Sign::NotReady),
+    (NOT_FOUND, Sign::Rare),
+    (NETPLUGIN_FAILED, Sign::Rare),
+    (INTERFACE, Sign::Rare),
+    ("ultus", Sign::Multus),
+    ("elegate", Sign::Multus),
+    ("onflist", Sign::Multus),
+    ("cilium", Sign::Cilium),
+    ("endpoint", Sign::Cilium),
+];
+
+/// What [`SEEN_WORDS`] tell of a plugin error.
+#[derive(Debug, Default, PartialEq)]
+struct Seen {
+    addr: bool,
+    /// One of the [`NOT_READY`] wordings is there.
+    not_ready: bool,
+    rare: bool,
+    multus: bool,
+    /// A Cilium wording may be there: `cilium` or `endpoint` is.
+    cilium: bool,
+}
+
+impl Seen {
+    /// Reads `err` and its ASCII lower case `lower`, whose bytes are where `err`'s are.
+    fn in_text(err: &str, lower: &str) -> Seen {
+        static SEARCHER: OnceLock<Option<packed::Searcher>> = OnceLock::new();
+        let searcher = SEARCHER.get_or_init(|| packed::Searcher::new(SEEN_WORDS.map(|(w, _)| w)));
+        let mut seen = Seen::default();
+        match searcher {
+            Some(searcher) => {
+                let mut from = 0;
+                while let Some(m) = searcher.find_in(lower, Span::from(from..lower.len())) {
+                    seen.note(err, m.pattern().as_usize(), m.start());
+                    from = m.start() + 1;
+                }
+            }
+            // No packed searcher on this machine: a search per word.
+            None => {
+                for (i, (word, _)) in SEEN_WORDS.iter().enumerate() {
+                    for at in memmem::find_iter(lower.as_bytes(), word) {
+                        seen.note(err, i, at);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    /// Word `i` of [`SEEN_WORDS`] is at `at` of the lower case.
+    fn note(&mut self, err: &str, i: usize, at: usize) {
+        let (word, sign) = SEEN_WORDS[i];
+        let cased = || err.as_bytes()[at..].starts_with(word.as_bytes());
+        match sign {
+            Sign::Addr => self.addr = true,
+            Sign::NotReady => self.not_ready = true,
+            Sign::Rare => self.rare = self.rare || cased(),
+            Sign::Multus => self.multus = self.multus || cased(),
+            Sign::Cilium => self.cilium = true,
+        }
+    }
 }
 
 /// Wording only one reference plugin (containernetworking/plugins) uses in its errors, lower
@@ -989,9 +1084,10 @@ fn host_interface(err: &str) -> Option<&str> {
 }
 
 /// Multus's own error forms; returns whether `err` is one.
-fn read_multus(err: &str, f: &mut Facts) -> bool {
-    static WORDS: AnyOf = AnyOf::new(&["ultus", "elegate", "onflist"]);
-    if !err.starts_with('[') && !WORDS.any_in(err) {
+/// `words`: whether `err` holds one of the words of Multus's errors (`ultus`, `elegate`,
+/// `onflist`).
+fn read_multus(err: &str, words: bool, f: &mut Facts) -> bool {
+    if !err.starts_with('[') && !words {
         return false;
     }
     let mut seen = false;
@@ -1370,20 +1466,52 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn not_ready_wordings_name_their_word_where_stated() {
-        for (wording, word, offset) in NOT_READY {
-            assert_eq!(
-                wording.get(offset..offset + word.len()),
-                Some(word),
-                "{wording}"
-            );
-        }
+    fn not_ready_wordings_are_found() {
+        let says_not_ready = |s: &str| Seen::in_text(s, s).not_ready;
         assert!(says_not_ready("x: no cni configuration file in /etc"));
         assert!(says_not_ready("cni cni network networkpluginnotready"));
         assert!(!says_not_ready(
             "no cni config found; network plugin is ready"
         ));
         assert!(!says_not_ready("ni networ"));
+    }
+
+    #[test]
+    fn seen_words_start_no_other_and_agree_with_a_search_per_word() {
+        for (i, (a, _)) in SEEN_WORDS.iter().enumerate() {
+            for (j, (b, _)) in SEEN_WORDS.iter().enumerate() {
+                assert!(i == j || !b.starts_with(a), "{a} starts {b}");
+            }
+        }
+        for word in FAMILY_WORDS {
+            assert!(infer_family_lower(word).is_some(), "{word}");
+        }
+        let per_word = |err: &str, lower: &str| {
+            let has = |w: &str| lower.contains(w);
+            let cased = |w: &str| err.contains(w);
+            Seen {
+                addr: has("alloc") || has("address"),
+                not_ready: NOT_READY.into_iter().any(has),
+                rare: [NOT_FOUND, NETPLUGIN_FAILED, INTERFACE]
+                    .into_iter()
+                    .any(cased),
+                multus: ["ultus", "elegate", "onflist"].into_iter().any(cased),
+                cilium: has("cilium") || has("endpoint"),
+            }
+        };
+        for err in [
+            "",
+            "cni",
+            "CNI plugin not initialized; Multus delegate: Failed to find plugin \"x\"",
+            "failed to find plugin \"bridge\" in path, netplugin failed for interface eth0",
+            "allocaddress cnicni networkpluginnotready ciliumendpoint multusultus",
+            "no networks found in /etc/cni/net.d: cni config uninitialized",
+            "éalloc IPAMD Azure Weave ovn-k kube-router antrea ConfList onflist elegate",
+            "Cilium ENDPOINT No CNI Configuration File; Interface, Netplugin Failed",
+        ] {
+            let lower = err.to_ascii_lowercase();
+            assert_eq!(Seen::in_text(err, &lower), per_word(err, &lower), "{err}");
+        }
     }
 
     #[test]
