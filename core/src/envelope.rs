@@ -110,7 +110,8 @@ fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
     if t.len() != s.len() {
         return t;
     }
-    if let Some(rest) = grep_file_prefix(s) {
+    let word = FirstWord::of(s);
+    if let Some(rest) = grep_file_prefix(s, word) {
         return rest;
     }
     if let Some((time, used)) = parse_syslog(s) {
@@ -130,10 +131,10 @@ fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
             return cri_stream(rest).unwrap_or(rest);
         }
     }
-    if let Some(rest) = name_tokens_before_time(s, env) {
+    if let Some(rest) = name_tokens_before_time(s, word, env) {
         return rest;
     }
-    if let Some(rest) = level_word_before_logfmt(s, env) {
+    if let Some(rest) = level_word_before_logfmt(s, word, env) {
         return rest;
     }
     s
@@ -176,14 +177,48 @@ fn cri_stream(s: &str) -> Option<&str> {
     (tag == "F" || tag == "P").then_some(body)
 }
 
+/// The first word of a text, up to its first ASCII blank or `:`, found once for the layers
+/// that start with a word: a grep file name, kubectl's pod name, a level word.
+#[derive(Clone, Copy)]
+struct FirstWord {
+    /// Its length in bytes.
+    len: usize,
+    /// The byte that ends it, `None` at the end of the text.
+    end: Option<u8>,
+}
+
+impl FirstWord {
+    fn of(s: &str) -> FirstWord {
+        let b = s.as_bytes();
+        let len = b
+            .iter()
+            .position(|&c| c == b':' || matches!(c, b' ' | b'\t'..=b'\r'))
+            .unwrap_or(b.len());
+        FirstWord {
+            len,
+            end: b.get(len).copied(),
+        }
+    }
+
+    /// The word, when a space ends it.
+    fn before_space(self, s: &str) -> Option<&str> {
+        (self.end == Some(b' ')).then(|| &s[..self.len])
+    }
+}
+
+/// A byte of a Kubernetes (DNS) name.
+fn is_name_byte(c: u8) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.'
+}
+
 /// `some-file.log:` or `file.log:123:` in front of a line (grep over several files).
-fn grep_file_prefix(s: &str) -> Option<&str> {
-    // A file name holds no whitespace, so the scan for its colon stops at the first blank
-    // instead of running through every line (and every layer) that has no colon early.
-    let colon = s
-        .bytes()
-        .position(|c| c == b':' || matches!(c, b' ' | b'\t'..=b'\r'))
-        .filter(|&i| s.as_bytes()[i] == b':')?;
+fn grep_file_prefix(s: &str, word: FirstWord) -> Option<&str> {
+    // A file name holds no whitespace, so its colon ends the first word: no scan through
+    // every line (and every layer) that has no colon early.
+    if word.end != Some(b':') {
+        return None;
+    }
+    let colon = word.len;
     let name = &s[..colon];
     if !(name.ends_with(".log") || name.ends_with(".txt")) || name.contains(char::is_whitespace) {
         return None;
@@ -198,32 +233,50 @@ fn grep_file_prefix(s: &str) -> Option<&str> {
 
 /// `pod container 2024-...` (kubectl logs --prefix, k9s): one or two name tokens in front of a
 /// time or klog header. The last token is taken as the process (container) name.
-fn name_tokens_before_time<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
-    let is_name_byte =
-        |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.';
-    let mut rest = s;
-    for _ in 0..2 {
-        // The word ends at the first byte that cannot be in a name, which must be its space:
-        // no search for a space through the rest of a line that is not one of these.
-        let len = rest.bytes().take_while(|&c| is_name_byte(c)).count();
-        if len == 0 || len > 253 || rest.as_bytes().get(len) != Some(&b' ') {
-            return None;
-        }
-        let word = &rest[..len];
-        rest = &rest[len + 1..];
-        if parse_iso(rest).is_some() || klog_header(rest).is_some() {
-            env.process = env.process.or(Some(word));
-            return Some(rest);
-        }
+fn name_tokens_before_time<'a>(
+    s: &'a str,
+    first: FirstWord,
+    env: &mut Envelope<'a>,
+) -> Option<&'a str> {
+    let is_name = |w: &str| !w.is_empty() && w.len() <= 253;
+    // The first token is the first word, when a space ends it and all its bytes are name bytes.
+    let word = first
+        .before_space(s)
+        .filter(|&w| is_name(w) && w.bytes().all(is_name_byte))?;
+    let rest = &s[word.len() + 1..];
+    if let Some(body) = name_before_time(word, rest, env) {
+        return Some(body);
+    }
+    let (word, rest) = name_token(rest).filter(|&(w, _)| is_name(w))?;
+    name_before_time(word, rest, env)
+}
+
+/// A word of name bytes and the text after its space at the start of `s`.
+fn name_token(s: &str) -> Option<(&str, &str)> {
+    // The word ends at the first byte that cannot be in a name, which must be its space: no
+    // search for a space through the rest of a line that is not one of these.
+    let len = s.bytes().take_while(|&c| is_name_byte(c)).count();
+    (s.as_bytes().get(len) == Some(&b' ')).then(|| (&s[..len], &s[len + 1..]))
+}
+
+/// `rest` when a time or klog header opens it, with `word` in front taken as the process.
+fn name_before_time<'a>(word: &'a str, rest: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
+    if parse_iso(rest).is_some() || klog_header(rest).is_some() {
+        env.process = env.process.or(Some(word));
+        return Some(rest);
     }
     None
 }
 
 /// `info time="..." level=...`: a level word a syslog layer printed in front of logfmt.
-fn level_word_before_logfmt<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
-    // A level word has at most 7 letters: its space is among the first 8 bytes or there is none.
-    let space = s.bytes().take(8).position(|c| c == b' ')?;
-    let (word, rest) = (&s[..space], &s[space + 1..]);
+fn level_word_before_logfmt<'a>(
+    s: &'a str,
+    first: FirstWord,
+    env: &mut Envelope<'a>,
+) -> Option<&'a str> {
+    // A level word is letters alone, at most 7 of them, before a space.
+    let word = first.before_space(s).filter(|w| w.len() < 8)?;
+    let rest = &s[word.len() + 1..];
     if !(rest.starts_with("time=") || rest.starts_with("level=")) {
         return None;
     }

@@ -401,6 +401,21 @@ const MONTH_FIRST_BYTES: [bool; 256] = {
     table
 };
 
+/// For each first byte (either case) of a month name, the second bytes (lower case) that
+/// follow it in one, as a set of their low six bits: a filter that lets through every name.
+const MONTH_SECOND_BYTES: [u64; 256] = {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < MONTH_NAMES.len() {
+        let name = MONTH_NAMES[i].0.as_bytes();
+        let bit = 1 << (name[1].to_ascii_lowercase() & 63);
+        table[name[0].to_ascii_lowercase() as usize] |= bit;
+        table[name[0].to_ascii_uppercase() as usize] |= bit;
+        i += 1;
+    }
+    table
+};
+
 fn month_name(s: &str) -> Option<(u8, usize)> {
     let b = s.as_bytes();
     let first = *b.first()?;
@@ -410,7 +425,10 @@ fn month_name(s: &str) -> Option<(u8, usize)> {
         let used = 3 + usize::from(b.get(3) == Some(&b'.'));
         return Some((m, used));
     }
-    let names = if MONTH_FIRST_BYTES[usize::from(first)] {
+    // The other names are tried only when the first two bytes could start one: most words
+    // that get here (`Failed`, `error`, `Adding`) start none.
+    let second = b.get(1).map_or(0, u8::to_ascii_lowercase);
+    let names = if MONTH_SECOND_BYTES[usize::from(first)] & (1 << (second & 63)) != 0 {
         MONTH_NAMES
     } else {
         &[]
@@ -716,6 +734,20 @@ mod tests {
             t.resolve(now_2025).to_rfc3339(),
             "2024-02-29T10:00:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn every_month_name_is_read_in_either_case() {
+        for &(name, month) in MONTH_NAMES {
+            for name in [
+                name.to_owned(),
+                name.to_ascii_uppercase(),
+                name.to_ascii_lowercase(),
+            ] {
+                let found = month_name(&format!("{name} 5")).map(|(m, _)| m);
+                assert_eq!(found, Some(month), "{name}");
+            }
+        }
     }
 
     #[test]
