@@ -241,7 +241,7 @@ fn event_count(age: &str) -> Option<f64> {
 /// an attachment a pod asks for that does not exist: its networks cannot be set up.
 fn no_network_found(msg: &str, f: &mut Facts) -> bool {
     let inside = |marker: &str| {
-        let at = msg.find(marker)?;
+        let at = msg.find_str(marker)?;
         let rest = &msg[at + marker.len()..];
         rest.split_once_byte(b')').map(|(v, _)| v.trim_fast())
     };

@@ -385,7 +385,7 @@ fn logrus_message(msg: &str, f: &mut Facts) -> bool {
         let Some(rest) = msg.strip_prefix(prefix) else {
             continue;
         };
-        let Some((pod, rest)) = rest.split_once(joint) else {
+        let Some((pod, rest)) = rest.split_once_str(joint) else {
             continue;
         };
         // ocicni writes `<namespace>_<name>`.

@@ -17,8 +17,8 @@ use memchr::memmem;
 use crate::event::{Category, Operation};
 use crate::facts::Facts;
 use crate::text::{
-    family_of_type, infer_family_lower, is_container_id, is_uuid, pod_underscore, unescape,
-    words_of, ByteSearch, PhraseSearch, TrimFast, Words,
+    family_of_type, infer_family_lower, is_container_id, is_uuid, phrase_positions, pod_underscore,
+    unescape, words_of, ByteSearch, PhraseSearch, TrimFast, Words,
 };
 
 /// Confidence of an event whose plugin family was read from the wording of its error.
@@ -333,7 +333,7 @@ fn split_list(s: &str) -> Option<(&str, &str)> {
         ", failed to destroy network for sandbox",
     ]
     .iter()
-    .filter_map(|m| s.find(m))
+    .filter_map(|m| s.find_str(m))
     .min()?;
     Some((&s[..at], &s[at + 2..]))
 }
@@ -677,7 +677,7 @@ fn ocicni<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
         ("error checking pod ", Operation::Check, " for CNI network "),
     ] {
         if let Some(rest) = s.strip_prefix(prefix) {
-            let (pod, rest) = rest.split_once(joint)?;
+            let (pod, rest) = rest.split_once_str(joint)?;
             let (net, rest) = quoted_arg(rest)?;
             let rest = then(rest, ": ")?;
             // ocicni writes `<namespace>_<name>`.
@@ -888,16 +888,27 @@ fn classify(err: &str, f: &mut Facts) -> Found {
     }
     if f.plugin == Some("cilium") {
         // `endpoint 16569 did not synchronously regenerate after timeout`.
-        if let Some(id) = err
-            .split("endpoint ")
-            .skip(1)
-            .filter_map(|r| r.split(' ').next())
-            .find(|id| !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()))
-        {
+        if let Some(id) = endpoint_id(err) {
             f.attr("endpoint_id", id);
         }
     }
     found
+}
+
+/// The first word of digits after an `endpoint ` in `err`, each word bounded by the next
+/// `endpoint ` as `str::split` would cut it.
+fn endpoint_id(err: &str) -> Option<&str> {
+    const WORD: &str = "endpoint ";
+    let mut at = phrase_positions(err, WORD).peekable();
+    while let Some(p) = at.next() {
+        let end = at.peek().copied().unwrap_or(err.len());
+        let piece = &err[p + WORD.len()..end];
+        let id = piece.split_once_byte(b' ').map_or(piece, |(id, _)| id);
+        if !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()) {
+            return Some(id);
+        }
+    }
+    None
 }
 
 /// The runtime's not-ready wordings, lower case.
@@ -1474,6 +1485,27 @@ pub(crate) mod tests {
             "no cni config found; network plugin is ready"
         ));
         assert!(!says_not_ready("ni networ"));
+    }
+
+    #[test]
+    fn endpoint_id_cuts_words_as_split_does() {
+        let by_split = |err: &str| {
+            err.split("endpoint ")
+                .skip(1)
+                .filter_map(|r| r.split(' ').next())
+                .find(|id| !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()))
+        };
+        for err in [
+            "",
+            "endpoint 16569 did not synchronously regenerate",
+            "endpoint x endpoint 12",
+            "endpoint 123endpoint 456",
+            "endpoint endpoint 7",
+            "endpoint ",
+            "no endpoint",
+        ] {
+            assert_eq!(endpoint_id(err), by_split(err), "{err}");
+        }
     }
 
     #[test]
