@@ -1489,12 +1489,12 @@ pub(crate) mod tests {
 
     #[test]
     fn endpoint_id_cuts_words_as_split_does() {
-        let by_split = |err: &str| {
+        fn by_split(err: &str) -> Option<&str> {
             err.split("endpoint ")
                 .skip(1)
                 .filter_map(|r| r.split(' ').next())
                 .find(|id| !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()))
-        };
+        }
         for err in [
             "",
             "endpoint 16569 did not synchronously regenerate",
