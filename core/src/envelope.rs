@@ -143,19 +143,23 @@ fn peel_one<'a>(s: &'a str, env: &mut Envelope<'a>) -> &'a str {
 /// `host proc[pid]: ` or `host proc: ` after a syslog time. Sets host/process/pid.
 fn syslog_tail<'a>(s: &'a str, env: &mut Envelope<'a>) -> Option<&'a str> {
     let s = s.strip_prefix(' ')?;
-    let (host, rest) = s.split_once_byte(b' ')?;
-    if host.is_empty()
-        || host
-            .bytes()
-            .any(|c| matches!(c, b'=' | b'"' | b':' | b'[' | b']' | b'{' | b'('))
-    {
+    // The host and the tag are short words without blanks: each is read up to its end, where
+    // a search for that end would run through a line that is no syslog.
+    let b = s.as_bytes();
+    let host_len = b
+        .iter()
+        .position(|&c| matches!(c, b' ' | b'=' | b'"' | b':' | b'[' | b']' | b'{' | b'('))?;
+    if host_len == 0 || b[host_len] != b' ' {
         return None;
     }
-    // Two-byte ends are found by their first byte: a substring searcher costs more to start
-    // than such a search of a log line.
-    let colon = rest.find_str(": ")?;
+    let (host, rest) = (&s[..host_len], &s[host_len + 1..]);
+    // The tag ends at the first `: `, and holds no space: a space first means no tag.
+    let r = rest.as_bytes();
+    let colon = (0..r.len())
+        .find(|&i| r[i] == b' ' || (r[i] == b':' && r.get(i + 1) == Some(&b' ')))
+        .filter(|&i| r[i] == b':')?;
     let tag = &rest[..colon];
-    if tag.is_empty() || tag.contains_byte(b' ') {
+    if tag.is_empty() {
         return None;
     }
     let (proc_name, pid) = match tag.split_once_byte(b'[') {
@@ -308,11 +312,16 @@ pub fn klog_header(s: &str) -> Option<(Klog<'_>, LineTime, &str)> {
         ),
         _ => (None, rest),
     };
-    let close = rest
-        .find_str("] ")
-        .or_else(|| rest.strip_suffix(']').map(|r| r.len()))?;
+    // The source (`file.go:123`) holds no space and ends at the first `] `, or at a `]` that
+    // ends the text: the first space tells where it ends, if anywhere.
+    let close = match rest.find_byte(b' ') {
+        Some(space) => space
+            .checked_sub(1)
+            .filter(|&i| rest.as_bytes()[i] == b']')?,
+        None => rest.strip_suffix(']')?.len(),
+    };
     let source = &rest[..close];
-    if source.contains_byte(b' ') || !source.contains_byte(b':') {
+    if !source.contains_byte(b':') {
         return None;
     }
     let body = rest.get(close + 2..).unwrap_or("");
@@ -397,6 +406,44 @@ mod tests {
         assert_eq!(e.process, Some("containerd"));
         assert_eq!(e.level_word, Some("info"));
         assert!(e.body.starts_with("time="));
+    }
+
+    #[test]
+    fn klog_source_and_syslog_tag_end_where_searches_ended_them() {
+        let source =
+            |s: &str| klog_header(s).map(|(k, _, body)| (k.source.into_owned(), body.to_owned()));
+        let at = |s: &str, b: &str| Some((s.to_owned(), b.to_owned()));
+        assert_eq!(source("I0101 00:00:00.000000 1 a.go:1]"), at("a.go:1", ""));
+        assert_eq!(
+            source("I0101 00:00:00.000000 1 a.go:1]] x"),
+            at("a.go:1]", "x")
+        );
+        assert_eq!(
+            source("I0101 00:00:00.000000 1 a.go:1] x] y"),
+            at("a.go:1", "x] y")
+        );
+        assert_eq!(source("I0101 00:00:00.000000 1 a b.go:1] x"), None);
+        assert_eq!(source("I0101 00:00:00.000000 1 a.go] x"), None);
+        assert_eq!(source("I0101 00:00:00.000000 1 a.go:1 x"), None);
+        let tail = |s: &str| {
+            let mut env = Envelope::default();
+            let rest = syslog_tail(s, &mut env)?;
+            Some(format!(
+                "{:?} {:?} {:?} {rest}",
+                env.hostname, env.process, env.pid
+            ))
+        };
+        let said = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            tail(" h k[7]: a: b"),
+            said(r#"Some("h") Some("k") Some(7) a: b"#)
+        );
+        assert_eq!(tail(" h a:b: c"), said(r#"Some("h") Some("a:b") None c"#));
+        assert_eq!(tail(" h k x: c"), None);
+        assert_eq!(tail(" h : c"), None);
+        assert_eq!(tail(" h=1 k: c"), None);
+        assert_eq!(tail(" h k:"), None);
+        assert_eq!(tail("  k: c"), None);
     }
 
     #[test]
