@@ -71,16 +71,50 @@ impl AnyOf {
         }
     }
 
+    fn searcher(&self) -> Option<&packed::Searcher> {
+        self.searcher
+            .get_or_init(|| packed::Searcher::new(self.words.iter().copied()))
+            .as_ref()
+    }
+
     /// Does `text` contain any of the words?
     fn any_in(&self, text: &str) -> bool {
-        let searcher = self
-            .searcher
-            .get_or_init(|| packed::Searcher::new(self.words.iter().copied()));
-        match searcher {
+        match self.searcher() {
             Some(searcher) => searcher.find(text).is_some(),
             // No packed searcher for this list or machine: a search per word.
             None => self.words.iter().any(|w| text.contains_str(w)),
         }
+    }
+
+    /// The earliest position of any of the words in `text`.
+    fn earliest_in(&self, text: &str) -> Option<usize> {
+        match self.searcher() {
+            // Leftmost-first: the match that starts first.
+            Some(searcher) => searcher.find(text).map(|m| m.start()),
+            None => self.words.iter().filter_map(|w| text.find_str(w)).min(),
+        }
+    }
+
+    /// The first position of each word in `text`, in the order of the words. No word of the
+    /// list may start another: then at most one starts at any byte, and a search resumed after
+    /// each match's first byte finds the first of every word.
+    fn first_of_each<const N: usize>(&self, text: &str) -> [Option<usize>; N] {
+        let mut first = [None; N];
+        match self.searcher() {
+            Some(searcher) => {
+                let mut from = 0;
+                while let Some(m) = searcher.find_in(text, Span::from(from..text.len())) {
+                    first[m.pattern().as_usize()].get_or_insert(m.start());
+                    from = m.start() + 1;
+                }
+            }
+            None => {
+                for (slot, w) in first.iter_mut().zip(self.words) {
+                    *slot = text.find_str(w);
+                }
+            }
+        }
+        first
     }
 }
 
@@ -163,7 +197,7 @@ const PROSE: &[(&str, Option<Operation>, Mark)] = &[
 
 /// Where a runtime CNI error can start inside a longer text (a kubelet line with its own
 /// prose in front, a fragment cut mid-message).
-static ANCHORS: Words = Words::new(&[
+static ANCHORS: AnyOf = AnyOf::new(&[
     "Failed to create pod sandbox",
     "Failed create pod sandbox",
     "failed to \"",
@@ -317,7 +351,7 @@ fn full_container_id(text: &str) -> Option<&str> {
 
 /// The earliest position of an anchor in `s`.
 fn first_anchor(s: &str) -> Option<usize> {
-    find(&ANCHORS, s)
+    ANCHORS.earliest_in(s)
 }
 
 /// The earliest position of any of `words` in `s`.
@@ -1124,26 +1158,25 @@ fn read_multus(err: &str, words: bool, f: &mut Facts) -> bool {
     if let Some(name) = delegate_if_name(err) {
         Facts::set(&mut f.if_name, name);
     }
-    // (marker, its length, attribute key): `Words` keeps the marker text private.
-    static MARKERS: [(Words, usize, &str); 8] = {
-        const fn m(w: &'static [&'static str], key: &'static str) -> (Words, usize, &'static str) {
-            (Words::new(w), w[0].len(), key)
-        }
-        [
-            m(&["error adding container to network "], "delegate_network"),
-            m(&["Err adding pod to network "], "delegate_network"),
-            m(&["error invoking ConflistAdd - "], "delegate_network"),
-            m(&["error invoking ConflistDel - "], "delegate_network"),
-            m(&["error invoking DelegateAdd - "], "delegate_type"),
-            m(&["error invoking DelegateDel - "], "delegate_type"),
-            m(&["error in invoke Delegate add - "], "delegate_type"),
-            m(&["error in invoke Delegate del - "], "delegate_type"),
-        ]
-    };
-    for (marker, len, key) in &MARKERS {
-        if let Some(at) = find(marker, err) {
-            if let Some((name, _)) = quoted_arg(&err[at + len..]) {
-                f.attr(*key, name);
+    // (marker, attribute key).
+    const MARKERS: [(&str, &str); 8] = [
+        ("error adding container to network ", "delegate_network"),
+        ("Err adding pod to network ", "delegate_network"),
+        ("error invoking ConflistAdd - ", "delegate_network"),
+        ("error invoking ConflistDel - ", "delegate_network"),
+        ("error invoking DelegateAdd - ", "delegate_type"),
+        ("error invoking DelegateDel - ", "delegate_type"),
+        ("error in invoke Delegate add - ", "delegate_type"),
+        ("error in invoke Delegate del - ", "delegate_type"),
+    ];
+    const MARKER_WORDS: [&str; MARKERS.len()] = words_of(&MARKERS);
+    // Each marker's first place, all found in one pass.
+    static MARKERS_AT: AnyOf = AnyOf::new(&MARKER_WORDS);
+    let places: [Option<usize>; MARKERS.len()] = MARKERS_AT.first_of_each(err);
+    for (&(marker, key), at) in MARKERS.iter().zip(places) {
+        if let Some(at) = at {
+            if let Some((name, _)) = quoted_arg(&err[at + marker.len()..]) {
+                f.attr(key, name);
             }
             seen = true;
         }
@@ -1557,12 +1590,21 @@ pub(crate) mod tests {
             "delegateAdd",
             "conflist",
             "MULTUS",
+            "onflist ultus elegate ultus onflistultus",
             &long,
         ] {
             for cut in 0..=text.len() {
                 if let Some(t) = text.get(cut..) {
                     let each = WORDS.words.iter().any(|w| t.contains(w));
                     assert_eq!(WORDS.any_in(t), each, "{t}");
+                    let earliest = WORDS.words.iter().filter_map(|w| t.find(w)).min();
+                    assert_eq!(WORDS.earliest_in(t), earliest, "{t}");
+                    let firsts: [Option<usize>; 3] = WORDS.first_of_each(t);
+                    assert_eq!(
+                        firsts.to_vec(),
+                        WORDS.words.iter().map(|w| t.find(w)).collect::<Vec<_>>(),
+                        "{t}"
+                    );
                 }
             }
         }
