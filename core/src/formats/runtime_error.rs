@@ -415,7 +415,7 @@ fn pod_ref(s: &str, f: &mut Facts) {
         Facts::set(&mut f.namespace, ns);
     } else if is_uuid(base) {
         Facts::set(&mut f.pod_uid, base);
-    } else if !base.contains([' ', '/']) {
+    } else if !base.bytes().any(|c| c == b' ' || c == b'/') {
         Facts::set(&mut f.pod_name, base);
     }
     if let Some(uid) = uid {
@@ -499,20 +499,20 @@ fn layer<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
     found.or_else(|| runtime_not_ready(s, f))
 }
 
-/// The first four bytes of `s` in ASCII lower case, as one number (zeros past its end).
-const fn head(s: &[u8]) -> u32 {
-    let mut h = [0u8; 4];
+/// The first eight bytes of `s` in ASCII lower case, as one number (zeros past its end).
+const fn head(s: &[u8]) -> u64 {
+    let mut h = [0u8; 8];
     let mut i = 0;
-    while i < 4 && i < s.len() {
+    while i < 8 && i < s.len() {
         h[i] = s[i].to_ascii_lowercase();
         i += 1;
     }
-    u32::from_le_bytes(h)
+    u64::from_le_bytes(h)
 }
 
-/// The [`head`] of each [`PROSE`] layer: most texts differ from most prose in those four
+/// The [`head`] of each [`PROSE`] layer: most texts differ from most prose in those eight
 /// bytes, compared at once before the full comparison call.
-const PROSE_HEADS: [u32; PROSE.len()] = {
+const PROSE_HEADS: [u64; PROSE.len()] = {
     let mut heads = [0; PROSE.len()];
     let mut i = 0;
     while i < PROSE.len() {
@@ -524,7 +524,7 @@ const PROSE_HEADS: [u32; PROSE.len()] = {
 
 /// The [`PROSE`] layer opening `s`.
 fn prose<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
-    // Every prose layer is longer than four bytes. Most texts open no prose: one pass over
+    // Every prose layer is longer than eight bytes. Most texts open no prose: one pass over
     // the heads alone tells.
     let h = head(s.as_bytes());
     if !PROSE_HEADS.contains(&h) {
@@ -545,12 +545,9 @@ fn prose<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
 /// gRPC's `rpc error: code = <code> desc = `.
 fn grpc<'a>(s: &'a str, f: &mut Facts) -> Option<Layer<'a>> {
     let rest = s.strip_prefix("rpc error: code = ")?;
-    static DESC: Words = Words::new(&[" desc = "]);
-    let at = find(&DESC, rest)?;
-    let (code, rest) = (&rest[..at], &rest[at + " desc = ".len()..]);
-    if code.contains_byte(b' ') {
-        return None;
-    }
+    // The code is one word: ` desc = ` follows it at its first space, or the layer is not there.
+    let at = rest.find_byte(b' ')?;
+    let (code, rest) = (&rest[..at], rest[at..].strip_prefix(" desc = ")?);
     f.attr("grpc_code", grpc_code_name(code).unwrap_or(code));
     Some(Layer {
         rest,
@@ -1518,6 +1515,25 @@ pub(crate) mod tests {
             "no cni config found; network plugin is ready"
         ));
         assert!(!says_not_ready("ni networ"));
+    }
+
+    #[test]
+    fn grpc_code_is_one_word_before_desc() {
+        fn rest(s: &str) -> Option<&str> {
+            grpc(s, &mut Facts::default()).map(|l| l.rest)
+        }
+        assert_eq!(rest("rpc error: code = Unknown desc = x"), Some("x"));
+        assert_eq!(rest("rpc error: code = 2 desc = "), Some(""));
+        assert_eq!(rest("rpc error: code = a b desc = x"), None);
+        assert_eq!(rest("rpc error: code = Unknown desc= x desc = y"), None);
+        assert_eq!(rest("rpc error: code = Unknown"), None);
+    }
+
+    #[test]
+    fn every_prose_layer_is_longer_than_its_head() {
+        for (prefix, _, _) in PROSE {
+            assert!(prefix.len() > 8, "{prefix}");
+        }
     }
 
     #[test]
