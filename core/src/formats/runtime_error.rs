@@ -1216,6 +1216,12 @@ fn merge(into: &mut Facts, from: Facts) {
     if into.error.is_none() {
         into.error = from.error;
     }
+    // The facts read into are most often new, without attributes: the map is then moved
+    // whole, where an insert per attribute rebuilt it.
+    if into.attributes.is_empty() {
+        into.attributes = from.attributes;
+        return;
+    }
     for (k, v) in from.attributes {
         into.attributes.entry(k).or_insert(v);
     }
