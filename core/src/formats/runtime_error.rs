@@ -1167,7 +1167,7 @@ fn read_multus(err: &str, words: bool, f: &mut Facts) -> bool {
         ("error in invoke Delegate del - ", "delegate_type"),
     ];
     const MARKER_WORDS: [&str; MARKERS.len()] = words_of(&MARKERS);
-    // Each marker's first place, all found in one pass.
+    // Each marker's first place, all found in one pass (no marker starts another).
     static MARKERS_AT: AnyOf = AnyOf::new(&MARKER_WORDS);
     let places: [Option<usize>; MARKERS.len()] = MARKERS_AT.first_of_each(err);
     for (&(marker, key), at) in MARKERS.iter().zip(places) {
