@@ -16,6 +16,9 @@ pub const MAX_RAW_BYTES: usize = 4096;
 /// Longest message sentence.
 const MAX_MESSAGE_BYTES: usize = 512;
 
+/// Prefix of the tag naming the pod's namespace.
+const NAMESPACE_TAG: &str = "namespace:";
+
 /// Confidence of a record parsed from a log that states what it reports.
 const LOG_CONFIDENCE: f64 = 0.9;
 
@@ -69,7 +72,11 @@ pub(crate) fn event_from(
         tags.push(Cow::Borrowed(op.as_str()));
     }
     if let Some(ns) = &facts.namespace {
-        tags.push(Cow::Owned(["namespace:", ns].concat()));
+        // Written in two pushes: `concat` sized and copied its pieces in a generic loop.
+        let mut tag = String::with_capacity(NAMESPACE_TAG.len() + ns.len());
+        tag.push_str(NAMESPACE_TAG);
+        tag.push_str(ns);
+        tags.push(Cow::Owned(tag));
     }
     if facts.success == Some(false) {
         tags.push(Cow::Borrowed("failed"));
