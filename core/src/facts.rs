@@ -132,8 +132,15 @@ impl Facts {
 
     /// Reads a `CNI_ARGS` string: its `K8S_*` keys into `args` and the pod identity they state.
     pub fn read_cni_args(&mut self, s: &str) {
-        for (k, v) in crate::text::cni_args(s) {
-            self.args.entry(k).or_insert(v);
+        let args = crate::text::cni_args(s);
+        if self.args.is_empty() {
+            // A record states its `CNI_ARGS` once, mostly: the map is kept as read instead of
+            // copied into a second one entry by entry.
+            self.args = args;
+        } else {
+            for (k, v) in args {
+                self.args.entry(k).or_insert(v);
+            }
         }
         self.identity_from_args();
     }
