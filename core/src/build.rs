@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use crate::event::{
     Category, CniInfo, EventType, Format, KubernetesInfo, NetworkInfo, Operation, Origin,
-    PerformanceInfo, Severity, SystemInfo, UnifiedEvent,
+    PerformanceInfo, Severity, SystemInfo, Tags, UnifiedEvent,
 };
 use crate::facts::Facts;
 use crate::text::{bounded, family_of_type, network_of, split_cidr, ByteSearch, PhraseSearch};
@@ -63,7 +63,7 @@ pub(crate) fn event_from(
         bounded(&message, MAX_MESSAGE_BYTES)
     };
 
-    let mut tags = Vec::with_capacity(5);
+    let mut tags = Tags::default();
     tags.push(Cow::Borrowed("cni"));
     if let Some(p) = plugin {
         tags.push(Cow::Borrowed(p));

@@ -26,7 +26,7 @@ pub struct UnifiedEvent {
     pub confidence: f64,
     pub message: String,
     /// Mostly fixed words (`cni`, the plugin family, the operation): those are borrowed.
-    pub tags: Vec<Cow<'static, str>>,
+    pub tags: Tags,
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cni: Option<CniInfo>,
@@ -51,6 +51,77 @@ pub struct UnifiedEvent {
     /// The original line(s), bounded in length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
+}
+
+/// Tags kept in the event itself: an event has at most this many, mostly.
+const INLINE_TAGS: usize = 4;
+
+/// The `tags` list. The first [`INLINE_TAGS`] are kept in the event: a list of their own cost
+/// every event an allocation (and its free). Serialized, compared and printed as the list.
+#[derive(Clone, Default, PartialEq)]
+pub struct Tags {
+    /// How many of `inline` are tags; the rest are empty. `more` is used only once all are.
+    len: usize,
+    inline: [Cow<'static, str>; INLINE_TAGS],
+    more: Vec<Cow<'static, str>>,
+}
+
+impl Tags {
+    pub fn push(&mut self, tag: Cow<'static, str>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = tag;
+                self.len += 1;
+            }
+            None => self.more.push(tag),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Cow<'static, str>> {
+        self.inline[..self.len].iter().chain(&self.more)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len + self.more.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Extend<Cow<'static, str>> for Tags {
+    fn extend<I: IntoIterator<Item = Cow<'static, str>>>(&mut self, tags: I) {
+        for tag in tags {
+            self.push(tag);
+        }
+    }
+}
+
+impl FromIterator<Cow<'static, str>> for Tags {
+    fn from_iter<I: IntoIterator<Item = Cow<'static, str>>>(tags: I) -> Tags {
+        let mut out = Tags::default();
+        out.extend(tags);
+        out
+    }
+}
+
+impl fmt::Debug for Tags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Tags {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tags {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tags, D::Error> {
+        Vec::<Cow<'static, str>>::deserialize(deserializer).map(Tags::from_iter)
+    }
 }
 
 /// `type` of DESIGN.md §5.
@@ -457,4 +528,27 @@ pub struct SystemInfo {
 pub struct TraceContext {
     pub trace_id: String,
     pub span_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::Tags;
+
+    #[test]
+    fn tags_behave_as_the_list_they_hold() {
+        let words = ["cni", "calico", "ADD", "namespace:x", "failed", "more"];
+        for n in 0..=words.len() {
+            let list: Vec<Cow<'static, str>> = words[..n].iter().map(|&w| w.into()).collect();
+            let tags: Tags = list.iter().cloned().collect();
+            assert_eq!(tags.len(), n);
+            assert_eq!(tags.is_empty(), n == 0);
+            assert!(tags.iter().eq(list.iter()));
+            assert_eq!(format!("{tags:?}"), format!("{list:?}"));
+            let json = serde_json::to_string(&tags).unwrap();
+            assert_eq!(json, serde_json::to_string(&list).unwrap());
+            assert_eq!(serde_json::from_str::<Tags>(&json).unwrap(), tags);
+        }
+    }
 }
