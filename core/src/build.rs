@@ -409,7 +409,9 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
         _ => Cow::Borrowed(e.msg.as_str()),
     });
     let err = err_text.as_deref();
-    let own = f.message.as_deref().map(gist);
+    // The message's gist is read only where the sentence uses it: finding a dump in it scans
+    // the whole message.
+    let own = || f.message.as_deref().map(gist);
     match category {
         // "allocated" / "released" only where the record reports it done; otherwise the
         // record's own words say what stage it is at ("Releasing address using workloadID").
@@ -430,7 +432,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
                 (_, Some(ip)) => What("IP ", Some(ip), " release"),
                 (_, None) => What("IP release", None, ""),
             };
-            match own {
+            match own() {
                 Some(m) => cat!(out; what, for_pod, via, ": ", m),
                 None => cat!(out; what, for_pod, via),
             }
@@ -466,11 +468,11 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
             };
             match (f.success, err) {
                 (Some(false), Some(e)) => cat!(out; what, " failed", for_pod, via, ": ", e),
-                (None, Some(e)) => match own {
+                (None, Some(e)) => match own() {
                     Some(m) => cat!(out; what, for_pod, via, ": ", m, ": ", e),
                     None => cat!(out; what, for_pod, via, ": ", e),
                 },
-                (Some(false), None) => match own {
+                (Some(false), None) => match own() {
                     Some(m) => cat!(out; what, " failed", for_pod, via, ": ", m),
                     None => cat!(out; what, " failed", for_pod, via),
                 },
@@ -478,7 +480,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
                     Some(ip) => cat!(out; what, " succeeded", for_pod, via, " with IP ", ip),
                     None => cat!(out; what, " succeeded", for_pod, via),
                 },
-                (None, None) => match own {
+                (None, None) => match own() {
                     Some(m) => cat!(out; what, for_pod, via, ": ", m),
                     None => cat!(out; what, for_pod, via),
                 },
@@ -490,6 +492,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
                 None => What("CNI health", None, ""),
             };
             let versions = f.attributes.get("supported_versions");
+            let own = own();
             match (err.or(own), versions) {
                 // The statement and its cause: "Container runtime network not ready: cni plugin
                 // not initialized".
@@ -507,7 +510,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
                 .or(f.plugin_type.as_deref())
                 .or(f.comm.as_deref())
                 .unwrap_or("CNI");
-            let text = err.or(own).unwrap_or("log record");
+            let text = err.or_else(own).unwrap_or("log record");
             match &pod {
                 Some(p) => cat!(out; who, " (", p, "): ", text),
                 None => cat!(out; who, ": ", text),
