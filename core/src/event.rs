@@ -3,7 +3,7 @@
 //! Absent knowledge is an absent field: every optional part is `Option` and skipped when `None`,
 //! so a consumer never sees a made-up value.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -46,8 +46,8 @@ pub struct UnifiedEvent {
     /// Format-specific facts with no field in the schema (extension of DESIGN.md §5): Cilium
     /// `endpoint_id`, Calico `workload_endpoint`, `ipam_block`, `ipam_handle`, ...
     /// Keys are mostly fixed words, borrowed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<Cow<'static, str>, String>,
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
     /// The original line(s), bounded in length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
@@ -121,6 +121,156 @@ impl Serialize for Tags {
 impl<'de> Deserialize<'de> for Tags {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tags, D::Error> {
         Vec::<Cow<'static, str>>::deserialize(deserializer).map(Tags::from_iter)
+    }
+}
+
+/// Format-specific facts by name: a map kept as a list sorted by name. A record states a few,
+/// and a `BTreeMap` cost more to fill and to drop than the whole list. Serialized, compared and
+/// printed as the map.
+#[derive(Clone, Default, PartialEq)]
+pub struct Attributes {
+    /// Sorted by name, each name once.
+    entries: Vec<(Cow<'static, str>, String)>,
+}
+
+impl Attributes {
+    /// Looked up as in a `BTreeMap`: by anything a name borrows as.
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        Cow<'static, str>: Borrow<Q>,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+    }
+
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&String>
+    where
+        Cow<'static, str>: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        Cow<'static, str>: Borrow<Q>,
+    {
+        self.find(key).is_ok()
+    }
+
+    /// Sets `key` to `value`, returning the value it replaces.
+    pub fn insert(&mut self, key: Cow<'static, str>, value: String) -> Option<String> {
+        match self.find(&*key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn entry(&mut self, key: Cow<'static, str>) -> AttributeEntry<'_> {
+        let at = self.find(&*key);
+        AttributeEntry { map: self, key, at }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Cow<'static, str>, &String)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A name of [`Attributes`], set or not, as `BTreeMap::entry` gives it.
+pub struct AttributeEntry<'a> {
+    map: &'a mut Attributes,
+    key: Cow<'static, str>,
+    at: Result<usize, usize>,
+}
+
+impl<'a> AttributeEntry<'a> {
+    pub fn or_insert(self, value: String) -> &'a mut String {
+        self.or_insert_with(|| value)
+    }
+
+    pub fn or_insert_with(self, value: impl FnOnce() -> String) -> &'a mut String {
+        let i = match self.at {
+            Ok(i) => i,
+            Err(i) => {
+                self.map.entries.insert(i, (self.key, value()));
+                i
+            }
+        };
+        &mut self.map.entries[i].1
+    }
+}
+
+impl<Q: Ord + ?Sized> std::ops::Index<&Q> for Attributes
+where
+    Cow<'static, str>: Borrow<Q>,
+{
+    type Output = String;
+
+    /// # Panics
+    /// When `key` is not set, as a `BTreeMap` does.
+    fn index(&self, key: &Q) -> &String {
+        self.get(key).expect("attribute is set")
+    }
+}
+
+impl IntoIterator for Attributes {
+    type Item = (Cow<'static, str>, String);
+    type IntoIter = std::vec::IntoIter<(Cow<'static, str>, String)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = (&'a Cow<'static, str>, &'a String);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Cow<'static, str>, String)>,
+        fn(&'a (Cow<'static, str>, String)) -> (&'a Cow<'static, str>, &'a String),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl FromIterator<(Cow<'static, str>, String)> for Attributes {
+    /// A name given twice keeps its last value, as in a `BTreeMap`.
+    fn from_iter<I: IntoIterator<Item = (Cow<'static, str>, String)>>(items: I) -> Attributes {
+        let mut out = Attributes::default();
+        for (k, v) in items {
+            out.insert(k, v);
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Attributes, D::Error> {
+        BTreeMap::<Cow<'static, str>, String>::deserialize(deserializer).map(|m| Attributes {
+            entries: m.into_iter().collect(),
+        })
     }
 }
 
@@ -534,7 +684,9 @@ pub struct TraceContext {
 mod tests {
     use std::borrow::Cow;
 
-    use super::Tags;
+    use std::collections::BTreeMap;
+
+    use super::{Attributes, Tags};
 
     #[test]
     fn tags_behave_as_the_list_they_hold() {
@@ -550,5 +702,30 @@ mod tests {
             assert_eq!(json, serde_json::to_string(&list).unwrap());
             assert_eq!(serde_json::from_str::<Tags>(&json).unwrap(), tags);
         }
+    }
+
+    #[test]
+    fn attributes_behave_as_the_map_they_hold() {
+        let pairs = [("b", "1"), ("a", "2"), ("c", "3"), ("a", "4"), ("d", "")];
+        let mut attrs = Attributes::default();
+        let mut map: BTreeMap<Cow<'static, str>, String> = BTreeMap::new();
+        for (k, v) in pairs {
+            attrs.entry(k.into()).or_insert_with(|| v.to_owned());
+            map.entry(k.into()).or_insert_with(|| v.to_owned());
+            assert_eq!(attrs.len(), map.len());
+            assert!(attrs.iter().eq(map.iter()));
+        }
+        assert_eq!(attrs["a"], "2");
+        assert_eq!(attrs.get("zz"), None);
+        assert!(attrs.contains_key("d") && !attrs.contains_key("e"));
+        assert_eq!(attrs.insert("a".into(), "5".into()), Some("2".into()));
+        map.insert("a".into(), "5".into());
+        assert_eq!(format!("{attrs:?}"), format!("{map:?}"));
+        let json = serde_json::to_string(&attrs).unwrap();
+        assert_eq!(json, serde_json::to_string(&map).unwrap());
+        assert_eq!(serde_json::from_str::<Attributes>(&json).unwrap(), attrs);
+        let last: Attributes = pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect();
+        assert_eq!(last["a"], "4");
+        assert!(last.into_iter().map(|(k, _)| k).eq(["a", "b", "c", "d"]));
     }
 }

@@ -7,7 +7,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::event::{Category, CniError, Format, Operation, Route, SecurityInfo, Severity};
+use crate::event::{
+    Attributes, Category, CniError, Format, Operation, Route, SecurityInfo, Severity,
+};
 use crate::text::TrimFast;
 use crate::time::LineTime;
 
@@ -71,7 +73,7 @@ pub struct Facts {
     pub metrics: BTreeMap<String, f64>,
     /// Format-specific facts with no place in the schema: Cilium endpoint id, Calico workload
     /// endpoint, IPAM block and handle, event UUIDs.
-    pub attributes: BTreeMap<Cow<'static, str>, String>,
+    pub attributes: Attributes,
     /// Lower than the default when a fact had to be inferred rather than read.
     pub confidence: Option<f64>,
 }

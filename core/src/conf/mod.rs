@@ -591,7 +591,7 @@ impl Out<'_> {
             security: None,
             system,
             trace_context: None,
-            attributes,
+            attributes: attributes.into_iter().collect(),
             raw: None,
         });
     }
