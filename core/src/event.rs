@@ -46,7 +46,7 @@ pub struct UnifiedEvent {
     /// Format-specific facts with no field in the schema (extension of DESIGN.md §5): Cilium
     /// `endpoint_id`, Calico `workload_endpoint`, `ipam_block`, `ipam_handle`, ...
     /// Keys are mostly fixed words, borrowed.
-    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
     pub attributes: Attributes,
     /// The original line(s), bounded in length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,41 +124,52 @@ impl<'de> Deserialize<'de> for Tags {
     }
 }
 
-/// Format-specific facts by name: a map kept as a list sorted by name. A record states a few,
-/// and a `BTreeMap` cost more to fill and to drop than the whole list. Serialized, compared and
-/// printed as the map.
-#[derive(Clone, Default, PartialEq)]
-pub struct Attributes {
-    /// Sorted by name, each name once.
-    entries: Vec<(Cow<'static, str>, String)>,
+/// Format-specific facts by name (see [`UnifiedEvent::attributes`]).
+pub type Attributes = SortedMap<Cow<'static, str>, String>;
+
+/// A map kept as a list sorted by key. An event's maps hold a few entries or none, and a
+/// `BTreeMap` cost more to fill and to drop (even empty) than the whole list. Serialized,
+/// compared and printed as the map; it offers the `BTreeMap` calls its users make.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SortedMap<K, V> {
+    /// Sorted by key, each key once.
+    entries: Vec<(K, V)>,
 }
 
-impl Attributes {
-    /// Looked up as in a `BTreeMap`: by anything a name borrows as.
+impl<K, V> Default for SortedMap<K, V> {
+    fn default() -> Self {
+        SortedMap {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord, V> SortedMap<K, V> {
+    /// Looked up as in a `BTreeMap`: by anything a key borrows as.
     fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
     where
-        Cow<'static, str>: Borrow<Q>,
+        K: Borrow<Q>,
     {
         self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
     }
 
-    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&String>
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
     where
-        Cow<'static, str>: Borrow<Q>,
+        K: Borrow<Q>,
     {
         self.find(key).ok().map(|i| &self.entries[i].1)
     }
 
     pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
     where
-        Cow<'static, str>: Borrow<Q>,
+        K: Borrow<Q>,
     {
         self.find(key).is_ok()
     }
 
     /// Sets `key` to `value`, returning the value it replaces.
-    pub fn insert(&mut self, key: Cow<'static, str>, value: String) -> Option<String> {
-        match self.find(&*key) {
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) => {
                 self.entries.insert(i, (key, value));
@@ -167,13 +178,17 @@ impl Attributes {
         }
     }
 
-    pub fn entry(&mut self, key: Cow<'static, str>) -> AttributeEntry<'_> {
-        let at = self.find(&*key);
-        AttributeEntry { map: self, key, at }
+    pub fn entry(&mut self, key: K) -> SortedEntry<'_, K, V> {
+        let at = self.find(&key);
+        SortedEntry { map: self, key, at }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Cow<'static, str>, &String)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.entries.iter().map(|(k, _)| k)
     }
 
     pub fn len(&self) -> usize {
@@ -185,19 +200,19 @@ impl Attributes {
     }
 }
 
-/// A name of [`Attributes`], set or not, as `BTreeMap::entry` gives it.
-pub struct AttributeEntry<'a> {
-    map: &'a mut Attributes,
-    key: Cow<'static, str>,
+/// A key of a [`SortedMap`], set or not, as `BTreeMap::entry` gives it.
+pub struct SortedEntry<'a, K, V> {
+    map: &'a mut SortedMap<K, V>,
+    key: K,
     at: Result<usize, usize>,
 }
 
-impl<'a> AttributeEntry<'a> {
-    pub fn or_insert(self, value: String) -> &'a mut String {
+impl<'a, K, V> SortedEntry<'a, K, V> {
+    pub fn or_insert(self, value: V) -> &'a mut V {
         self.or_insert_with(|| value)
     }
 
-    pub fn or_insert_with(self, value: impl FnOnce() -> String) -> &'a mut String {
+    pub fn or_insert_with(self, value: impl FnOnce() -> V) -> &'a mut V {
         let i = match self.at {
             Ok(i) => i,
             Err(i) => {
@@ -209,44 +224,38 @@ impl<'a> AttributeEntry<'a> {
     }
 }
 
-impl<Q: Ord + ?Sized> std::ops::Index<&Q> for Attributes
-where
-    Cow<'static, str>: Borrow<Q>,
-{
-    type Output = String;
+impl<K: Ord + Borrow<Q>, V, Q: Ord + ?Sized> std::ops::Index<&Q> for SortedMap<K, V> {
+    type Output = V;
 
     /// # Panics
     /// When `key` is not set, as a `BTreeMap` does.
-    fn index(&self, key: &Q) -> &String {
-        self.get(key).expect("attribute is set")
+    fn index(&self, key: &Q) -> &V {
+        self.get(key).expect("key is set")
     }
 }
 
-impl IntoIterator for Attributes {
-    type Item = (Cow<'static, str>, String);
-    type IntoIter = std::vec::IntoIter<(Cow<'static, str>, String)>;
+impl<K, V> IntoIterator for SortedMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = std::vec::IntoIter<(K, V)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
     }
 }
 
-impl<'a> IntoIterator for &'a Attributes {
-    type Item = (&'a Cow<'static, str>, &'a String);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Cow<'static, str>, String)>,
-        fn(&'a (Cow<'static, str>, String)) -> (&'a Cow<'static, str>, &'a String),
-    >;
+impl<'a, K, V> IntoIterator for &'a SortedMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 }
 
-impl FromIterator<(Cow<'static, str>, String)> for Attributes {
-    /// A name given twice keeps its last value, as in a `BTreeMap`.
-    fn from_iter<I: IntoIterator<Item = (Cow<'static, str>, String)>>(items: I) -> Attributes {
-        let mut out = Attributes::default();
+impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
+    /// A key given twice keeps its last value, as in a `BTreeMap`.
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(items: I) -> Self {
+        let mut out = SortedMap::default();
         for (k, v) in items {
             out.insert(k, v);
         }
@@ -254,21 +263,23 @@ impl FromIterator<(Cow<'static, str>, String)> for Attributes {
     }
 }
 
-impl fmt::Debug for Attributes {
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for SortedMap<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (k, v)))
+            .finish()
     }
 }
 
-impl Serialize for Attributes {
+impl<K: Serialize, V: Serialize> Serialize for SortedMap<K, V> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.iter())
+        serializer.collect_map(self.entries.iter().map(|(k, v)| (k, v)))
     }
 }
 
-impl<'de> Deserialize<'de> for Attributes {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Attributes, D::Error> {
-        BTreeMap::<Cow<'static, str>, String>::deserialize(deserializer).map(|m| Attributes {
+impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for SortedMap<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<K, V>::deserialize(deserializer).map(|m| SortedMap {
             entries: m.into_iter().collect(),
         })
     }
@@ -534,8 +545,8 @@ pub struct CniInfo {
     pub cni_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub if_name: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub args: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub args: SortedMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -580,10 +591,10 @@ pub struct KubernetesInfo {
     pub node_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub labels: SortedMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub annotations: SortedMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -639,8 +650,8 @@ pub struct PerformanceInfo {
     pub latency_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success: Option<bool>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metrics: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub metrics: SortedMap<String, f64>,
 }
 
 /// The `security` block.

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::event::{
-    Attributes, Category, CniError, Format, Operation, Route, SecurityInfo, Severity,
+    Attributes, Category, CniError, Format, Operation, Route, SecurityInfo, Severity, SortedMap,
 };
 use crate::text::TrimFast;
 use crate::time::LineTime;
@@ -53,7 +53,7 @@ pub struct Facts {
     pub network_name: Option<String>,
     pub cni_version: Option<String>,
     /// `K8S_*` keys of `CNI_ARGS` (and `IgnoreUnknown`), nothing else.
-    pub args: BTreeMap<String, String>,
+    pub args: SortedMap<String, String>,
     pub error: Option<CniError>,
     /// The plugin's exit code, when the record states it (`rc=100`).
     pub exit_code: Option<i32>,
@@ -70,7 +70,7 @@ pub struct Facts {
     /// Process name from a journald/syslog prefix or the log's component.
     pub comm: Option<String>,
     /// Numbers the record states (`event_count` of an aggregated k8s event, `mtu`, ...).
-    pub metrics: BTreeMap<String, f64>,
+    pub metrics: SortedMap<String, f64>,
     /// Format-specific facts with no place in the schema: Cilium endpoint id, Calico workload
     /// endpoint, IPAM block and handle, event UUIDs.
     pub attributes: Attributes,
@@ -134,15 +134,8 @@ impl Facts {
 
     /// Reads a `CNI_ARGS` string: its `K8S_*` keys into `args` and the pod identity they state.
     pub fn read_cni_args(&mut self, s: &str) {
-        let args = crate::text::cni_args(s);
-        if self.args.is_empty() {
-            // A record states its `CNI_ARGS` once, mostly: the map is kept as read instead of
-            // copied into a second one entry by entry.
-            self.args = args;
-        } else {
-            for (k, v) in args {
-                self.args.entry(k).or_insert(v);
-            }
+        for (k, v) in crate::text::cni_args(s) {
+            self.args.entry(k).or_insert(v);
         }
         self.identity_from_args();
     }
