@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use crate::event::{
     Category, CniInfo, EventType, Format, KubernetesInfo, NetworkInfo, Operation, Origin,
-    PerformanceInfo, Severity, SystemInfo, UnifiedEvent,
+    PerformanceInfo, Severity, SystemInfo, Tags, UnifiedEvent,
 };
 use crate::facts::Facts;
 use crate::text::{bounded, family_of_type, network_of, split_cidr, ByteSearch, PhraseSearch};
@@ -15,6 +15,9 @@ use crate::time::Timestamp;
 pub const MAX_RAW_BYTES: usize = 4096;
 /// Longest message sentence.
 const MAX_MESSAGE_BYTES: usize = 512;
+
+/// Prefix of the tag naming the pod's namespace.
+const NAMESPACE_TAG: &str = "namespace:";
 
 /// Confidence of a record parsed from a log that states what it reports.
 const LOG_CONFIDENCE: f64 = 0.9;
@@ -28,26 +31,39 @@ pub fn event(
     now: Timestamp,
     seq: u64,
 ) -> UnifiedEvent {
+    event_from(&mut facts, origin, raw, now, seq)
+}
+
+/// [`event`], taking what it keeps out of `facts` where the caller holds them: a `Facts` passed
+/// by value was copied whole (744 bytes) on the way in.
+#[inline(always)]
+pub(crate) fn event_from(
+    facts: &mut Facts,
+    origin: Origin,
+    raw: Option<&str>,
+    now: Timestamp,
+    seq: u64,
+) -> UnifiedEvent {
     let timestamp = facts.time.map_or(now, |t| t.resolve(now));
     let plugin = facts
         .plugin
         .or_else(|| facts.plugin_type.as_deref().and_then(family_of_type));
-    let category = category(&facts);
-    let severity = severity(&facts);
+    let category = category(facts);
+    let severity = severity(facts);
     let event_type = match (category, facts.format) {
         (Category::ConfigChange, _) => EventType::Config,
         (Category::Collector, _) => EventType::System,
         (_, Some(Format::KubeletEvent)) => EventType::Kubernetes,
         _ => EventType::Network,
     };
-    let message = sentence(&facts, plugin, category);
+    let message = sentence(facts, plugin, category);
     let message = if message.len() <= MAX_MESSAGE_BYTES {
         message
     } else {
         bounded(&message, MAX_MESSAGE_BYTES)
     };
 
-    let mut tags = Vec::with_capacity(5);
+    let mut tags = Tags::default();
     tags.push(Cow::Borrowed("cni"));
     if let Some(p) = plugin {
         tags.push(Cow::Borrowed(p));
@@ -56,7 +72,11 @@ pub fn event(
         tags.push(Cow::Borrowed(op.as_str()));
     }
     if let Some(ns) = &facts.namespace {
-        tags.push(Cow::Owned(["namespace:", ns].concat()));
+        // Written in two pushes: `concat` sized and copied its pieces in a generic loop.
+        let mut tag = String::with_capacity(NAMESPACE_TAG.len() + ns.len());
+        tag.push_str(NAMESPACE_TAG);
+        tag.push_str(ns);
+        tags.push(Cow::Owned(tag));
     }
     if facts.success == Some(false) {
         tags.push(Cow::Borrowed("failed"));
@@ -64,74 +84,28 @@ pub fn event(
 
     let id = event_id(plugin, facts.operation, timestamp, seq);
 
-    // Everything above only reads `facts`; below, its fields move into the blocks, and only
-    // the facts two blocks share are cloned.
-    let subnet = facts
-        .subnet
-        .take()
-        .or_else(|| facts.ips.first().and_then(|ip| network_of(ip)));
-    let first_ip = match facts.ips.as_slice() {
-        // A lone address without a prefix length moves into the block instead of being copied.
-        [ip] if !ip.contains_byte(b'/') => facts.ips.pop(),
-        ips => ips.first().map(|ip| split_cidr(ip).0.to_owned()),
-    };
-    let network = NetworkInfo {
-        plugin_name: None,
-        interface_name: facts.if_name.clone(),
-        ip_address: first_ip,
-        subnet,
-        gateway: facts.gateway,
-        mac: facts.mac,
-        cni_version: facts.cni_version.clone(),
-        routes: facts.routes,
-        dns: facts.dns,
-        ips: if facts.ips.len() > 1 {
-            facts.ips
-        } else {
-            Vec::new()
-        },
-        host_interface: facts.host_interface,
-    };
-    // Equal to the default block when none of the fields above is set (tested directly, as for
-    // the blocks below).
-    let empty = network.interface_name.is_none()
-        && network.ip_address.is_none()
-        && network.subnet.is_none()
-        && network.gateway.is_none()
-        && network.mac.is_none()
-        && network.cni_version.is_none()
-        && network.routes.is_empty()
-        && network.dns.is_none()
-        && network.ips.is_empty()
-        && network.host_interface.is_none();
-    let network = if empty && plugin.is_none() {
-        None
-    } else {
-        Some(NetworkInfo {
-            plugin_name: plugin.map(Cow::Borrowed),
-            ..network
-        })
-    };
-
-    // A block is left out when it would equal its default. Only the fields set here can differ
-    // from it, so they are tested directly: building and dropping a default block (and its
-    // empty maps) for every event cost more than the test.
+    // Everything above only reads `facts`; below, its fields are taken into the blocks, and only
+    // the facts two blocks share are cloned. A block is left out when it would equal its
+    // default. Only the fields set here can differ from it, so they are tested directly:
+    // building and dropping a default block (and its empty maps) for every event cost more
+    // than the test. Each block is built once, in the event: the network block built apart
+    // and then completed with its plugin name was copied a second time.
+    let has_network = plugin.is_some()
+        || facts.if_name.is_some()
+        || !facts.ips.is_empty()
+        || facts.subnet.is_some()
+        || facts.gateway.is_some()
+        || facts.mac.is_some()
+        || facts.cni_version.is_some()
+        || !facts.routes.is_empty()
+        || facts.dns.is_some()
+        || facts.host_interface.is_some();
     let has_kubernetes = facts.pod_uid.is_some()
         || facts.pod_name.is_some()
         || facts.namespace.is_some()
         || facts.container_id.is_some()
         || facts.node_name.is_some()
         || facts.event_reason.is_some();
-    let kubernetes = has_kubernetes.then(|| KubernetesInfo {
-        pod_uid: facts.pod_uid,
-        pod_name: facts.pod_name,
-        namespace: facts.namespace,
-        container_id: facts.container_id.clone(),
-        node_name: facts.node_name.clone(),
-        event_reason: facts.event_reason,
-        ..KubernetesInfo::default()
-    });
-
     let has_cni = facts.operation.is_some()
         || facts.container_id.is_some()
         || facts.plugin_type.is_some()
@@ -141,35 +115,12 @@ pub fn event(
         || !facts.args.is_empty()
         || facts.exit_code.is_some()
         || facts.error.is_some();
-    let cni = has_cni.then(|| CniInfo {
-        operation: facts.operation,
-        container_id: facts.container_id,
-        plugin_type: facts.plugin_type,
-        network_name: facts.network_name,
-        cni_version: facts.cni_version,
-        if_name: facts.if_name,
-        args: facts.args,
-        exit_code: facts.exit_code,
-        error: facts.error,
-        chain: Vec::new(),
-    });
-
-    let performance =
-        (facts.success.is_some() || !facts.metrics.is_empty()).then_some(PerformanceInfo {
-            latency_ms: None,
-            success: facts.success,
-            metrics: facts.metrics,
-        });
-
-    let system = SystemInfo {
-        hostname: facts.hostname,
-        node_name: facts.node_name,
-        network_ns: facts.netns,
-        pid: facts.pid,
-        ppid: None,
-        comm: facts.comm,
-    };
-    let system = (system != SystemInfo::default()).then_some(system);
+    let has_performance = facts.success.is_some() || !facts.metrics.is_empty();
+    let has_system = facts.hostname.is_some()
+        || facts.node_name.is_some()
+        || facts.netns.is_some()
+        || facts.pid.is_some()
+        || facts.comm.is_some();
 
     UnifiedEvent {
         id,
@@ -182,15 +133,76 @@ pub fn event(
         message,
         tags,
         origin,
-        cni,
-        kubernetes,
-        network,
-        performance,
-        security: facts.security,
-        system,
+        network: has_network.then(|| network(facts, plugin)),
+        kubernetes: has_kubernetes.then(|| KubernetesInfo {
+            pod_uid: facts.pod_uid.take(),
+            pod_name: facts.pod_name.take(),
+            namespace: facts.namespace.take(),
+            container_id: facts.container_id.clone(),
+            node_name: facts.node_name.clone(),
+            event_reason: facts.event_reason.take(),
+            ..KubernetesInfo::default()
+        }),
+        cni: has_cni.then(|| CniInfo {
+            operation: facts.operation,
+            container_id: facts.container_id.take(),
+            plugin_type: facts.plugin_type.take(),
+            network_name: facts.network_name.take(),
+            cni_version: facts.cni_version.take(),
+            if_name: facts.if_name.take(),
+            args: std::mem::take(&mut facts.args),
+            exit_code: facts.exit_code,
+            error: facts.error.take(),
+            chain: Vec::new(),
+        }),
+        performance: has_performance.then_some(PerformanceInfo {
+            latency_ms: None,
+            success: facts.success,
+            metrics: std::mem::take(&mut facts.metrics),
+        }),
+        security: facts.security.take(),
+        system: has_system.then_some(SystemInfo {
+            hostname: facts.hostname.take(),
+            node_name: facts.node_name.take(),
+            network_ns: facts.netns.take(),
+            pid: facts.pid,
+            ppid: None,
+            comm: facts.comm.take(),
+        }),
         trace_context: None,
-        attributes: facts.attributes,
+        attributes: std::mem::take(&mut facts.attributes),
         raw: raw.map(|r| bounded(r, MAX_RAW_BYTES)),
+    }
+}
+
+/// The `network` block: the addresses, routes and dns move out of `facts`; the interface and
+/// CNI version, which the `cni` block also states, are cloned.
+fn network(facts: &mut Facts, plugin: Option<&'static str>) -> NetworkInfo {
+    let subnet = facts
+        .subnet
+        .take()
+        .or_else(|| facts.ips.first().and_then(|ip| network_of(ip)));
+    let first_ip = match facts.ips.as_slice() {
+        // A lone address without a prefix length moves into the block instead of being copied.
+        [ip] if !ip.contains_byte(b'/') => facts.ips.pop(),
+        ips => ips.first().map(|ip| split_cidr(ip).0.to_owned()),
+    };
+    NetworkInfo {
+        plugin_name: plugin.map(Cow::Borrowed),
+        interface_name: facts.if_name.clone(),
+        ip_address: first_ip,
+        subnet,
+        gateway: facts.gateway.take(),
+        mac: facts.mac.take(),
+        cni_version: facts.cni_version.clone(),
+        routes: std::mem::take(&mut facts.routes),
+        dns: facts.dns.take(),
+        ips: if facts.ips.len() > 1 {
+            std::mem::take(&mut facts.ips)
+        } else {
+            Vec::new()
+        },
+        host_interface: facts.host_interface.take(),
     }
 }
 
@@ -397,7 +409,9 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
         _ => Cow::Borrowed(e.msg.as_str()),
     });
     let err = err_text.as_deref();
-    let own = f.message.as_deref().map(gist);
+    // The message's gist is read only where the sentence uses it: finding a dump in it scans
+    // the whole message.
+    let own = || f.message.as_deref().map(gist);
     match category {
         // "allocated" / "released" only where the record reports it done; otherwise the
         // record's own words say what stage it is at ("Releasing address using workloadID").
@@ -418,7 +432,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
                 (_, Some(ip)) => What("IP ", Some(ip), " release"),
                 (_, None) => What("IP release", None, ""),
             };
-            match own {
+            match own() {
                 Some(m) => cat!(out; what, for_pod, via, ": ", m),
                 None => cat!(out; what, for_pod, via),
             }
@@ -454,11 +468,11 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
             };
             match (f.success, err) {
                 (Some(false), Some(e)) => cat!(out; what, " failed", for_pod, via, ": ", e),
-                (None, Some(e)) => match own {
+                (None, Some(e)) => match own() {
                     Some(m) => cat!(out; what, for_pod, via, ": ", m, ": ", e),
                     None => cat!(out; what, for_pod, via, ": ", e),
                 },
-                (Some(false), None) => match own {
+                (Some(false), None) => match own() {
                     Some(m) => cat!(out; what, " failed", for_pod, via, ": ", m),
                     None => cat!(out; what, " failed", for_pod, via),
                 },
@@ -466,7 +480,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
                     Some(ip) => cat!(out; what, " succeeded", for_pod, via, " with IP ", ip),
                     None => cat!(out; what, " succeeded", for_pod, via),
                 },
-                (None, None) => match own {
+                (None, None) => match own() {
                     Some(m) => cat!(out; what, for_pod, via, ": ", m),
                     None => cat!(out; what, for_pod, via),
                 },
@@ -478,6 +492,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
                 None => What("CNI health", None, ""),
             };
             let versions = f.attributes.get("supported_versions");
+            let own = own();
             match (err.or(own), versions) {
                 // The statement and its cause: "Container runtime network not ready: cni plugin
                 // not initialized".
@@ -495,7 +510,7 @@ fn write_sentence(out: &mut String, f: &Facts, plugin: Option<&str>, category: C
                 .or(f.plugin_type.as_deref())
                 .or(f.comm.as_deref())
                 .unwrap_or("CNI");
-            let text = err.or(own).unwrap_or("log record");
+            let text = err.or_else(own).unwrap_or("log record");
             match &pod {
                 Some(p) => cat!(out; who, " (", p, "): ", text),
                 None => cat!(out; who, ": ", text),

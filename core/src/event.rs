@@ -3,7 +3,7 @@
 //! Absent knowledge is an absent field: every optional part is `Option` and skipped when `None`,
 //! so a consumer never sees a made-up value.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub struct UnifiedEvent {
     pub confidence: f64,
     pub message: String,
     /// Mostly fixed words (`cni`, the plugin family, the operation): those are borrowed.
-    pub tags: Vec<Cow<'static, str>>,
+    pub tags: Tags,
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cni: Option<CniInfo>,
@@ -46,11 +46,243 @@ pub struct UnifiedEvent {
     /// Format-specific facts with no field in the schema (extension of DESIGN.md §5): Cilium
     /// `endpoint_id`, Calico `workload_endpoint`, `ipam_block`, `ipam_handle`, ...
     /// Keys are mostly fixed words, borrowed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<Cow<'static, str>, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub attributes: Attributes,
     /// The original line(s), bounded in length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
+}
+
+/// Tags kept in the event itself: an event has at most this many, mostly.
+const INLINE_TAGS: usize = 4;
+
+/// The `tags` list. The first [`INLINE_TAGS`] are kept in the event: a list of their own cost
+/// every event an allocation (and its free). Serialized, compared and printed as the list.
+#[derive(Clone, Default, PartialEq)]
+pub struct Tags {
+    /// How many of `inline` are tags; the rest are empty. `more` is used only once all are.
+    len: usize,
+    inline: [Cow<'static, str>; INLINE_TAGS],
+    more: Vec<Cow<'static, str>>,
+}
+
+impl Tags {
+    pub fn push(&mut self, tag: Cow<'static, str>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = tag;
+                self.len += 1;
+            }
+            None => self.more.push(tag),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Cow<'static, str>> {
+        self.inline[..self.len].iter().chain(&self.more)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len + self.more.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Extend<Cow<'static, str>> for Tags {
+    fn extend<I: IntoIterator<Item = Cow<'static, str>>>(&mut self, tags: I) {
+        for tag in tags {
+            self.push(tag);
+        }
+    }
+}
+
+impl FromIterator<Cow<'static, str>> for Tags {
+    fn from_iter<I: IntoIterator<Item = Cow<'static, str>>>(tags: I) -> Tags {
+        let mut out = Tags::default();
+        out.extend(tags);
+        out
+    }
+}
+
+impl fmt::Debug for Tags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Tags {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Tags {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tags, D::Error> {
+        Vec::<Cow<'static, str>>::deserialize(deserializer).map(Tags::from_iter)
+    }
+}
+
+/// Format-specific facts by name (see [`UnifiedEvent::attributes`]).
+pub type Attributes = SortedMap<Cow<'static, str>, String>;
+
+/// A map kept as a list sorted by key. An event's maps hold a few entries or none, and a
+/// `BTreeMap` cost more to fill and to drop (even empty) than the whole list. Serialized,
+/// compared and printed as the map; it offers the `BTreeMap` calls its users make.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SortedMap<K, V> {
+    /// Sorted by key, each key once.
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for SortedMap<K, V> {
+    fn default() -> Self {
+        SortedMap {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord, V> SortedMap<K, V> {
+    /// Looked up as in a `BTreeMap`: by anything a key borrows as.
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+    }
+
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).is_ok()
+    }
+
+    /// Sets `key` to `value`, returning the value it replaces.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn entry(&mut self, key: K) -> SortedEntry<'_, K, V> {
+        let at = self.find(&key);
+        SortedEntry { map: self, key, at }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A key of a [`SortedMap`], set or not, as `BTreeMap::entry` gives it.
+pub struct SortedEntry<'a, K, V> {
+    map: &'a mut SortedMap<K, V>,
+    key: K,
+    at: Result<usize, usize>,
+}
+
+impl<'a, K, V> SortedEntry<'a, K, V> {
+    pub fn or_insert(self, value: V) -> &'a mut V {
+        self.or_insert_with(|| value)
+    }
+
+    pub fn or_insert_with(self, value: impl FnOnce() -> V) -> &'a mut V {
+        let i = match self.at {
+            Ok(i) => i,
+            Err(i) => {
+                self.map.entries.insert(i, (self.key, value()));
+                i
+            }
+        };
+        &mut self.map.entries[i].1
+    }
+}
+
+impl<K: Ord + Borrow<Q>, V, Q: Ord + ?Sized> std::ops::Index<&Q> for SortedMap<K, V> {
+    type Output = V;
+
+    /// # Panics
+    /// When `key` is not set, as a `BTreeMap` does.
+    fn index(&self, key: &Q) -> &V {
+        self.get(key).expect("key is set")
+    }
+}
+
+impl<K, V> IntoIterator for SortedMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = std::vec::IntoIter<(K, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a SortedMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
+    /// A key given twice keeps its last value, as in a `BTreeMap`.
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(items: I) -> Self {
+        let mut out = SortedMap::default();
+        for (k, v) in items {
+            out.insert(k, v);
+        }
+        out
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for SortedMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (k, v)))
+            .finish()
+    }
+}
+
+impl<K: Serialize, V: Serialize> Serialize for SortedMap<K, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.entries.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for SortedMap<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<K, V>::deserialize(deserializer).map(|m| SortedMap {
+            entries: m.into_iter().collect(),
+        })
+    }
 }
 
 /// `type` of DESIGN.md §5.
@@ -313,8 +545,8 @@ pub struct CniInfo {
     pub cni_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub if_name: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub args: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub args: SortedMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,10 +591,10 @@ pub struct KubernetesInfo {
     pub node_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub labels: SortedMap<String, String>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub annotations: SortedMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -418,8 +650,8 @@ pub struct PerformanceInfo {
     pub latency_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success: Option<bool>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metrics: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub metrics: SortedMap<String, f64>,
 }
 
 /// The `security` block.
@@ -457,4 +689,54 @@ pub struct SystemInfo {
 pub struct TraceContext {
     pub trace_id: String,
     pub span_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use std::collections::BTreeMap;
+
+    use super::{Attributes, Tags};
+
+    #[test]
+    fn tags_behave_as_the_list_they_hold() {
+        let words = ["cni", "calico", "ADD", "namespace:x", "failed", "more"];
+        for n in 0..=words.len() {
+            let list: Vec<Cow<'static, str>> = words[..n].iter().map(|&w| w.into()).collect();
+            let tags: Tags = list.iter().cloned().collect();
+            assert_eq!(tags.len(), n);
+            assert_eq!(tags.is_empty(), n == 0);
+            assert!(tags.iter().eq(list.iter()));
+            assert_eq!(format!("{tags:?}"), format!("{list:?}"));
+            let json = serde_json::to_string(&tags).unwrap();
+            assert_eq!(json, serde_json::to_string(&list).unwrap());
+            assert_eq!(serde_json::from_str::<Tags>(&json).unwrap(), tags);
+        }
+    }
+
+    #[test]
+    fn attributes_behave_as_the_map_they_hold() {
+        let pairs = [("b", "1"), ("a", "2"), ("c", "3"), ("a", "4"), ("d", "")];
+        let mut attrs = Attributes::default();
+        let mut map: BTreeMap<Cow<'static, str>, String> = BTreeMap::new();
+        for (k, v) in pairs {
+            attrs.entry(k.into()).or_insert_with(|| v.to_owned());
+            map.entry(k.into()).or_insert_with(|| v.to_owned());
+            assert_eq!(attrs.len(), map.len());
+            assert!(attrs.iter().eq(map.iter()));
+        }
+        assert_eq!(attrs["a"], "2");
+        assert_eq!(attrs.get("zz"), None);
+        assert!(attrs.contains_key("d") && !attrs.contains_key("e"));
+        assert_eq!(attrs.insert("a".into(), "5".into()), Some("2".into()));
+        map.insert("a".into(), "5".into());
+        assert_eq!(format!("{attrs:?}"), format!("{map:?}"));
+        let json = serde_json::to_string(&attrs).unwrap();
+        assert_eq!(json, serde_json::to_string(&map).unwrap());
+        assert_eq!(serde_json::from_str::<Attributes>(&json).unwrap(), attrs);
+        let last: Attributes = pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect();
+        assert_eq!(last["a"], "4");
+        assert!(last.into_iter().map(|(k, _)| k).eq(["a", "b", "c", "d"]));
+    }
 }

@@ -7,7 +7,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::event::{Category, CniError, Format, Operation, Route, SecurityInfo, Severity};
+use crate::event::{
+    Attributes, Category, CniError, Format, Operation, Route, SecurityInfo, Severity, SortedMap,
+};
 use crate::text::TrimFast;
 use crate::time::LineTime;
 
@@ -51,7 +53,7 @@ pub struct Facts {
     pub network_name: Option<String>,
     pub cni_version: Option<String>,
     /// `K8S_*` keys of `CNI_ARGS` (and `IgnoreUnknown`), nothing else.
-    pub args: BTreeMap<String, String>,
+    pub args: SortedMap<String, String>,
     pub error: Option<CniError>,
     /// The plugin's exit code, when the record states it (`rc=100`).
     pub exit_code: Option<i32>,
@@ -68,10 +70,10 @@ pub struct Facts {
     /// Process name from a journald/syslog prefix or the log's component.
     pub comm: Option<String>,
     /// Numbers the record states (`event_count` of an aggregated k8s event, `mtu`, ...).
-    pub metrics: BTreeMap<String, f64>,
+    pub metrics: SortedMap<String, f64>,
     /// Format-specific facts with no place in the schema: Cilium endpoint id, Calico workload
     /// endpoint, IPAM block and handle, event UUIDs.
-    pub attributes: BTreeMap<Cow<'static, str>, String>,
+    pub attributes: Attributes,
     /// Lower than the default when a fact had to be inferred rather than read.
     pub confidence: Option<f64>,
 }

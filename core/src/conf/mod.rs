@@ -554,9 +554,11 @@ impl Out<'_> {
             .as_ref()
             .and_then(|c| c.plugin_type.as_deref())
             .and_then(family_of_type);
-        let mut tags = vec![Cow::Borrowed("cni"), Cow::Borrowed("config")];
-        tags.extend(family.map(Cow::Borrowed));
-        tags.extend(extra_tags.iter().map(|t| Cow::Owned((*t).to_owned())));
+        let tags = [Cow::Borrowed("cni"), Cow::Borrowed("config")]
+            .into_iter()
+            .chain(family.map(Cow::Borrowed))
+            .chain(extra_tags.iter().map(|t| Cow::Owned((*t).to_owned())))
+            .collect();
         let network = family.map(|f| NetworkInfo {
             plugin_name: Some(Cow::Borrowed(f)),
             cni_version: cni.as_ref().and_then(|c| c.cni_version.clone()),
@@ -589,7 +591,7 @@ impl Out<'_> {
             security: None,
             system,
             trace_context: None,
-            attributes,
+            attributes: attributes.into_iter().collect(),
             raw: None,
         });
     }
