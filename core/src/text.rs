@@ -130,6 +130,8 @@ pub trait ByteSearch {
     fn split_once_byte(&self, b: u8) -> Option<(&str, &str)>;
     /// The text before and after the last `b`, as `str::rsplit_once`.
     fn rsplit_once_byte(&self, b: u8) -> Option<(&str, &str)>;
+    /// The text before the first `b`, or all of it, as `str::split(..).next()`.
+    fn before_byte(&self, b: u8) -> &str;
 }
 
 impl ByteSearch for str {
@@ -158,6 +160,13 @@ impl ByteSearch for str {
     fn rsplit_once_byte(&self, b: u8) -> Option<(&str, &str)> {
         let at = self.rfind_byte(b)?;
         Some((self.get(..at)?, self.get(at + 1..)?))
+    }
+
+    #[inline]
+    fn before_byte(&self, b: u8) -> &str {
+        self.find_byte(b)
+            .and_then(|at| self.get(..at))
+            .unwrap_or(self)
     }
 }
 
@@ -198,7 +207,10 @@ fn find_phrase(h: &[u8], n: &[u8]) -> Option<usize> {
 
 /// The positions of the non-overlapping occurrences of a non-empty `phrase` in `text`, as
 /// `memmem::find_iter` yields them, without building a `memmem` searcher for a short text.
-pub fn phrase_positions<'a>(text: &'a str, phrase: &'a str) -> impl Iterator<Item = usize> + 'a {
+pub fn phrase_positions<'t, 'p>(
+    text: &'t str,
+    phrase: &'p str,
+) -> impl Iterator<Item = usize> + use<'t, 'p> {
     let (h, n) = (text.as_bytes(), phrase.as_bytes());
     let mut at = 0;
     std::iter::from_fn(move || {
@@ -672,7 +684,7 @@ pub fn looks_like_ip(s: &str) -> bool {
 
 /// Pod identity in dockershim / CRI-O form `name_namespace`, also with a trailing `(uid)`.
 pub fn pod_underscore(s: &str) -> Option<(&str, &str)> {
-    let s = s.split('(').next()?.trim_fast();
+    let s = s.before_byte(b'(').trim_fast();
     let (name, ns) = s.split_once_byte(b'_')?;
     (!name.is_empty() && !ns.is_empty() && !ns.contains_byte(b'_')).then_some((name, ns))
 }
@@ -872,7 +884,7 @@ pub fn ips_in(text: &str) -> impl Iterator<Item = &str> {
             (t.contains_byte(b'.') || t.contains_str("::") || t.matches(':').count() >= 2)
                 && looks_like_ip(t)
                 && !matches!(
-                    t.split('/').next(),
+                    Some(t.before_byte(b'/')),
                     Some("0.0.0.0") | Some("::") | Some("0:0:0:0:0:0:0:0")
                 )
         })
@@ -1013,6 +1025,7 @@ mod tests {
             assert_eq!(s.contains_byte(b':'), s.contains(':'), "{s}");
             assert_eq!(s.split_once_byte(b':'), s.split_once(':'), "{s}");
             assert_eq!(s.rsplit_once_byte(b':'), s.rsplit_once(':'), "{s}");
+            assert_eq!(Some(s.before_byte(b':')), s.split(':').next(), "{s}");
         }
     }
 

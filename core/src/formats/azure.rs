@@ -616,9 +616,9 @@ fn read_endpoint(f: &mut Facts, s: &str, creating: bool) {
     read_masked_ips(f, s);
     read_dns(f, s);
     if let Some(list) = s.find_str("IPAddrs:[").and_then(|at| s.get(at + 9..)) {
-        let list = list.split(']').next().unwrap_or(list);
+        let list = list.before_byte(b']');
         for item in list.split('{').skip(1) {
-            let item = item.split('}').next().unwrap_or(item);
+            let item = item.before_byte(b'}');
             let (ip, mask) = item.split_once_byte(b' ').unwrap_or((item, ""));
             add_masked(f, ip, mask);
         }
@@ -649,7 +649,7 @@ fn read_dns(f: &mut Facts, s: &str) {
     let Some(body) = s
         .find_str("DNS:{")
         .and_then(|at| s.get(at + 5..))
-        .map(|r| r.split('}').next().unwrap_or(r))
+        .map(|r| r.before_byte(b'}'))
     else {
         return;
     };
@@ -661,7 +661,7 @@ fn read_dns(f: &mut Facts, s: &str) {
         let Some(items) = rest.strip_prefix('[') else {
             return Vec::new();
         };
-        let items = items.split(']').next().unwrap_or(items);
+        let items = items.before_byte(b']');
         items
             .split_whitespace()
             .take(MAX_ROUTES)

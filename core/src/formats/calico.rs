@@ -551,7 +551,7 @@ fn read_assign_args(args: &str, f: &mut Facts) {
         .split_once_str("Attrs:map[string]string{")
         .map(|(_, a)| a)
     {
-        let attrs = attrs.split('}').next().unwrap_or(attrs);
+        let attrs = attrs.before_byte(b'}');
         let attr = |k: &str| quoted_after(attrs, &format!("\"{k}\":")).filter(|v| !v.is_empty());
         if let Some(ns) = attr("namespace") {
             Facts::set(&mut f.namespace, ns);
@@ -706,7 +706,7 @@ fn logrus_record(body: &str) -> Option<Facts> {
     let p = Logfmt::parse(body);
     let msg = p.get_nonempty("msg").map_or("", str::trim);
     let source = p.get_nonempty("source");
-    let file = source.map(|s| s.split(':').next().unwrap_or(s));
+    let file = source.map(|s| s.before_byte(b':'));
     let calico_source =
         file.is_some_and(|s| matches!(s, "ipam_plugin.go" | "calico-ipam.go" | "calico.go"));
     let calico = calico_source

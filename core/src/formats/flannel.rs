@@ -120,10 +120,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     }
     // Cheap gates first: most records reaching this parser are other components' klog.
     let by_process = env.process.is_some_and(|p| PROCESSES.contains(&p));
-    let file = env
-        .klog
-        .as_ref()
-        .map_or("", |k| k.source.split(':').next().unwrap_or(""));
+    let file = env.klog.as_ref().map_or("", |k| k.source.before_byte(b':'));
     let by_source = SOURCES.contains(&file);
     if !(by_process || by_source || SHARED_SOURCES.contains(&file)) {
         return None;

@@ -8,7 +8,7 @@ use memchr::memmem::Finder;
 use crate::envelope::Envelope;
 use crate::event::{Category, Route, SecurityInfo};
 use crate::facts::Facts;
-use crate::text::{looks_like_ip, pod_slash, PhraseSearch, TrimFast};
+use crate::text::{looks_like_ip, pod_slash, ByteSearch, PhraseSearch, TrimFast};
 
 /// klog source files of kube-router's controllers (`file.go` without the line).
 const SOURCES: [&str; 10] = [
@@ -59,7 +59,7 @@ const IPSET_COMMANDS: [&str; 6] = ["flush", "create", "add", "del", "swap", "des
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let by_process = env.process == Some("kube-router");
     let by_source = env.klog.as_ref().is_some_and(|k| {
-        let file = k.source.split(':').next().unwrap_or("");
+        let file = k.source.before_byte(b':');
         SOURCES.contains(&file) || SOURCE_PREFIXES.iter().any(|p| file.starts_with(p))
     });
     if !(by_process || by_source) {
