@@ -818,7 +818,7 @@ fn proto_fields<'a, 'k>(
 fn word_after<'a>(s: &'a str, marker: &Finder<'_>) -> Option<&'a str> {
     let pos = marker.find(s.as_bytes())? + marker.needle().len();
     let rest = s.get(pos..)?;
-    let word = rest.split([' ', ',', ':']).next()?;
+    let word = rest.before_any_byte(b" ,:");
     (!word.is_empty()).then_some(word)
 }
 

@@ -312,7 +312,7 @@ fn read_workload(w: &str, f: &mut Facts) {
         Facts::set(&mut f.container_id, w);
     } else if let Some((ns, pod)) = w.split_once_byte(b'.') {
         // Namespaces have no dots; pod names may.
-        if !ns.is_empty() && !pod.is_empty() && !ns.contains([' ', '/']) {
+        if !ns.is_empty() && !pod.is_empty() && ns.find_any_byte(b" /").is_none() {
             Facts::set(&mut f.namespace, ns);
             Facts::set(&mut f.pod_name, pod);
         }
@@ -482,8 +482,8 @@ fn read_endpoint_dump(dump: &str, f: &mut Facts) {
         let after = &dump[at..];
         if let Some(meta_at) = after.find_str("} {") {
             let meta = &after[meta_at + 3..];
-            let meta = meta.split(['}', '{']).next().unwrap_or(meta);
-            let fields: Vec<&str> = meta.split(' ').take(5).collect();
+            let meta = meta.before_any_byte(b"}{");
+            let fields: Vec<&str> = meta.split_byte(b' ').take(5).collect();
             if let [name, _generate_name, namespace, _self_link, uid] = fields[..] {
                 if read_wep(name, f) {
                     if is_dns_label(namespace) {

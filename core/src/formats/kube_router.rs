@@ -87,7 +87,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     }
     if let Some(rest) = after(body, &VERSION) {
         // `Running /usr/local/bin/kube-router version v1.5.3, built on ...`
-        let version = rest.split([',', ' ']).next().unwrap_or("");
+        let version = rest.before_any_byte(b", ");
         if !version.is_empty() {
             f.attr("version", &format!("v{version}"));
         }
