@@ -223,10 +223,17 @@ fn find_phrase(h: &[u8], n: &[u8]) -> Option<usize> {
     if h.len() > SHORT_TEXT {
         return memmem::find(h, n);
     }
+    // Only the first byte of a phrase that fits before the end is looked for, and a candidate's
+    // last byte is compared before the rest: most candidates fail there, without a call.
+    let last = h.len().checked_sub(n.len())?;
+    let end = n.len() - 1;
     let mut at = 0;
-    while let Some(k) = h.get(at..).and_then(|tail| memchr::memchr(first, tail)) {
+    while let Some(k) = h
+        .get(at..=last)
+        .and_then(|tail| memchr::memchr(first, tail))
+    {
         let i = at + k;
-        if h[i + 1..].starts_with(rest) {
+        if h[i + end] == n[end] && h[i + 1..i + n.len()] == *rest {
             return Some(i);
         }
         at = i + 1;
