@@ -116,9 +116,12 @@ impl TrimFast for str {
     }
 }
 
-/// `str::split_once`, `find`, `rfind` and `contains` for one ASCII byte, searched with the
-/// vectorized `memchr` instead of the standard library's word-at-a-time scan. An ASCII byte is
-/// never inside a multi-byte character, so the positions found are character boundaries.
+/// `str::split_once`, `split`, `find`, `rfind` and `contains` for one ASCII byte, searched with
+/// the vectorized `memchr` instead of the standard library's word-at-a-time scan (a `str` method
+/// with a `char` pattern also builds a searcher for every call, which costs more than a short
+/// text's scan), and `find` for a few ASCII bytes, tested byte by byte instead of decoding
+/// characters. An ASCII byte is never inside a multi-byte character, so the positions found are
+/// character boundaries.
 pub trait ByteSearch {
     /// The position of the first `b`, as `str::find` gives it for the character.
     fn find_byte(&self, b: u8) -> Option<usize>;
