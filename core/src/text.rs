@@ -116,9 +116,12 @@ impl TrimFast for str {
     }
 }
 
-/// `str::split_once`, `find`, `rfind` and `contains` for one ASCII byte, searched with the
-/// vectorized `memchr` instead of the standard library's word-at-a-time scan. An ASCII byte is
-/// never inside a multi-byte character, so the positions found are character boundaries.
+/// `str::split_once`, `split`, `find`, `rfind` and `contains` for one ASCII byte, searched with
+/// the vectorized `memchr` instead of the standard library's word-at-a-time scan (a `str` method
+/// with a `char` pattern also builds a searcher for every call, which costs more than a short
+/// text's scan), and `find` for a few ASCII bytes, tested byte by byte instead of decoding
+/// characters. An ASCII byte is never inside a multi-byte character, so the positions found are
+/// character boundaries.
 pub trait ByteSearch {
     /// The position of the first `b`, as `str::find` gives it for the character.
     fn find_byte(&self, b: u8) -> Option<usize>;
@@ -130,6 +133,14 @@ pub trait ByteSearch {
     fn split_once_byte(&self, b: u8) -> Option<(&str, &str)>;
     /// The text before and after the last `b`, as `str::rsplit_once`.
     fn rsplit_once_byte(&self, b: u8) -> Option<(&str, &str)>;
+    /// The text before the first `b`, or all of it, as `str::split(..).next()`.
+    fn before_byte(&self, b: u8) -> &str;
+    /// The parts between the `b`s, as `str::split` yields them (empty ones included).
+    fn split_byte(&self, b: u8) -> impl Iterator<Item = &str>;
+    /// The position of the first of the ASCII `set`, as `str::find` gives it for the characters.
+    fn find_any_byte(&self, set: &[u8]) -> Option<usize>;
+    /// The text before the first of the ASCII `set`, or all of it, as `str::split(..).next()`.
+    fn before_any_byte(&self, set: &[u8]) -> &str;
 }
 
 impl ByteSearch for str {
@@ -159,6 +170,36 @@ impl ByteSearch for str {
         let at = self.rfind_byte(b)?;
         Some((self.get(..at)?, self.get(at + 1..)?))
     }
+
+    #[inline]
+    fn before_byte(&self, b: u8) -> &str {
+        self.find_byte(b)
+            .and_then(|at| self.get(..at))
+            .unwrap_or(self)
+    }
+
+    #[inline]
+    fn split_byte(&self, b: u8) -> impl Iterator<Item = &str> {
+        let mut rest = Some(self);
+        std::iter::from_fn(move || {
+            let r = rest?;
+            let (part, tail) = r.split_once_byte(b).unwrap_or((r, ""));
+            rest = (part.len() < r.len()).then_some(tail);
+            Some(part)
+        })
+    }
+
+    #[inline]
+    fn find_any_byte(&self, set: &[u8]) -> Option<usize> {
+        self.bytes().position(|c| set.contains(&c))
+    }
+
+    #[inline]
+    fn before_any_byte(&self, set: &[u8]) -> &str {
+        self.find_any_byte(set)
+            .and_then(|at| self.get(..at))
+            .unwrap_or(self)
+    }
 }
 
 /// `str::find`, `contains` and `split_once` for a short fixed phrase. The standard library
@@ -185,10 +226,17 @@ fn find_phrase(h: &[u8], n: &[u8]) -> Option<usize> {
     if h.len() > SHORT_TEXT {
         return memmem::find(h, n);
     }
+    // Only the first byte of a phrase that fits before the end is looked for, and a candidate's
+    // last byte is compared before the rest: most candidates fail there, without a call.
+    let last = h.len().checked_sub(n.len())?;
+    let end = n.len() - 1;
     let mut at = 0;
-    while let Some(k) = h.get(at..).and_then(|tail| memchr::memchr(first, tail)) {
+    while let Some(k) = h
+        .get(at..=last)
+        .and_then(|tail| memchr::memchr(first, tail))
+    {
         let i = at + k;
-        if h[i + 1..].starts_with(rest) {
+        if h[i + end] == n[end] && h[i + 1..i + n.len()] == *rest {
             return Some(i);
         }
         at = i + 1;
@@ -198,7 +246,10 @@ fn find_phrase(h: &[u8], n: &[u8]) -> Option<usize> {
 
 /// The positions of the non-overlapping occurrences of a non-empty `phrase` in `text`, as
 /// `memmem::find_iter` yields them, without building a `memmem` searcher for a short text.
-pub fn phrase_positions<'a>(text: &'a str, phrase: &'a str) -> impl Iterator<Item = usize> + 'a {
+pub fn phrase_positions<'t, 'p>(
+    text: &'t str,
+    phrase: &'p str,
+) -> impl Iterator<Item = usize> + use<'t, 'p> {
     let (h, n) = (text.as_bytes(), phrase.as_bytes());
     let mut at = 0;
     std::iter::from_fn(move || {
@@ -590,7 +641,7 @@ pub fn find_container_id(text: &str) -> Option<&str> {
 /// anything else in the string (`IgnoreUnknown`, custom keys) never leaves the collector.
 pub fn cni_args(s: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for part in s.split(';') {
+    for part in s.split_byte(b';') {
         let Some((k, v)) = part.split_once_byte(b'=') else {
             continue;
         };
@@ -672,7 +723,7 @@ pub fn looks_like_ip(s: &str) -> bool {
 
 /// Pod identity in dockershim / CRI-O form `name_namespace`, also with a trailing `(uid)`.
 pub fn pod_underscore(s: &str) -> Option<(&str, &str)> {
-    let s = s.split('(').next()?.trim_fast();
+    let s = s.before_byte(b'(').trim_fast();
     let (name, ns) = s.split_once_byte(b'_')?;
     (!name.is_empty() && !ns.is_empty() && !ns.contains_byte(b'_')).then_some((name, ns))
 }
@@ -755,47 +806,46 @@ pub fn family_of_type(plugin_type: &str) -> Option<&'static str> {
     // so a longer segment names no family.
     const LONGEST: usize = 20;
     let t = plugin_type.trim_fast();
-    let t = t.rsplit('/').next().unwrap_or(t);
+    let t = t.rsplit_once_byte(b'/').map_or(t, |(_, last)| last);
     let mut buf = [0u8; LONGEST];
     let lower = buf.get_mut(..t.len())?;
     lower.copy_from_slice(t.as_bytes());
     lower.make_ascii_lowercase();
-    // Lowercasing ASCII letters keeps the bytes valid text.
-    let t = std::str::from_utf8(lower).ok()?;
-    Some(match t {
-        "cilium-cni" | "cilium" => "cilium",
-        "calico" | "calico-ipam" => "calico",
-        "flannel" => "flannel",
-        "aws-cni" | "egress-cni" | "egress-v4-cni" | "egress-v6-cni" | "aws-vpc-cni" => {
+    // Compared as bytes: every name is ASCII, so no other bytes (valid text or not) match one.
+    Some(match &*lower {
+        b"cilium-cni" | b"cilium" => "cilium",
+        b"calico" | b"calico-ipam" => "calico",
+        b"flannel" => "flannel",
+        b"aws-cni" | b"egress-cni" | b"egress-v4-cni" | b"egress-v6-cni" | b"aws-vpc-cni" => {
             "aws-vpc-cni"
         }
-        "azure-vnet" | "azure-vnet-ipam" | "azure-vnet-ipamv6" | "azure-cns" | "azure-cni" => {
+        b"azure-vnet" | b"azure-vnet-ipam" | b"azure-vnet-ipamv6" | b"azure-cns" | b"azure-cni" => {
             "azure-cni"
         }
-        "multus" | "multus-shim" | "multus-cni" => "multus",
-        "weave-net" | "weave-ipam" | "weave" | "weave-plugin" => "weave",
-        "kube-router" => "kube-router",
-        "antrea" => "antrea",
-        "ovn-k8s-cni-overlay" | "ovn-kubernetes" => "ovn-kubernetes",
-        "gke" | "gcp" | "gke-cni" => "gcp",
-        "bridge" => "bridge",
-        "host-local" => "host-local",
-        "ptp" => "ptp",
-        "portmap" => "portmap",
-        "macvlan" => "macvlan",
-        "ipvlan" => "ipvlan",
-        "loopback" => "loopback",
-        "firewall" => "firewall",
-        "tuning" => "tuning",
-        "bandwidth" => "bandwidth",
-        "dhcp" => "dhcp",
-        "static" => "static",
-        "host-device" => "host-device",
-        "vlan" => "vlan",
-        "sbr" => "sbr",
-        "vrf" => "vrf",
-        "sriov" => "sriov",
-        "whereabouts" => "whereabouts",
+        b"multus" | b"multus-shim" | b"multus-cni" => "multus",
+        b"weave-net" | b"weave-ipam" | b"weave" | b"weave-plugin" => "weave",
+        b"kube-router" => "kube-router",
+        b"antrea" => "antrea",
+        b"ovn-k8s-cni-overlay" | b"ovn-kubernetes" => "ovn-kubernetes",
+        b"gke" | b"gcp" | b"gke-cni" => "gcp",
+        b"bridge" => "bridge",
+        b"host-local" => "host-local",
+        b"ptp" => "ptp",
+        b"portmap" => "portmap",
+        b"macvlan" => "macvlan",
+        b"ipvlan" => "ipvlan",
+        b"loopback" => "loopback",
+        b"firewall" => "firewall",
+        b"tuning" => "tuning",
+        b"bandwidth" => "bandwidth",
+        b"dhcp" => "dhcp",
+        b"static" => "static",
+        b"host-device" => "host-device",
+        b"vlan" => "vlan",
+        b"sbr" => "sbr",
+        b"vrf" => "vrf",
+        b"sriov" => "sriov",
+        b"whereabouts" => "whereabouts",
         _ => return None,
     })
 }
@@ -861,21 +911,32 @@ pub fn quoted_after<'t>(s: &'t str, marker: &str) -> Option<&'t str> {
 /// `[10.1.105.205/26]`, `&{10.10.0.241 <uuid> f00d::1 <uuid>}`, `IP ipv4:10.17.239.232 is ...`.
 /// The unspecified addresses (`0.0.0.0`, `::`), which plugins print for "none", are skipped.
 pub fn ips_in(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/')))
-        .map(|t| {
-            let t = t.trim_matches(|c| matches!(c, '.' | ':' | '/'));
-            t.strip_prefix("ipv4:")
-                .or_else(|| t.strip_prefix("ipv6:"))
-                .unwrap_or(t)
-        })
-        .filter(|t| {
-            (t.contains_byte(b'.') || t.contains_str("::") || t.matches(':').count() >= 2)
-                && looks_like_ip(t)
-                && !matches!(
-                    t.split('/').next(),
-                    Some("0.0.0.0") | Some("::") | Some("0:0:0:0:0:0:0:0")
-                )
-        })
+    // The runs of address bytes, found byte by byte: every other character (any non-ASCII one
+    // included) separates them, and an empty run would name no address anyway.
+    let b = text.as_bytes();
+    let is_part = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'/');
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        i += b.get(i..)?.iter().take_while(|&&c| !is_part(c)).count();
+        let start = i;
+        i += b.get(i..)?.iter().take_while(|&&c| is_part(c)).count();
+        // Both ends sit next to ASCII bytes (or the text's ends): character boundaries.
+        text.get(start..i).filter(|t| !t.is_empty())
+    })
+    .map(|t| {
+        let t = t.trim_matches(|c| matches!(c, '.' | ':' | '/'));
+        t.strip_prefix("ipv4:")
+            .or_else(|| t.strip_prefix("ipv6:"))
+            .unwrap_or(t)
+    })
+    .filter(|t| {
+        (t.contains_byte(b'.') || t.contains_str("::") || t.matches(':').count() >= 2)
+            && looks_like_ip(t)
+            && !matches!(
+                Some(t.before_byte(b'/')),
+                Some("0.0.0.0") | Some("::") | Some("0:0:0:0:0:0:0:0")
+            )
+    })
 }
 
 /// The value of `Key:"value"` in a Go `%#v` struct dump.
@@ -1013,6 +1074,14 @@ mod tests {
             assert_eq!(s.contains_byte(b':'), s.contains(':'), "{s}");
             assert_eq!(s.split_once_byte(b':'), s.split_once(':'), "{s}");
             assert_eq!(s.rsplit_once_byte(b':'), s.rsplit_once(':'), "{s}");
+            assert_eq!(Some(s.before_byte(b':')), s.split(':').next(), "{s}");
+            assert!(s.split_byte(b':').eq(s.split(':')), "{s}");
+            assert_eq!(s.find_any_byte(b":b"), s.find([':', 'b']), "{s}");
+            assert_eq!(
+                Some(s.before_any_byte(b":b")),
+                s.split([':', 'b']).next(),
+                "{s}"
+            );
         }
     }
 

@@ -106,12 +106,12 @@ fn parse_zap(body: &str) -> Option<Facts> {
 fn caller_in(body: &str) -> Option<&str> {
     let at = CALLER_KEY.find(body.as_bytes())? + CALLER_KEY.needle().len();
     let rest = body.get(at..)?;
-    rest.split('"').next()
+    Some(rest.before_byte(b'"'))
 }
 
 fn role_of_caller(caller: &str) -> Option<Role> {
     let (dir, file) = caller.split_once_byte(b'/')?;
-    let file = file.split(':').next().unwrap_or(file);
+    let file = file.before_byte(b':');
     Some(match (dir, file) {
         ("routed-eni-cni-plugin", _) | ("driver", "driver.go") => Role::Plugin,
         ("ipamd" | "awsutils" | "networkutils" | "eniconfig" | "aws-k8s-agent", _)
@@ -768,23 +768,26 @@ fn inner_error(err: &str) -> (&str, Option<&str>) {
 /// The first value of `Key:"value"`, `Key:value`, `Key: value` or `Key value` (protobuf text,
 /// Go `%+v`, ipamd's prose); an empty value states nothing.
 fn proto_field<'a>(s: &'a str, key: &str) -> Option<Cow<'a, str>> {
-    proto_fields(s, key).into_iter().next()
+    proto_fields(s, key).next()
 }
 
-fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
+/// Every non-empty value of `key`, in order, read only as far as the caller asks.
+fn proto_fields<'a, 'k>(
+    s: &'a str,
+    key: &'k str,
+) -> impl Iterator<Item = Cow<'a, str>> + use<'a, 'k> {
     let b = s.as_bytes();
-    let mut out = Vec::new();
-    for pos in phrase_positions(s, key) {
+    phrase_positions(s, key).filter_map(move |pos| {
         let from = pos + key.len();
         let boundary = pos == 0 || matches!(b[pos - 1], b' ' | b'{' | b'[' | b',');
         let mut i = from;
         match b.get(i) {
             Some(b':') => i += 1,
             Some(b' ') => {}
-            _ => continue,
+            _ => return None,
         }
         if !boundary {
-            continue;
+            return None;
         }
         while b.get(i) == Some(&b' ') {
             i += 1;
@@ -797,24 +800,25 @@ fn proto_fields<'a>(s: &'a str, key: &str) -> Vec<Cow<'a, str>> {
             }
             s.get(start..j.min(b.len())).map(unescape)
         } else {
-            let end = s
+            // The delimiters are ASCII: a byte scan finds the same end as a character scan.
+            let end = b
                 .get(i..)
-                .and_then(|r| r.find([' ', ',', '}', ']']))
+                .and_then(|r| {
+                    r.iter()
+                        .position(|c| matches!(c, b' ' | b',' | b'}' | b']'))
+                })
                 .map_or(b.len(), |e| e + i);
             s.get(i..end).map(Cow::Borrowed)
         };
-        if let Some(v) = value.filter(|v| !v.trim_fast().is_empty()) {
-            out.push(v);
-        }
-    }
-    out
+        value.filter(|v| !v.trim_fast().is_empty())
+    })
 }
 
 /// The word after `marker` (up to a space, comma or colon).
 fn word_after<'a>(s: &'a str, marker: &Finder<'_>) -> Option<&'a str> {
     let pos = marker.find(s.as_bytes())? + marker.needle().len();
     let rest = s.get(pos..)?;
-    let word = rest.split([' ', ',', ':']).next()?;
+    let word = rest.before_any_byte(b" ,:");
     (!word.is_empty()).then_some(word)
 }
 

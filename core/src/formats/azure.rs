@@ -356,7 +356,7 @@ fn read_text(f: &mut Facts, text: &str) {
 fn sysctl_interface(text: &str) -> Option<&str> {
     let (_, rest) =
         split_at_phrase(text, &SLASH_CONF).or_else(|| split_at_phrase(text, &DOT_CONF))?;
-    let name = rest.split(['/', '.', ' ', '=']).next()?;
+    let name = rest.before_any_byte(b"/. =");
     is_host_veth(name).then_some(name)
 }
 
@@ -399,7 +399,7 @@ fn read_failure(f: &mut Facts, text: &str) {
     if interface {
         let veth = steps
             .iter()
-            .flat_map(|s| s.split(' '))
+            .flat_map(|s| s.split_byte(b' '))
             .find(|w| is_host_veth(w));
         if let Some(name) = veth {
             Facts::set(&mut f.host_interface, name);
@@ -433,7 +433,7 @@ fn set_error_chain(f: &mut Facts, text: &str) {
 /// address): a word with a digit, where the generic wrappers (`Failed to delegate`,
 /// `Failed to allocate pool`, `... for IPv6`) have none.
 fn names_object(head: &str) -> bool {
-    head.split(' ').skip(2).any(|w| {
+    head.split_byte(b' ').skip(2).any(|w| {
         let family = ["IPv4", "IPv6", "v4", "v6"]
             .iter()
             .any(|f| w.eq_ignore_ascii_case(f));
@@ -616,9 +616,9 @@ fn read_endpoint(f: &mut Facts, s: &str, creating: bool) {
     read_masked_ips(f, s);
     read_dns(f, s);
     if let Some(list) = s.find_str("IPAddrs:[").and_then(|at| s.get(at + 9..)) {
-        let list = list.split(']').next().unwrap_or(list);
-        for item in list.split('{').skip(1) {
-            let item = item.split('}').next().unwrap_or(item);
+        let list = list.before_byte(b']');
+        for item in list.split_byte(b'{').skip(1) {
+            let item = item.before_byte(b'}');
             let (ip, mask) = item.split_once_byte(b' ').unwrap_or((item, ""));
             add_masked(f, ip, mask);
         }
@@ -649,7 +649,7 @@ fn read_dns(f: &mut Facts, s: &str) {
     let Some(body) = s
         .find_str("DNS:{")
         .and_then(|at| s.get(at + 5..))
-        .map(|r| r.split('}').next().unwrap_or(r))
+        .map(|r| r.before_byte(b'}'))
     else {
         return;
     };
@@ -661,7 +661,7 @@ fn read_dns(f: &mut Facts, s: &str) {
         let Some(items) = rest.strip_prefix('[') else {
             return Vec::new();
         };
-        let items = items.split(']').next().unwrap_or(items);
+        let items = items.before_byte(b']');
         items
             .split_whitespace()
             .take(MAX_ROUTES)
@@ -739,7 +739,7 @@ fn go_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
             continue;
         }
         let rest = s.get(from + 1..)?;
-        let end = rest.find([' ', '}', ']']).unwrap_or(rest.len());
+        let end = rest.find_any_byte(b" }]").unwrap_or(rest.len());
         let v = rest.get(..end)?;
         return (!v.is_empty() && v != "<nil>" && !v.starts_with(['{', '['])).then_some(v);
     }

@@ -293,7 +293,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
                 Facts::set(&mut f.namespace, ns);
                 Facts::set(&mut f.pod_name, name);
             }
-            None if !p.contains(['/', ':']) => Facts::set(&mut f.pod_name, p),
+            None if p.find_any_byte(b"/:").is_none() => Facts::set(&mut f.pod_name, p),
             None => {}
         }
     }
@@ -331,7 +331,7 @@ fn read_fields(fields: &Fields<'_>, f: &mut Facts) {
     if let Some(labels) = fields.get_nonempty(Key::IdentityLabels) {
         f.attr("identity_labels", labels);
         // The pod's namespace is one of its identity's labels.
-        if let Some(ns) = labels.split(',').find_map(|l| {
+        if let Some(ns) = labels.split_byte(b',').find_map(|l| {
             l.trim_fast()
                 .strip_prefix("k8s:io.kubernetes.pod.namespace=")
         }) {
@@ -434,7 +434,7 @@ fn read_message(msg: &str, f: &mut Facts) {
 /// line spliced from two records leaves inside a value
 /// (`getEndpointIdNotFound "521d` → `getEndpointIdNotFound`).
 fn without_debris(v: &str) -> &str {
-    let unbalanced = v.matches('"').count() % 2 == 1;
+    let unbalanced = memchr::memchr_iter(b'"', v.as_bytes()).count() % 2 == 1;
     match v.rsplit_once_byte(b'"') {
         Some((head, tail))
             if unbalanced && head.ends_with(' ') && !tail.contains(char::is_whitespace) =>
@@ -453,7 +453,7 @@ fn address_pair_pool(addressing: &str) -> Option<&str> {
         .trim_fast()
         .strip_prefix("&{")?
         .strip_suffix('}')?;
-    let fields: Vec<&str> = inner.split(' ').collect();
+    let fields: Vec<&str> = inner.split_byte(b' ').collect();
     let [_, _, pool4, _, _, pool6] = fields[..] else {
         return None;
     };

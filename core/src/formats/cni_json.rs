@@ -614,7 +614,7 @@ fn about(text: &str) -> Option<Facts> {
     };
     if let Some(list) = versions_line {
         let versions: Vec<&str> = list
-            .split(',')
+            .split_byte(b',')
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .collect();

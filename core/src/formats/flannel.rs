@@ -120,10 +120,7 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     }
     // Cheap gates first: most records reaching this parser are other components' klog.
     let by_process = env.process.is_some_and(|p| PROCESSES.contains(&p));
-    let file = env
-        .klog
-        .as_ref()
-        .map_or("", |k| k.source.split(':').next().unwrap_or(""));
+    let file = env.klog.as_ref().map_or("", |k| k.source.before_byte(b':'));
     let by_source = SOURCES.contains(&file);
     if !(by_process || by_source || SHARED_SOURCES.contains(&file)) {
         return None;
@@ -183,7 +180,7 @@ fn daemon_line(body: &str, logged_as_error: bool) -> Facts {
         Facts::set(&mut f.node_name, node);
     } else if let Some(rest) = body.split_once_str("n.Spec.PodCIDRs: [").map(|(_, r)| r) {
         // `Creating the node lease for IPv4. This is the n.Spec.PodCIDRs: [10.244.1.0/24]`
-        let cidr = rest.split([']', ' ']).next().unwrap_or("");
+        let cidr = rest.before_any_byte(b"] ");
         if looks_like_ip(cidr) {
             Facts::set(&mut f.subnet, cidr);
         }

@@ -8,7 +8,7 @@ use memchr::memmem::Finder;
 use crate::envelope::Envelope;
 use crate::event::{Category, Route, SecurityInfo};
 use crate::facts::Facts;
-use crate::text::{looks_like_ip, pod_slash, PhraseSearch, TrimFast};
+use crate::text::{looks_like_ip, pod_slash, ByteSearch, PhraseSearch, TrimFast};
 
 /// klog source files of kube-router's controllers (`file.go` without the line).
 const SOURCES: [&str; 10] = [
@@ -36,14 +36,7 @@ const SOURCE_PREFIXES: [&str; 3] = [
 type Phrase = LazyLock<Finder<'static>>;
 
 static VERSION: Phrase = LazyLock::new(|| Finder::new(" version v"));
-static NODE_IP: Phrase = LazyLock::new(|| Finder::new("listen on node IP: "));
 static TOOK: Phrase = LazyLock::new(|| Finder::new(" took "));
-static NAMSPACE: Phrase = LazyLock::new(|| Finder::new("namspace:"));
-static NAMESPACE: Phrase = LazyLock::new(|| Finder::new("namespace:"));
-static POLICY_NAME: Phrase = LazyLock::new(|| Finder::new("policy name:"));
-static POD_NAME: Phrase = LazyLock::new(|| Finder::new("pod name:"));
-static UPDATE_TO_POD: Phrase = LazyLock::new(|| Finder::new("update to pod: "));
-static DELETE_FOR_POD: Phrase = LazyLock::new(|| Finder::new("delete for pod: "));
 static SYNC: Phrase = LazyLock::new(|| Finder::new("sync"));
 static SYNC_UPPER: Phrase = LazyLock::new(|| Finder::new("Sync"));
 
@@ -53,13 +46,63 @@ fn after<'a>(s: &'a str, phrase: &Finder<'_>) -> Option<&'a str> {
     s.get(at..)
 }
 
+/// The text after the first of each phrase that ends in a colon (`namspace:`, `pod name:`,
+/// `listen on node IP: `, ...). Each holds one `:`, so all are found in one pass over the
+/// line's colons, told apart by the text before (and after) each: a substring search per
+/// phrase made seven.
+#[derive(Default)]
+struct AfterColon<'a> {
+    namspace: Option<&'a str>,
+    namespace: Option<&'a str>,
+    policy_name: Option<&'a str>,
+    pod_name: Option<&'a str>,
+    update_to_pod: Option<&'a str>,
+    delete_for_pod: Option<&'a str>,
+    node_ip: Option<&'a str>,
+}
+
+impl<'a> AfterColon<'a> {
+    fn read(body: &'a str) -> AfterColon<'a> {
+        let mut found = AfterColon::default();
+        for at in memchr::memchr_iter(b':', body.as_bytes()) {
+            // A colon is ASCII: the text splits around it on character boundaries.
+            let (head, tail) = (&body[..at], &body[at + 1..]);
+            let first = |slot: &mut Option<&'a str>, rest: &'a str| {
+                slot.get_or_insert(rest);
+            };
+            match head.as_bytes().last() {
+                Some(b'e') if head.ends_with("namspace") => first(&mut found.namspace, tail),
+                Some(b'e') if head.ends_with("namespace") => first(&mut found.namespace, tail),
+                Some(b'e') if head.ends_with("policy name") => {
+                    first(&mut found.policy_name, tail);
+                }
+                Some(b'e') if head.ends_with("pod name") => first(&mut found.pod_name, tail),
+                Some(b'd' | b'P') => {
+                    let Some(rest) = tail.strip_prefix(' ') else {
+                        continue;
+                    };
+                    if head.ends_with("update to pod") {
+                        first(&mut found.update_to_pod, rest);
+                    } else if head.ends_with("delete for pod") {
+                        first(&mut found.delete_for_pod, rest);
+                    } else if head.ends_with("listen on node IP") {
+                        first(&mut found.node_ip, rest);
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
 /// `ipset restore` commands kube-router logs line by line when a restore fails.
 const IPSET_COMMANDS: [&str; 6] = ["flush", "create", "add", "del", "swap", "destroy"];
 
 pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     let by_process = env.process == Some("kube-router");
     let by_source = env.klog.as_ref().is_some_and(|k| {
-        let file = k.source.split(':').next().unwrap_or("");
+        let file = k.source.before_byte(b':');
         SOURCES.contains(&file) || SOURCE_PREFIXES.iter().any(|p| file.starts_with(p))
     });
     if !(by_process || by_source) {
@@ -74,10 +117,11 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
         message: Some(body.to_owned()),
         ..Facts::default()
     };
-    pod_facts(&mut f, body);
+    let colon = AfterColon::read(body);
+    pod_facts(&mut f, &colon);
     if let Some(rest) = body.strip_prefix("Inject route: '") {
         // `Inject route: '10.244.2.0/24 via 192.168.1.12' from peer to routing table`
-        let route = rest.split('\'').next().unwrap_or("");
+        let route = rest.before_byte(b'\'');
         if let Some((dst, gw)) = route.split_once_str(" via ") {
             f.routes.push(Route {
                 destination: dst.trim_fast().to_owned(),
@@ -87,12 +131,12 @@ pub(crate) fn parse(env: &Envelope<'_>) -> Option<Facts> {
     }
     if let Some(rest) = after(body, &VERSION) {
         // `Running /usr/local/bin/kube-router version v1.5.3, built on ...`
-        let version = rest.split([',', ' ']).next().unwrap_or("");
+        let version = rest.before_any_byte(b", ");
         if !version.is_empty() {
             f.attr("version", &format!("v{version}"));
         }
     }
-    if let Some(rest) = after(body, &NODE_IP) {
+    if let Some(rest) = colon.node_ip {
         let ip = rest.split_whitespace().next().unwrap_or("");
         if looks_like_ip(ip) {
             f.attr("node_ip", ip);
@@ -185,11 +229,11 @@ fn go_duration_ms(s: &str) -> Option<f64> {
 /// `Received pod update namspace:kube-system pod name:kube-router-xmhbb` (kube-router's own
 /// spelling), `Received update to pod: ns/name`, and the same forms for network policies,
 /// whose namespace is the policy's, not a pod's.
-fn pod_facts(f: &mut Facts, body: &str) {
+fn pod_facts<'a>(f: &mut Facts, colon: &AfterColon<'a>) {
     let value_after =
-        |key: &Finder<'_>| after(body, key).map(|r| r.split_whitespace().next().unwrap_or(""));
-    let ns = value_after(&NAMSPACE).or_else(|| value_after(&NAMESPACE));
-    if let Some(policy) = value_after(&POLICY_NAME) {
+        |rest: Option<&'a str>| rest.map(|r| r.split_whitespace().next().unwrap_or(""));
+    let ns = value_after(colon.namspace).or_else(|| value_after(colon.namespace));
+    if let Some(policy) = value_after(colon.policy_name) {
         let present = |v: &str| Some(v.to_owned()).filter(|v| !v.is_empty());
         f.security = Some(Box::new(SecurityInfo {
             policy_name: present(policy),
@@ -200,11 +244,11 @@ fn pod_facts(f: &mut Facts, body: &str) {
         if let Some(ns) = ns {
             Facts::set(&mut f.namespace, ns);
         }
-        if let Some(pod) = value_after(&POD_NAME) {
+        if let Some(pod) = value_after(colon.pod_name) {
             Facts::set(&mut f.pod_name, pod);
         }
     }
-    if let Some(rest) = after(body, &UPDATE_TO_POD).or_else(|| after(body, &DELETE_FOR_POD)) {
+    if let Some(rest) = colon.update_to_pod.or(colon.delete_for_pod) {
         if let Some((ns, name)) = pod_slash(rest.split_whitespace().next().unwrap_or("")) {
             Facts::set(&mut f.namespace, ns);
             Facts::set(&mut f.pod_name, name);

@@ -224,7 +224,7 @@ fn operation_named(msg: &str) -> Option<Operation> {
 fn delegate_line(f: &mut Facts, rest: &str, op: Operation) {
     f.operation = Some(op);
     let (head, json) = rest.split_once_byte(b' ').unwrap_or((rest, ""));
-    let parts: Vec<&str> = head.split(':').collect();
+    let parts: Vec<&str> = head.split_byte(b':').collect();
     if parts.len() >= 4 {
         Facts::set(&mut f.namespace, parts[0]);
         Facts::set(&mut f.pod_name, parts[1]);
@@ -271,7 +271,7 @@ fn cmd_args(f: &mut Facts, msg: &str) {
     let Some(rest) = after(msg, &CMD_ARGS) else {
         return;
     };
-    let mut words = rest.split(' ');
+    let mut words = rest.split_byte(b' ');
     let (Some(id), Some(netns), Some(ifname), Some(args)) =
         (words.next(), words.next(), words.next(), words.next())
     else {

@@ -131,7 +131,7 @@ fn connection_prefix<'m>(f: &mut Facts, msg: &'m str) -> &'m str {
         return msg;
     };
     f.attr("component", head);
-    for part in inside.split('|') {
+    for part in inside.split_byte(b'|') {
         if part.contains_byte(b'(') || is_peer_name(part) {
             peer_attrs(f, "remote_peer", part);
         } else {
@@ -144,7 +144,7 @@ fn connection_prefix<'m>(f: &mut Facts, msg: &'m str) -> &'m str {
 /// weave peer names are MAC-like: six colon-separated hex pairs.
 fn is_peer_name(s: &str) -> bool {
     s.len() == 17
-        && s.split(':')
+        && s.split_byte(b':')
             .all(|p| p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit()))
 }
 
