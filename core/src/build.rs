@@ -122,6 +122,8 @@ pub(crate) fn event_from(
         || facts.pid.is_some()
         || facts.comm.is_some();
 
+    // Fields are evaluated in the order written: the blocks that clone a fact (`network`,
+    // `kubernetes`) must stay before those that take it (`cni`, `system`).
     UnifiedEvent {
         id,
         timestamp,
@@ -155,13 +157,13 @@ pub(crate) fn event_from(
             error: facts.error.take(),
             chain: Vec::new(),
         }),
-        performance: has_performance.then_some(PerformanceInfo {
+        performance: has_performance.then(|| PerformanceInfo {
             latency_ms: None,
             success: facts.success,
             metrics: std::mem::take(&mut facts.metrics),
         }),
         security: facts.security.take(),
-        system: has_system.then_some(SystemInfo {
+        system: has_system.then(|| SystemInfo {
             hostname: facts.hostname.take(),
             node_name: facts.node_name.take(),
             network_ns: facts.netns.take(),

@@ -253,13 +253,22 @@ impl<'a, K, V> IntoIterator for &'a SortedMap<K, V> {
 }
 
 impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
-    /// A key given twice keeps its last value, as in a `BTreeMap`.
+    /// A key given twice keeps its last value, as in a `BTreeMap`. Sorted once, not inserted
+    /// one by one: inserting into the middle of the list shifts it, which is quadratic in the
+    /// keys of a hostile line.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(items: I) -> Self {
-        let mut out = SortedMap::default();
-        for (k, v) in items {
-            out.insert(k, v);
-        }
-        out
+        let mut entries: Vec<(K, V)> = items.into_iter().collect();
+        // Stable, so a key's values stay in the order given; sorted input is one linear pass.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // `dedup_by` keeps the first of a run: the later value is swapped into it first.
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        SortedMap { entries }
     }
 }
 

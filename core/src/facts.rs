@@ -134,9 +134,10 @@ impl Facts {
 
     /// Reads a `CNI_ARGS` string: its `K8S_*` keys into `args` and the pod identity they state.
     pub fn read_cni_args(&mut self, s: &str) {
-        for (k, v) in crate::text::cni_args(s) {
-            self.args.entry(k).or_insert(v);
-        }
+        // Merged in one sorted fill, the keys already known last so that they keep their
+        // value: inserted one by one between them, a hostile line's keys cost quadratic time.
+        let known = std::mem::take(&mut self.args);
+        self.args = crate::text::cni_args(s).into_iter().chain(known).collect();
         self.identity_from_args();
     }
 
