@@ -856,26 +856,48 @@ pub fn infer_family(text: &str) -> Option<&'static str> {
     infer_family_lower(&text.to_ascii_lowercase())
 }
 
+/// The words [`infer_family_lower`] names a family by, in its order of preference (the first
+/// word a text contains names its family), and the family each names.
+const FAMILY_WORDS: [(&str, &str); 11] = [
+    ("cilium", "cilium"),
+    ("calico", "calico"),
+    ("flannel", "flannel"),
+    ("aws-cni", "aws-vpc-cni"),
+    ("ipamd", "aws-vpc-cni"),
+    ("azure", "azure-cni"),
+    ("multus", "multus"),
+    ("weave", "weave"),
+    ("kube-router", "kube-router"),
+    ("antrea", "antrea"),
+    ("ovn-k", "ovn-kubernetes"),
+];
+
+/// Every word of [`FAMILY_WORDS`]: a text holding none of them is named no family, which one
+/// pass over it tells where [`infer_family_lower`] searches word by word.
+pub const FAMILY_NAMING_WORDS: [&str; FAMILY_WORDS.len()] = words_of(&FAMILY_WORDS);
+
 /// [`infer_family`] of a text already lowercased (ASCII).
 pub fn infer_family_lower(lower: &str) -> Option<&'static str> {
-    // In order: the first word the text contains names the family.
-    static WORDS: [(Words, &str); 11] = [
-        (Words::new(&["cilium"]), "cilium"),
-        (Words::new(&["calico"]), "calico"),
-        (Words::new(&["flannel"]), "flannel"),
-        (Words::new(&["aws-cni"]), "aws-vpc-cni"),
-        (Words::new(&["ipamd"]), "aws-vpc-cni"),
-        (Words::new(&["azure"]), "azure-cni"),
-        (Words::new(&["multus"]), "multus"),
-        (Words::new(&["weave"]), "weave"),
-        (Words::new(&["kube-router"]), "kube-router"),
-        (Words::new(&["antrea"]), "antrea"),
-        (Words::new(&["ovn-k"]), "ovn-kubernetes"),
+    /// One searcher per word of the table, in its order (the type's length keeps the two in
+    /// step).
+    static WORDS: [Words; FAMILY_WORDS.len()] = [
+        Words::new(&[FAMILY_NAMING_WORDS[0]]),
+        Words::new(&[FAMILY_NAMING_WORDS[1]]),
+        Words::new(&[FAMILY_NAMING_WORDS[2]]),
+        Words::new(&[FAMILY_NAMING_WORDS[3]]),
+        Words::new(&[FAMILY_NAMING_WORDS[4]]),
+        Words::new(&[FAMILY_NAMING_WORDS[5]]),
+        Words::new(&[FAMILY_NAMING_WORDS[6]]),
+        Words::new(&[FAMILY_NAMING_WORDS[7]]),
+        Words::new(&[FAMILY_NAMING_WORDS[8]]),
+        Words::new(&[FAMILY_NAMING_WORDS[9]]),
+        Words::new(&[FAMILY_NAMING_WORDS[10]]),
     ];
     WORDS
         .iter()
+        .zip(FAMILY_WORDS)
         .find(|(w, _)| w.any_in(lower))
-        .map(|&(_, fam)| fam)
+        .map(|(_, (_, family))| family)
 }
 
 /// Bounds `s` to `max` bytes on a character boundary, marking the cut.
