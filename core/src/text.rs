@@ -3,8 +3,8 @@
 //!
 //! All of them borrow from the line and allocate only where an escape must be undone.
 
+use crate::event::SortedMap;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -639,19 +639,16 @@ pub fn find_container_id(text: &str) -> Option<&str> {
 
 /// The `K8S_*` keys of a `CNI_ARGS` string, in any order; duplicate keys keep their first value;
 /// anything else in the string (`IgnoreUnknown`, custom keys) never leaves the collector.
-pub fn cni_args(s: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for part in s.split_byte(b';') {
-        let Some((k, v)) = part.split_once_byte(b'=') else {
-            continue;
-        };
-        let k = k.trim_fast();
-        if k.starts_with("K8S_") {
-            out.entry(k.to_owned())
-                .or_insert_with(|| v.trim_fast().to_owned());
-        }
-    }
-    out
+pub fn cni_args(s: &str) -> SortedMap<String, String> {
+    let pairs: Vec<(String, String)> = s
+        .split_byte(b';')
+        .filter_map(|part| part.split_once_byte(b'='))
+        .map(|(k, v)| (k.trim_fast(), v))
+        .filter(|(k, _)| k.starts_with("K8S_"))
+        .map(|(k, v)| (k.to_owned(), v.trim_fast().to_owned()))
+        .collect();
+    // A sorted map keeps a key's last value: given last to first, the first value wins.
+    pairs.into_iter().rev().collect()
 }
 
 /// Splits `10.244.1.6/24` into (`10.244.1.6`, `Some("24")`); a bare address gives `None`.
